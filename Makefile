@@ -1,0 +1,51 @@
+# `make up` and `make test` each prepare a fresh Debian/Ubuntu machine themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
+
+.PHONY: up test lint format debs postgres install bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+debs:
+	@missing=""; \
+	for bin in prometheus promtool prometheus-alertmanager amtool prometheus-pushgateway prometheus-blackbox-exporter; do \
+	  command -v $$bin >/dev/null 2>&1 || missing=1; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $(DEBS)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; \
+	fi
+
+postgres:
+	@scripts/ensure-postgres
+
+up: $(STAMP) debs
+	$(BIN)/passiton-monitoring up --demo
+
+test: $(STAMP) debs postgres lint
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) debs postgres
+	$(BIN)/python benchmarks/exporter_ingest.py
+
+clean:
+	rm -rf $(VENV) .passiton .pytest_cache

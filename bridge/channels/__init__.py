@@ -1,0 +1,1 @@
+"""Notification channels: one module each, all behind ``base.Notifier``."""

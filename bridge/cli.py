@@ -1,0 +1,105 @@
+"""The ``passiton-monitoring`` console script: one subcommand per service or task."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pythonjsonlogger.json import JsonFormatter
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr, for both services."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def _cmd_exporter(args: argparse.Namespace) -> int:
+    from exporter.config import ExporterConfig
+    from exporter.server import run
+
+    config = ExporterConfig.from_env(os.environ)
+    host, port = args.listen or (config.listen_host, config.listen_port)
+    run(config, host, port)
+    return 0
+
+
+def _not_yet(name: str):
+    def command(_: argparse.Namespace) -> int:
+        print(f"passiton-monitoring {name}: not yet available in this version", file=sys.stderr)
+        return 2
+
+    return command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="passiton-monitoring",
+        description="PassItOn monitoring: Prometheus exporter and Alertmanager bridge.",
+    )
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("exporter", help="run the exporter (application signals -> /metrics)")
+    p.add_argument("--listen", type=parse_listen, metavar="HOST:PORT", help="default 0.0.0.0:9820")
+    p.set_defaults(func=_cmd_exporter)
+
+    commands = _bridge_commands()
+    for name, (help_text, configure, func) in commands.items():
+        p = sub.add_parser(name, help=help_text)
+        configure(p)
+        p.set_defaults(func=func)
+    return parser
+
+
+def _bridge_commands():
+    """Subcommands provided by the bridge package; each falls back to 'not yet available'."""
+    try:
+        from bridge.commands import COMMANDS
+    except ImportError:
+        COMMANDS = {}
+    fallback = {
+        "bridge": "run the bridge (webhook receiver + delivery workers)",
+        "migrate": "create/update the bridge's tables in DATABASE_URL",
+        "test-alerts": "send one test alert through every configured channel",
+        "doctor": "check configuration, database, channels, Prometheus and Alertmanager",
+        "purge": "delete alert rows older than --older-than (e.g. 90d)",
+        "up": "run the whole stack on this machine",
+    }
+    commands = {}
+    for name, help_text in fallback.items():
+        if name in COMMANDS:
+            commands[name] = COMMANDS[name]
+        else:
+            commands[name] = (
+                f"{help_text} (not yet available)",
+                lambda p: p.add_argument("rest", nargs=argparse.REMAINDER),
+                _not_yet(name),
+            )
+    return commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

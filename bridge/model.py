@@ -1,0 +1,83 @@
+"""The alert and notification values the bridge passes from webhook to storage to channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # low=0 .. critical=3
+CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system")
+
+
+def category_table(category: str) -> str:
+    """The alert table a category is stored in; anything unknown goes to system_alerts."""
+    return f"{category}_alerts" if category in CATEGORIES else "system_alerts"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of an Alertmanager notification, as sanitised by the bridge."""
+
+    fingerprint: str
+    status: str  # "firing" | "resolved"
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    generator_url: str = ""
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> str:
+        severity = self.labels.get("severity", "")
+        return severity if severity in SEVERITIES else "low"
+
+    @property
+    def category(self) -> str:
+        return self.labels.get("category", "system")
+
+    @property
+    def organization_id(self) -> str | None:
+        return self.labels.get("organization_id") or None
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary", "") or self.alertname
+
+    @property
+    def description(self) -> str:
+        return self.annotations.get("description", "")
+
+    @property
+    def runbook_url(self) -> str:
+        return self.annotations.get("runbook_url", "")
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one channel sends for one notification group: one message listing its alerts."""
+
+    group_key: str
+    status: str  # "firing" | "resolved"
+    receiver: str
+    alerts: tuple[Alert, ...]
+    common_labels: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""
+    recipients: tuple[str, ...] = ()  # per-organization override; empty = channel default
+    notice: str = ""  # e.g. "flapping": a bridge-generated note shown above the alerts
+
+    @property
+    def severity(self) -> str:
+        return max((a.severity for a in self.alerts), key=SEVERITY_RANK.__getitem__, default="low")
+
+    @property
+    def title(self) -> str:
+        firing = sum(1 for a in self.alerts if a.status == "firing")
+        name = self.common_labels.get("alertname") or (self.alerts[0].alertname if self.alerts else "")
+        state = "FIRING" if self.status == "firing" else "RESOLVED"
+        count = f":{firing}" if self.status == "firing" else ""
+        return f"[{state}{count}] [{self.severity.upper()}] {name}"

@@ -1,0 +1,222 @@
+"""Every metric the exporter exposes: name, help text, unit and label set, in one place.
+
+Each application gets its own registry (``ExporterMetrics(registry)``), so tests can build
+several apps side by side. Label values reach these metrics only through ``exporter.labels``,
+which bounds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Widget load buckets; the performance-timeout threshold is added to these at start-up.
+WIDGET_LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
+PAYMENT_DURATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
+ENDPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+INGEST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
+
+
+@dataclass(frozen=True)
+class ExporterMetrics:
+    # payments
+    payment_attempts: Counter
+    payment_failures: Counter
+    payment_failed_amount: Counter
+    payment_timeouts: Counter
+    payment_duration: Histogram
+    stripe_events: Counter
+    stripe_duplicate_events: Counter
+    stripe_signature_failures: Counter
+    stripe_webhook_handler_failures: Counter
+    # widgets
+    widget_loads: Counter
+    widget_errors: Counter
+    widget_load_duration: Histogram
+    # traffic
+    traffic_requests: Counter
+    traffic_window_requests: Gauge
+    traffic_top_sources_ratio: Gauge
+    traffic_distinct_sources: Gauge
+    # endpoints and the dashboard
+    endpoint_duration: Histogram
+    auth_failures: Counter
+    database_errors: Counter
+    database_probe_up: Gauge
+    database_probe_duration: Gauge
+    # the exporter itself
+    events_accepted: Counter
+    events_rejected: Counter
+    label_overflow: Counter
+    label_values: Gauge
+    ingest_duration: Histogram
+    beacon_rate_limited: Counter
+
+    @classmethod
+    def create(
+        cls, registry: CollectorRegistry, widget_timeout_seconds: float = 5.0
+    ) -> ExporterMetrics:
+        r = registry
+        widget_buckets = tuple(sorted({*WIDGET_LOAD_BUCKETS, float(widget_timeout_seconds)}))
+        return cls(
+            payment_attempts=Counter(
+                "passiton_payment_attempts",
+                "Payment attempts by organization and outcome (succeeded, failed, timeout).",
+                ["organization_id", "outcome"],
+                registry=r,
+            ),
+            payment_failures=Counter(
+                "passiton_payment_failures",
+                "Failed payments by organization, Stripe decline code and failure class.",
+                ["organization_id", "decline_code", "failure_class"],
+                registry=r,
+            ),
+            payment_failed_amount=Counter(
+                "passiton_payment_failed_amount",
+                "Money at risk: amount of failed payments in major units of the currency.",
+                ["currency"],
+                registry=r,
+            ),
+            payment_timeouts=Counter(
+                "passiton_payment_timeouts",
+                "Payments that timed out, by organization and payment provider.",
+                ["organization_id", "provider"],
+                registry=r,
+            ),
+            payment_duration=Histogram(
+                "passiton_payment_processing_duration_seconds",
+                "Payment processing duration where the application reports it.",
+                ["outcome"],
+                buckets=PAYMENT_DURATION_BUCKETS,
+                registry=r,
+            ),
+            stripe_events=Counter(
+                "passiton_stripe_webhook_events",
+                "Stripe events received and verified at /v1/stripe/webhook, by Stripe event type.",
+                ["event_type"],
+                registry=r,
+            ),
+            stripe_duplicate_events=Counter(
+                "passiton_stripe_webhook_duplicate_events",
+                "Stripe events ignored because their event id was already seen.",
+                registry=r,
+            ),
+            stripe_signature_failures=Counter(
+                "passiton_stripe_webhook_signature_failures",
+                "Requests to /v1/stripe/webhook whose signature did not verify (security signal).",
+                ["reason"],
+                registry=r,
+            ),
+            stripe_webhook_handler_failures=Counter(
+                "passiton_stripe_webhook_handler_failures",
+                "Failures of the application's own Stripe webhook handler, by event type and reason.",
+                ["event_type", "reason"],
+                registry=r,
+            ),
+            widget_loads=Counter(
+                "passiton_widget_loads",
+                "Successful widget loads by organization and widget.",
+                ["organization_id", "widget_id"],
+                registry=r,
+            ),
+            widget_errors=Counter(
+                "passiton_widget_errors",
+                "Widget errors by organization, widget and kind (load, render, script).",
+                ["organization_id", "widget_id", "kind"],
+                registry=r,
+            ),
+            widget_load_duration=Histogram(
+                "passiton_widget_load_duration_seconds",
+                "Widget load duration; one bucket boundary is the performance-timeout threshold.",
+                ["organization_id"],
+                buckets=widget_buckets,
+                registry=r,
+            ),
+            traffic_requests=Counter(
+                "passiton_traffic_requests",
+                "Page requests by organization, country (ISO 3166-1 alpha-2) and client class.",
+                ["organization_id", "country", "client"],
+                registry=r,
+            ),
+            traffic_window_requests=Gauge(
+                "passiton_traffic_window_requests",
+                "Requests with a known source address seen in the sliding source window.",
+                registry=r,
+            ),
+            traffic_top_sources_ratio=Gauge(
+                "passiton_traffic_top_sources_ratio",
+                "Share of the window's requests sent by the heaviest sources (top N).",
+                registry=r,
+            ),
+            traffic_distinct_sources=Gauge(
+                "passiton_traffic_distinct_sources",
+                "Estimated number of distinct source addresses in the sliding window.",
+                registry=r,
+            ),
+            endpoint_duration=Histogram(
+                "passiton_endpoint_request_duration_seconds",
+                "Platform API request duration by route template, method and status class.",
+                ["route", "method", "status_class"],
+                buckets=ENDPOINT_BUCKETS,
+                registry=r,
+            ),
+            auth_failures=Counter(
+                "passiton_auth_failures",
+                "Authentication failures on the platform by reason.",
+                ["reason"],
+                registry=r,
+            ),
+            database_errors=Counter(
+                "passiton_database_errors",
+                "Database errors reported by the platform, by operation.",
+                ["operation"],
+                registry=r,
+            ),
+            database_probe_up=Gauge(
+                "passiton_database_probe_up",
+                "1 when the last SELECT 1 probe of PROBE_DATABASE_URL succeeded, else 0.",
+                registry=r,
+            ),
+            database_probe_duration=Gauge(
+                "passiton_database_probe_duration_seconds",
+                "Duration of the last database probe.",
+                registry=r,
+            ),
+            events_accepted=Counter(
+                "passiton_exporter_events_accepted",
+                "Events accepted by type.",
+                ["type"],
+                registry=r,
+            ),
+            events_rejected=Counter(
+                "passiton_exporter_events_rejected",
+                "Events rejected by type and reason.",
+                ["type", "reason"],
+                registry=r,
+            ),
+            label_overflow=Counter(
+                "passiton_exporter_label_overflow",
+                "Label values folded into 'other' because the label reached its bound.",
+                ["label"],
+                registry=r,
+            ),
+            label_values=Gauge(
+                "passiton_exporter_label_values",
+                "Distinct values currently admitted per bounded label.",
+                ["label"],
+                registry=r,
+            ),
+            ingest_duration=Histogram(
+                "passiton_exporter_ingest_duration_seconds",
+                "Time to validate and record one request's events, by endpoint.",
+                ["endpoint"],
+                buckets=INGEST_BUCKETS,
+                registry=r,
+            ),
+            beacon_rate_limited=Counter(
+                "passiton_exporter_beacon_rate_limited",
+                "Beacon requests refused by the per-client rate limit.",
+                registry=r,
+            ),
+        )
