@@ -1,0 +1,651 @@
+"""Python client for applications: ``Monitoring(url, token=...)``.
+
+Every call (``monitoring.payment.failure(...)``, ``monitoring.dashboard.endpoint(...)``, ...)
+builds one event of the exporter's contract and puts it on a bounded in-memory queue; it never
+blocks on the network and never raises into the caller. One daemon thread per client drains the
+queue and POSTs JSON arrays of up to ``batch_size`` events to ``{url}/v1/events``, at the latest
+``flush_interval`` seconds after the first queued event.
+
+The same design serves threaded and asyncio applications: enqueueing only takes a lock for a few
+microseconds. In asyncio code, call ``await monitoring.aclose()`` (or ``aflush``) on shutdown so
+the event loop is not blocked while the last batch goes out.
+
+When the queue is full the OLDEST queued event is dropped (recent events matter more for alerting)
+and counted in ``stats.dropped``. Connection errors, 5xx and 429 answers are retried with
+exponential backoff (429's ``Retry-After`` is honoured, capped); other 4xx answers are not retried
+(a 413 batch is split in halves first). Events that could not be delivered count in
+``stats.failed``; events the exporter refused one by one count in ``stats.rejected``; calls with
+bad arguments are logged and count in ``stats.invalid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import inspect
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import httpx
+
+log = logging.getLogger("passiton.monitoring")
+
+MAX_TEXT = 1000  # free text is truncated below the exporter's string limit (2048)
+
+Event = dict[str, Any]
+
+
+class InvalidEvent(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    queued: int  # events currently waiting in the queue
+    sent: int  # events the exporter accepted
+    rejected: int  # events the exporter answered 202 for but refused individually
+    failed: int  # events not delivered: retries exhausted, 4xx, or unreadable
+    dropped: int  # events discarded because the queue was full or the client closed
+    invalid: int  # calls whose arguments could not form a valid event
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+# --- argument checking -------------------------------------------------------------------------
+
+
+def _required_str(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidEvent(f"{name} must be a non-empty string, got {value!r:.60}")
+    return value
+
+
+def _text(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, BaseException):
+        value = str(value) or type(value).__name__
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{name} must be a string, got {type(value).__name__}")
+    return value[:MAX_TEXT]
+
+
+def _number(name: str, value: object, *, required: bool = False) -> float | int | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEvent(f"{name} must be a number, got {value!r:.60}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidEvent(f"{name} must be finite and non-negative, got {value!r}")
+    return value
+
+
+def _amount(value: object) -> int | None:
+    number = _number("amount", value)
+    if number is None:
+        return None
+    if number != int(number):
+        raise InvalidEvent(f"amount is in minor units and must be whole, got {number!r}")
+    return int(number)
+
+
+def _status(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+        raise InvalidEvent(f"status must be an HTTP status code, got {value!r:.60}")
+    return int(value)
+
+
+def _event(type_: str, **fields: Any) -> Event:
+    event: Event = {"type": type_, "timestamp": int(time.time() * 1000)}
+    for key, value in fields.items():
+        if value is not None:
+            event[key] = value
+    return event
+
+
+# --- event groups ------------------------------------------------------------------------------
+
+_G = TypeVar("_G", bound="_Group")
+_P = ParamSpec("_P")
+
+
+def _reported(
+    build: Callable[Concatenate[_G, _P], Event],
+) -> Callable[Concatenate[_G, _P], None]:
+    """Turns an event builder into a call that queues the event and never raises.
+
+    Anything wrong with the call, even a missing or unknown argument, is counted and logged.
+    """
+
+    @functools.wraps(build)
+    def report(self: _G, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            event = build(self, *args, **kwargs)
+        except Exception as exc:
+            self._monitoring._invalid_call(build.__qualname__, exc)
+            return
+        self._monitoring._enqueue(event)
+
+    report.__signature__ = inspect.signature(build).replace(  # type: ignore[attr-defined]
+        return_annotation="None"
+    )
+    return report
+
+
+class _Group:
+    __slots__ = ("_monitoring",)
+
+    def __init__(self, monitoring: Monitoring) -> None:
+        self._monitoring = monitoring
+
+
+class PaymentEvents(_Group):
+    __slots__ = ()
+
+    @_reported
+    def success(
+        self,
+        organization_id: str,
+        amount: int | None = None,
+        currency: str | None = None,
+        duration_ms: float | None = None,
+    ) -> Event:
+        """A payment succeeded (``payment.succeeded``); ``amount`` in minor units."""
+        return _event(
+            "payment.succeeded",
+            organization_id=_required_str("organization_id", organization_id),
+            amount=_amount(amount),
+            currency=_text("currency", currency),
+            duration_ms=_number("duration_ms", duration_ms),
+        )
+
+    @_reported
+    def failure(
+        self,
+        organization_id: str,
+        amount: int | None = None,
+        currency: str | None = None,
+        error: str | BaseException | None = None,
+        decline_code: str | None = None,
+        failure_code: str | None = None,
+    ) -> Event:
+        """A payment failed (``payment.failed``)."""
+        return _event(
+            "payment.failed",
+            organization_id=_required_str("organization_id", organization_id),
+            amount=_amount(amount),
+            currency=_text("currency", currency),
+            error=_text("error", error),
+            decline_code=_text("decline_code", decline_code),
+            failure_code=_text("failure_code", failure_code),
+        )
+
+    @_reported
+    def timeout(
+        self,
+        organization_id: str,
+        duration_ms: float | None = None,
+        provider: str | None = None,
+    ) -> Event:
+        """A payment timed out (``payment.timeout``)."""
+        return _event(
+            "payment.timeout",
+            organization_id=_required_str("organization_id", organization_id),
+            duration_ms=_number("duration_ms", duration_ms),
+            provider=_text("provider", provider),
+        )
+
+    @_reported
+    def webhook_failed(self, event_type: str, error: str | BaseException | None = None) -> Event:
+        """The application's own Stripe webhook handler failed (``stripe.webhook_failed``)."""
+        return _event(
+            "stripe.webhook_failed",
+            event_type=_required_str("event_type", event_type),
+            error=_text("error", error),
+        )
+
+
+def _widget_error(
+    type_: str,
+    organization_id: object,
+    widget_id: object,
+    error: object,
+    url: object,
+    source: object,
+) -> Event:
+    return _event(
+        type_,
+        organization_id=_required_str("organization_id", organization_id),
+        widget_id=_required_str("widget_id", widget_id),
+        error=_text("error", error),
+        url=_text("url", url),
+        source=_text("source", source),
+    )
+
+
+class WidgetEvents(_Group):
+    __slots__ = ()
+
+    @_reported
+    def loaded(
+        self, organization_id: str, widget_id: str, duration_ms: float, url: str | None = None
+    ) -> Event:
+        """A widget finished loading (``widget.loaded``)."""
+        return _event(
+            "widget.loaded",
+            organization_id=_required_str("organization_id", organization_id),
+            widget_id=_required_str("widget_id", widget_id),
+            duration_ms=_number("duration_ms", duration_ms, required=True),
+            url=_text("url", url),
+        )
+
+    @_reported
+    def load_error(
+        self,
+        organization_id: str,
+        widget_id: str,
+        error: str | BaseException | None = None,
+        url: str | None = None,
+        source: str | None = None,
+    ) -> Event:
+        return _widget_error("widget.load_error", organization_id, widget_id, error, url, source)
+
+    @_reported
+    def render_error(
+        self,
+        organization_id: str,
+        widget_id: str,
+        error: str | BaseException | None = None,
+        url: str | None = None,
+        source: str | None = None,
+    ) -> Event:
+        return _widget_error("widget.render_error", organization_id, widget_id, error, url, source)
+
+    @_reported
+    def script_error(
+        self,
+        organization_id: str,
+        widget_id: str,
+        error: str | BaseException | None = None,
+        url: str | None = None,
+        source: str | None = None,
+    ) -> Event:
+        return _widget_error("widget.script_error", organization_id, widget_id, error, url, source)
+
+
+class TrafficEvents(_Group):
+    __slots__ = ()
+
+    @_reported
+    def request(
+        self,
+        organization_id: str,
+        path: str | None = None,
+        country: str | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+    ) -> Event:
+        """A visitor request to an organization's pages (``traffic.request``)."""
+        return _event(
+            "traffic.request",
+            organization_id=_required_str("organization_id", organization_id),
+            path=_text("path", path),
+            country=_text("country", country),
+            user_agent=_text("user_agent", user_agent),
+            ip=_text("ip", ip),
+        )
+
+
+class DashboardEvents(_Group):
+    __slots__ = ()
+
+    @_reported
+    def endpoint(self, route: str, duration_ms: float, status: int, method: str = "GET") -> Event:
+        """One served request (``endpoint.request``); ``route`` should be the route template."""
+        return _event(
+            "endpoint.request",
+            route=_required_str("route", route)[:MAX_TEXT],
+            method=_required_str("method", method).upper(),
+            status=_status(status),
+            duration_ms=_number("duration_ms", duration_ms, required=True),
+        )
+
+    @_reported
+    def auth_failure(
+        self, reason: str, organization_id: str | None = None, ip: str | None = None
+    ) -> Event:
+        """An authentication attempt failed (``auth.failed``)."""
+        if organization_id is not None:
+            _required_str("organization_id", organization_id)
+        return _event(
+            "auth.failed",
+            reason=_required_str("reason", reason)[:MAX_TEXT],
+            organization_id=organization_id,
+            ip=_text("ip", ip),
+        )
+
+    @_reported
+    def database_error(self, operation: str, error: str | BaseException | None = None) -> Event:
+        """A database operation failed (``database.error``)."""
+        return _event(
+            "database.error",
+            operation=_required_str("operation", operation)[:MAX_TEXT],
+            error=_text("error", error),
+        )
+
+
+# --- the client --------------------------------------------------------------------------------
+
+_live_clients: weakref.WeakSet[Monitoring] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for client in list(_live_clients):
+        client.close()
+
+
+def _reset_all_after_fork() -> None:
+    for client in list(_live_clients):
+        client._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_all_after_fork)
+
+
+class Monitoring:
+    """Queues monitoring events and ships them to the exporter from a background thread."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_queue: int = 10_000,
+        timeout: float = 5.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+    ) -> None:
+        if batch_size < 1 or max_queue < 1:
+            raise ValueError("batch_size and max_queue must be at least 1")
+        self.url = url.rstrip("/")
+        self._events_url = self.url + "/v1/events"
+        self._headers = {"Content-Type": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_queue = max_queue
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._queue: deque[Event] = deque()
+        self._in_flight = 0
+        self._flush_requested = False
+        self._closed = False
+        self._abort = threading.Event()  # set when close() gives up: stop retrying
+        self._worker: threading.Thread | None = None
+        self._http: httpx.Client | None = None
+
+        self._sent = 0
+        self._rejected = 0
+        self._failed = 0
+        self._dropped = 0
+        self._invalid = 0
+
+        self.payment = PaymentEvents(self)
+        self.widget = WidgetEvents(self)
+        self.traffic = TrafficEvents(self)
+        self.dashboard = DashboardEvents(self)
+        _live_clients.add(self)
+
+    # -- public API --
+
+    @property
+    def stats(self) -> ClientStats:
+        with self._lock:
+            return ClientStats(
+                queued=len(self._queue),
+                sent=self._sent,
+                rejected=self._rejected,
+                failed=self._failed,
+                dropped=self._dropped,
+                invalid=self._invalid,
+            )
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Send everything queued now; wait up to ``timeout`` seconds. True when all went out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._worker is None or not self._worker.is_alive():
+                return not self._queue
+            self._flush_requested = True
+            self._cond.notify_all()
+            while self._queue or self._in_flight:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued (up to ``timeout`` seconds), stop the worker, free the HTTP pool.
+
+        Events still queued after the timeout, and events recorded after close, count as dropped.
+        """
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+            worker = self._worker
+        _live_clients.discard(self)
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join(timeout)
+            if worker.is_alive():
+                self._abort.set()
+                worker.join(1.0)
+        with self._cond:
+            self._dropped += len(self._queue)
+            self._queue.clear()
+        if self._http is not None:
+            self._http.close()
+
+    # The timeouts bound a wait in a worker thread, which asyncio cancellation cannot interrupt.
+    async def aflush(self, timeout: float | None = 5.0) -> bool:  # noqa: ASYNC109
+        return await asyncio.to_thread(self.flush, timeout)
+
+    async def aclose(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        await asyncio.to_thread(self.close, timeout)
+
+    def __enter__(self) -> Monitoring:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Monitoring:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- enqueueing (caller side: must never raise) --
+
+    def _invalid_call(self, name: str, exc: Exception) -> None:
+        with self._lock:
+            self._invalid += 1
+            count = self._invalid
+        if count <= 10 or count % 1000 == 0:
+            log.warning("monitoring: %s ignored (%d so far): %s", name, count, exc)
+
+    def _enqueue(self, event: Event) -> None:
+        try:
+            self._put(event)
+        except Exception:  # e.g. the interpreter refusing new threads while it shuts down
+            log.exception("monitoring event could not be queued")
+
+    def _put(self, event: Event) -> None:
+        with self._cond:
+            if self._closed:
+                self._dropped += 1
+                return
+            if self._worker is None:
+                self._start_worker()
+            queue = self._queue
+            if len(queue) >= self._max_queue:
+                queue.popleft()
+                self._dropped += 1
+            queue.append(event)
+            size = len(queue)
+            if size == 1 or size == self._batch_size:
+                self._cond.notify()
+
+    def _reset_after_fork(self) -> None:
+        # The parent's thread, lock holder and connections do not exist in a forked child, and
+        # the events still queued are the parent's to send.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._queue = deque()
+        self._in_flight = 0
+        self._flush_requested = False
+        self._worker = None
+        self._http = None
+
+    def _start_worker(self) -> None:
+        self._http = httpx.Client(timeout=self._timeout)
+        self._worker = threading.Thread(target=self._run, name="passiton-monitoring", daemon=True)
+        self._worker.start()
+
+    # -- the worker thread --
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                deadline = time.monotonic() + self._flush_interval
+                while (
+                    len(self._queue) < self._batch_size
+                    and not self._flush_requested
+                    and not self._closed
+                ):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                count = min(self._batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(count)]
+                self._in_flight = count
+            try:
+                self._deliver(batch)
+            except Exception:
+                log.exception("monitoring batch lost")
+                self._count(failed=len(batch))
+            with self._cond:
+                self._in_flight = 0
+                if not self._queue:
+                    self._flush_requested = False
+                self._cond.notify_all()
+
+    def _count(self, *, sent: int = 0, rejected: int = 0, failed: int = 0) -> None:
+        with self._lock:
+            self._sent += sent
+            self._rejected += rejected
+            self._failed += failed
+
+    def _deliver(self, batch: list[Event]) -> None:
+        body = json.dumps(batch, separators=(",", ":"), allow_nan=False).encode()
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                assert self._http is not None
+                response = self._http.post(self._events_url, content=body, headers=self._headers)
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    self._record_answer(batch, response)
+                    return
+                if status == 413 and len(batch) > 1:
+                    half = len(batch) // 2
+                    self._deliver(batch[:half])
+                    self._deliver(batch[half:])
+                    return
+                problem = f"HTTP {status}: {response.text[:200]}"
+                if status != 429 and status < 500:
+                    log.error(
+                        "monitoring batch of %d refused, not retried: %s", len(batch), problem
+                    )
+                    self._count(failed=len(batch))
+                    return
+                if status == 429:
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+            if attempt >= self._max_retries:
+                log.error(
+                    "monitoring batch of %d lost after %d attempts: %s",
+                    len(batch),
+                    attempt + 1,
+                    problem,
+                )
+                self._count(failed=len(batch))
+                return
+            delay = min(self._max_backoff, self._backoff * 2**attempt) * random.uniform(0.5, 1.0)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, self._max_backoff))
+            attempt += 1
+            log.warning("monitoring batch: %s; retry %d in %.2fs", problem, attempt, delay)
+            if self._abort.wait(delay):
+                self._count(failed=len(batch))
+                return
+
+    def _record_answer(self, batch: list[Event], response: httpx.Response) -> None:
+        try:
+            answer = response.json()
+            accepted = int(answer["accepted"])
+            rejected = int(answer["rejected"])
+        except (ValueError, KeyError, TypeError):
+            accepted, rejected, answer = len(batch), 0, {}
+        if rejected:
+            log.warning(
+                "exporter rejected %d of %d events: %s",
+                rejected,
+                len(batch),
+                json.dumps(answer.get("errors", []))[:500],
+            )
+        self._count(sent=accepted, rejected=rejected)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
