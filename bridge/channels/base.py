@@ -7,18 +7,34 @@ a channel.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bridge.model import Message
 
 
 class DeliveryError(Exception):
-    """A failed send. ``retryable`` tells the shared retry policy whether to try again."""
+    """A failed send. ``retryable`` tells the shared retry policy whether to try again.
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    ``remaining`` is set when a channel that sends one copy per recipient (SMS, e-mail, Slack
+    webhooks) reached some recipients but not others: it names the recipients still owed the
+    message. A worker that retries with ``dataclasses.replace(message, recipients=remaining)``
+    does not send the same text twice to the ones that already have it; ``None`` means nobody
+    was reached (or the channel cannot tell), so a retry sends to everyone.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        remaining: tuple[str, ...] | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.remaining = remaining
 
 
 class Notifier(Protocol):
@@ -29,3 +45,41 @@ class Notifier(Protocol):
     async def notify(self, message: Message) -> None:
         """Send the message; raise DeliveryError on failure."""
         ...
+
+
+async def deliver_each(
+    recipients: Sequence[str], send: Callable[[str], Awaitable[None]], *, what: str = "recipient"
+) -> None:
+    """Send to every recipient in turn; one combined DeliveryError if any of them failed.
+
+    The error is retryable when any failure was (``remaining`` = the recipients that failed
+    transiently; those that failed permanently are named in the message and dropped), and
+    permanent only when every failure was. ``retry_after`` is the longest one asked for.
+    """
+    transient: list[tuple[str, DeliveryError]] = []
+    permanent: list[tuple[str, DeliveryError]] = []
+    delivered = 0
+    for recipient in recipients:
+        try:
+            await send(recipient)
+        except DeliveryError as exc:
+            (transient if exc.retryable else permanent).append((recipient, exc))
+        else:
+            delivered += 1
+    if not transient and not permanent:
+        return
+    parts = [f"{what} {r}: {e}" for r, e in transient + permanent]
+    summary = f"{delivered}/{len(recipients)} delivered; " + "; ".join(parts)
+    if transient:
+        waits = [e.retry_after for _, e in transient if e.retry_after is not None]
+        raise DeliveryError(
+            summary,
+            retryable=True,
+            retry_after=max(waits) if waits else None,
+            remaining=tuple(r for r, _ in transient),
+        )
+    raise DeliveryError(
+        summary,
+        retryable=False,
+        remaining=tuple(r for r, _ in permanent) if delivered else None,
+    )

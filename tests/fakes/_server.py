@@ -1,0 +1,181 @@
+"""The scripted aiohttp server every fake third-party service is built on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.text, keep_blank_values=True))
+
+
+@dataclass(frozen=True)
+class ScriptedResponse:
+    """A canned answer: sent instead of the fake's normal behaviour, after ``delay`` seconds."""
+
+    status: int = 200
+    body: str | bytes | dict | list | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    def to_response(self) -> web.Response:
+        headers = dict(self.headers)
+        if isinstance(self.body, dict | list):
+            headers.setdefault("Content-Type", "application/json")
+            return web.Response(status=self.status, text=json.dumps(self.body), headers=headers)
+        if isinstance(self.body, bytes):
+            return web.Response(status=self.status, body=self.body, headers=headers)
+        return web.Response(status=self.status, text=self.body or "", headers=headers)
+
+
+class FakeServer:
+    """An aiohttp server on 127.0.0.1 with a free port, recording requests.
+
+    Subclasses add routes whose handlers call ``self.record`` then ``self.scripted()``; when a
+    scripted response is queued it is answered instead of the normal protocol behaviour.
+    ``start()`` runs the server in the current event loop; ``start_in_thread()`` runs it in a
+    loop of its own (for synchronous harnesses and for tests whose code under test blocks).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._script: deque[ScriptedResponse] = deque()
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self.base_url = ""
+
+    # -- to be provided by subclasses -------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        raise NotImplementedError
+
+    # -- scripting ---------------------------------------------------------------------------
+    def script(
+        self,
+        status: int = 200,
+        body: str | bytes | dict | list | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        delay: float = 0.0,
+        times: int = 1,
+    ) -> None:
+        """Queue ``times`` identical answers, used by the next requests in order."""
+        for _ in range(times):
+            self._script.append(ScriptedResponse(status, body, dict(headers or {}), delay))
+
+    def clear(self) -> None:
+        self._script.clear()
+        self.requests.clear()
+
+    async def record(self, request: web.Request) -> RecordedRequest:
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.read(),
+        )
+        self.requests.append(recorded)
+        return recorded
+
+    async def scripted(self) -> web.StreamResponse | None:
+        if not self._script:
+            return None
+        answer = self._script.popleft()
+        if answer.delay > 0:
+            await self._sleep(answer.delay)
+        return answer.to_response()
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._closing is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> str:
+        """Start listening; returns the base URL (``http://127.0.0.1:PORT``)."""
+        self._closing = asyncio.Event()
+        app = web.Application(client_max_size=10 * 1024 * 1024)
+        app.add_routes(self.routes())
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def start_in_thread(self) -> str:
+        """Run the server in a daemon thread with its own event loop; returns the base URL."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._thread_loop = loop
+        self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"{type(self).__name__} did not start")
+        return self.base_url
+
+    def stop_thread(self) -> None:
+        if self._thread_loop is None or self._thread is None:
+            return
+        self._thread_loop.call_soon_threadsafe(self._closing_set_and_stop)
+        self._thread.join(10)
+        self._thread = None
+        self._thread_loop = None
+
+    def _closing_set_and_stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
+        assert self._thread_loop is not None
+        self._thread_loop.stop()

@@ -1,0 +1,140 @@
+"""A real SMTP server (aiosmtpd) collecting messages, with scriptable 4xx/5xx replies and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, Literal
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+TlsMode = Literal["none", "starttls", "tls"]
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+    tls: bool  # whether the session was encrypted when the message arrived
+    authenticated_as: str | None
+
+
+class FakeSMTP:
+    """aiosmtpd on 127.0.0.1 with a free port, in the running event loop.
+
+    ``tls="starttls"`` offers (and requires) STARTTLS, ``"tls"`` is implicit TLS from the first
+    byte; both need ``server_ssl`` (e.g. from a trustme CA). ``credentials=(user, password)``
+    requires AUTH. ``reply_rcpt(...)``/``reply_data(...)`` queue replies such as
+    ``"451 4.3.0 Try again later"`` or ``"550 5.1.1 No such user"`` for the next RCPT/DATA
+    commands; ``reply_rcpt_for(address, reply)`` answers one address that way every time.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: TlsMode = "none",
+        server_ssl: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        if tls != "none" and server_ssl is None:
+            raise ValueError("TLS modes need server_ssl")
+        self.tls = tls
+        self.server_ssl = server_ssl
+        self.credentials = credentials
+        self.messages: list[ReceivedMail] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._rcpt_replies: deque[str] = deque()
+        self._data_replies: deque[str] = deque()
+        self._rcpt_by_address: dict[str, str] = {}
+        self._server: asyncio.AbstractServer | None = None
+
+    def reply_rcpt(self, reply: str, times: int = 1) -> None:
+        self._rcpt_replies.extend([reply] * times)
+
+    def reply_data(self, reply: str, times: int = 1) -> None:
+        self._data_replies.extend([reply] * times)
+
+    def reply_rcpt_for(self, address: str, reply: str) -> None:
+        self._rcpt_by_address[address] = reply
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if address in self._rcpt_by_address:
+            return self._rcpt_by_address[address]
+        if self._rcpt_replies:
+            return self._rcpt_replies.popleft()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._data_replies:
+            return self._data_replies.popleft()
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        message = message_from_bytes(raw, policy=policy.default)
+        login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
+        self.messages.append(
+            ReceivedMail(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                message=message,  # type: ignore[arg-type]
+                tls=session.ssl is not None,
+                authenticated_as=login.decode() if login else None,
+            )
+        )
+        return "250 Message accepted for delivery"
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            self.credentials is not None
+            and isinstance(data, LoginPassword)
+            and (data.login.decode(), data.password.decode()) == self.credentials
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def _protocol(self) -> SMTP:
+        protocol = SMTP(
+            self,
+            hostname="fake-smtp.test",
+            tls_context=self.server_ssl if self.tls == "starttls" else None,
+            require_starttls=self.tls == "starttls",
+            authenticator=self._authenticate if self.credentials else None,
+            auth_required=self.credentials is not None,
+            auth_require_tls=self.tls != "none",
+            decode_data=False,
+        )
+        return protocol
+
+    async def start(self) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._protocol,
+            host="127.0.0.1",
+            port=0,
+            ssl=self.server_ssl if self.tls == "tls" else None,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.host, self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> FakeSMTP:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
