@@ -617,7 +617,7 @@ class Monitoring:
             if retry_after is not None:
                 delay = max(delay, min(retry_after, self._max_backoff))
             attempt += 1
-            log.warning("monitoring batch: %s; retry %d in %.2fs", problem, attempt, delay)
+            log.debug("monitoring batch: %s; retry %d in %.2fs", problem, attempt, delay)
             if self._abort.wait(delay):
                 self._count(failed=len(batch))
                 return
