@@ -518,7 +518,7 @@ class Monitoring:
             queue.append(event)
             size = len(queue)
             if size == 1 or size == self._batch_size:
-                self._cond.notify()
+                self._cond.notify_all()
 
     def _reset_after_fork(self) -> None:
         # The parent's thread, lock holder and connections do not exist in a forked child, and
@@ -528,6 +528,7 @@ class Monitoring:
         self._queue = deque()
         self._in_flight = 0
         self._flush_requested = False
+        self._abort = threading.Event()
         self._worker = None
         self._http = None
 
