@@ -15,7 +15,9 @@ def setup_logging(level: str = "INFO") -> None:
     """JSON lines on stderr, for both services."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"})
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

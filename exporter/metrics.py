@@ -110,7 +110,7 @@ class ExporterMetrics:
             ),
             stripe_webhook_handler_failures=Counter(
                 "passiton_stripe_webhook_handler_failures",
-                "Failures of the application's own Stripe webhook handler, by event type and reason.",
+                "The application's own Stripe webhook handler failing, by event type and reason.",
                 ["event_type", "reason"],
                 registry=r,
             ),

@@ -1,0 +1,55 @@
+"""Helpers shared by the exporter tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import RECORDER, REGISTRY, create_app
+from exporter.config import ExporterConfig
+
+
+def make_app(**overrides: Any):
+    return create_app(ExporterConfig(**overrides))
+
+
+def sample(app, name: str, **labels: str) -> float:
+    """Value of one sample, 0.0 when the series does not exist."""
+    registry: CollectorRegistry = app[REGISTRY]
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def series(app, prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample whose name starts with prefix, keyed by (name, sorted labels)."""
+    out = {}
+    for family in app[REGISTRY].collect():
+        for s in family.samples:
+            if s.name.startswith(prefix) and not s.name.endswith("_created"):
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def parse_exposition(text: str) -> dict[str, list]:
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+# Series that change with time rather than input: the ingest-latency histogram, and the
+# sliding-window source gauges (recomputed at each scrape as old slots age out).
+_TIME_DEPENDENT = (
+    "passiton_exporter_ingest_duration",
+    "passiton_traffic_window_requests",
+    "passiton_traffic_top_sources_ratio",
+    "passiton_traffic_distinct_sources",
+)
+
+
+def all_samples(app) -> dict:
+    """A snapshot of every sample that only input can change, plus the source window's total."""
+    snapshot = {
+        k: v for k, v in series(app, "passiton_").items() if not k[0].startswith(_TIME_DEPENDENT)
+    }
+    snapshot[("source_window_added", ())] = app[RECORDER].sources.added
+    return snapshot

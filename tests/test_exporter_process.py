@@ -1,0 +1,104 @@
+"""The exporter as users run it: the console script, real HTTP, SIGTERM; and the database probe."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from exporter.config import ExporterConfig
+from exporter.metrics import ExporterMetrics
+from exporter.probe import DatabaseProbe
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become ready")
+
+
+def test_console_script_serves_and_stops_on_sigterm():
+    port = free_port()
+    env = {**os.environ, "EXPORTER_INGEST_TOKEN": "tok"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(f"{base}/-/ready")
+        response = httpx.post(
+            f"{base}/v1/events",
+            json={"type": "auth.failed", "reason": "invalid_token"},
+            headers={"Authorization": "Bearer tok"},
+        )
+        assert response.status_code == 202
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'passiton_auth_failures_total{reason="invalid_token"} 1.0' in metrics
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    logs = proc.stderr.read()
+    assert '"message": "exporter listening"' in logs
+    assert "tok" not in logs.replace("token", "")
+
+
+def test_invalid_configuration_is_reported_by_name():
+    with pytest.raises(ValueError, match="EXPORTER_MAX_ORGANIZATIONS"):
+        ExporterConfig.from_env({"EXPORTER_MAX_ORGANIZATIONS": "lots"})
+    with pytest.raises(ValueError, match="WIDGET_TIMEOUT_SECONDS"):
+        ExporterConfig.from_env({"WIDGET_TIMEOUT_SECONDS": "-3"})
+
+
+async def test_database_probe_against_real_postgres():
+    metrics = ExporterMetrics.create(CollectorRegistry())
+    probe = DatabaseProbe(PG_URL, 15, metrics)
+    assert await probe.probe_once() is True
+    assert metrics.database_probe_up._value.get() == 1
+    assert metrics.database_probe_duration._value.get() > 0
+    await probe._close()
+
+    down = DatabaseProbe(
+        f"postgresql://postgres@127.0.0.1:{free_port()}/test", 15, metrics, timeout=2
+    )
+    assert await down.probe_once() is False
+    assert metrics.database_probe_up._value.get() == 0
+
+
+async def test_probe_runs_inside_the_app(aiohttp_client):
+    from exporter.app import create_app
+
+    app = create_app(ExporterConfig(probe_database_url=PG_URL, probe_interval_seconds=0.05))
+    client = await aiohttp_client(app)
+    for _ in range(100):
+        text = await (await client.get("/metrics")).text()
+        if "passiton_database_probe_up 1.0" in text:
+            break
+        await asyncio.sleep(0.05)
+    assert "passiton_database_probe_up 1.0" in text
