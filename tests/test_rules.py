@@ -1,0 +1,324 @@
+"""Prometheus configuration and rules: promtool checks, promtool unit tests, and the contract every
+alert rule keeps (labels, annotations, runbook sections, test coverage, known metric names)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from exporter.metrics import ExporterMetrics
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMETHEUS = ROOT / "prometheus"
+RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yml"))
+TEST_FILES = sorted((PROMETHEUS / "tests").glob("*.yml"))
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
+
+SEVERITIES = {"critical", "high", "medium", "low"}
+CATEGORIES = {"payment", "widget", "traffic", "dashboard", "system"}
+
+# What the bridge exposes on its /metrics (issue "The bridge").
+BRIDGE_METRICS = {
+    "passiton_bridge_notifications_received_total",
+    "passiton_bridge_alerts_stored_total",
+    "passiton_bridge_deliveries_total",
+    "passiton_bridge_delivery_duration_seconds_bucket",
+    "passiton_bridge_delivery_duration_seconds_sum",
+    "passiton_bridge_delivery_duration_seconds_count",
+    "passiton_bridge_queue_depth",
+    "passiton_bridge_queue_oldest_pending_seconds",
+    "passiton_bridge_dead_letters_total",
+    "passiton_bridge_watchdog_last_seen_timestamp_seconds",
+    "passiton_alert_threshold",
+}
+# Series of Prometheus itself, Alertmanager and the blackbox exporter the rules may read.
+OTHER_METRICS = {
+    "up",
+    "probe_success",
+    "probe_duration_seconds",
+    "ALERTS",
+    "alertmanager_notifications_total",
+    "alertmanager_notifications_failed_total",
+    "prometheus_notifications_errors_total",
+    "prometheus_notifications_sent_total",
+    "prometheus_notifications_dropped_total",
+    "prometheus_rule_evaluation_failures_total",
+}
+PROMQL_WORDS = {
+    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile",
+    "count_values", "group", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "and", "or", "unless", "offset", "bool", "rate", "irate", "increase", "delta", "deriv",
+    "absent", "absent_over_time", "avg_over_time", "max_over_time", "min_over_time",
+    "sum_over_time", "count_over_time", "stddev_over_time", "quantile_over_time",
+    "histogram_quantile", "label_replace", "clamp_min", "clamp_max", "clamp", "vector",
+    "scalar", "time", "timestamp", "abs", "round", "sqrt", "changes", "resets", "le", "inf",
+    "nan", "predict_linear", "last_over_time",
+}  # fmt: skip
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which(args[0])
+    if binary is None:
+        pytest.fail(f"{args[0]} is not installed (make debs installs it)")
+    return subprocess.run([binary, *args[1:]], capture_output=True, text=True, timeout=240)
+
+
+@cache
+def rule_groups() -> list[dict[str, Any]]:
+    groups = []
+    for path in RULE_FILES:
+        groups.extend(yaml.safe_load(path.read_text())["groups"])
+    return groups
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in rule_groups() for rule in group["rules"] if "alert" in rule]
+
+
+def recording_rules() -> list[dict[str, Any]]:
+    return [rule for group in rule_groups() for rule in group["rules"] if "record" in rule]
+
+
+@cache
+def unit_tests() -> list[dict[str, Any]]:
+    return [yaml.safe_load(path.read_text()) for path in TEST_FILES]
+
+
+def runbook_anchors() -> set[str]:
+    """GitHub's anchors for the headings of docs/runbooks.md."""
+    anchors = set()
+    for line in RUNBOOKS.read_text().splitlines():
+        match = re.match(r"#+\s+(.*)", line)
+        if match:
+            title = match.group(1).strip().lower()
+            anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return anchors
+
+
+@cache
+def exporter_metric_names() -> set[str]:
+    registry = CollectorRegistry()
+    ExporterMetrics.create(registry)
+    names = set()
+    for family in registry.collect():
+        names.update(sample.name for sample in family.samples)
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+        if family.type == "histogram":
+            names.update(f"{family.name}_{s}" for s in ("bucket", "sum", "count"))
+    return names
+
+
+def test_prometheus_config_is_valid() -> None:
+    result = run("promtool", "check", "config", str(PROMETHEUS / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in RULE_FILES:
+        assert f"rules/{path.name}" in result.stdout, "every rule file is loaded"
+
+
+def test_prometheus_config_scrapes_every_service() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert config["global"]["scrape_interval"] == "15s"
+    assert config["global"]["evaluation_interval"] == "15s"
+    assert config["rule_files"] == ["rules/*.yml"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    expected = {
+        "passiton-exporter": "localhost:9820",
+        "passiton-bridge": "localhost:9821",
+        "prometheus": "localhost:9090",
+        "alertmanager": "localhost:9093",
+    }
+    for name, target in expected.items():
+        assert [t for sc in jobs[name]["static_configs"] for t in sc["targets"]] == [target]
+    uptime = jobs["passiton-uptime"]
+    assert uptime["metrics_path"] == "/probe"
+    assert uptime["relabel_configs"][-1] == {
+        "target_label": "__address__",
+        "replacement": "localhost:9115",
+    }
+    modules = yaml.safe_load((PROMETHEUS / "blackbox.yml").read_text())["modules"]
+    assert uptime["params"]["module"][0] in modules
+    am_targets = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert am_targets == ["localhost:9093"]
+
+
+def test_blackbox_config_is_valid() -> None:
+    result = run(
+        "prometheus-blackbox-exporter",
+        f"--config.file={PROMETHEUS / 'blackbox.yml'}",
+        "--config.check",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
+def test_rules_pass_promtool_check(path: Path) -> None:
+    result = run("promtool", "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize("path", TEST_FILES, ids=lambda p: p.name)
+def test_promtool_unit_tests(path: Path) -> None:
+    result = run("promtool", "test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_rule_file_is_unit_tested() -> None:
+    tested = {
+        (path.parent / rule_file).resolve()
+        for path, suite in zip(TEST_FILES, unit_tests(), strict=True)
+        for rule_file in suite["rule_files"]
+    }
+    assert {p.resolve() for p in RULE_FILES} <= tested
+
+
+def test_unit_tests_evaluate_recording_rules_first() -> None:
+    """Prometheus runs groups concurrently; the tests fix an order so an alert reads the values
+    recorded at the same evaluation, and a group left out would make the order random."""
+    names_by_file = {
+        path.resolve(): [g["name"] for g in yaml.safe_load(path.read_text())["groups"]]
+        for path in RULE_FILES
+    }
+    for path, suite in zip(TEST_FILES, unit_tests(), strict=True):
+        names = [n for f in suite["rule_files"] for n in names_by_file[(path.parent / f).resolve()]]
+        assert sorted(suite.get("group_eval_order", [])) == sorted(names), path.name
+
+
+def test_rule_names_are_unique_per_severity() -> None:
+    seen = set()
+    for rule in alert_rules():
+        key = (rule["alert"], rule["labels"]["severity"])
+        assert key not in seen, key
+        seen.add(key)
+    records = [rule["record"] for rule in recording_rules()]
+    assert len(records) == len(set(records))
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']}")
+def test_alert_rule_labels_and_annotations(rule: dict[str, Any]) -> None:
+    labels, annotations = rule["labels"], rule["annotations"]
+    assert labels["severity"] in SEVERITIES
+    assert labels["category"] in CATEGORIES
+    assert set(annotations) >= {"summary", "description", "runbook_url"}
+    if rule["alert"] != "Watchdog":
+        assert "$value" in annotations["description"], "the description says what tripped it"
+    assert annotations["runbook_url"] == f"docs/runbooks.md#{rule['alert'].lower()}"
+    if re.search(r"(?<![\w])organization:", rule["expr"]):
+        assert "$labels.organization_id" in annotations["summary"]
+
+
+def test_every_runbook_url_has_a_section() -> None:
+    anchors = runbook_anchors()
+    missing = {
+        rule["annotations"]["runbook_url"]
+        for rule in alert_rules()
+        if rule["annotations"]["runbook_url"].split("#", 1)[1] not in anchors
+    }
+    assert not missing
+
+
+def test_every_runbook_section_says_how_to_silence() -> None:
+    text = RUNBOOKS.read_text()
+    for name in {rule["alert"] for rule in alert_rules()}:
+        section = text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+        assert f"amtool silence add alertname={name}" in section, name
+
+
+def test_every_alert_has_firing_and_quiet_cases() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for suite in unit_tests():
+        for case in suite["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    names = {rule["alert"] for rule in alert_rules()}
+    assert names - firing == set(), "alerts never tested firing"
+    assert names - quiet == set(), "alerts never tested quiet"
+
+
+def test_every_severity_of_an_alert_is_tested_firing() -> None:
+    fired = set()
+    for suite in unit_tests():
+        for case in suite["tests"]:
+            for check in case.get("alert_rule_test", []):
+                for alert in check.get("exp_alerts") or []:
+                    fired.add((check["alertname"], alert["exp_labels"]["severity"]))
+    rules = {(rule["alert"], rule["labels"]["severity"]) for rule in alert_rules()}
+    assert rules - fired == set()
+
+
+def test_every_recording_rule_is_tested() -> None:
+    """Each recorded series is checked by value, or read by an alert that is tested."""
+    exprs = [
+        check["expr"]
+        for suite in unit_tests()
+        for case in suite["tests"]
+        for check in case.get("promql_expr_test", [])
+    ]
+    exprs += [rule["expr"] for rule in alert_rules()]
+    # a recorded series read by another recording rule counts when that one is covered
+    readers = {rule["record"]: rule["expr"] for rule in recording_rules()}
+    covered: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in readers:
+            if name in covered:
+                continue
+            pattern = re.compile(rf"(?<![\w:]){re.escape(name)}(?![\w:])")
+            used = any(pattern.search(e) for e in exprs) or any(
+                pattern.search(readers[other]) for other in covered
+            )
+            if used:
+                covered.add(name)
+                changed = True
+    assert set(readers) - covered == set()
+
+
+def metric_names(expr: str) -> set[str]:
+    without_strings = re.sub(r'"[^"]*"', "", expr)
+    without_matchers = re.sub(r"\{[^}]*\}", "", without_strings)
+    without_ranges = re.sub(r"\[[^\]]*\]", "", without_matchers)
+    without_groupings = re.sub(
+        r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", without_ranges
+    )
+    without_offsets = re.sub(r"\boffset\s+\w+", "", without_groupings)
+    tokens = re.findall(r"(?<![\w.])[A-Za-z_:][\w:]*", without_offsets)
+    return {t for t in tokens if t not in PROMQL_WORDS and not re.fullmatch(r"\d+\w*", t)}
+
+
+def test_rules_read_only_known_series() -> None:
+    known = exporter_metric_names() | BRIDGE_METRICS | OTHER_METRICS
+    known |= {rule["record"] for rule in recording_rules()}
+    unknown = {}
+    for group in rule_groups():
+        for rule in group["rules"]:
+            names = metric_names(rule["expr"]) - known
+            if names:
+                unknown[rule.get("alert") or rule["record"]] = names
+    assert unknown == {}
+
+
+def test_alerts_read_recorded_series() -> None:
+    """Rates and ratios are computed once, in recording rules; alerts compare recorded series."""
+    for rule in alert_rules():
+        assert not re.search(r"\b(rate|increase|irate)\(", rule["expr"]), rule["alert"]
+
+
+def test_recording_rules_aggregate_away_instances() -> None:
+    for rule in recording_rules():
+        expr = rule["expr"]
+        if re.search(r"\b(rate|increase)\(passiton_", expr):
+            assert re.search(r"\b(sum|count|max|min|avg) (by|without) \(", expr) or re.search(
+                r"\bsum\(", expr
+            ), rule["record"]
