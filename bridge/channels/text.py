@@ -116,3 +116,26 @@ def is_gsm7(text: str) -> bool:
 def gsm7_septets(text: str) -> int:
     """Septets ``text`` needs in GSM-7 (extension characters count twice)."""
     return sum(2 if c in _GSM7_EXTENSION else 1 for c in text)
+
+
+def render_plain(message: Message, *, width_limit: int = 4000) -> str:
+    """A readable multi-line text of the whole message (e-mail text part, console)."""
+    lines = [message.title]
+    if message.notice:
+        lines += ["", one_line(message.notice)]
+    for number, alert in enumerate(message.alerts, 1):
+        lines += ["", f"{number}. {alert_headline(alert)}"]
+        if alert.description:
+            lines.append(f"   {truncate(one_line(alert.description), width_limit)}")
+        labels = ", ".join(f"{k}={v}" for k, v in detail_labels(alert))
+        if labels:
+            lines.append(f"   Labels: {truncate(labels, width_limit)}")
+        lines.append(f"   Started: {format_time(alert.starts_at)}")
+        if alert.status == "resolved" and alert.ends_at:
+            lines.append(f"   Resolved: {format_time(alert.ends_at)}")
+        for label, url in (("Graph", alert.generator_url), ("Runbook", alert.runbook_url)):
+            if safe_url(url):
+                lines.append(f"   {label}: {url}")
+    if safe_url(message.external_url):
+        lines += ["", f"Alertmanager: {message.external_url}"]
+    return "\n".join(lines) + "\n"

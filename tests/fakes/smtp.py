@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -86,7 +87,11 @@ class FakeSMTP:
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=tuple(envelope.rcpt_tos),
                 message=message,  # type: ignore[arg-type]
-                tls=session.ssl is not None,
+                tls=session.ssl is not None
+                or (
+                    server.transport is not None
+                    and bool(server.transport.get_extra_info("ssl_object"))
+                ),
                 authenticated_as=login.decode() if login else None,
             )
         )
@@ -100,9 +105,15 @@ class FakeSMTP:
             and isinstance(data, LoginPassword)
             and (data.login.decode(), data.password.decode()) == self.credentials
         )
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
     def _protocol(self) -> SMTP:
+        with warnings.catch_warnings():
+            # aiosmtpd warns about AUTH without STARTTLS; with implicit TLS it is encrypted.
+            warnings.simplefilter("ignore", UserWarning)
+            return self._make_protocol()
+
+    def _make_protocol(self) -> SMTP:
         protocol = SMTP(
             self,
             hostname="fake-smtp.test",
@@ -110,7 +121,8 @@ class FakeSMTP:
             require_starttls=self.tls == "starttls",
             authenticator=self._authenticate if self.credentials else None,
             auth_required=self.credentials is not None,
-            auth_require_tls=self.tls != "none",
+            # Implicit TLS is invisible to aiosmtpd (it only tracks STARTTLS).
+            auth_require_tls=self.tls == "starttls",
             decode_data=False,
         )
         return protocol

@@ -55,6 +55,9 @@ class FakeTwilio(FakeServer):
     ) -> None:
         self._failures[number] = (status, code, message or f"error {code}", dict(headers or {}))
 
+    def succeed_to(self, number: str) -> None:
+        self._failures.pop(number, None)
+
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)]
 

@@ -1,0 +1,258 @@
+"""The channels' settings, read once from the environment and validated at start-up.
+
+A channel whose variables are all unset is off. A channel that is half configured (say
+``SMTP_HOST`` without ``ALERT_EMAIL_RECIPIENTS``) is an error naming the missing variable, so a
+typo is found when the bridge starts rather than when the first critical alert fails to page.
+Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Literal
+from urllib.parse import urlsplit
+
+SmtpTls = Literal["starttls", "tls", "none"]
+
+DEFAULT_PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
+DEFAULT_EMAIL_FROM = "passiton-monitoring@localhost"
+SMTP_DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;.][^@\s<>,;]*$")
+
+
+def is_e164(number: str) -> bool:
+    return bool(_E164.match(number))
+
+
+def is_email(address: str) -> bool:
+    return bool(_EMAIL.match(address))
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    webhook_url: str = field(repr=False)  # the URL is the credential
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    host: str
+    recipients: tuple[str, ...]
+    sender: str = DEFAULT_EMAIL_FROM
+    port: int = 587
+    tls: SmtpTls = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_number: str = ""
+    recipients: tuple[str, ...] = ()
+    api_url: str = DEFAULT_TWILIO_API_URL
+
+
+@dataclass(frozen=True)
+class PagerDutySettings:
+    integration_key: str = field(repr=False)
+    events_url: str = DEFAULT_PAGERDUTY_EVENTS_URL
+
+
+@dataclass(frozen=True)
+class ChannelsConfig:
+    """Which channels are on and how to reach them."""
+
+    slack: SlackSettings | None = None
+    email: EmailSettings | None = None
+    sms: SmsSettings | None = None
+    pagerduty: PagerDutySettings | None = None
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    http_timeout: float = 10.0
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        """Names of the configured channels; ``("console",)`` when there are none."""
+        names = tuple(
+            name
+            for name, settings in (
+                ("slack", self.slack),
+                ("email", self.email),
+                ("sms", self.sms),
+                ("pagerduty", self.pagerduty),
+            )
+            if settings is not None
+        )
+        return names or ("console",)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ChannelsConfig:
+        """Parse and validate the contract's channel variables; ValueError names the culprit."""
+        get = _Env(env)
+        return cls(
+            slack=_slack(get),
+            email=_email(get),
+            sms=_sms(get),
+            pagerduty=_pagerduty(get),
+            prometheus_url=get.url("PROMETHEUS_URL"),
+            alertmanager_url=get.url("ALERTMANAGER_URL"),
+        )
+
+
+class _Env:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def __call__(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def required(self, name: str, because: str) -> str:
+        value = self(name)
+        if value is None:
+            raise ValueError(f"{name} is required when {because}")
+        return value
+
+    def url(self, name: str, default: str | None = None) -> str | None:
+        value = self(name)
+        if value is None:
+            return default
+        check_url(name, value)
+        return value.rstrip("/") if name != "SLACK_WEBHOOK_URL" else value
+
+    def list(self, name: str) -> tuple[str, ...]:
+        value = self(name) or ""
+        return tuple(part for part in re.split(r"[,;\s]+", value) if part)
+
+
+def check_url(name: str, value: str) -> None:
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http(s) URL with a host, got {_shown(value)!r}")
+
+
+def _shown(value: str) -> str:
+    """A URL for an error message, without anything that may be a credential."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "<unparseable>"
+    return f"{parts.scheme}://{parts.hostname or ''}/…" if parts.scheme else value[:20]
+
+
+def _slack(get: _Env) -> SlackSettings | None:
+    url = get.url("SLACK_WEBHOOK_URL")
+    return SlackSettings(webhook_url=url) if url else None
+
+
+def _email(get: _Env) -> EmailSettings | None:
+    names = (
+        "SMTP_HOST",
+        "ALERT_EMAIL_RECIPIENTS",
+        "SMTP_PORT",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "SMTP_TLS",
+        "ALERT_EMAIL_FROM",
+    )
+    if not any(get(n) for n in names):
+        return None
+    host = get.required("SMTP_HOST", "e-mail is configured (ALERT_EMAIL_RECIPIENTS or SMTP_*)")
+    get.required("ALERT_EMAIL_RECIPIENTS", "SMTP_HOST is set")
+    recipients = get.list("ALERT_EMAIL_RECIPIENTS")
+    for address in recipients:
+        if not is_email(address):
+            raise ValueError(f"ALERT_EMAIL_RECIPIENTS: {address!r} is not an e-mail address")
+    tls = (get("SMTP_TLS") or "starttls").lower()
+    if tls not in SMTP_DEFAULT_PORTS:
+        raise ValueError(f"SMTP_TLS must be starttls, tls or none, got {get('SMTP_TLS')!r}")
+    port_text = get("SMTP_PORT")
+    if port_text is None:
+        port = SMTP_DEFAULT_PORTS[tls]
+    else:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"SMTP_PORT must be a port number (1-65535), got {port_text!r}")
+        port = int(port_text)
+    username, password = get("SMTP_USERNAME"), get("SMTP_PASSWORD")
+    if username and password is None:
+        raise ValueError("SMTP_PASSWORD is required when SMTP_USERNAME is set")
+    if password and username is None:
+        raise ValueError("SMTP_USERNAME is required when SMTP_PASSWORD is set")
+    sender = get("ALERT_EMAIL_FROM") or DEFAULT_EMAIL_FROM
+    if not is_email(parseaddr(sender)[1]):
+        raise ValueError(f"ALERT_EMAIL_FROM must be an e-mail address, got {sender!r}")
+    return EmailSettings(
+        host=host,
+        port=port,
+        tls=tls,  # type: ignore[arg-type]
+        username=username,
+        password=password,
+        sender=sender,
+        recipients=recipients,
+    )
+
+
+def _sms(get: _Env) -> SmsSettings | None:
+    names = (
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_PHONE_NUMBER",
+        "ALERT_SMS_RECIPIENTS",
+        "TWILIO_API_URL",
+    )
+    if not any(get(n) for n in names):
+        return None
+    because = "SMS is configured (TWILIO_* or ALERT_SMS_RECIPIENTS)"
+    sid = get.required("TWILIO_ACCOUNT_SID", because)
+    if not _TWILIO_SID.match(sid):
+        raise ValueError("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hexadecimal digits")
+    token = get.required("TWILIO_AUTH_TOKEN", because)
+    from_number = get.required("TWILIO_PHONE_NUMBER", because)
+    if not is_e164(from_number):
+        raise ValueError(
+            f"TWILIO_PHONE_NUMBER must be an E.164 number like +14155550100, got {from_number!r}"
+        )
+    get.required("ALERT_SMS_RECIPIENTS", because)
+    recipients = get.list("ALERT_SMS_RECIPIENTS")
+    for number in recipients:
+        if not is_e164(number):
+            raise ValueError(
+                f"ALERT_SMS_RECIPIENTS: {number!r} is not an E.164 number like +14155550100"
+            )
+    api_url = get.url("TWILIO_API_URL", DEFAULT_TWILIO_API_URL) or DEFAULT_TWILIO_API_URL
+    return SmsSettings(
+        account_sid=sid,
+        auth_token=token,
+        from_number=from_number,
+        recipients=recipients,
+        api_url=api_url,
+    )
+
+
+def _pagerduty(get: _Env) -> PagerDutySettings | None:
+    key = get("PAGERDUTY_INTEGRATION_KEY")
+    url = get.url("PAGERDUTY_EVENTS_URL", DEFAULT_PAGERDUTY_EVENTS_URL)
+    if key is None:
+        if get("PAGERDUTY_EVENTS_URL"):
+            raise ValueError(
+                "PAGERDUTY_INTEGRATION_KEY is required when PAGERDUTY_EVENTS_URL is set"
+            )
+        return None
+    if any(c.isspace() for c in key):
+        raise ValueError("PAGERDUTY_INTEGRATION_KEY must not contain whitespace")
+    return PagerDutySettings(integration_key=key, events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL)

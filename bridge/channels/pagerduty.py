@@ -1,0 +1,152 @@
+"""PagerDuty Events API v2: one event per alert, so each incident resolves on its own.
+
+``dedup_key`` is ``passiton-`` + sha256(fingerprint + "|" + startsAt in UTC): the bridge's identity
+of an alert (the same firing episode always maps to the same key, a later episode of the same
+label set opens a new incident rather than re-opening a resolved one, and nothing about the
+labels leaks into the key). Triggers and resolves with one key are idempotent at PagerDuty, so a
+retried delivery simply re-sends every event of the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from bridge.channels.base import DeliveryError
+from bridge.channels.text import alert_headline, one_line, safe_url, truncate
+from bridge.model import Alert, Message
+from bridge.retry import parse_retry_after
+from bridge.sanitize import redact
+
+SEVERITY_MAP = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
+MAX_SUMMARY = 1024
+CLIENT = "PassItOn monitoring"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def dedup_key(alert: Alert) -> str:
+    """The stable PagerDuty dedup_key of one alert (fingerprint + startsAt)."""
+    started = _utc(alert.starts_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    digest = hashlib.sha256(f"{alert.fingerprint}|{started}".encode()).hexdigest()
+    return f"passiton-{digest}"
+
+
+def render_event(alert: Alert, routing_key: str, external_url: str = "") -> dict[str, Any]:
+    """The Events API v2 body for one alert: ``trigger`` while firing, ``resolve`` after."""
+    event: dict[str, Any] = {
+        "routing_key": routing_key,
+        "dedup_key": dedup_key(alert),
+        "event_action": "resolve" if alert.status == "resolved" else "trigger",
+    }
+    if alert.status == "resolved":
+        return event
+    labels = alert.labels
+    source = labels.get("instance") or labels.get("job") or "passiton-monitoring"
+    payload: dict[str, Any] = {
+        "summary": truncate(one_line(alert_headline(alert)), MAX_SUMMARY),
+        "source": truncate(source, 255),
+        "severity": SEVERITY_MAP[alert.severity],
+        "timestamp": _utc(alert.starts_at).isoformat().replace("+00:00", "Z"),
+        "component": alert.category,
+        "class": alert.alertname or "alert",
+        "custom_details": {
+            "description": alert.description,
+            "labels": dict(labels),
+            "annotations": dict(alert.annotations),
+            "fingerprint": alert.fingerprint,
+        },
+    }
+    if alert.organization_id:
+        payload["group"] = alert.organization_id
+    event["payload"] = payload
+    links = [
+        {"href": url, "text": text}
+        for url, text in (
+            (alert.generator_url, "Prometheus graph"),
+            (alert.runbook_url, "Runbook"),
+        )
+        if safe_url(url)
+    ]
+    if links:
+        event["links"] = links
+    event["client"] = CLIENT
+    if safe_url(external_url):
+        event["client_url"] = external_url
+    return event
+
+
+class PagerDutyNotifier:
+    name = "pagerduty"
+
+    def __init__(
+        self,
+        integration_key: str,
+        events_url: str,
+        http: httpx.AsyncClient | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self.integration_key = integration_key
+        self.events_url = events_url
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"PagerDutyNotifier(events_url={self.events_url!r})"
+
+    async def notify(self, message: Message) -> None:
+        failures: list[tuple[Alert, DeliveryError]] = []
+        for alert in message.alerts:
+            try:
+                await self._send(render_event(alert, self.integration_key, message.external_url))
+            except DeliveryError as exc:
+                failures.append((alert, exc))
+        if not failures:
+            return
+        summary = f"{len(message.alerts) - len(failures)}/{len(message.alerts)} events accepted; "
+        summary += "; ".join(f"{a.alertname or a.fingerprint}: {e}" for a, e in failures)
+        transient = [e for _, e in failures if e.retryable]
+        if transient:
+            waits = [e.retry_after for e in transient if e.retry_after is not None]
+            raise DeliveryError(summary, retryable=True, retry_after=max(waits) if waits else None)
+        raise DeliveryError(summary, retryable=False)
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        try:
+            response = await self._http.post(self.events_url, json=event, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise DeliveryError(f"timeout: {type(exc).__name__}", retryable=True) from exc
+        except httpx.HTTPError as exc:
+            raise DeliveryError(redact(f"{type(exc).__name__}: {exc}"), retryable=True) from exc
+        if 200 <= response.status_code < 300:
+            return
+        detail = f"HTTP {response.status_code}: {_describe(response)}"
+        if response.status_code == 429 or response.status_code >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise DeliveryError(detail, retryable=True, retry_after=retry_after)
+        raise DeliveryError(detail, retryable=False)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+
+def _describe(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return truncate(one_line(response.text), 200) or response.reason_phrase
+    if isinstance(body, dict):
+        parts = [str(body.get("message") or body.get("status") or "")]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            parts.append("; ".join(str(e) for e in errors[:5]))
+        return truncate(one_line(": ".join(p for p in parts if p)), 300)
+    return truncate(one_line(response.text), 200)

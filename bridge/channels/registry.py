@@ -1,0 +1,81 @@
+"""Builds the configured channels' notifiers from ``ChannelsConfig``."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+
+import httpx
+
+from bridge.channels.base import Notifier
+from bridge.channels.config import ChannelsConfig
+from bridge.channels.console import ConsoleNotifier
+from bridge.channels.email import EmailNotifier
+from bridge.channels.pagerduty import PagerDutyNotifier
+from bridge.channels.ratelimit import IntervalLimiter
+from bridge.channels.slack import SlackNotifier
+from bridge.channels.sms import SmsNotifier
+
+CHANNELS = ("slack", "email", "sms", "pagerduty", "console")
+
+
+def build_notifiers(
+    config: ChannelsConfig,
+    http: httpx.AsyncClient | None = None,
+    *,
+    smtp_tls_context: ssl.SSLContext | None = None,
+    slack_interval: float = 1.0,
+) -> dict[str, Notifier]:
+    """One notifier per configured channel; only ``console`` when none is configured.
+
+    ``http`` is shared by Slack and PagerDuty and stays the caller's to close; without it each
+    makes its own client. Call ``aclose_notifiers`` on shutdown either way (Twilio's client
+    holds an aiohttp session).
+    """
+    notifiers: dict[str, Notifier] = {}
+    timeout = config.http_timeout
+    if config.slack:
+        notifiers["slack"] = SlackNotifier(
+            config.slack.webhook_url,
+            http,
+            timeout=timeout,
+            limiter=IntervalLimiter(slack_interval),
+        )
+    if config.email:
+        e = config.email
+        notifiers["email"] = EmailNotifier(
+            e.host,
+            e.port,
+            sender=e.sender,
+            recipients=e.recipients,
+            tls=e.tls,
+            username=e.username,
+            password=e.password,
+            timeout=e.timeout,
+            tls_context=smtp_tls_context,
+        )
+    if config.sms:
+        s = config.sms
+        notifiers["sms"] = SmsNotifier(
+            s.account_sid,
+            s.auth_token,
+            s.from_number,
+            s.recipients,
+            api_url=s.api_url,
+            timeout=timeout,
+        )
+    if config.pagerduty:
+        notifiers["pagerduty"] = PagerDutyNotifier(
+            config.pagerduty.integration_key, config.pagerduty.events_url, http, timeout=timeout
+        )
+    if not notifiers:
+        notifiers["console"] = ConsoleNotifier()
+    return notifiers
+
+
+async def aclose_notifiers(notifiers: Mapping[str, Notifier]) -> None:
+    """Release what the notifiers hold (HTTP sessions they created)."""
+    for notifier in notifiers.values():
+        close = getattr(notifier, "aclose", None)
+        if close is not None:
+            await close()
