@@ -151,3 +151,12 @@ async def test_no_valid_recipient_is_permanent(fake_smtp):
     with pytest.raises(DeliveryError) as info:
         await notifier_for(fake_smtp).notify(make_message(recipients=("not-an-address",)))
     assert info.value.retryable is False
+
+
+async def test_alert_text_cannot_inject_headers(fake_smtp):
+    alert = make_alert("Evil\r\nBcc: victim@example.org", summary="x\r\n\r\nfake body")
+    await notifier_for(fake_smtp).notify(make_message(alert))
+    received = fake_smtp.messages[0]
+    assert received.rcpt_tos == OPS
+    assert received.message["Bcc"] is None
+    assert received.message["Subject"] == "[FIRING:1] [CRITICAL] Evil Bcc: victim@example.org"

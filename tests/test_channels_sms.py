@@ -2,6 +2,8 @@ import base64
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bridge.channels.base import DeliveryError
 from bridge.channels.sms import MAX_GSM7, MAX_UCS2, SmsNotifier, render_sms
@@ -180,3 +182,16 @@ async def test_timeout_and_refused_connection_are_transient(fake_twilio, notifie
         await notifier.notify(make_message())
     assert info.value.retryable is True
     assert info.value.remaining == (ALICE, BOB)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    summaries=st.lists(st.text(max_size=400), min_size=1, max_size=30),
+    notice=st.text(max_size=300),
+)
+def test_property_body_within_limits(summaries, notice):
+    alerts = [make_alert(f"A{i}", fingerprint=str(i), summary=s) for i, s in enumerate(summaries)]
+    body = render_sms(make_message(*alerts, notice=notice))
+    assert body
+    assert len(body) <= (MAX_GSM7 if is_gsm7(body) else MAX_UCS2)
+    assert body.startswith(make_message(*alerts).title[:20])

@@ -7,11 +7,14 @@ import contextlib
 import json
 import threading
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,7 @@ class FakeServer:
         self._script: deque[ScriptedResponse] = deque()
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_runner: LoopThread | None = None
         self.base_url = ""
 
     # -- to be provided by subclasses -------------------------------------------------------
@@ -148,34 +150,35 @@ class FakeServer:
 
     def start_in_thread(self) -> str:
         """Run the server in a daemon thread with its own event loop; returns the base URL."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        self._thread_loop = loop
-        self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError(f"{type(self).__name__} did not start")
-        return self.base_url
+        self._thread_runner = LoopThread(type(self).__name__)
+        return self._thread_runner.run(self.start, self.stop)
 
     def stop_thread(self) -> None:
-        if self._thread_loop is None or self._thread is None:
-            return
-        self._thread_loop.call_soon_threadsafe(self._closing_set_and_stop)
-        self._thread.join(10)
-        self._thread = None
-        self._thread_loop = None
+        if self._thread_runner is not None:
+            self._thread_runner.stop()
+            self._thread_runner = None
 
-    def _closing_set_and_stop(self) -> None:
-        if self._closing is not None:
-            self._closing.set()
-        assert self._thread_loop is not None
-        self._thread_loop.stop()
+
+class LoopThread:
+    """An event loop in a daemon thread, for running a fake beside synchronous code."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._stop: Callable[[], Awaitable[None]] | None = None
+
+    def run(self, start: Callable[[], Awaitable[T]], stop: Callable[[], Awaitable[None]]) -> T:
+        self._thread = threading.Thread(target=self.loop.run_forever, name=self.name, daemon=True)
+        self._thread.start()
+        self._stop = stop
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def stop(self) -> None:
+        if self._thread is None or self._stop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+        self._thread = None

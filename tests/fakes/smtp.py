@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tests.fakes._server import LoopThread
+
 TlsMode = Literal["none", "starttls", "tls"]
 
 
@@ -54,6 +56,7 @@ class FakeSMTP:
         self._data_replies: deque[str] = deque()
         self._rcpt_by_address: dict[str, str] = {}
         self._server: asyncio.AbstractServer | None = None
+        self._thread_runner: LoopThread | None = None
 
     def reply_rcpt(self, reply: str, times: int = 1) -> None:
         self._rcpt_replies.extend([reply] * times)
@@ -143,6 +146,16 @@ class FakeSMTP:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    def start_in_thread(self) -> tuple[str, int]:
+        """Serve from a daemon thread with its own event loop; returns (host, port)."""
+        self._thread_runner = LoopThread("FakeSMTP")
+        return self._thread_runner.run(self.start, self.stop)
+
+    def stop_thread(self) -> None:
+        if self._thread_runner is not None:
+            self._thread_runner.stop()
+            self._thread_runner = None
 
     async def __aenter__(self) -> FakeSMTP:
         await self.start()
