@@ -1,0 +1,226 @@
+"""The bridge's aiohttp application: webhook receiver, delivery workers, maintenance loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bridge.channels.base import Notifier
+from bridge.codec import alert_from_dict
+from bridge.config import BridgeConfig
+from bridge.deadman import DeadMansSwitch
+from bridge.delivery import DeliveryEngine
+from bridge.fatigue import FatigueRules
+from bridge.ingest import Ingestor, IngestResult, build_deliveries
+from bridge.metrics import BridgeMetrics
+from bridge.routing import Router
+from bridge.storage import Storage, StorageUnavailable, open_storage
+from bridge.webhook import Notification, handle_alertmanager
+
+log = logging.getLogger(__name__)
+
+SETTLED_NOTICE = "settled"
+DAY = 24 * 3600.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Bridge:
+    """Everything one bridge process runs, wired from one BridgeConfig."""
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        notifiers: dict[str, Notifier],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        storage: Storage | None = None,
+    ) -> None:
+        self.config = config
+        self.notifiers = notifiers
+        self.clock = clock
+        self.storage = storage or open_storage(config.database_url, pool_size=config.db_pool_size)
+        self.metrics = BridgeMetrics()
+        self.router = Router(notifiers)
+        self.metrics.thresholds_from(self.router.thresholds)
+        self.rules = FatigueRules(
+            cooldown_seconds=config.cooldown_seconds,
+            flap_cycles=config.flap_cycles,
+            flap_window_seconds=config.flap_window_seconds,
+            flap_settle_seconds=config.flap_settle_seconds,
+        )
+        self.deadman = DeadMansSwitch(
+            config.deadman_after_seconds,
+            lambda: self.router.channels_for("critical", None),
+            self.metrics,
+        )
+        self.delivery = DeliveryEngine(
+            self.storage,
+            notifiers,
+            config.retry,
+            self.metrics,
+            clock,
+            concurrency=config.delivery_concurrency,
+            poll_seconds=config.delivery_poll_seconds,
+            timeout_seconds=config.delivery_timeout_seconds,
+            lease_seconds=config.delivery_lease_seconds,
+        )
+        self.ingestor = Ingestor(
+            self.storage,
+            self.router,
+            self.rules,
+            self.deadman,
+            self.metrics,
+            clock,
+            on_enqueued=self.delivery.wake,
+        )
+        self._maintenance: asyncio.Task[None] | None = None
+        self._migrated = False
+        self._last_purge: float | None = None
+
+    async def ingest(self, notification: Notification) -> IngestResult:
+        return await self.ingestor.ingest(notification)
+
+    async def start(self, *, workers: bool = True) -> None:
+        await self.storage.open()
+        try:
+            await self.prepare()
+        except StorageUnavailable as exc:
+            log.warning(
+                "database unavailable at start-up; will keep trying", extra={"error": str(exc)}
+            )
+        if workers:
+            self.delivery.start()
+            self._maintenance = asyncio.create_task(self._maintenance_loop(), name="maintenance")
+
+    async def stop(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+            self._maintenance = None
+        await self.delivery.stop()
+        await self.storage.close()
+
+    async def prepare(self) -> None:
+        if not self._migrated:
+            if self.config.auto_migrate:
+                await self.storage.migrate()
+            self._migrated = True
+        await self.router.refresh(self.storage)
+
+    async def maintenance_once(self) -> None:
+        """Reload routing, run the dead man's switch, release settled flaps, update gauges and,
+        once a day, apply the retention period."""
+        await self.prepare()
+        now = self.clock()
+        queued = await self.deadman.check(self.storage, now)
+        queued += await self.release_settled_flaps(now)
+        if queued:
+            self.delivery.wake()
+        depth, oldest, _ = await self.storage.queue_stats()
+        self.metrics.queue_depth.set(depth)
+        self.metrics.queue_oldest_pending.set(
+            max((now - oldest).total_seconds(), 0.0) if oldest else 0.0
+        )
+        if self._last_purge is None or time.monotonic() - self._last_purge >= DAY:
+            cutoff = now - timedelta(days=self.config.retention_days)
+            counts = await self.storage.purge(cutoff)
+            self._last_purge = time.monotonic()
+            log.info("retention applied", extra={"cutoff": cutoff.isoformat(), "deleted": counts})
+
+    async def release_settled_flaps(self, now: datetime) -> int:
+        """Tell the channels once how a flapping alert ended up after it settled."""
+        quiet_since = now - timedelta(seconds=self.rules.flap_settle_seconds)
+        async with self.storage.transaction() as tx:
+            settled = await tx.claim_settled_flaps(quiet_since)
+            groups: dict = {}
+            for _, state in settled:
+                if not state.last_alert:
+                    continue
+                alert = alert_from_dict(state.last_alert)
+                if self.router.suppression(alert):
+                    continue
+                for route in self.router.routes(alert, now):
+                    key = (route.channel, route.recipients, route.not_before, SETTLED_NOTICE)
+                    groups.setdefault(key, []).append(alert)
+            deliveries = build_deliveries(
+                groups,
+                group_key="passiton-bridge/flapping-settled",
+                receiver="passiton-bridge",
+                common_labels={},
+                external_url="",
+                now=now,
+            )
+            if deliveries:
+                await tx.insert_deliveries(deliveries, now)
+        return len(deliveries)
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            try:
+                await self.maintenance_once()
+            except StorageUnavailable as exc:
+                log.warning("maintenance skipped: database unavailable", extra={"error": str(exc)})
+            except Exception:
+                log.exception("maintenance failed")
+            await asyncio.sleep(self.config.maintenance_interval_seconds)
+
+
+BRIDGE = web.AppKey("bridge", Bridge)
+
+
+async def _healthy(_: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def _ready(request: web.Request) -> web.Response:
+    bridge = request.app[BRIDGE]
+    try:
+        await asyncio.wait_for(bridge.storage.ping(), 3.0)
+    except (StorageUnavailable, TimeoutError) as exc:
+        return web.Response(status=503, text=f"database unavailable: {exc}\n")
+    return web.Response(text="OK\n")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[BRIDGE].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(
+    config: BridgeConfig,
+    *,
+    notifiers: dict[str, Notifier] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    workers: bool = True,
+) -> web.Application:
+    """The bridge application. ``notifiers`` defaults to the channels the config enables."""
+    if not config.webhook_token:
+        raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
+    if notifiers is None:
+        from bridge.channels.registry import build_notifiers
+
+        notifiers = build_notifiers(config.channels)
+    bridge = Bridge(config, notifiers, clock=clock)
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app[BRIDGE] = bridge
+    app.router.add_post("/v1/alertmanager", handle_alertmanager)
+    app.router.add_get("/-/healthy", _healthy)
+    app.router.add_get("/-/ready", _ready)
+    app.router.add_get("/metrics", _metrics)
+
+    async def lifecycle(_: web.Application):
+        await bridge.start(workers=workers)
+        yield
+        await bridge.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,142 @@
+"""The bridge's configuration, parsed once from the environment at start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from bridge.channels.config import ChannelsConfig
+
+DEFAULT_LISTEN = "0.0.0.0:9821"
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the bridge cannot use."""
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6); an empty host means every address."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen address must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def default_database_url(state_dir: Path) -> str:
+    return f"sqlite:///{(state_dir / 'bridge.sqlite3').resolve()}"
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """Everything the bridge needs; built by ``from_env`` or directly in tests."""
+
+    database_url: str
+    webhook_token: str = ""
+    retention_days: int = 90
+    state_dir: Path = Path(".passiton")
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 9821
+    max_body_bytes: int = 4 * 1024 * 1024
+    auto_migrate: bool = True
+    db_pool_size: int = 10
+    # Alert fatigue: no repeat notification of the same alert on a channel within the cooldown
+    # unless its severity rose; N fire/resolve cycles within the window mark it flapping, and it
+    # stays quiet until no change for flap_settle_seconds.
+    cooldown_seconds: float = 1800.0
+    flap_cycles: int = 4
+    flap_window_seconds: float = 3600.0
+    flap_settle_seconds: float = 1800.0
+    # Dead man's switch: 0 disables it.
+    deadman_after_seconds: float = 600.0
+    # Routing reload, dead man's switch, settled flaps, queue gauges, daily retention.
+    maintenance_interval_seconds: float = 5.0
+    # Delivery workers, per channel; the lease bounds how long a crashed bridge holds a claim.
+    delivery_concurrency: int = 4
+    delivery_poll_seconds: float = 1.0
+    delivery_timeout_seconds: float = 30.0
+    delivery_lease_seconds: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
+    channels: ChannelsConfig | Any = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
+        from bridge.channels.config import ChannelsConfig
+
+        state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
+        database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
+        if not database_url.startswith(("postgres://", "postgresql://", "sqlite://")):
+            raise ConfigError("DATABASE_URL must start with postgresql:// or sqlite:///")
+        host, port = parse_listen(env.get("BRIDGE_LISTEN", "").strip() or DEFAULT_LISTEN)
+        retry = RetryPolicy(
+            initial=_float(env, "BRIDGE_RETRY_INITIAL_SECONDS", 1.0, minimum=0.001),
+            max_delay=_float(env, "BRIDGE_RETRY_MAX_DELAY_SECONDS", 300.0, minimum=0.001),
+            max_age_seconds=_float(env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS", 6 * 3600.0, minimum=1),
+        )
+        return cls(
+            database_url=database_url,
+            webhook_token=env.get("BRIDGE_WEBHOOK_TOKEN", "").strip(),
+            retention_days=_int(env, "RETENTION_DAYS", 90, minimum=1),
+            state_dir=state_dir,
+            listen_host=host,
+            listen_port=port,
+            max_body_bytes=_int(env, "BRIDGE_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+            auto_migrate=_bool(env, "BRIDGE_AUTO_MIGRATE", True),
+            db_pool_size=_int(env, "BRIDGE_DB_POOL_SIZE", 10, minimum=1),
+            cooldown_seconds=_float(env, "BRIDGE_COOLDOWN_SECONDS", 1800.0),
+            flap_cycles=_int(env, "BRIDGE_FLAP_CYCLES", 4, minimum=2),
+            flap_window_seconds=_float(env, "BRIDGE_FLAP_WINDOW_SECONDS", 3600.0, minimum=1),
+            flap_settle_seconds=_float(env, "BRIDGE_FLAP_SETTLE_SECONDS", 1800.0, minimum=1),
+            deadman_after_seconds=_float(env, "BRIDGE_DEADMAN_AFTER_SECONDS", 600.0),
+            delivery_concurrency=_int(env, "BRIDGE_DELIVERY_CONCURRENCY", 4, minimum=1),
+            delivery_timeout_seconds=_float(
+                env, "BRIDGE_DELIVERY_TIMEOUT_SECONDS", 30.0, minimum=1
+            ),
+            retry=retry,
+            prometheus_url=env.get("PROMETHEUS_URL", "").strip() or "http://127.0.0.1:9090",
+            alertmanager_url=env.get("ALERTMANAGER_URL", "").strip() or "http://127.0.0.1:9093",
+            channels=ChannelsConfig.from_env(env),
+        )

@@ -1,0 +1,203 @@
+"""One notification in, one transaction out: alert rows, dedupe keys, fatigue state, outbox.
+
+Only alert events the database did not know yet (``insert_events`` decides, atomically) are
+routed, so a retried or duplicated notification stores nothing new and notifies nobody again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bridge.codec import encode_message
+from bridge.deadman import WATCHDOG, DeadMansSwitch
+from bridge.fatigue import (
+    FLAPPING_NOTICE,
+    FatigueRules,
+    alert_key,
+    cooldown_allows,
+    flap_step,
+    sent,
+)
+from bridge.metrics import BridgeMetrics
+from bridge.model import Alert, Message, category_table
+from bridge.routing import Router
+from bridge.storage import (
+    FatigueState,
+    FlapState,
+    NewDelivery,
+    NotificationRecord,
+    Storage,
+)
+from bridge.webhook import Notification
+
+ONE_PER_ALERT = frozenset({"pagerduty"})  # each alert resolves on its own there
+
+
+@dataclass
+class Plan:
+    deliveries: list[NewDelivery] = field(default_factory=list)
+    fatigue: dict[tuple[str, str], FatigueState] = field(default_factory=dict)
+    flaps: dict[str, FlapState] = field(default_factory=dict)
+    suppressed: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    new_events: int
+    deliveries: int
+    suppressed: dict[str, int]
+
+
+def build_deliveries(
+    groups: dict[tuple[str, tuple[str, ...], datetime | None, str], list[Alert]],
+    *,
+    group_key: str,
+    receiver: str,
+    common_labels: dict[str, str],
+    external_url: str,
+    now: datetime,
+) -> list[NewDelivery]:
+    deliveries = []
+    for (channel, recipients, not_before, notice), alerts in groups.items():
+        batches = [[a] for a in alerts] if channel in ONE_PER_ALERT else [alerts]
+        for batch in batches:
+            message = Message(
+                group_key=group_key,
+                status="firing" if any(a.status == "firing" for a in batch) else "resolved",
+                receiver=receiver,
+                alerts=tuple(batch),
+                common_labels=common_labels,
+                external_url=external_url,
+                recipients=recipients,
+                notice=notice,
+            )
+            deliveries.append(
+                NewDelivery(channel, group_key, encode_message(message), not_before or now)
+            )
+    return deliveries
+
+
+def plan_notification(
+    notification: Notification,
+    new_alerts: Sequence[Alert],
+    keys: dict[int, str],
+    fatigue: dict[tuple[str, str], FatigueState],
+    flaps: dict[str, FlapState],
+    router: Router,
+    rules: FatigueRules,
+    now: datetime,
+) -> Plan:
+    """Decide, in Python, who hears about the new alert events (keys: alert index -> alert_key)."""
+    plan = Plan()
+    groups: dict[tuple[str, tuple[str, ...], datetime | None, str], list[Alert]] = defaultdict(list)
+    for i, alert in enumerate(new_alerts):
+        reason = router.suppression(alert)
+        if reason:
+            plan.suppressed[reason] += 1
+            continue
+        key = keys[i]
+        flap, verdict = flap_step(plan.flaps.get(key) or flaps.get(key), alert, now, rules)
+        plan.flaps[key] = flap
+        if verdict == "quiet":
+            plan.suppressed["flapping"] += 1
+            continue
+        routes = router.routes(alert, now)
+        if not routes:
+            plan.suppressed["no_channel"] += 1
+            continue
+        for route in routes:
+            notice = FLAPPING_NOTICE if verdict == "notice" else ""
+            if not notice:
+                fkey = (key, route.channel)
+                state = plan.fatigue.get(fkey) or fatigue.get(fkey)
+                if not cooldown_allows(state, alert, now, rules):
+                    plan.suppressed["cooldown"] += 1
+                    continue
+                if alert.status == "firing":
+                    plan.fatigue[fkey] = sent(alert, now)
+            if route.not_before is not None:
+                plan.suppressed["quiet_hours"] += 1
+            groups[(route.channel, route.recipients, route.not_before, notice)].append(alert)
+    plan.deliveries = build_deliveries(
+        groups,
+        group_key=notification.group_key,
+        receiver=notification.receiver,
+        common_labels=notification.common_labels,
+        external_url=notification.external_url,
+        now=now,
+    )
+    return plan
+
+
+class Ingestor:
+    def __init__(
+        self,
+        storage: Storage,
+        router: Router,
+        rules: FatigueRules,
+        deadman: DeadMansSwitch,
+        metrics: BridgeMetrics,
+        clock: Callable[[], datetime],
+        on_enqueued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.storage = storage
+        self.router = router
+        self.rules = rules
+        self.deadman = deadman
+        self.metrics = metrics
+        self.clock = clock
+        self.on_enqueued = on_enqueued
+
+    async def ingest(self, notification: Notification) -> IngestResult:
+        now = self.clock()
+        watchdog = any(a.alertname == WATCHDOG for a in notification.alerts)
+        # A fixed order keeps concurrent transactions from deadlocking on the unique indexes.
+        alerts = sorted(
+            (a for a in notification.alerts if a.alertname != WATCHDOG),
+            key=lambda a: (a.fingerprint, a.starts_at, a.status),
+        )
+        plan = Plan()
+        new: list[Alert] = []
+        async with self.storage.transaction() as tx:
+            if alerts:
+                new = [alerts[i] for i in await tx.insert_events(alerts, now)]
+            if new:
+                keys = {i: alert_key(a) for i, a in enumerate(new)}
+                fatigue, flaps = await tx.load_fatigue(sorted(set(keys.values())))
+                plan = plan_notification(
+                    notification, new, keys, fatigue, flaps, self.router, self.rules, now
+                )
+                by_table: dict[str, list[Alert]] = defaultdict(list)
+                for alert in new:
+                    by_table[category_table(alert.category)].append(alert)
+                for table in sorted(by_table):
+                    await tx.upsert_alerts(table, by_table[table], now)
+                await tx.save_fatigue(dict(sorted(plan.fatigue.items())))
+                await tx.save_flaps(dict(sorted(plan.flaps.items())))
+            if watchdog:
+                plan.deliveries.extend(await self.deadman.on_watchdog(tx, now))
+            if plan.deliveries:
+                await tx.insert_deliveries(plan.deliveries, now)
+            await tx.insert_notification(
+                NotificationRecord(
+                    notification.group_key,
+                    notification.receiver,
+                    notification.status,
+                    len(notification.alerts),
+                    len(new),
+                    len(plan.deliveries),
+                ),
+                now,
+            )
+        for alert in new:
+            self.metrics.alerts_stored.labels(category=category_table(alert.category)[:-7]).inc()
+        for reason, count in plan.suppressed.items():
+            self.metrics.suppressed.labels(reason=reason).inc(count)
+        if watchdog:
+            self.metrics.watchdog_last_seen.set(now.timestamp())
+        if plan.deliveries:
+            self.on_enqueued()
+        return IngestResult(len(new), len(plan.deliveries), dict(plan.suppressed))

@@ -1,0 +1,98 @@
+"""Every metric the bridge exposes, in one place, on a registry per application.
+
+The names are contract: the alert rules in ``prometheus/rules`` use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class _ThresholdCollector(Collector):
+    def __init__(self, source: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "passiton_alert_threshold",
+            "Per-organization alert thresholds from alert_configurations.",
+            labels=["organization_id", "alertname"],
+        )
+        for organization_id, alertname, threshold in self.source():
+            family.add_metric([organization_id, alertname], threshold)
+        yield family
+
+
+class BridgeMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.notifications_received = Counter(
+            "passiton_bridge_notifications_received",
+            "Alertmanager notifications received, by outcome "
+            "(accepted, invalid, unauthorized, too_large, unavailable, error).",
+            ["status"],
+            registry=r,
+        )
+        self.alerts_stored = Counter(
+            "passiton_bridge_alerts_stored",
+            "Alert events (new firing or resolve) stored, by category.",
+            ["category"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "passiton_bridge_deliveries",
+            "Delivery attempts by channel and outcome (success, retry, dead).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.delivery_duration = Histogram(
+            "passiton_bridge_delivery_duration_seconds",
+            "Time one channel send took.",
+            ["channel"],
+            buckets=DELIVERY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "passiton_bridge_queue_depth", "Deliveries pending in the outbox.", registry=r
+        )
+        self.queue_oldest_pending = Gauge(
+            "passiton_bridge_queue_oldest_pending_seconds",
+            "Age of the oldest pending delivery.",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "passiton_bridge_dead_letters",
+            "Deliveries given up (permanent error or past the maximum age).",
+            ["channel"],
+            registry=r,
+        )
+        self.suppressed = Counter(
+            "passiton_bridge_suppressed",
+            "Notifications held back, by reason "
+            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel).",
+            ["reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "passiton_bridge_rate_limited",
+            "Sends refused by a channel's rate limit (HTTP 429 or equivalent).",
+            ["channel"],
+            registry=r,
+        )
+        self.watchdog_last_seen = Gauge(
+            "passiton_bridge_watchdog_last_seen_timestamp_seconds",
+            "When the Watchdog alert last arrived (dead man's switch).",
+            registry=r,
+        )
+        self._thresholds: Callable[[], Iterable[tuple[str, str, float]]] = list
+        r.register(_ThresholdCollector(lambda: self._thresholds()))
+
+    def thresholds_from(self, source: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
+        self._thresholds = source

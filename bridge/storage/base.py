@@ -1,0 +1,263 @@
+"""The one storage interface of the bridge; PostgreSQL and SQLite implement it.
+
+Everything the webhook writes for one notification happens inside one ``transaction()``; the
+decisions in between (routing, fatigue) are plain Python working on what the transaction read.
+Deduplication is done by the database (unique keys and ``ON CONFLICT DO NOTHING``), never by
+reading first, so concurrent replicas cannot both win.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from importlib import resources
+from typing import Any
+
+from bridge.model import Alert
+
+ALERT_TABLES = (
+    "payment_alerts",
+    "widget_alerts",
+    "traffic_alerts",
+    "dashboard_alerts",
+    "system_alerts",
+)
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached (or refuses work) right now; try again later."""
+
+
+@dataclass(frozen=True)
+class FatigueState:
+    """The last notification of one alert (labels without severity) on one channel."""
+
+    last_sent_at: datetime
+    last_severity_rank: int
+    last_starts_at: datetime
+
+
+@dataclass
+class FlapState:
+    """Fire/resolve cycles of one alert within the current window."""
+
+    window_started_at: datetime
+    cycles: int
+    flapping: bool
+    last_event_at: datetime
+    last_alert: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    channel: str
+    group_key: str
+    message: bytes
+    next_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    channel: str
+    message: bytes | str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    group_key: str
+    receiver: str
+    status: str
+    alert_count: int
+    new_event_count: int
+    delivery_count: int
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    organization_id: str
+    channels: Any  # None, a list of channel names, or {severity: [channel, ...]}
+    recipients: dict[str, list[str]]
+    min_severity: str
+    quiet_hours_start: time | None
+    quiet_hours_end: time | None
+    timezone: str
+
+
+@dataclass(frozen=True)
+class ConfigurationRow:
+    organization_id: str
+    alertname: str
+    threshold: float | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    sql: str
+
+
+def load_migrations(dialect: str) -> list[Migration]:
+    """The packaged migrations of one dialect, in version order."""
+    folder = resources.files("bridge") / "migrations" / dialect
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [Migration(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
+
+
+class Transaction(abc.ABC):
+    """One database transaction; everything in it commits together or not at all."""
+
+    @abc.abstractmethod
+    async def insert_events(self, alerts: Sequence[Alert], now: datetime) -> list[int]:
+        """Record (fingerprint, starts_at, status) of each alert; the indexes of the new ones."""
+
+    @abc.abstractmethod
+    async def load_fatigue(
+        self, keys: Sequence[str]
+    ) -> tuple[dict[tuple[str, str], FatigueState], dict[str, FlapState]]:
+        """Fatigue state per (alert_key, channel) and flap state per alert_key."""
+
+    @abc.abstractmethod
+    async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
+        """Insert new alert rows; a resolved alert updates its firing row."""
+
+    @abc.abstractmethod
+    async def save_fatigue(self, rows: dict[tuple[str, str], FatigueState]) -> None: ...
+
+    @abc.abstractmethod
+    async def save_flaps(self, rows: dict[str, FlapState]) -> None: ...
+
+    @abc.abstractmethod
+    async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def insert_notification(self, record: NotificationRecord, now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def get_state(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def set_state(self, key: str, value: str, now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def init_state(self, key: str, value: str, now: datetime) -> None:
+        """Set the key only when it does not exist yet."""
+
+    @abc.abstractmethod
+    async def compare_and_set_state(
+        self, key: str, expected: str, value: str, now: datetime
+    ) -> bool:
+        """Atomically change key from expected to value; True for exactly one caller."""
+
+    @abc.abstractmethod
+    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, FlapState]]:
+        """Clear the flapping flag of alerts unchanged since quiet_since; returns those cleared."""
+
+
+class Storage(abc.ABC):
+    """A database holding the alert tables, the delivery outbox and the bridge's state."""
+
+    kind: str
+
+    @abc.abstractmethod
+    async def open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StorageUnavailable unless the database answers."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    @abc.abstractmethod
+    async def applied_migrations(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet, in order; returns their versions."""
+
+    async def pending_migrations(self) -> list[str]:
+        applied = set(await self.applied_migrations())
+        return [m.version for m in load_migrations(self.kind) if m.version not in applied]
+
+    @abc.abstractmethod
+    async def claim_deliveries(
+        self,
+        channel: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        ids: Sequence[int] | None = None,
+    ) -> list[ClaimedDelivery]:
+        """Take up to limit due, unclaimed deliveries of a channel until lease_until."""
+
+    @abc.abstractmethod
+    async def mark_sent(self, ids: Sequence[int], now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    async def mark_retry(
+        self, id: int, next_attempt_at: datetime, error: str, message: bytes | None = None
+    ) -> None:
+        """Schedule another attempt; ``message`` replaces the stored one (fewer recipients)."""
+
+    @abc.abstractmethod
+    async def mark_dead(self, id: int, now: datetime, error: str) -> None: ...
+
+    @abc.abstractmethod
+    async def delivery_states(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """(state, last_error) of the given deliveries."""
+
+    @abc.abstractmethod
+    async def enqueue(self, rows: Sequence[NewDelivery], now: datetime) -> list[int]:
+        """Insert deliveries outside a notification (test alerts); returns their ids."""
+
+    @abc.abstractmethod
+    async def queue_stats(self) -> tuple[int, datetime | None, dict[str, int]]:
+        """Pending deliveries, the oldest pending creation time, dead letters per channel."""
+
+    @abc.abstractmethod
+    async def purge(self, cutoff: datetime) -> dict[str, int]:
+        """Delete alert history and finished bookkeeping older than cutoff; counts per table."""
+
+    @abc.abstractmethod
+    async def load_routing(self) -> tuple[list[PreferenceRow], list[ConfigurationRow]]: ...
+
+    @abc.abstractmethod
+    async def config_version(self) -> str: ...
+
+    @abc.abstractmethod
+    async def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run a parameterless SELECT (operator tools and tests)."""
+
+    @abc.abstractmethod
+    async def execute(self, sql: str) -> None:
+        """Run parameterless statements (operator tools and tests)."""
+
+    async def __aenter__(self) -> Storage:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def open_storage(url: str, *, pool_size: int = 10) -> Storage:
+    """The backend a ``DATABASE_URL`` names (not opened yet)."""
+    if url.startswith(("postgres://", "postgresql://")):
+        from bridge.storage.postgres import PostgresStorage
+
+        return PostgresStorage(url, pool_size=pool_size)
+    if url.startswith("sqlite://"):
+        from bridge.storage.sqlite import SqliteStorage
+
+        return SqliteStorage(url)
+    raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")

@@ -1,0 +1,536 @@
+"""PostgreSQL (and Supabase) storage through asyncpg.
+
+Pooler-safe: with ``?pgbouncer=true`` in the URL, or Supabase's transaction pooler port 6543,
+the prepared-statement cache is off; the bridge never relies on session state (no SET, no
+LISTEN, no session advisory locks, no temporary tables) in either mode. One notification's
+writes are a handful of set-based statements (``unnest`` arrays), not a round trip per alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from bridge.codec import decode_json, encode_json
+from bridge.model import Alert
+from bridge.storage.base import (
+    ALERT_TABLES,
+    ClaimedDelivery,
+    ConfigurationRow,
+    FatigueState,
+    FlapState,
+    NewDelivery,
+    NotificationRecord,
+    PreferenceRow,
+    Storage,
+    StorageUnavailable,
+    Transaction,
+    load_migrations,
+)
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE classes meaning "the database is not there right now", as opposed to a bad query.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "3D000", "55000", "55006")
+_MIGRATE_LOCK = 0x7061_7373_6974  # "passit"
+
+
+def pooler_dsn(url: str) -> tuple[str, bool]:
+    """The DSN for asyncpg without bridge-only parameters, and whether a pooler is in front."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    pooled = parts.port == 6543
+    kept = []
+    for key, value in query:
+        if key.lower() == "pgbouncer":
+            pooled = pooled or value.lower() in ("1", "true", "yes", "on")
+        else:
+            kept.append((key, value))
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment)), pooled
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.InternalClientError,
+    ):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        return state.startswith(_UNAVAILABLE_SQLSTATES)
+    return False
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
+class PostgresTransaction(Transaction):
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def insert_events(self, alerts: Sequence[Alert], now: datetime) -> list[int]:
+        rows = await self.conn.fetch(
+            """
+            INSERT INTO alert_events (fingerprint, starts_at, status, received_at)
+            SELECT f, s, st, $4
+            FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(f, s, st)
+            ON CONFLICT DO NOTHING
+            RETURNING fingerprint, starts_at, status
+            """,
+            [a.fingerprint for a in alerts],
+            [a.starts_at for a in alerts],
+            [a.status for a in alerts],
+            now,
+        )
+        new = {(r[0], r[1], r[2]) for r in rows}
+        return [i for i, a in enumerate(alerts) if (a.fingerprint, a.starts_at, a.status) in new]
+
+    async def load_fatigue(
+        self, keys: Sequence[str]
+    ) -> tuple[dict[tuple[str, str], FatigueState], dict[str, FlapState]]:
+        fatigue_rows = await self.conn.fetch(
+            "SELECT alert_key, channel, last_sent_at, last_severity_rank, last_starts_at"
+            " FROM alert_fatigue WHERE alert_key = ANY($1::text[])",
+            list(keys),
+        )
+        flap_rows = await self.conn.fetch(
+            "SELECT alert_key, window_started_at, cycles, flapping, last_event_at, last_alert::text"
+            " FROM alert_flapping WHERE alert_key = ANY($1::text[])",
+            list(keys),
+        )
+        fatigue = {(r[0], r[1]): FatigueState(r[2], r[3], r[4]) for r in fatigue_rows}
+        flaps = {r[0]: FlapState(r[1], r[2], r[3], r[4], decode_json(r[5])) for r in flap_rows}
+        return fatigue, flaps
+
+    async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
+        if table not in ALERT_TABLES:
+            raise ValueError(f"not an alert table: {table}")
+        await self.conn.execute(
+            f"""
+            INSERT INTO {table} AS t (fingerprint, starts_at, status, alertname, severity,
+                organization_id, summary, description, labels, annotations, generator_url,
+                ends_at, received_at, updated_at)
+            SELECT f, s, st, an, sev, org, su, de, l::jsonb, a::jsonb, g, e, $13, $13
+            FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                        $12::timestamptz[]) AS u(f, s, st, an, sev, org, su, de, l, a, g, e)
+            ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
+                status = excluded.status, ends_at = excluded.ends_at,
+                annotations = excluded.annotations, summary = excluded.summary,
+                description = excluded.description, updated_at = excluded.updated_at
+            WHERE t.status = 'firing' AND excluded.status = 'resolved'
+            """,  # noqa: S608 - table is one of ALERT_TABLES
+            [a.fingerprint for a in alerts],
+            [a.starts_at for a in alerts],
+            [a.status for a in alerts],
+            [a.alertname for a in alerts],
+            [a.severity for a in alerts],
+            [a.organization_id for a in alerts],
+            [a.summary for a in alerts],
+            [a.description for a in alerts],
+            [encode_json(a.labels) for a in alerts],
+            [encode_json(a.annotations) for a in alerts],
+            [a.generator_url for a in alerts],
+            [a.ends_at for a in alerts],
+            now,
+        )
+
+    async def save_fatigue(self, rows: dict[tuple[str, str], FatigueState]) -> None:
+        if not rows:
+            return
+        items = list(rows.items())
+        await self.conn.execute(
+            """
+            INSERT INTO alert_fatigue AS f
+                (alert_key, channel, last_sent_at, last_severity_rank, last_starts_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[],
+                                 $5::timestamptz[])
+            ON CONFLICT (alert_key, channel) DO UPDATE SET
+                last_sent_at = excluded.last_sent_at,
+                last_severity_rank = excluded.last_severity_rank,
+                last_starts_at = excluded.last_starts_at
+            """,
+            [k[0] for k, _ in items],
+            [k[1] for k, _ in items],
+            [v.last_sent_at for _, v in items],
+            [v.last_severity_rank for _, v in items],
+            [v.last_starts_at for _, v in items],
+        )
+
+    async def save_flaps(self, rows: dict[str, FlapState]) -> None:
+        if not rows:
+            return
+        items = list(rows.items())
+        await self.conn.execute(
+            """
+            INSERT INTO alert_flapping AS f
+                (alert_key, window_started_at, cycles, flapping, last_event_at, last_alert)
+            SELECT k, w, c, fl, l, a::jsonb FROM unnest($1::text[], $2::timestamptz[], $3::int[],
+                $4::bool[], $5::timestamptz[], $6::text[]) AS u(k, w, c, fl, l, a)
+            ON CONFLICT (alert_key) DO UPDATE SET
+                window_started_at = excluded.window_started_at, cycles = excluded.cycles,
+                flapping = excluded.flapping, last_event_at = excluded.last_event_at,
+                last_alert = excluded.last_alert
+            """,
+            [k for k, _ in items],
+            [v.window_started_at for _, v in items],
+            [v.cycles for _, v in items],
+            [v.flapping for _, v in items],
+            [v.last_event_at for _, v in items],
+            [encode_json(v.last_alert) for _, v in items],
+        )
+
+    async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None:
+        if rows:
+            await _insert_deliveries(self.conn, rows, now, returning=False)
+
+    async def insert_notification(self, record: NotificationRecord, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO alert_notifications (group_key, receiver, status, alert_count,"
+            " new_event_count, delivery_count, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            record.group_key,
+            record.receiver,
+            record.status,
+            record.alert_count,
+            record.new_event_count,
+            record.delivery_count,
+            now,
+        )
+
+    async def get_state(self, key: str) -> str | None:
+        return await self.conn.fetchval("SELECT value FROM bridge_state WHERE key = $1", key)
+
+    async def set_state(self, key: str, value: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO bridge_state (key, value, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            key,
+            value,
+            now,
+        )
+
+    async def init_state(self, key: str, value: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO bridge_state (key, value, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key) DO NOTHING",
+            key,
+            value,
+            now,
+        )
+
+    async def compare_and_set_state(
+        self, key: str, expected: str, value: str, now: datetime
+    ) -> bool:
+        status = await self.conn.execute(
+            "UPDATE bridge_state SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2",
+            key,
+            expected,
+            value,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, FlapState]]:
+        rows = await self.conn.fetch(
+            """
+            UPDATE alert_flapping SET flapping = FALSE, cycles = 0, window_started_at = $1
+            WHERE flapping AND last_event_at < $1
+            RETURNING alert_key, window_started_at, cycles, flapping, last_event_at,
+                      last_alert::text
+            """,
+            quiet_since,
+        )
+        return [(r[0], FlapState(r[1], r[2], r[3], r[4], decode_json(r[5]))) for r in rows]
+
+
+async def _insert_deliveries(
+    conn: asyncpg.Connection, rows: Sequence[NewDelivery], now: datetime, *, returning: bool
+) -> list[int]:
+    sql = """
+        INSERT INTO alert_deliveries (channel, group_key, message, created_at, next_attempt_at)
+        SELECT c, g, m::jsonb, $4, n
+        FROM unnest($1::text[], $2::text[], $3::text[], $5::timestamptz[]) AS u(c, g, m, n)
+    """
+    args = (
+        [r.channel for r in rows],
+        [r.group_key for r in rows],
+        [r.message.decode() for r in rows],
+        now,
+        [r.next_attempt_at for r in rows],
+    )
+    if returning:
+        return [r[0] for r in await conn.fetch(sql + " RETURNING id", *args)]
+    await conn.execute(sql, *args)
+    return []
+
+
+class PostgresStorage(Storage):
+    kind = "postgres"
+
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:
+        self.dsn, self.pooled = pooler_dsn(url)
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        # min_size=0: the bridge starts (and answers 503) even while the database is down.
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=0,
+            max_size=self.pool_size,
+            timeout=self.connect_timeout,
+            command_timeout=30,
+            statement_cache_size=0 if self.pooled else 256,
+            max_inactive_connection_lifetime=60,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await pool.close()
+            except Exception:  # a pool whose server vanished cannot close gracefully
+                pool.terminate()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise StorageUnavailable("storage is not open")
+        async with _translated(), self._pool.acquire(timeout=self.connect_timeout) as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        if self._pool is None:
+            raise StorageUnavailable("storage is not open")
+        async with _translated():
+            # A pooled connection the server has dropped fails at BEGIN; nothing ran yet, so
+            # one more try on a fresh connection is safe and hides a database restart.
+            for attempt in (1, 2):
+                conn = await self._pool.acquire(timeout=self.connect_timeout)
+                tx = conn.transaction()
+                try:
+                    await tx.start()
+                except Exception as exc:
+                    await self._pool.release(conn)
+                    if attempt == 2 or not is_unavailable(exc):
+                        raise
+                    continue
+                break
+            try:
+                yield PostgresTransaction(conn)
+            except BaseException:
+                try:
+                    await tx.rollback()
+                except Exception:  # the connection is gone; the server rolled back already
+                    log.debug("rollback failed", exc_info=True)
+                finally:
+                    await self._pool.release(conn)
+                raise
+            try:
+                await tx.commit()
+            finally:
+                await self._pool.release(conn)
+
+    async def _ensure_migrations_table(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version TEXT PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            ALTER TABLE schema_migrations ENABLE ROW LEVEL SECURITY;
+            """
+        )
+
+    async def applied_migrations(self) -> list[str]:
+        async with self._conn() as conn:
+            exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+            if not exists:
+                return []
+            return [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")]
+
+    async def migrate(self) -> list[str]:
+        applied_now = []
+        async with self._conn() as conn, conn.transaction():
+            # A transaction-scoped lock (pooler-safe): concurrent migrators apply each file once.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
+            await self._ensure_migrations_table(conn)
+            done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in load_migrations("postgres"):
+                if migration.version in done:
+                    continue
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)", migration.version
+                )
+                applied_now.append(migration.version)
+        for version in applied_now:
+            log.info("migration applied", extra={"version": version})
+        return applied_now
+
+    async def claim_deliveries(
+        self,
+        channel: str,
+        limit: int,
+        now: datetime,
+        lease_until: datetime,
+        ids: Sequence[int] | None = None,
+    ) -> list[ClaimedDelivery]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """
+                UPDATE alert_deliveries d SET locked_until = $3, attempts = d.attempts + 1
+                FROM (
+                    SELECT id FROM alert_deliveries
+                    WHERE state = 'pending' AND channel = $1 AND next_attempt_at <= $2
+                      AND (locked_until IS NULL OR locked_until <= $2)
+                      AND ($5::bigint[] IS NULL OR id = ANY($5::bigint[]))
+                    ORDER BY next_attempt_at
+                    LIMIT $4
+                    FOR UPDATE SKIP LOCKED
+                ) c
+                WHERE d.id = c.id
+                RETURNING d.id, d.channel, d.message::text, d.attempts, d.created_at
+                """,
+                channel,
+                now,
+                lease_until,
+                limit,
+                list(ids) if ids is not None else None,
+            )
+        return [ClaimedDelivery(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE alert_deliveries SET state = 'sent', finished_at = $2, locked_until = NULL"
+                " WHERE id = ANY($1::bigint[])",
+                list(ids),
+                now,
+            )
+
+    async def mark_retry(
+        self, id: int, next_attempt_at: datetime, error: str, message: bytes | None = None
+    ) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE alert_deliveries SET next_attempt_at = $2, locked_until = NULL,"
+                " last_error = $3, message = COALESCE($4::text::jsonb, message) WHERE id = $1",
+                id,
+                next_attempt_at,
+                error,
+                message.decode() if message is not None else None,
+            )
+
+    async def mark_dead(self, id: int, now: datetime, error: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE alert_deliveries SET state = 'dead', finished_at = $2, locked_until = NULL,"
+                " last_error = $3 WHERE id = $1",
+                id,
+                now,
+                error,
+            )
+
+    async def delivery_states(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT id, state, last_error FROM alert_deliveries WHERE id = ANY($1::bigint[])",
+                list(ids),
+            )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    async def enqueue(self, rows: Sequence[NewDelivery], now: datetime) -> list[int]:
+        async with self._conn() as conn:
+            return await _insert_deliveries(conn, rows, now, returning=True)
+
+    async def queue_stats(self) -> tuple[int, datetime | None, dict[str, int]]:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*), min(created_at) FROM alert_deliveries WHERE state = 'pending'"
+            )
+            dead = await conn.fetch(
+                "SELECT channel, count(*) FROM alert_deliveries WHERE state = 'dead'"
+                " GROUP BY channel"
+            )
+        return row[0], row[1], {r[0]: r[1] for r in dead}
+
+    async def purge(self, cutoff: datetime) -> dict[str, int]:
+        statements = {
+            **{
+                t: f"DELETE FROM {t} WHERE received_at < $1 AND updated_at < $1"  # noqa: S608
+                for t in ALERT_TABLES
+            },
+            "alert_events": "DELETE FROM alert_events WHERE received_at < $1",
+            "alert_notifications": "DELETE FROM alert_notifications WHERE received_at < $1",
+            "alert_deliveries": "DELETE FROM alert_deliveries"
+            " WHERE state <> 'pending' AND finished_at < $1",
+            "alert_fatigue": "DELETE FROM alert_fatigue WHERE last_sent_at < $1",
+            "alert_flapping": "DELETE FROM alert_flapping"
+            " WHERE NOT flapping AND last_event_at < $1",
+        }
+        counts = {}
+        async with self._conn() as conn, conn.transaction():
+            for table, sql in statements.items():
+                status = await conn.execute(sql, cutoff)
+                counts[table] = int(status.rsplit(" ", 1)[-1])
+        return counts
+
+    async def load_routing(self) -> tuple[list[PreferenceRow], list[ConfigurationRow]]:
+        async with self._conn() as conn:
+            prefs = await conn.fetch(
+                "SELECT organization_id, channels::text, recipients::text, min_severity,"
+                " quiet_hours_start, quiet_hours_end, timezone FROM notification_preferences"
+            )
+            configs = await conn.fetch(
+                "SELECT organization_id, alertname, threshold, enabled FROM alert_configurations"
+            )
+        return (
+            [
+                PreferenceRow(
+                    r[0], decode_json(r[1]), decode_json(r[2]) or {}, r[3], r[4], r[5], r[6]
+                )
+                for r in prefs
+            ],
+            [ConfigurationRow(r[0], r[1], r[2], r[3]) for r in configs],
+        )
+
+    async def config_version(self) -> str:
+        async with self._conn() as conn:
+            return await conn.fetchval(
+                "SELECT value FROM bridge_state WHERE key = 'config_version'"
+            )
+
+    async def query(self, sql: str) -> list[dict[str, Any]]:
+        async with self._conn() as conn:
+            return [dict(r) for r in await conn.fetch(sql)]
+
+    async def execute(self, sql: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(sql)

@@ -1,0 +1,225 @@
+"""``POST /v1/alertmanager``: authenticate, parse strictly, store durably, then answer.
+
+Alertmanager retries on 5xx and drops on 4xx, so the answer codes carry meaning: 200 only after
+the transaction holding the notification's alerts and its deliveries committed, 503 while the
+database is unavailable, 400 (with the reason) for a payload that will never be valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+from aiohttp import web
+
+from bridge.model import Alert
+from bridge.sanitize import redact_mapping
+
+log = logging.getLogger(__name__)
+
+MAX_ALERTS = 10_000
+MAX_LABELS = 200
+MAX_KEY = 256
+MAX_VALUE = 16_384
+
+
+class InvalidPayload(ValueError):
+    """The body is not a valid Alertmanager version-4 notification."""
+
+
+class _AMAlert(msgspec.Struct, rename="camel"):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    starts_at: datetime
+    fingerprint: str
+    annotations: dict[str, str] = {}
+    ends_at: datetime | None = None
+    generator_url: str = msgspec.field(default="", name="generatorURL")
+
+
+class _AMNotification(msgspec.Struct, rename="camel"):
+    version: Literal["4"]
+    group_key: str
+    status: Literal["firing", "resolved"]
+    receiver: str
+    alerts: list[_AMAlert]
+    truncated_alerts: int = 0
+    group_labels: dict[str, str] = {}
+    common_labels: dict[str, str] = {}
+    common_annotations: dict[str, str] = {}
+    external_url: str = msgspec.field(default="", name="externalURL")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One parsed and sanitised Alertmanager notification (one alert group)."""
+
+    group_key: str
+    status: str
+    receiver: str
+    alerts: tuple[Alert, ...]
+    group_labels: dict[str, str]
+    common_labels: dict[str, str]
+    external_url: str
+    truncated_alerts: int = 0
+
+
+_decoder = msgspec.json.Decoder(_AMNotification)
+
+
+def _aware(value: datetime, where: str) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidPayload(f"{where}: timestamp without a timezone")
+    return value.astimezone(UTC)
+
+
+def _check_mapping(mapping: dict[str, str], where: str) -> None:
+    if len(mapping) > MAX_LABELS:
+        raise InvalidPayload(f"{where}: more than {MAX_LABELS} entries")
+    for key, value in mapping.items():
+        if not key or len(key) > MAX_KEY:
+            raise InvalidPayload(f"{where}: name must be 1..{MAX_KEY} characters")
+        if len(value) > MAX_VALUE:
+            raise InvalidPayload(f"{where}.{key}: value longer than {MAX_VALUE} characters")
+
+
+def parse_notification(body: bytes) -> Notification:
+    """Validate a version-4 payload completely (raising InvalidPayload) and sanitise it."""
+    try:
+        raw = _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidPayload(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidPayload(f"malformed JSON: {exc}") from None
+    if not raw.group_key:
+        raise InvalidPayload("groupKey must not be empty")
+    if not raw.alerts:
+        raise InvalidPayload("alerts must not be empty")
+    if len(raw.alerts) > MAX_ALERTS:
+        raise InvalidPayload(f"more than {MAX_ALERTS} alerts in one notification")
+    if raw.truncated_alerts < 0:
+        raise InvalidPayload("truncatedAlerts must not be negative")
+    seen: set[tuple[str, datetime]] = set()
+    alerts = []
+    for i, a in enumerate(raw.alerts):
+        where = f"$.alerts[{i}]"
+        if not a.fingerprint or len(a.fingerprint) > 128:
+            raise InvalidPayload(f"{where}.fingerprint must be 1..128 characters")
+        if not a.labels.get("alertname"):
+            raise InvalidPayload(f"{where}.labels.alertname is required")
+        _check_mapping(a.labels, f"{where}.labels")
+        _check_mapping(a.annotations, f"{where}.annotations")
+        starts_at = _aware(a.starts_at, f"{where}.startsAt")
+        ends_at = _aware(a.ends_at, f"{where}.endsAt") if a.ends_at is not None else None
+        if ends_at is not None and ends_at.year <= 1:  # Go's zero time: not set
+            ends_at = None
+        if (a.fingerprint, starts_at) in seen:
+            raise InvalidPayload(f"{where}: duplicate fingerprint and startsAt")
+        seen.add((a.fingerprint, starts_at))
+        alerts.append(
+            Alert(
+                fingerprint=a.fingerprint,
+                status=a.status,
+                labels=redact_mapping(a.labels),
+                annotations=redact_mapping(a.annotations),
+                starts_at=starts_at,
+                ends_at=ends_at,
+                generator_url=a.generator_url,
+            )
+        )
+    for name, mapping in (
+        ("groupLabels", raw.group_labels),
+        ("commonLabels", raw.common_labels),
+        ("commonAnnotations", raw.common_annotations),
+    ):
+        _check_mapping(mapping, f"$.{name}")
+    return Notification(
+        group_key=raw.group_key,
+        status=raw.status,
+        receiver=raw.receiver,
+        alerts=tuple(alerts),
+        group_labels=redact_mapping(raw.group_labels),
+        common_labels=redact_mapping(raw.common_labels),
+        external_url=raw.external_url,
+        truncated_alerts=raw.truncated_alerts,
+    )
+
+
+def authorized(header: str | None, token: str) -> bool:
+    """Bearer token, or HTTP basic auth with the token as password; constant-time compare."""
+    if not token or not header:
+        return False
+    scheme, _, credentials = header.partition(" ")
+    scheme = scheme.lower()
+    credentials = credentials.strip()
+    if scheme == "bearer":
+        presented = credentials.encode()
+    elif scheme == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        presented = decoded.partition(b":")[2]
+    else:
+        return False
+    return hmac.compare_digest(presented, token.encode())
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+async def handle_alertmanager(request: web.Request) -> web.Response:
+    from bridge.app import BRIDGE
+
+    bridge = request.app[BRIDGE]
+    metrics = bridge.metrics
+    if not authorized(request.headers.get("Authorization"), bridge.config.webhook_token):
+        metrics.notifications_received.labels(status="unauthorized").inc()
+        return web.json_response(
+            {"error": "missing or invalid token"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="passiton-bridge"'},
+        )
+    length = request.content_length
+    if length is not None and length > bridge.config.max_body_bytes:
+        metrics.notifications_received.labels(status="too_large").inc()
+        return web.json_response({"error": "payload too large"}, status=413)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        metrics.notifications_received.labels(status="too_large").inc()
+        return web.json_response({"error": "payload too large"}, status=413)
+    try:
+        notification = parse_notification(body)
+    except InvalidPayload as exc:
+        metrics.notifications_received.labels(status="invalid").inc()
+        log.warning("invalid alertmanager payload", extra={"reason": str(exc)})
+        return web.json_response({"error": "invalid payload", "reason": str(exc)}, status=400)
+    from bridge.storage import StorageUnavailable
+
+    try:
+        result = await bridge.ingest(notification)
+    except StorageUnavailable as exc:
+        metrics.notifications_received.labels(status="unavailable").inc()
+        log.warning("storage unavailable, asking alertmanager to retry", extra={"error": str(exc)})
+        return web.json_response({"error": "storage unavailable"}, status=503)
+    except Exception:
+        metrics.notifications_received.labels(status="error").inc()
+        log.exception("failed to store notification")
+        return web.json_response({"error": "internal error"}, status=500)
+    metrics.notifications_received.labels(status="accepted").inc()
+    return web.json_response(
+        {
+            "status": "stored",
+            "alerts": len(notification.alerts),
+            "new": result.new_events,
+            "deliveries": result.deliveries,
+        }
+    )
