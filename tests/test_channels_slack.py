@@ -224,6 +224,8 @@ async def test_error_classes(fake_slack, http, status, body, retryable):
     assert info.value.retryable is retryable
     assert body in str(info.value)
     assert f"HTTP {status}" in str(info.value)
+    assert "XXXXXXXX" not in str(info.value)
+    assert info.value.remaining is None
     assert fake_slack.messages == []
 
 
@@ -289,6 +291,8 @@ async def test_recipients_override_and_partial_failure(fake_slack, http):
     assert info.value.retryable is False
     assert info.value.remaining == (bad,)
     assert "1/2 delivered" in str(info.value)
+    assert "webhook 127.0.0.1/…: HTTP 404: no_service" in str(info.value)
+    assert "gone" not in str(info.value)  # the URL path is the credential
     assert [r.path for r in fake_slack.requests] == [
         "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
         "/services/T9/B9/gone",

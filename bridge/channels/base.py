@@ -48,13 +48,19 @@ class Notifier(Protocol):
 
 
 async def deliver_each(
-    recipients: Sequence[str], send: Callable[[str], Awaitable[None]], *, what: str = "recipient"
+    recipients: Sequence[str],
+    send: Callable[[str], Awaitable[None]],
+    *,
+    what: str = "recipient",
+    show: Callable[[str], str] = str,
 ) -> None:
     """Send to every recipient in turn; one combined DeliveryError if any of them failed.
 
-    The error is retryable when any failure was (``remaining`` = the recipients that failed
-    transiently; those that failed permanently are named in the message and dropped), and
-    permanent only when every failure was. ``retry_after`` is the longest one asked for.
+    The error is retryable when any failure was, permanent only when every failure was;
+    ``retry_after`` is the longest one asked for. ``remaining`` names the recipients still owed
+    the message (those that failed transiently; for a permanent error, those that failed) and is
+    only set when it is not simply everyone. ``show`` renders a recipient for the error text
+    (Slack webhook URLs are credentials and must not end up in a stored error).
     """
     transient: list[tuple[str, DeliveryError]] = []
     permanent: list[tuple[str, DeliveryError]] = []
@@ -68,18 +74,16 @@ async def deliver_each(
             delivered += 1
     if not transient and not permanent:
         return
-    parts = [f"{what} {r}: {e}" for r, e in transient + permanent]
+    parts = [f"{what} {show(r)}: {e}" for r, e in transient + permanent]
     summary = f"{delivered}/{len(recipients)} delivered; " + "; ".join(parts)
+    owed = tuple(r for r, _ in (transient or permanent))
+    remaining = owed if len(owed) < len(recipients) else None
     if transient:
         waits = [e.retry_after for _, e in transient if e.retry_after is not None]
         raise DeliveryError(
             summary,
             retryable=True,
             retry_after=max(waits) if waits else None,
-            remaining=tuple(r for r, _ in transient),
+            remaining=remaining,
         )
-    raise DeliveryError(
-        summary,
-        retryable=False,
-        remaining=tuple(r for r, _ in permanent) if delivered else None,
-    )
+    raise DeliveryError(summary, retryable=False, remaining=remaining)

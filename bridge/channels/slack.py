@@ -10,7 +10,7 @@ next slot out by its ``Retry-After`` as well as failing the delivery as retryabl
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -130,6 +130,15 @@ def render_fallback(message: Message) -> str:
     return truncate_escaped("\n".join(lines), MAX_FALLBACK_TEXT)
 
 
+def _webhook_host(url: str) -> str:
+    """A webhook URL without its secret path, for error messages."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    return f"{host or 'invalid-url'}/…"
+
+
 class SlackNotifier:
     """POSTs to the configured webhook, or to each webhook URL in ``Message.recipients``."""
 
@@ -159,7 +168,7 @@ class SlackNotifier:
         async def send(url: str) -> None:
             await self._post(url, payload)
 
-        await deliver_each(urls, send, what="webhook")
+        await deliver_each(urls, send, what="webhook", show=_webhook_host)
 
     async def _post(self, url: str, payload: dict[str, Any]) -> None:
         if safe_url(url) is None:
