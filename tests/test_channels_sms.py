@@ -67,8 +67,9 @@ def test_long_gsm_body_within_1600_and_says_how_many_were_left_out():
     body = render_sms(make_message(*alerts))
     assert is_gsm7(body)
     assert len(body) <= MAX_GSM7
-    assert body.splitlines()[-1].startswith("(+")
-    assert body.splitlines()[-1].endswith(" more)")
+    shown = [line for line in body.splitlines() if line.startswith("- Alert number")]
+    assert body.splitlines()[-1] == f"(+{40 - len(shown)} more)"
+    assert len(shown) > 5
 
 
 def test_non_gsm_body_is_kept_shorter():
@@ -84,9 +85,11 @@ def test_non_gsm_body_is_kept_shorter():
 
 
 def test_single_huge_line_is_truncated():
-    body = render_sms(make_message(make_alert(summary="y" * 100), notice="n" * 5000))
+    body = render_sms(make_message(make_alert(summary="y" * 5000), notice="n" * 5000))
     assert len(body) <= MAX_GSM7
-    assert body.endswith("...") or body.endswith("more)")
+    _title, notice, alert = body.splitlines()
+    assert notice == "n" * 297 + "..."
+    assert alert == "- " + "y" * 197 + "..."
 
 
 def test_gsm7_check():

@@ -90,16 +90,16 @@ class RebasingTwilioHttpClient(AsyncTwilioHttpClient):
 
 def render_sms(message: Message) -> str:
     """A compact body: title, then one line per alert; GSM-7 within 1600, otherwise 670."""
-    lines = [one_line(message.title)]
+    head = [truncate(one_line(message.title), 200, "...")]
     if message.notice:
-        lines.append(one_line(message.notice))
-    lines.extend(f"- {truncate(alert_headline(a), 200, '...')}" for a in message.alerts)
-    body = "\n".join(lines)
+        head.append(truncate(one_line(message.notice), 300, "..."))
+    lines = [f"- {truncate(alert_headline(a), 200, '...')}" for a in message.alerts]
+    body = "\n".join(head + lines)
     limit = MAX_GSM7 if is_gsm7(body) else MAX_UCS2
     if len(body) <= limit:
         return body
-    # Keep whole lines while they fit, then say how many alerts were left out.
-    kept: list[str] = []
+    # Keep whole alert lines while they fit, then say how many were left out.
+    kept = list(head)
     for index, line in enumerate(lines):
         more = f"(+{len(lines) - index} more)"
         if len("\n".join([*kept, line, more])) > limit:
