@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 from prometheus_client import CollectorRegistry, disable_created_metrics
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from exporter import stripe_events
 from exporter.config import ExporterConfig
@@ -24,6 +24,7 @@ from exporter.events import (
     TrafficRequest,
     decode_events,
 )
+from exporter.exposition import CachedExposition
 from exporter.metrics import ExporterMetrics
 from exporter.openapi import openapi_document
 from exporter.probe import DatabaseProbe
@@ -263,10 +264,10 @@ def create_app(config: ExporterConfig) -> web.Application:
     beacon_js = resources.files("exporter").joinpath("static/beacon.js").read_bytes()
     openapi = _encode(openapi_document())
 
+    exposition = CachedExposition(metrics.all())
+
     async def metrics_handler(_: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.Response(body=exposition.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text="OK\n")

@@ -7,9 +7,10 @@ which bounds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 # Widget load buckets; the performance-timeout threshold is added to these at start-up.
 WIDGET_LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
@@ -52,6 +53,9 @@ class ExporterMetrics:
     label_values: Gauge
     ingest_duration: Histogram
     beacon_rate_limited: Counter
+
+    def all(self) -> list[MetricWrapperBase]:
+        return [getattr(self, f.name) for f in fields(self)]
 
     @classmethod
     def create(

@@ -80,7 +80,6 @@ class Recorder:
         self._endpoint = _Children(m.endpoint_duration)
         self._auth = _Children(m.auth_failures)
         self._db_errors = _Children(m.database_errors)
-        self._accepted = _Children(m.events_accepted)
 
         self._handlers: dict[type, Callable[[Any], None]] = {
             PaymentSucceeded: self._payment_succeeded,
@@ -96,75 +95,93 @@ class Recorder:
             AuthFailed: self._auth_failed,
             DatabaseError: self._database_error,
         }
+        self._dispatch = {
+            cls: (handler, m.events_accepted.labels(type=cls.__struct_config__.tag))
+            for cls, handler in self._handlers.items()
+        }
         m.traffic_window_requests.set_function(lambda: self._source_snapshot()[0])
         m.traffic_top_sources_ratio.set_function(lambda: self._source_snapshot()[1])
         m.traffic_distinct_sources.set_function(lambda: self._source_snapshot()[2])
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
+        self._pending: dict[Any, float] = {}
 
     def record(self, events: Iterable[Any]) -> None:
-        handlers = self._handlers
-        accepted = self._accepted
+        dispatch = self._dispatch
+        pending = self._pending
         for event in events:
-            handlers[type(event)](event)
-            accepted(event.__struct_config__.tag).inc()
+            handler, accepted = dispatch[type(event)]
+            handler(event)
+            pending[accepted] = pending.get(accepted, 0.0) + 1.0
+        self._flush()
+
+    def _inc(self, child: Any, amount: float = 1.0) -> None:
+        # Counter increments of one batch are summed here and applied once per series in _flush:
+        # a dict update instead of client_python's locked increment per event.
+        pending = self._pending
+        pending[child] = pending.get(child, 0.0) + amount
+
+    def _flush(self) -> None:
+        for child, amount in self._pending.items():
+            child.inc(amount)
+        self._pending.clear()
 
     # -- payments -------------------------------------------------------------------------
 
     def _payment_succeeded(self, e: PaymentSucceeded) -> None:
-        self._attempts(self.organization(e.organization_id), "succeeded").inc()
+        self._inc(self._attempts(self.organization(e.organization_id), "succeeded"))
         if e.duration_ms is not None:
             self._payment_duration("succeeded").observe(e.duration_ms / 1000.0)
 
     def _payment_failed(self, e: PaymentFailed) -> None:
         org = self.organization(e.organization_id)
-        self._attempts(org, "failed").inc()
+        self._inc(self._attempts(org, "failed"))
         decline = classify.decline_code_label(e.decline_code)
         cls = classify.failure_class(e.decline_code, e.failure_code, e.error)
-        self._failures(org, decline, cls).inc()
+        self._inc(self._failures(org, decline, cls))
         if e.amount is not None:
             currency = classify.currency_label(e.currency)
             if currency in classify.CURRENCIES:
-                self._failed_amount(currency).inc(classify.major_units(e.amount, currency))
+                self._inc(self._failed_amount(currency), classify.major_units(e.amount, currency))
             else:
-                self._failed_amount(currency).inc(e.amount / 100.0)
+                self._inc(self._failed_amount(currency), e.amount / 100.0)
         if e.duration_ms is not None:
             self._payment_duration("failed").observe(e.duration_ms / 1000.0)
 
     def _payment_timeout(self, e: PaymentTimeout) -> None:
         org = self.organization(e.organization_id)
-        self._attempts(org, "timeout").inc()
+        self._inc(self._attempts(org, "timeout"))
         provider = classify.token_label(e.provider) if e.provider else "unknown"
-        self._timeouts(org, self.provider(provider) if provider else OTHER).inc()
+        self._inc(self._timeouts(org, self.provider(provider) if provider else OTHER))
         if e.duration_ms is not None:
             self._payment_duration("timeout").observe(e.duration_ms / 1000.0)
 
     def _stripe_webhook_failed(self, e: StripeWebhookFailed) -> None:
         event_type = stripe_event_type_label(e.event_type)
-        self._webhook_failures(
-            self.stripe_event_type(event_type) if event_type != OTHER else OTHER,
-            classify.error_class(e.error),
-        ).inc()
+        self._inc(
+            self._webhook_failures(
+                self.stripe_event_type(event_type) if event_type != OTHER else OTHER,
+                classify.error_class(e.error),
+            )
+        )
 
     def record_stripe_payment(self, organization_id: str, outcome: str, **fields: Any) -> None:
         """A payment outcome learnt from Stripe's own webhook, recorded like the app's events."""
         if outcome == "succeeded":
-            self._payment_succeeded(PaymentSucceeded(organization_id=organization_id))
-            self._accepted("payment.succeeded").inc()
+            self.record([PaymentSucceeded(organization_id=organization_id)])
         else:
-            self._payment_failed(PaymentFailed(organization_id=organization_id, **fields))
-            self._accepted("payment.failed").inc()
+            self.record([PaymentFailed(organization_id=organization_id, **fields)])
 
     # -- widgets --------------------------------------------------------------------------
 
     def _widget_loaded(self, e: WidgetLoaded) -> None:
         org = self.organization(e.organization_id)
-        self._widget_loads(org, self.widget(e.widget_id)).inc()
+        self._inc(self._widget_loads(org, self.widget(e.widget_id)))
         self._widget_duration(org).observe(e.duration_ms / 1000.0)
 
     def _widget_error(self, kind: str) -> Callable[[Any], None]:
         def record(e: WidgetLoadError | WidgetRenderError | WidgetScriptError) -> None:
             org = self.organization(e.organization_id)
-            self._widget_errors(org, self.widget(e.widget_id), kind).inc()
+            self._inc(self._widget_errors(org, self.widget(e.widget_id), kind))
 
         return record
 
@@ -172,9 +189,11 @@ class Recorder:
 
     def _traffic_request(self, e: TrafficRequest) -> None:
         org = self.organization(e.organization_id)
-        self._traffic(
-            org, classify.country_label(e.country), classify.client_class(e.user_agent)
-        ).inc()
+        self._inc(
+            self._traffic(
+                org, classify.country_label(e.country), classify.client_class(e.user_agent)
+            )
+        )
         if e.ip:
             self.sources.add(e.ip)
 
@@ -197,11 +216,11 @@ class Recorder:
 
     def _auth_failed(self, e: AuthFailed) -> None:
         reason = classify.token_label(e.reason)
-        self._auth(self.auth_reason(reason) if reason else OTHER).inc()
+        self._inc(self._auth(self.auth_reason(reason) if reason else OTHER))
 
     def _database_error(self, e: DatabaseError) -> None:
         operation = classify.token_label(e.operation)
-        self._db_errors(self.db_operation(operation) if operation else OTHER).inc()
+        self._inc(self._db_errors(self.db_operation(operation) if operation else OTHER))
 
 
 def stripe_event_type_label(event_type: str) -> str:

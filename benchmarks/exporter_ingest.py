@@ -1,0 +1,302 @@
+"""Exporter ingest benchmark: side by side, in one run, on this machine.
+
+Each HTTP server runs pinned to CPU 0 and wrk (the load generator) to CPU 1, so every server gets
+one core. Compared:
+
+- single-event POST: the exporter vs Prometheus Pushgateway receiving the equivalent push vs a
+  bare aiohttp handler that only increments one counter (the bound for this stack);
+- 1000-event batches: the exporter vs the bare handler parsing the same JSON and incrementing one
+  counter by the number of events;
+- /metrics render time at 10,000 series (the exporter's registry vs a plain client_python registry);
+- resident memory of the exporter while 100,000 distinct organization ids arrive.
+
+Run: `make bench` or `.venv/bin/python benchmarks/exporter_ingest.py [--seconds 10]`.
+Needs: wrk, prometheus-pushgateway (Debian packages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+BARE_SERVER = textwrap.dedent(
+    """
+    import json, sys
+    from aiohttp import web
+    from prometheus_client import Counter
+    counter = Counter("bench_events", "events")
+    async def single(request):
+        await request.read()
+        counter.inc()
+        return web.json_response({"accepted": 1, "rejected": 0, "errors": []}, status=202)
+    async def batch(request):
+        events = json.loads(await request.read())
+        counter.inc(len(events))
+        return web.json_response({"accepted": len(events), "rejected": 0, "errors": []}, status=202)
+    async def ready(request):
+        return web.Response(text="ok")
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post("/single", single)
+    app.router.add_post("/batch", batch)
+    app.router.add_get("/-/ready", ready)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    """
+)
+
+EVENT = {
+    "type": "payment.failed",
+    "organization_id": "org-123",
+    "amount": 2500,
+    "currency": "usd",
+    "error": "Your card was declined.",
+    "decline_code": "insufficient_funds",
+}
+
+
+def batch_events(n: int, orgs: int = 50) -> list[dict]:
+    kinds = [
+        EVENT,
+        {"type": "widget.loaded", "organization_id": "org-1", "widget_id": "w-1", "duration_ms": 840},
+        {"type": "traffic.request", "organization_id": "org-1", "country": "US",
+         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36",
+         "ip": "203.0.113.9"},
+        {"type": "endpoint.request", "route": "/api/donations", "method": "POST", "status": 200,
+         "duration_ms": 42},
+        {"type": "payment.succeeded", "organization_id": "org-1", "amount": 1000, "currency": "eur"},
+    ]
+    out = []
+    for i in range(n):
+        event = dict(kinds[i % len(kinds)])
+        if "organization_id" in event:
+            event["organization_id"] = f"org-{i % orgs}"
+        if "ip" in event:
+            event["ip"] = f"203.0.{i % 7}.{i % 250}"
+        out.append(event)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready")
+
+
+@contextmanager
+def server(cmd: list[str], ready_url: str, env: dict | None = None):
+    proc = subprocess.Popen(
+        ["taskset", "-c", "0", *cmd],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(ready_url)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wrk(url: str, body: bytes, content_type: str, seconds: int, connections: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file = Path(tmp) / "body"
+        body_file.write_bytes(body)
+        script = Path(tmp) / "post.lua"
+        script.write_text(
+            textwrap.dedent(
+                f"""
+                local f = io.open("{body_file}", "rb")
+                wrk.method = "POST"
+                wrk.body = f:read("*all")
+                f:close()
+                wrk.headers["Content-Type"] = "{content_type}"
+                done = function(summary, latency, requests)
+                  io.write(string.format("JSON {{\\"requests\\": %d, \\"seconds\\": %f, \\"p50\\": %f, \\"p99\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}}\\n",
+                    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+                    latency:percentile(99) / 1e3,
+                    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+                    summary.errors.status))
+                end
+                """
+            )
+        )
+        out = subprocess.run(
+            ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+             "-s", str(script), url],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def render_benchmark() -> dict:
+    from prometheus_client import CollectorRegistry, Counter
+    from prometheus_client.exposition import generate_latest
+
+    from exporter.app import REGISTRY, create_app
+    from exporter.config import ExporterConfig, LabelBounds
+    from exporter.events import TrafficRequest
+
+    app = create_app(ExporterConfig(bounds=LabelBounds(organization_id=2000)))
+    recorder = app["recorder"] if "recorder" in app else None  # noqa: F841
+    from exporter.app import RECORDER
+
+    rec = app[RECORDER]
+    countries = ["US", "DE", "GB", "FR", "NL"]
+    events = [
+        TrafficRequest(organization_id=f"org-{i}", country=countries[j], user_agent=None)
+        for i in range(2000)
+        for j in range(len(countries))
+    ]
+    rec.record(events)
+    registry = app[REGISTRY]
+    series = sum(len(f.samples) for f in registry.collect())
+
+    plain = CollectorRegistry()
+    counter = Counter("plain", "plain", ["a", "b"], registry=plain)
+    for i in range(series):
+        counter.labels(str(i // 10), str(i % 10)).inc()
+
+    def timed(reg) -> float:
+        runs = []
+        for _ in range(15):
+            t = time.perf_counter()
+            generate_latest(reg)
+            runs.append(time.perf_counter() - t)
+        return statistics.median(runs)
+
+    return {"series": series, "exporter_ms": timed(registry) * 1e3, "plain_ms": timed(plain) * 1e3}
+
+
+def memory_benchmark(port: int) -> list[tuple[int, float]]:
+    base = f"http://127.0.0.1:{port}"
+    points = []
+    with server([PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+                f"{base}/-/ready") as proc, httpx.Client(timeout=30) as client:
+        points.append((0, rss_mb(proc.pid)))
+        sent = 0
+        for checkpoint in (1_000, 10_000, 25_000, 50_000, 75_000, 100_000):
+            while sent < checkpoint:
+                batch = [
+                    {"type": "payment.failed", "organization_id": f"org-{i}", "decline_code": "do_not_honor"}
+                    for i in range(sent, sent + 1000)
+                ]
+                client.post(f"{base}/v1/events", json=batch).raise_for_status()
+                sent += 1000
+            client.get(f"{base}/metrics")
+            points.append((sent, rss_mb(proc.pid)))
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    for tool in ("wrk", "prometheus-pushgateway", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install wrk prometheus-pushgateway util-linux")
+
+    single = json.dumps(EVENT).encode()
+    batch = json.dumps(batch_events(1000)).encode()
+    results: dict = {}
+
+    port = free_port()
+    with server([PY, "-c", BARE_SERVER, str(port)], f"http://127.0.0.1:{port}/-/ready"):
+        results["bare_single"] = wrk(f"http://127.0.0.1:{port}/single", single, "application/json",
+                                     args.seconds, args.connections)
+        results["bare_batch"] = wrk(f"http://127.0.0.1:{port}/batch", batch, "application/json",
+                                    args.seconds, 4)
+
+    port = free_port()
+    with server([PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+                f"http://127.0.0.1:{port}/-/ready"):
+        results["exporter_single"] = wrk(f"http://127.0.0.1:{port}/v1/events", single,
+                                         "application/json", args.seconds, args.connections)
+        results["exporter_batch"] = wrk(f"http://127.0.0.1:{port}/v1/events", batch,
+                                        "application/json", args.seconds, 4)
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp, server(
+        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+         f"--persistence.file={tmp}/pg"],
+        f"http://127.0.0.1:{port}/-/ready",
+        env={"GOMAXPROCS": "1"},
+    ):
+        push = (
+            "# TYPE passiton_payment_failures_total counter\n"
+            'passiton_payment_failures_total{organization_id="org-123",decline_code="insufficient_funds"} 1\n'
+        ).encode()
+        results["pushgateway_single"] = wrk(
+            f"http://127.0.0.1:{port}/metrics/job/bench/instance/app", push,
+            "text/plain; version=0.0.4", args.seconds, args.connections,
+        )
+
+    results["render"] = render_benchmark()
+    results["memory"] = memory_benchmark(free_port())
+
+    s, b, p = results["exporter_single"], results["bare_single"], results["pushgateway_single"]
+    eb, bb = results["exporter_batch"], results["bare_batch"]
+    r, mem = results["render"], results["memory"]
+    print("\n== exporter ingest benchmark (servers on CPU 0, wrk on CPU 1) ==")
+    print(f"{'single event':<22}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, row in (("exporter", s), ("pushgateway", p), ("bare aiohttp", b)):
+        print(f"{name:<22}{row['rps']:>10.0f}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['non2xx']:>9}")
+    print(f"exporter / pushgateway: {s['rps'] / p['rps']:.2f}x (goal >= 4x)")
+    print(f"exporter / bare:        {s['rps'] / b['rps']:.2f}")
+    print(f"\n{'1000-event batches':<22}{'events/s':>12}{'p99 ms':>9}")
+    for name, row in (("exporter", eb), ("bare aiohttp + json", bb)):
+        print(f"{name:<22}{row['rps'] * 1000:>12.0f}{row['p99']:>9.2f}")
+    print(f"exporter / bare: {eb['rps'] / bb['rps']:.2f} (goal >= 0.60)")
+    print(f"\n/metrics render at {r['series']} series: exporter {r['exporter_ms']:.1f} ms, "
+          f"plain client_python registry {r['plain_ms']:.1f} ms (goal <= 50 ms)")
+    print("\nresident memory while distinct organization ids arrive (bound 1000):")
+    for ids, mb in mem:
+        print(f"  {ids:>7} ids: {mb:7.1f} MiB")
+    print(json.dumps(results, indent=None, default=str), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
