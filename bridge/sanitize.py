@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 REDACTED = "[REDACTED]"
 REDACTED_CARD = "[REDACTED-CARD]"
@@ -88,10 +89,56 @@ def _key_value(match: re.Match[str]) -> str:
     return f"{match.group(1)}{match.group(2)}{REDACTED}"
 
 
+# Every pattern above needs one of these (in lower case) somewhere in the text, or a run of 13
+# digits, spaces and dashes; most label values (names, ids, hosts, sentences, URLs without
+# credentials) have none and skip the full scan. Substring tests beat one big regex here.
+_TRIGGERS = (
+    "@",
+    "_live_",
+    "_test_",
+    "rk_",
+    "whsec_",
+    "xox",
+    "akia",
+    "asia",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "aiza",
+    "eyj",
+    "bearer",
+    "authorization",
+    "hooks.slack",
+    "passw",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "private",
+    "credential",
+)
+_DIGIT_RUN = re.compile(r"\d[\d \-]{12,}")
+
+
+def _may_need_redaction(text: str) -> bool:
+    lowered = text.lower()
+    return any(t in lowered for t in _TRIGGERS) or _DIGIT_RUN.search(text) is not None
+
+
+@lru_cache(maxsize=8192)
 def redact(text: str) -> str:
     """``text`` with secrets, Luhn-valid card numbers and e-mail addresses replaced."""
-    if not text:
+    if not text or not _may_need_redaction(text):
         return text
+    return _redact_all(text)
+
+
+def _redact_all(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     for pattern in _KEY_PATTERNS:
@@ -102,11 +149,16 @@ def redact(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
+def _is_secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
 def redact_mapping(m: Mapping[str, str]) -> dict[str, str]:
     """Labels or annotations with every value redacted; values of secret-named keys dropped."""
     out: dict[str, str] = {}
     for key, value in m.items():
-        if _SECRET_KEY.search(key) and value:
+        if value and _is_secret_key(key):
             out[key] = REDACTED
         else:
             out[key] = redact(value)

@@ -1,8 +1,8 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.sanitize import REDACTED_CARD, luhn_valid, redact, redact_mapping
+from bridge.sanitize import REDACTED_CARD, _redact_all, luhn_valid, redact, redact_mapping
 
 
 @pytest.mark.parametrize(
@@ -142,3 +142,39 @@ def test_property_non_luhn_numbers_kept(body):
 def test_property_redact_is_idempotent(text):
     once = redact(text)
     assert redact(once) == once
+
+
+_TRIGGERS = [
+    "@",
+    "://",
+    "user:pw@",
+    "password=",
+    "Token: ",
+    "Bearer ",
+    "sk_live_",
+    "rk_",
+    "xoxb-",
+    "AKIA",
+    "eyJ",
+    ".",
+    "-",
+    " ",
+    "=",
+    ":",
+    "4111",
+    "1111 ",
+    "0",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "whsec_abcdefghijklmnopqrstu",
+    "AIza" + "x" * 35,
+    "API-KEY: ",
+    "hooks.slack.com/services/T/B/x",
+    "sig",
+    "PRIVATE_KEY=",
+]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(_TRIGGERS) | st.text(max_size=12), max_size=12).map("".join))
+def test_property_fast_path_never_skips_something_to_redact(text):
+    assert redact(text) == _redact_all(text)
