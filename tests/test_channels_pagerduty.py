@@ -168,3 +168,9 @@ async def test_timeout_and_refused_connection_are_transient(fake_pagerduty, http
     with pytest.raises(DeliveryError) as info:
         await notifier.notify(make_message())
     assert info.value.retryable is True
+
+
+async def test_message_recipients_are_routing_keys(fake_pagerduty, notifier):
+    other = "S0123456789abcdef0123456789abcde"
+    await notifier.notify(make_message(make_alert(), recipients=(other,)))
+    assert [e["routing_key"] for e in fake_pagerduty.events] == [other]

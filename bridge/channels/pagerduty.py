@@ -102,15 +102,19 @@ class PagerDutyNotifier:
         return f"PagerDutyNotifier(events_url={self.events_url!r})"
 
     async def notify(self, message: Message) -> None:
+        """One event per alert, to each routing key in ``Message.recipients`` or the default."""
+        keys = message.recipients or (self.integration_key,)
         failures: list[tuple[Alert, DeliveryError]] = []
-        for alert in message.alerts:
-            try:
-                await self._send(render_event(alert, self.integration_key, message.external_url))
-            except DeliveryError as exc:
-                failures.append((alert, exc))
+        for key in keys:
+            for alert in message.alerts:
+                try:
+                    await self._send(render_event(alert, key, message.external_url))
+                except DeliveryError as exc:
+                    failures.append((alert, exc))
         if not failures:
             return
-        summary = f"{len(message.alerts) - len(failures)}/{len(message.alerts)} events accepted; "
+        total = len(message.alerts) * len(keys)
+        summary = f"{total - len(failures)}/{total} events accepted; "
         summary += "; ".join(f"{a.alertname or a.fingerprint}: {e}" for a, e in failures)
         transient = [e for _, e in failures if e.retryable]
         if transient:
