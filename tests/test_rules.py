@@ -3,6 +3,7 @@ alert rule keeps (labels, annotations, runbook sections, test coverage, known me
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -322,3 +323,13 @@ def test_recording_rules_aggregate_away_instances() -> None:
             assert re.search(r"\b(sum|count|max|min|avg) (by|without) \(", expr) or re.search(
                 r"\bsum\(", expr
             ), rule["record"]
+
+
+def test_traffic_baseline_tests_are_generated() -> None:
+    path = PROMETHEUS / "tests" / "generate_traffic_baseline.py"
+    spec = importlib.util.spec_from_file_location("generate_traffic_baseline", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render() == (PROMETHEUS / "tests" / "traffic_baseline_test.yml").read_text()
