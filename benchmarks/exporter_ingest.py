@@ -74,13 +74,32 @@ EVENT = {
 def batch_events(n: int, orgs: int = 50) -> list[dict]:
     kinds = [
         EVENT,
-        {"type": "widget.loaded", "organization_id": "org-1", "widget_id": "w-1", "duration_ms": 840},
-        {"type": "traffic.request", "organization_id": "org-1", "country": "US",
-         "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36",
-         "ip": "203.0.113.9"},
-        {"type": "endpoint.request", "route": "/api/donations", "method": "POST", "status": 200,
-         "duration_ms": 42},
-        {"type": "payment.succeeded", "organization_id": "org-1", "amount": 1000, "currency": "eur"},
+        {
+            "type": "widget.loaded",
+            "organization_id": "org-1",
+            "widget_id": "w-1",
+            "duration_ms": 840,
+        },
+        {
+            "type": "traffic.request",
+            "organization_id": "org-1",
+            "country": "US",
+            "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36",
+            "ip": "203.0.113.9",
+        },
+        {
+            "type": "endpoint.request",
+            "route": "/api/donations",
+            "method": "POST",
+            "status": 200,
+            "duration_ms": 42,
+        },
+        {
+            "type": "payment.succeeded",
+            "organization_id": "org-1",
+            "amount": 1000,
+            "currency": "eur",
+        },
     ]
     out = []
     for i in range(n):
@@ -131,32 +150,28 @@ def server(cmd: list[str], ready_url: str, env: dict | None = None):
 
 
 def wrk(url: str, body: bytes, content_type: str, seconds: int, connections: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        body_file = Path(tmp) / "body"
-        body_file.write_bytes(body)
-        script = Path(tmp) / "post.lua"
-        script.write_text(
-            textwrap.dedent(
-                f"""
-                local f = io.open("{body_file}", "rb")
-                wrk.method = "POST"
-                wrk.body = f:read("*all")
-                f:close()
-                wrk.headers["Content-Type"] = "{content_type}"
-                done = function(summary, latency, requests)
-                  io.write(string.format("JSON {{\\"requests\\": %d, \\"seconds\\": %f, \\"p50\\": %f, \\"p99\\": %f, \\"errors\\": %d, \\"non2xx\\": %d}}\\n",
-                    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
-                    latency:percentile(99) / 1e3,
-                    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-                    summary.errors.status))
-                end
-                """
-            )
-        )
+    with tempfile.NamedTemporaryFile() as body_file:
+        body_file.write(body)
+        body_file.flush()
         out = subprocess.run(
-            ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-             "-s", str(script), url],
-            capture_output=True, text=True, check=True,
+            [
+                "taskset",
+                "-c",
+                "1",
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "-s",
+                str(Path(__file__).with_name("post.lua")),
+                url,
+                "--",
+                body_file.name,
+                content_type,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     result = json.loads(re.search(r"^JSON (.*)$", out, re.M).group(1))
     result["rps"] = result["requests"] / result["seconds"]
@@ -174,14 +189,11 @@ def render_benchmark() -> dict:
     from prometheus_client import CollectorRegistry, Counter
     from prometheus_client.exposition import generate_latest
 
-    from exporter.app import REGISTRY, create_app
+    from exporter.app import RECORDER, REGISTRY, create_app
     from exporter.config import ExporterConfig, LabelBounds
     from exporter.events import TrafficRequest
 
     app = create_app(ExporterConfig(bounds=LabelBounds(organization_id=2000)))
-    recorder = app["recorder"] if "recorder" in app else None  # noqa: F841
-    from exporter.app import RECORDER
-
     rec = app[RECORDER]
     countries = ["US", "DE", "GB", "FR", "NL"]
     events = [
@@ -212,14 +224,22 @@ def render_benchmark() -> dict:
 def memory_benchmark(port: int) -> list[tuple[int, float]]:
     base = f"http://127.0.0.1:{port}"
     points = []
-    with server([PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
-                f"{base}/-/ready") as proc, httpx.Client(timeout=30) as client:
+    with (
+        server(
+            [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"], f"{base}/-/ready"
+        ) as proc,
+        httpx.Client(timeout=30) as client,
+    ):
         points.append((0, rss_mb(proc.pid)))
         sent = 0
         for checkpoint in (1_000, 10_000, 25_000, 50_000, 75_000, 100_000):
             while sent < checkpoint:
                 batch = [
-                    {"type": "payment.failed", "organization_id": f"org-{i}", "decline_code": "do_not_honor"}
+                    {
+                        "type": "payment.failed",
+                        "organization_id": f"org-{i}",
+                        "decline_code": "do_not_honor",
+                    }
                     for i in range(sent, sent + 1000)
                 ]
                 client.post(f"{base}/v1/events", json=batch).raise_for_status()
@@ -244,33 +264,57 @@ def main() -> None:
 
     port = free_port()
     with server([PY, "-c", BARE_SERVER, str(port)], f"http://127.0.0.1:{port}/-/ready"):
-        results["bare_single"] = wrk(f"http://127.0.0.1:{port}/single", single, "application/json",
-                                     args.seconds, args.connections)
-        results["bare_batch"] = wrk(f"http://127.0.0.1:{port}/batch", batch, "application/json",
-                                    args.seconds, 4)
+        results["bare_single"] = wrk(
+            f"http://127.0.0.1:{port}/single",
+            single,
+            "application/json",
+            args.seconds,
+            args.connections,
+        )
+        results["bare_batch"] = wrk(
+            f"http://127.0.0.1:{port}/batch", batch, "application/json", args.seconds, 4
+        )
 
     port = free_port()
-    with server([PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
-                f"http://127.0.0.1:{port}/-/ready"):
-        results["exporter_single"] = wrk(f"http://127.0.0.1:{port}/v1/events", single,
-                                         "application/json", args.seconds, args.connections)
-        results["exporter_batch"] = wrk(f"http://127.0.0.1:{port}/v1/events", batch,
-                                        "application/json", args.seconds, 4)
-
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, server(
-        ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
-         f"--persistence.file={tmp}/pg"],
+    with server(
+        [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
         f"http://127.0.0.1:{port}/-/ready",
-        env={"GOMAXPROCS": "1"},
+    ):
+        results["exporter_single"] = wrk(
+            f"http://127.0.0.1:{port}/v1/events",
+            single,
+            "application/json",
+            args.seconds,
+            args.connections,
+        )
+        results["exporter_batch"] = wrk(
+            f"http://127.0.0.1:{port}/v1/events", batch, "application/json", args.seconds, 4
+        )
+
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        server(
+            [
+                "prometheus-pushgateway",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--persistence.file={tmp}/pg",
+            ],
+            f"http://127.0.0.1:{port}/-/ready",
+            env={"GOMAXPROCS": "1"},
+        ),
     ):
         push = (
-            "# TYPE passiton_payment_failures_total counter\n"
-            'passiton_payment_failures_total{organization_id="org-123",decline_code="insufficient_funds"} 1\n'
-        ).encode()
+            b"# TYPE passiton_payment_failures_total counter\n"
+            b"passiton_payment_failures_total"
+            b'{organization_id="org-123",decline_code="insufficient_funds"} 1\n'
+        )
         results["pushgateway_single"] = wrk(
-            f"http://127.0.0.1:{port}/metrics/job/bench/instance/app", push,
-            "text/plain; version=0.0.4", args.seconds, args.connections,
+            f"http://127.0.0.1:{port}/metrics/job/bench/instance/app",
+            push,
+            "text/plain; version=0.0.4",
+            args.seconds,
+            args.connections,
         )
 
     results["render"] = render_benchmark()
@@ -282,15 +326,19 @@ def main() -> None:
     print("\n== exporter ingest benchmark (servers on CPU 0, wrk on CPU 1) ==")
     print(f"{'single event':<22}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
     for name, row in (("exporter", s), ("pushgateway", p), ("bare aiohttp", b)):
-        print(f"{name:<22}{row['rps']:>10.0f}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['non2xx']:>9}")
+        print(
+            f"{name:<22}{row['rps']:>10.0f}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['non2xx']:>9}"
+        )
     print(f"exporter / pushgateway: {s['rps'] / p['rps']:.2f}x (goal >= 4x)")
     print(f"exporter / bare:        {s['rps'] / b['rps']:.2f}")
     print(f"\n{'1000-event batches':<22}{'events/s':>12}{'p99 ms':>9}")
     for name, row in (("exporter", eb), ("bare aiohttp + json", bb)):
         print(f"{name:<22}{row['rps'] * 1000:>12.0f}{row['p99']:>9.2f}")
     print(f"exporter / bare: {eb['rps'] / bb['rps']:.2f} (goal >= 0.60)")
-    print(f"\n/metrics render at {r['series']} series: exporter {r['exporter_ms']:.1f} ms, "
-          f"plain client_python registry {r['plain_ms']:.1f} ms (goal <= 50 ms)")
+    print(
+        f"\n/metrics render at {r['series']} series: exporter {r['exporter_ms']:.1f} ms, "
+        f"plain client_python registry {r['plain_ms']:.1f} ms (goal <= 50 ms)"
+    )
     print("\nresident memory while distinct organization ids arrive (bound 1000):")
     for ids, mb in mem:
         print(f"  {ids:>7} ids: {mb:7.1f} MiB")

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 SEVERITIES = ("critical", "high", "medium", "low")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # low=0 .. critical=3
+# low=0 .. critical=3
+SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
 CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system")
 
 
@@ -77,7 +78,8 @@ class Message:
     @property
     def title(self) -> str:
         firing = sum(1 for a in self.alerts if a.status == "firing")
-        name = self.common_labels.get("alertname") or (self.alerts[0].alertname if self.alerts else "")
+        first = self.alerts[0].alertname if self.alerts else ""
+        name = self.common_labels.get("alertname") or first
         state = "FIRING" if self.status == "firing" else "RESOLVED"
         count = f":{firing}" if self.status == "firing" else ""
         return f"[{state}{count}] [{self.severity.upper()}] {name}"
