@@ -76,7 +76,10 @@ class DeliveryEngine:
         if self._loops:
             await asyncio.gather(*self._loops, return_exceptions=True)
         if self._inflight:
-            await asyncio.wait(self._inflight, timeout=self.timeout_seconds + 5)
+            _, stuck = await asyncio.wait(self._inflight, timeout=self.timeout_seconds + 5)
+            for task in stuck:  # their rows stay leased and are retried after the lease
+                log.warning("cancelling a delivery still running at shutdown")
+                task.cancel()
         self._loops = []
 
     async def _claim(
