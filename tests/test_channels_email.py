@@ -160,3 +160,14 @@ async def test_alert_text_cannot_inject_headers(fake_smtp):
     assert received.rcpt_tos == OPS
     assert received.message["Bcc"] is None
     assert received.message["Subject"] == "[FIRING:1] [CRITICAL] Evil Bcc: victim@example.org"
+
+
+async def test_server_too_slow_is_transient(fake_smtp):
+    fake_smtp.stall_data(5)
+    notifier = EmailNotifier(
+        fake_smtp.host, fake_smtp.port, sender=SENDER, recipients=OPS, tls="none", timeout=0.3
+    )
+    with pytest.raises(DeliveryError) as info:
+        await notifier.notify(make_message())
+    assert info.value.retryable is True
+    assert "Timeout" in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import warnings
 from collections import deque
@@ -57,6 +58,8 @@ class FakeSMTP:
         self._rcpt_by_address: dict[str, str] = {}
         self._server: asyncio.AbstractServer | None = None
         self._thread_runner: LoopThread | None = None
+        self._data_stalls: deque[float] = deque()
+        self._closing: asyncio.Event | None = None
 
     def reply_rcpt(self, reply: str, times: int = 1) -> None:
         self._rcpt_replies.extend([reply] * times)
@@ -66,6 +69,10 @@ class FakeSMTP:
 
     def reply_rcpt_for(self, address: str, reply: str) -> None:
         self._rcpt_by_address[address] = reply
+
+    def stall_data(self, seconds: float, times: int = 1) -> None:
+        """Wait ``seconds`` before answering the next DATA commands (client timeouts)."""
+        self._data_stalls.extend([seconds] * times)
 
     # aiosmtpd handler hooks
     async def handle_RCPT(
@@ -79,6 +86,9 @@ class FakeSMTP:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._data_stalls and self._closing is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._data_stalls.popleft())
         if self._data_replies:
             return self._data_replies.popleft()
         raw = envelope.original_content or envelope.content
@@ -132,6 +142,7 @@ class FakeSMTP:
 
     async def start(self) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
+        self._closing = asyncio.Event()
         self._server = await loop.create_server(
             self._protocol,
             host="127.0.0.1",
@@ -142,6 +153,8 @@ class FakeSMTP:
         return self.host, self.port
 
     async def stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
