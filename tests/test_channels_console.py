@@ -51,3 +51,12 @@ async def test_console_resolved_and_custom_stream():
     assert "[RESOLVED] [CRITICAL] PaymentFailureRateHigh" in text
     assert "1. RESOLVED: Payment failure rate 12% for org-123" in text
     assert "   Resolved: 2026-03-01 10:30:00 UTC" in text
+
+
+async def test_console_neutralises_terminal_escape_sequences():
+    stream = io.StringIO()
+    alert = make_alert(summary="\x1b[2J\x1b]0;pwned\x07 cleared")
+    await ConsoleNotifier(stream).notify(make_message(alert))
+    assert "\x1b" not in stream.getvalue()
+    assert "\x07" not in stream.getvalue()
+    assert "?[2J?]0;pwned? cleared" in stream.getvalue()

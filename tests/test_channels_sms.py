@@ -198,3 +198,16 @@ def test_property_body_within_limits(summaries, notice):
     assert body
     assert len(body) <= (MAX_GSM7 if is_gsm7(body) else MAX_UCS2)
     assert body.startswith(make_message(*alerts).title[:20])
+
+
+async def test_twilio_edge_in_the_environment_does_not_move_requests(fake_twilio, monkeypatch):
+    monkeypatch.setenv("TWILIO_EDGE", "sydney")
+    monkeypatch.setenv("TWILIO_REGION", "au1")
+    sms = SmsNotifier(
+        TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FROM, (ALICE,), api_url=fake_twilio.base_url
+    )
+    try:
+        await sms.notify(make_message())
+    finally:
+        await sms.aclose()
+    assert [m["To"] for m in fake_twilio.messages] == [ALICE]

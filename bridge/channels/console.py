@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TextIO
 
@@ -9,6 +10,8 @@ from bridge.channels.text import render_plain
 from bridge.model import Message
 
 RULE = "=" * 72
+# Terminal control characters (escape sequences could rewrite the operator's screen).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class ConsoleNotifier:
@@ -19,5 +22,6 @@ class ConsoleNotifier:
 
     async def notify(self, message: Message) -> None:
         stream = self._stream or sys.stdout  # looked up per call so redirection is honoured
-        stream.write(f"{RULE}\n{render_plain(message)}{RULE}\n")
+        text = _CONTROL.sub("?", render_plain(message))
+        stream.write(f"{RULE}\n{text}{RULE}\n")
         stream.flush()

@@ -125,7 +125,14 @@ class SmsNotifier:
         self.from_number = from_number
         self.recipients = recipients
         self.http_client = RebasingTwilioHttpClient(api_url, timeout)
-        self.client = Client(account_sid, auth_token, http_client=self.http_client)
+        # An explicit (non-empty) environment keeps the library from reading TWILIO_EDGE /
+        # TWILIO_REGION from os.environ, which would move requests off TWILIO_API_URL.
+        self.client = Client(
+            account_sid,
+            auth_token,
+            http_client=self.http_client,
+            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+        )
 
     def __repr__(self) -> str:
         return f"SmsNotifier(from={self.from_number!r}, api_url={self.http_client.base_url!r})"
