@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from exporter.app import create_app
+from exporter.config import ExporterConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tests" / "js" / "beacon_harness.js"
 BEACON = ROOT / "exporter" / "static" / "beacon.js"
@@ -359,3 +362,51 @@ def test_loading_the_snippet_twice_installs_it_once(node: str) -> None:
     result = run_page(node, "PassItOnBeacon.renderError('x'); tick();", loadTwice=True)
     assert len(events(result)) == 1
     assert [t for t, _ in result["windowListeners"]].count("error") == 1
+
+
+async def test_the_exporter_serves_the_snippet_and_accepts_what_it_sends(
+    node: str, aiohttp_client: Any
+) -> None:
+    result = run_page(
+        node,
+        """
+        fire('load');
+        fire('error', {target: {tagName: 'SCRIPT', src: 'https://cdn.example/widget.js'}});
+        PassItOnBeacon.renderError(new TypeError('x'.repeat(5000)));
+        fire('error', {message: 'boom', filename: 'https://example.org/w.js', lineno: 1});
+        fire('unhandledrejection', {reason: new Error('nope')});
+        tick();
+        """,
+        performance={"navigation": {"loadEventStart": 2500}},
+    )
+    config = ExporterConfig.from_env({"EXPORTER_CORS_ORIGINS": "https://example.org"})
+    client = await aiohttp_client(create_app(config))
+
+    served = await client.get("/v1/beacon.js")
+    assert served.status == 200
+    assert served.content_type == "application/javascript"
+    assert await served.read() == BEACON.read_bytes()
+
+    sent_types = []
+    for request in result["sent"]:
+        body = json.dumps(request["body"])
+        response = await client.post(
+            "/v1/beacon",
+            data=body,
+            headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://example.org"},
+        )
+        assert response.status == 202, await response.text()
+        assert await response.json() == {
+            "accepted": len(request["body"]),
+            "rejected": 0,
+            "errors": [],
+        }
+        assert response.headers["Access-Control-Allow-Origin"] == "https://example.org"
+        sent_types += [event["type"] for event in request["body"]]
+    assert sent_types == [
+        "widget.load_error",
+        "widget.render_error",
+        "widget.script_error",
+        "widget.script_error",
+        "widget.loaded",  # measured in a timer after the load event, so it queues last
+    ]

@@ -9,6 +9,7 @@ import multiprocessing
 import socket
 import threading
 import time
+import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.app import create_app
 from exporter.client import MAX_TEXT, Monitoring
+from exporter.config import ExporterConfig
 
 WAIT = 10.0  # generous upper bound for background work; never a timing assertion
 
@@ -26,6 +30,34 @@ WAIT = 10.0  # generous upper bound for background work; never a timing assertio
 class Recorded:
     headers: dict[str, str]
     events: list[dict[str, Any]]
+
+
+class ThreadedServer:
+    """Serves an aiohttp app on a free port from its own thread and event loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._runner = web.AppRunner(app, access_log=None)
+        self.url = ""
+
+    async def _start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(WAIT)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(WAIT)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(WAIT)
+        self.loop.close()
 
 
 class FakeExporter:
@@ -37,10 +69,13 @@ class FakeExporter:
         self.answer_rejected: int = 0
         self.gate: threading.Event | None = None  # when given, requests wait until it is set
         self.cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.url = ""
+        app = web.Application()
+        app.router.add_post("/v1/events", self._handle)
+        self.server = ThreadedServer(app)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
     async def _handle(self, request: web.Request) -> web.Response:
         events = json.loads(await request.read())
@@ -57,28 +92,13 @@ class FakeExporter:
             return web.json_response(answer, status=202)
         return web.json_response({"error": f"scripted {status}"}, status=status, headers=headers)
 
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/events", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-
     def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(WAIT)
+        self.server.__enter__()
 
     def stop(self) -> None:
         if self.gate is not None:
             self.gate.set()
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(WAIT)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(WAIT)
-        self._loop.close()
+        self.server.__exit__()
 
     def wait_for_requests(self, count: int) -> None:
         with self.cond:
@@ -452,3 +472,58 @@ def test_a_forked_child_sends_its_own_events_not_its_parents(server: FakeExporte
         "parent-1",
         "parent-2",
     ]
+
+
+def exporter_samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=WAIT) as response:  # noqa: S310
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_against_the_real_exporter_the_metrics_change() -> None:
+    config = ExporterConfig.from_env({"EXPORTER_INGEST_TOKEN": "ingest-token"})
+    with ThreadedServer(create_app(config)) as exporter:
+        with Monitoring(exporter.url, token="ingest-token", flush_interval=3600) as m:
+            m.payment.success("org-live", amount=1000, currency="usd", duration_ms=900)
+            m.payment.failure(
+                "org-live", amount=2500, currency="usd", error="Your card was declined."
+            )
+            m.payment.failure("org-live", decline_code="insufficient_funds")
+            m.widget.loaded("org-live", "widget-1", 1200)
+            m.traffic.request("org-live", path="/give", country="US", user_agent="Mozilla/5.0")
+            m.dashboard.endpoint("/api/donations/{id}", 834, 500, method="POST")
+            m.dashboard.auth_failure("invalid_password")
+            m.dashboard.database_error("select", error="connection refused")
+            assert m.flush(WAIT)
+            stats = m.stats
+        with Monitoring(exporter.url, token="wrong", flush_interval=3600) as unauthorized:
+            unauthorized.traffic.request("org-live")
+            assert unauthorized.flush(WAIT)
+            assert (unauthorized.stats.sent, unauthorized.stats.failed) == (0, 1)
+        samples = exporter_samples(exporter.url)
+    assert (stats.sent, stats.rejected, stats.failed, stats.invalid) == (8, 0, 0, 0)
+    accepted = {
+        dict(labels)["type"]: value
+        for (name, labels), value in samples.items()
+        if name == "passiton_exporter_events_accepted_total"
+    }
+    assert {t: v for t, v in accepted.items() if v} == {
+        "payment.succeeded": 1,
+        "payment.failed": 2,
+        "widget.loaded": 1,
+        "traffic.request": 1,  # the one sent with the wrong token was refused
+        "endpoint.request": 1,
+        "auth.failed": 1,
+        "database.error": 1,
+    }
+    failures = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "passiton_payment_failures_total"
+        and dict(labels)["organization_id"] == "org-live"
+    )
+    assert failures == 2
