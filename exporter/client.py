@@ -450,7 +450,9 @@ class Monitoring:
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (up to ``timeout`` seconds), stop the worker, free the HTTP pool.
 
-        Events still queued after the timeout, and events recorded after close, count as dropped.
+        After the timeout, retries stop and only a request already on the wire is waited for (at
+        most the client's request timeout). Events still queued then, and events recorded after
+        close, count as dropped.
         """
         with self._cond:
             if self._closed:
@@ -463,7 +465,7 @@ class Monitoring:
             worker.join(timeout)
             if worker.is_alive():
                 self._abort.set()
-                worker.join(1.0)
+                worker.join(self._timeout + 1.0)
         with self._cond:
             self._dropped += len(self._queue)
             self._queue.clear()
