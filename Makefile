@@ -21,10 +21,12 @@ debs:
 	for bin in prometheus promtool prometheus-alertmanager amtool prometheus-pushgateway prometheus-blackbox-exporter; do \
 	  command -v $$bin >/dev/null 2>&1 || missing=1; \
 	done; \
+	pkgs="$(DEBS)"; command -v node >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs nodejs"; }; \
+	command -v wrk >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs wrk"; }; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages: $(DEBS)"; \
+	  echo "installing Debian packages: $$pkgs"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
 	fi
 
 postgres:
