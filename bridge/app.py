@@ -205,10 +205,15 @@ def create_app(
     """The bridge application. ``notifiers`` defaults to the channels the config enables."""
     if not config.webhook_token:
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
+    owned: list = []
     if notifiers is None:
+        import httpx
+
         from bridge.channels.registry import build_notifiers
 
-        notifiers = build_notifiers(config.channels)
+        http = httpx.AsyncClient()
+        notifiers = build_notifiers(config.channels, http)
+        owned = [http]
     bridge = Bridge(config, notifiers, clock=clock)
     app = web.Application(client_max_size=config.max_body_bytes)
     app[BRIDGE] = bridge
@@ -221,6 +226,12 @@ def create_app(
         await bridge.start(workers=workers)
         yield
         await bridge.stop()
+        if owned:
+            from bridge.channels.registry import aclose_notifiers
+
+            await aclose_notifiers(bridge.notifiers)
+            for client in owned:
+                await client.aclose()
 
     app.cleanup_ctx.append(lifecycle)
     return app

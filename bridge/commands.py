@@ -1,0 +1,459 @@
+"""The bridge's subcommands of ``passiton-monitoring``: bridge, migrate, test-alerts, doctor, purge.
+
+``COMMANDS`` maps a name to (help text, configure(subparser), run(args) -> exit code); the CLI
+adds them. Configuration comes from the environment once, here, and is passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from bridge.config import BridgeConfig, ConfigError, parse_listen
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``90d``, ``12h``, ``30m``, ``45s``, ``2w``; a bare number is days."""
+    match = _DURATION.match(value)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 90d, 12h or 30m, got {value!r}")
+    amount, unit = float(match.group(1)), match.group(2) or "d"
+    if amount <= 0:
+        raise argparse.ArgumentTypeError("the duration must be positive")
+    return timedelta(seconds=amount * _UNITS[unit])
+
+
+def _listen(value: str) -> tuple[str, int]:
+    try:
+        return parse_listen(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def load_config(
+    env: Mapping[str, str] | None = None, out: TextIO = sys.stderr
+) -> BridgeConfig | None:
+    try:
+        return BridgeConfig.from_env(os.environ if env is None else env)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=out)
+        return None
+
+
+# -- bridge -----------------------------------------------------------------------------------
+
+
+def _configure_bridge(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="default 0.0.0.0:9821")
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from bridge.server import run
+
+    config = load_config()
+    if config is None:
+        return 2
+    if not config.webhook_token:
+        print(
+            "configuration error: BRIDGE_WEBHOOK_TOKEN must be set (Alertmanager sends it)",
+            file=sys.stderr,
+        )
+        return 2
+    host, port = args.listen or (config.listen_host, config.listen_port)
+    run(config, host, port)
+    return 0
+
+
+# -- migrate ----------------------------------------------------------------------------------
+
+
+async def migrate(config: BridgeConfig) -> list[str]:
+    from bridge.storage import open_storage
+
+    async with open_storage(config.database_url) as storage:
+        return await storage.migrate()
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from bridge.storage import StorageUnavailable
+
+    config = load_config()
+    if config is None:
+        return 2
+    try:
+        applied = asyncio.run(migrate(config))
+    except StorageUnavailable as exc:
+        print(f"database unavailable: {exc}", file=sys.stderr)
+        return 1
+    if applied:
+        for version in applied:
+            print(f"applied {version}")
+    else:
+        print("database schema is up to date")
+    return 0
+
+
+# -- purge ------------------------------------------------------------------------------------
+
+
+def _configure_purge(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--older-than",
+        type=parse_duration,
+        metavar="AGE",
+        help="e.g. 90d, 12h (default: RETENTION_DAYS days)",
+    )
+
+
+async def purge(config: BridgeConfig, cutoff: datetime) -> dict[str, int]:
+    from bridge.storage import open_storage
+
+    async with open_storage(config.database_url) as storage:
+        return await storage.purge(cutoff)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from bridge.storage import StorageUnavailable
+
+    config = load_config()
+    if config is None:
+        return 2
+    cutoff = datetime.now(UTC) - (args.older_than or timedelta(days=config.retention_days))
+    try:
+        counts = asyncio.run(purge(config, cutoff))
+    except StorageUnavailable as exc:
+        print(f"database unavailable: {exc}", file=sys.stderr)
+        return 1
+    for table, deleted in counts.items():
+        print(f"{table}: {deleted} deleted")
+    print(f"total: {sum(counts.values())} rows from before {cutoff:%Y-%m-%d %H:%M:%S} UTC deleted")
+    return 0
+
+
+# -- test-alerts ------------------------------------------------------------------------------
+
+
+def _configure_test_alerts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to keep retrying transient failures (default 30)",
+    )
+
+
+def synthetic_message(channel: str, now: datetime) -> Any:
+    from bridge.model import Alert, Message
+
+    alert = Alert(
+        fingerprint=f"passiton-test-{uuid.uuid4().hex[:16]}",
+        status="firing",
+        labels={
+            "alertname": "PassItOnTestAlert",
+            "severity": "low",
+            "category": "system",
+            "channel": channel,
+        },
+        annotations={
+            "summary": f"Test alert for the {channel} channel",
+            "description": "Sent by `passiton-monitoring test-alerts`; no action needed.",
+        },
+        starts_at=now,
+        ends_at=None,
+    )
+    return Message(
+        group_key=f"passiton-test-alerts/{channel}",
+        status="firing",
+        receiver="passiton-test-alerts",
+        alerts=(alert,),
+        common_labels=dict(alert.labels),
+        notice="test alert",
+    )
+
+
+async def run_test_alerts(
+    config: BridgeConfig,
+    notifiers: Mapping[str, Any],
+    *,
+    give_up_after: float,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, tuple[str, str | None]]:
+    """Queue one test alert per channel and run the real delivery path until each is settled;
+    returns channel -> (state, last error)."""
+    from dataclasses import replace
+
+    from bridge.codec import encode_message
+    from bridge.delivery import DeliveryEngine
+    from bridge.metrics import BridgeMetrics
+    from bridge.storage import NewDelivery, open_storage
+
+    # A short maximum age: a channel still failing when the time is up counts as failed.
+    retry = replace(config.retry, max_age_seconds=max(give_up_after, 1.0))
+    async with open_storage(config.database_url) as storage:
+        if config.auto_migrate:
+            await storage.migrate()
+        now = clock()
+        rows = [
+            NewDelivery(
+                name,
+                f"passiton-test-alerts/{name}",
+                encode_message(synthetic_message(name, now)),
+                now,
+            )
+            for name in notifiers
+        ]
+        ids = await storage.enqueue(rows, now)
+        by_id = dict(zip(ids, notifiers, strict=True))
+        engine = DeliveryEngine(
+            storage,
+            dict(notifiers),
+            retry,
+            BridgeMetrics(),
+            clock,
+            concurrency=1,
+            timeout_seconds=min(config.delivery_timeout_seconds, max(give_up_after, 1.0)),
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + give_up_after
+        while True:
+            await engine.run_once(ids=ids)
+            states = await storage.delivery_states(ids)
+            if all(s[0] != "pending" for s in states.values()) or loop.time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        return {by_id[i]: states[i] for i in ids}
+
+
+def cmd_test_alerts(args: argparse.Namespace) -> int:
+    from bridge.server import quiet_noisy_loggers
+
+    quiet_noisy_loggers()
+    config = load_config()
+    if config is None:
+        return 2
+    return asyncio.run(_test_alerts(config, args.timeout))
+
+
+async def _test_alerts(config: BridgeConfig, give_up_after: float) -> int:
+    import httpx
+
+    from bridge.channels.registry import aclose_notifiers, build_notifiers
+    from bridge.storage import StorageUnavailable
+
+    async with httpx.AsyncClient() as http:
+        notifiers = build_notifiers(config.channels, http)
+        try:
+            outcomes = await run_test_alerts(config, notifiers, give_up_after=give_up_after)
+        except StorageUnavailable as exc:
+            print(f"database unavailable: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await aclose_notifiers(notifiers)
+    failed = 0
+    for channel, (state, error) in outcomes.items():
+        if state == "sent":
+            print(f"{channel}: ok")
+        else:
+            failed += 1
+            label = "failed" if state == "dead" else "still failing"
+            print(f"{channel}: {label}: {error}")
+    return 1 if failed else 0
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    warning: bool = False
+
+
+def _endpoint(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+async def _tcp(host: str, port: int, seconds: float = 3.0) -> str | None:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), seconds)
+    except (OSError, TimeoutError, socket.gaierror) as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
+
+
+async def _http_ready(url: str, seconds: float = 3.0) -> str | None:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=seconds) as http:
+            response = await http.get(url.rstrip("/") + "/-/ready")
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+
+async def doctor(env: Mapping[str, str]) -> list[Check]:
+    from bridge.storage import StorageUnavailable, open_storage
+
+    checks: list[Check] = []
+    try:
+        config = BridgeConfig.from_env(env)
+    except ValueError as exc:
+        return [Check("configuration", False, str(exc), "fix the variable named above")]
+    checks.append(Check("configuration", True, "environment parsed"))
+    checks.append(
+        Check(
+            "webhook token",
+            bool(config.webhook_token),
+            "BRIDGE_WEBHOOK_TOKEN is set" if config.webhook_token else "BRIDGE_WEBHOOK_TOKEN unset",
+            "set BRIDGE_WEBHOOK_TOKEN to a long random secret, and the same in alertmanager.yml",
+        )
+    )
+    enabled = config.channels.enabled
+    checks.append(
+        Check(
+            "channels",
+            True,
+            ", ".join(enabled),
+            "set SLACK_WEBHOOK_URL, SMTP_HOST, TWILIO_* or PAGERDUTY_INTEGRATION_KEY"
+            if enabled == ("console",)
+            else "",
+            warning=enabled == ("console",),
+        )
+    )
+    scheme = config.database_url.split("://", 1)[0]
+    try:
+        async with open_storage(config.database_url) as storage:
+            await asyncio.wait_for(storage.ping(), 5)
+            checks.append(Check("database", True, f"{scheme} answers"))
+            pending = await storage.pending_migrations()
+            checks.append(
+                Check(
+                    "migrations",
+                    not pending,
+                    f"pending: {', '.join(pending)}" if pending else "schema up to date",
+                    "run `passiton-monitoring migrate`",
+                )
+            )
+            if not pending:
+                depth, oldest, dead = await storage.queue_stats()
+                age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+                checks.append(
+                    Check(
+                        "delivery queue",
+                        True,
+                        f"{depth} pending (oldest {age:.0f}s), dead letters: "
+                        + (", ".join(f"{c}={n}" for c, n in sorted(dead.items())) or "none"),
+                        "inspect alert_deliveries WHERE state = 'dead' for last_error"
+                        if dead
+                        else "",
+                        warning=bool(dead),
+                    )
+                )
+    except (StorageUnavailable, TimeoutError, OSError) as exc:
+        checks.append(
+            Check(
+                "database",
+                False,
+                f"{scheme}: {exc}",
+                "check DATABASE_URL and that the database server is running",
+            )
+        )
+    channels = config.channels
+    endpoints = []
+    if channels.slack:
+        endpoints.append(("slack", *_endpoint(channels.slack.webhook_url)))
+    if channels.pagerduty:
+        endpoints.append(("pagerduty", *_endpoint(channels.pagerduty.events_url)))
+    if channels.sms:
+        endpoints.append(("sms", *_endpoint(channels.sms.api_url)))
+    if channels.email:
+        endpoints.append(("email", channels.email.host, channels.email.port))
+    for name, host, port in endpoints:
+        error = await _tcp(host, port)
+        checks.append(
+            Check(
+                f"{name} endpoint",
+                error is None,
+                f"{host}:{port} " + ("reachable" if error is None else f"unreachable: {error}"),
+                "check the channel's URL/host variables and outbound network access",
+            )
+        )
+    for name, url, variable in (
+        ("prometheus", config.prometheus_url, "PROMETHEUS_URL"),
+        ("alertmanager", config.alertmanager_url, "ALERTMANAGER_URL"),
+    ):
+        error = await _http_ready(url)
+        checks.append(
+            Check(
+                name,
+                error is None,
+                f"{url} " + ("ready" if error is None else f"not ready: {error}"),
+                f"start {name} or set {variable}",
+            )
+        )
+    return checks
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    checks = asyncio.run(doctor(os.environ))
+    for check in checks:
+        mark = "ok" if check.ok and not check.warning else ("warn" if check.ok else "FAIL")
+        print(f"[{mark:>4}] {check.name}: {check.detail}")
+        if check.fix and (not check.ok or check.warning):
+            print(f"       fix: {check.fix}")
+    failed = [c for c in checks if not c.ok]
+    print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
+    return 1 if failed else 0
+
+
+def _no_arguments(_: argparse.ArgumentParser) -> None:
+    return None
+
+
+COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {
+    "bridge": (
+        "run the bridge (webhook receiver + delivery workers)",
+        _configure_bridge,
+        cmd_bridge,
+    ),
+    "migrate": ("create/update the bridge's tables in DATABASE_URL", _no_arguments, cmd_migrate),
+    "test-alerts": (
+        "send one test alert through every configured channel; exit 1 if any failed",
+        _configure_test_alerts,
+        cmd_test_alerts,
+    ),
+    "doctor": (
+        "check configuration, database, channels, Prometheus and Alertmanager",
+        _no_arguments,
+        cmd_doctor,
+    ),
+    "purge": (
+        "delete alert rows older than --older-than (e.g. 90d)",
+        _configure_purge,
+        cmd_purge,
+    ),
+}

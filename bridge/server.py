@@ -1,0 +1,45 @@
+"""Runs the bridge application until SIGTERM/SIGINT, then shuts it down cleanly."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bridge.app import create_app
+from bridge.config import BridgeConfig
+
+log = logging.getLogger(__name__)
+
+# These log every request URL at INFO; a Slack webhook URL is a credential.
+QUIET_LOGGERS = ("httpx", "httpcore", "twilio", "aiosmtplib")
+
+
+def quiet_noisy_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run(config: BridgeConfig, host: str, port: int) -> None:
+    """Serve until a signal; aiohttp then stops accepting, finishes in-flight requests, and the
+    app's cleanup stops the delivery workers (letting sends in flight finish) and closes pools."""
+    quiet_noisy_loggers()
+    app = create_app(config)
+    log.info(
+        "bridge starting",
+        extra={
+            "listen": f"{host}:{port}",
+            "database": config.database_url.split("://", 1)[0],
+            "channels": list(config.channels.enabled) if config.channels else [],
+        },
+    )
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10.0,
+        handle_signals=True,
+    )
+    log.info("bridge stopped")
