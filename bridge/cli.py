@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -41,6 +42,12 @@ def _cmd_exporter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_up(args: argparse.Namespace) -> int:
+    from bridge.stack import up
+
+    return up(args, os.environ)
+
+
 def _not_yet(name: str):
     def command(_: argparse.Namespace) -> int:
         print(f"passiton-monitoring {name}: not yet available in this version", file=sys.stderr)
@@ -60,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("exporter", help="run the exporter (application signals -> /metrics)")
     p.add_argument("--listen", type=parse_listen, metavar="HOST:PORT", help="default 0.0.0.0:9820")
     p.set_defaults(func=_cmd_exporter)
+
+    p = sub.add_parser("up", help="run the whole stack on this machine (exporter, bridge, ...)")
+    p.add_argument("--demo", action="store_true", help="also generate demo traffic with bursts")
+    p.add_argument(
+        "--base-port", type=int, metavar="N", help="ports N..N+3 instead of the defaults"
+    )
+    p.add_argument("--fast", action="store_true", help="1s scrape/evaluation/grouping (tests)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--config-dir", type=Path, help="checkout with prometheus/ and alertmanager/")
+    p.set_defaults(func=_cmd_up)
 
     commands = _bridge_commands()
     for name, (help_text, configure, func) in commands.items():
@@ -81,7 +98,6 @@ def _bridge_commands():
         "test-alerts": "send one test alert through every configured channel",
         "doctor": "check configuration, database, channels, Prometheus and Alertmanager",
         "purge": "delete alert rows older than --older-than (e.g. 90d)",
-        "up": "run the whole stack on this machine",
     }
     commands = {}
     for name, help_text in fallback.items():
