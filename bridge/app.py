@@ -19,6 +19,7 @@ from bridge.delivery import DeliveryEngine
 from bridge.fatigue import FatigueRules
 from bridge.ingest import Ingestor, IngestResult, build_deliveries
 from bridge.metrics import BridgeMetrics
+from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.storage import Storage, StorageUnavailable, open_storage
 from bridge.webhook import Notification, handle_alertmanager
@@ -82,6 +83,12 @@ class Bridge:
             clock,
             on_enqueued=self.delivery.wake,
         )
+        self.rollup = RollupRunner(
+            self.storage,
+            config.prometheus_url,
+            interval_seconds=config.rollup_interval_seconds,
+            clock=clock,
+        )
         self._maintenance: asyncio.Task[None] | None = None
         self._migrated = False
         self._last_purge: float | None = None
@@ -100,8 +107,11 @@ class Bridge:
         if workers:
             self.delivery.start()
             self._maintenance = asyncio.create_task(self._maintenance_loop(), name="maintenance")
+            if self.config.rollup_interval_seconds > 0:
+                self.rollup.start()
 
     async def stop(self) -> None:
+        await self.rollup.stop()
         if self._maintenance is not None:
             self._maintenance.cancel()
             await asyncio.gather(self._maintenance, return_exceptions=True)

@@ -99,6 +99,8 @@ class BridgeConfig:
     delivery_lease_seconds: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     prometheus_url: str = "http://127.0.0.1:9090"
+    # The hourly history rollup (bridge/rollup.py) checks this often for completed hours; 0: off.
+    rollup_interval_seconds: float = 300.0
     alertmanager_url: str = "http://127.0.0.1:9093"
     channels: ChannelsConfig | Any = None
 
@@ -138,5 +140,6 @@ class BridgeConfig:
             retry=retry,
             prometheus_url=env.get("PROMETHEUS_URL", "").strip() or "http://127.0.0.1:9090",
             alertmanager_url=env.get("ALERTMANAGER_URL", "").strip() or "http://127.0.0.1:9093",
+            rollup_interval_seconds=_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
             channels=ChannelsConfig.from_env(env),
         )

@@ -4,9 +4,11 @@ and the real storage backends (SQLite and PostgreSQL). The real Prometheus is in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,9 +17,11 @@ import pytest
 from aiohttp import web
 
 from bridge import rollup
+from bridge.app import BRIDGE, create_app
 from bridge.rollup import HOUR, RollupError, RollupRunner, run_rollup
 from bridge.storage import open_storage
 from bridge.storage.base import Storage
+from tests.bridge_support import make_config
 
 HOUR_START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday
 ALL_QUERIES = {
@@ -356,8 +360,6 @@ async def test_runner_in_the_background_logs_and_keeps_going(
 
 
 async def _sleep() -> None:
-    import asyncio
-
     await asyncio.sleep(0.01)
 
 
@@ -370,3 +372,29 @@ def test_due_hours_respects_the_backfill_limit() -> None:
     long_ago = now - timedelta(days=30)
     assert len(runner.due_hours(long_ago, now)) == 2
     assert runner.due_hours(now.replace(hour=11, second=0), now) == []
+
+
+async def test_the_bridge_runs_the_rollup_when_started(prometheus, db_url: str, aiohttp_client):
+    fake, url = prometheus
+    feed_an_hour(fake)
+    config = replace(make_config(db_url), prometheus_url=url, rollup_interval_seconds=0.05)
+    client = await aiohttp_client(create_app(config, notifiers={}))
+    storage = client.app[BRIDGE].storage
+    for _ in range(1000):
+        if len(await rows(storage, "traffic_baselines")) >= 2 * 24:
+            break
+        await _sleep()
+    # the last 24 completed hours, two organizations each
+    traffic = await rows(storage, "traffic_baselines")
+    assert len(traffic) == 2 * 24
+    latest = max(hour_of(r) for r in traffic)
+    assert latest in {rollup.hour_floor(datetime.now(UTC) - timedelta(minutes=2)) - HOUR,
+                      rollup.hour_floor(datetime.now(UTC)) - 2 * HOUR}  # fmt: skip
+
+
+async def test_the_rollup_is_off_at_interval_zero(prometheus, db_url: str, aiohttp_client):
+    fake, url = prometheus
+    config = replace(make_config(db_url), prometheus_url=url, rollup_interval_seconds=0)
+    client = await aiohttp_client(create_app(config, notifiers={}))
+    assert (await client.get("/-/ready")).status == 200
+    assert fake.requests == []
