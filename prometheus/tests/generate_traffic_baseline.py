@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 STEP_MINUTES = 5
+EVALUATION_MINUTES = 10
 STEPS_PER_DAY = 24 * 60 // STEP_MINUTES
 OUT = Path(__file__).with_name("traffic_baseline_test.yml")
 
@@ -133,11 +134,11 @@ def render() -> str:
         ),
     ]
     two_weeks_checks = [
-        check("14d2h25m", "TrafficSpike"),
+        check("14d2h20m", "TrafficSpike"),
         check("14d3h", "TrafficSpike", alert("TrafficSpike", "org-a", "medium", "15.0", "above")),
         check("14d7h", "TrafficSpike"),
         check("14d7h", "TrafficDrop"),
-        check("14d9h55m", "TrafficDrop"),
+        check("14d9h50m", "TrafficDrop"),
         check(
             "14d10h30m",
             "TrafficDrop",
@@ -158,7 +159,7 @@ def render() -> str:
 rule_files:
   - ../rules/traffic.yml
 
-evaluation_interval: {STEP_MINUTES}m
+evaluation_interval: {EVALUATION_MINUTES}m
 
 # Recording rules first, so alerts read the values recorded at the same evaluation.
 group_eval_order:
@@ -242,7 +243,7 @@ tests:
           - labels: '{{organization_id="org-a"}}'
             value: 0.5
     alert_rule_test:
-{check("4d2h25m", "TrafficSpike")}{check("4d3h", "TrafficSpike", spike_a)}"""
+{check("4d2h20m", "TrafficSpike")}{check("4d3h", "TrafficSpike", spike_a)}"""
     return text
 
 
