@@ -293,3 +293,12 @@ async def test_real_alertmanager_inhibits_and_posts_to_the_bridge(
     }
     assert ("PaymentFailureRatioHigh", "high", "org-1") not in posted
     assert {p["receiver"] for _, p in bridge.posts} <= {"bridge-watchdog", "bridge-critical"}
+
+
+def test_runbook_states_the_configured_timers() -> None:
+    text = (ROOT / "docs" / "runbooks.md").read_text()
+    routes = {r["receiver"]: r for r in config()["route"]["routes"]}
+    for severity in SEVERITIES:
+        route = routes[f"bridge-{severity}"]
+        timers = f"{route['group_wait']} / {route['group_interval']} / {route['repeat_interval']}"
+        assert re.search(rf"^\| {severity} \|.*\| {re.escape(timers)} \|$", text, re.MULTILINE)

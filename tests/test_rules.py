@@ -404,3 +404,18 @@ def wait_for_evaluated_rule_groups(url: str, process: subprocess.Popen[str]) -> 
                 return groups
         time.sleep(0.1)
     pytest.fail("the rule groups were not evaluated")
+
+
+def test_runbook_has_one_section_per_alert() -> None:
+    sections = re.findall(r"^## ([A-Z][A-Za-z]+)$", RUNBOOKS.read_text(), flags=re.MULTILINE)
+    alerts = [name for name in sections if name not in {"Silencing"}]
+    assert len(alerts) == len(set(alerts)), "one section each"
+    assert set(alerts) == {rule["alert"] for rule in alert_rules()}
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']}")
+def test_ratio_alerts_have_for_and_a_volume_guard(rule: dict[str, Any]) -> None:
+    """A ratio of few events is noise: 1 failure out of 2 payments at 3 a.m. pages no one."""
+    if re.search(r"(?<![a-z])(ratio|share)", rule["expr"]):
+        assert "for" in rule
+        assert re.search(r">=\s*\d+", rule["expr"]), "a minimum number of events"
