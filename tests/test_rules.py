@@ -338,38 +338,45 @@ def free_port() -> int:
 def test_rules_load_and_evaluate_in_real_prometheus(tmp_path: Path) -> None:
     """prometheus.yml's rule files in the real Prometheus: every group loads and every rule
     evaluates without error (over Prometheus's own series; the end-to-end tests add traffic)."""
-    port = free_port()
-    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
-    config["global"]["evaluation_interval"] = "1s"
-    config["rule_files"] = [str(PROMETHEUS / pattern) for pattern in config["rule_files"]]
-    config.pop("alerting")
-    config["scrape_configs"] = [
-        {
-            "job_name": "prometheus",
-            "scrape_interval": "1s",
-            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
-        }
-    ]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed (make debs installs it)")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        groups = wait_for_evaluated_rule_groups(f"http://127.0.0.1:{port}", process)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    log = tmp_path / "prometheus.log"
+    groups = None
+    for _attempt in range(3):  # another process may take the free port before Prometheus does
+        port = free_port()
+        config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+        config["global"]["evaluation_interval"] = "1s"
+        config["rule_files"] = [str(PROMETHEUS / pattern) for pattern in config["rule_files"]]
+        config.pop("alerting")
+        config["scrape_configs"] = [
+            {
+                "job_name": "prometheus",
+                "scrape_interval": "1s",
+                "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+            }
+        ]
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+        with log.open("w") as stderr:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        try:
+            groups = evaluated_rule_groups(f"http://127.0.0.1:{port}", process)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        if groups is not None:
+            break
+    if groups is None:
+        pytest.fail(f"prometheus did not start:\n{log.read_text()}")
     expected = {group["name"]: len(group["rules"]) for group in rule_groups()}
     assert {g["name"]: len(g["rules"]) for g in groups} == expected
     errors = {
@@ -381,12 +388,14 @@ def test_rules_load_and_evaluate_in_real_prometheus(tmp_path: Path) -> None:
     assert errors == {}
 
 
-def wait_for_evaluated_rule_groups(url: str, process: subprocess.Popen[str]) -> list[Any]:
-    """The rule groups once every rule has been evaluated at least twice."""
+def evaluated_rule_groups(url: str, process: subprocess.Popen[bytes]) -> list[Any] | None:
+    """Our Prometheus's rule groups once every group has been evaluated at least twice; None
+    when the process exited (or the port answers with another Prometheus's rules)."""
     first: dict[str, str] = {}
-    for _ in range(600):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"prometheus exited: {process.stderr.read() if process.stderr else ''}")
+            return None
         try:
             response = httpx.get(f"{url}/api/v1/rules", timeout=5)
         except httpx.TransportError:
@@ -395,9 +404,9 @@ def wait_for_evaluated_rule_groups(url: str, process: subprocess.Popen[str]) -> 
             time.sleep(0.05)
             continue
         groups = response.json()["data"]["groups"]
-        evaluations = {
-            f"{g['file']}/{g['name']}": g["lastEvaluation"] for g in groups if g["rules"]
-        }
+        if any(not g["file"].startswith(str(PROMETHEUS)) for g in groups):
+            return None
+        evaluations = {f"{g['file']}/{g['name']}": g["lastEvaluation"] for g in groups}
         if groups and not any(t.startswith("0001") for t in evaluations.values()):
             first = first or evaluations
             if all(evaluations[k] != first[k] for k in evaluations):
