@@ -97,7 +97,7 @@ def schedule(first_after: float = 10.0, period: float = 600.0, cycles: int = 50)
     bursts = [
         Burst(
             "payments",
-            "hope-shelter",
+            "animal-rescue",
             first_after,
             150.0,
             "PaymentFailureRatioHigh (critical) within about two minutes",
@@ -106,7 +106,7 @@ def schedule(first_after: float = 10.0, period: float = 600.0, cycles: int = 50)
     kinds = (
         ("widgets", "river-school", 180.0, "widget error alerts for river-school"),
         ("api", "", 180.0, "dashboard latency and 5xx alerts"),
-        ("payments", "city-food-bank", 150.0, "PaymentFailureRatioHigh for city-food-bank"),
+        ("payments", "clean-oceans", 150.0, "PaymentFailureRatioHigh for clean-oceans"),
     )
     start = first_after + 300.0
     for i in range(cycles):
@@ -171,13 +171,17 @@ class DemoTraffic:
             self.widget_load(kinds.get("widgets"))
         for _ in range(_count(self.rng, 0.5 * scale)):
             self.api_call(kinds.get("api") is not None)
-        for _ in range(_count(self.rng, 0.06 * scale)):
-            self.payment(self.org())
         burst = kinds.get("payments")
-        if burst is not None:
-            # about one attempt a second, most failing: clearly above the critical threshold
-            for _ in range(_count(self.rng, 1.2 * seconds)):
-                self.payment(burst.organization_id, failure_ratio=0.85)
+        failing = burst.organization_id if burst is not None else None
+        for _ in range(_count(self.rng, 0.25 * scale)):
+            org = self.org()
+            self.payment(org, failure_ratio=0.8 if org == failing else 0.04)
+        if failing is not None:
+            # The organization's donors retry: extra attempts, 80 % of all its payments failing,
+            # far above its critical threshold, while the platform as a whole stays below the
+            # platform-wide one (whose alert would inhibit the organization's).
+            for _ in range(_count(self.rng, 0.6 * seconds)):
+                self.payment(failing, failure_ratio=0.8)
         return active
 
     def visit(self) -> None:

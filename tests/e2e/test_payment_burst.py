@@ -1,0 +1,141 @@
+"""A payment failure burst, end to end: exporter API → Prometheus rule → Alertmanager → bridge →
+fake Slack and PagerDuty and the payment_alerts table; then the resolve."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import UpStack, pagerduty_events, post_events, query, wait_until
+from tests.fakes import FakePagerDuty, FakeSlack
+
+pytestmark = pytest.mark.e2e
+
+ORG = "org-e2e-burst"
+ALERT = "PaymentFailureRatioHigh"
+
+
+class Traffic:
+    """Sends a batch of payment events every half second until stopped."""
+
+    def __init__(self, exporter_url: str) -> None:
+        self.exporter_url = exporter_url
+        self.failing = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _batch(self) -> list[dict[str, Any]]:
+        # the rest of the platform pays normally: this is one organization's problem, not the
+        # platform-wide failure whose alert would inhibit the per-organization one
+        healthy = [
+            {"type": "payment.succeeded", "organization_id": f"org-e2e-healthy-{i}", "amount": 1000}
+            for i in range(5)
+        ] * 2
+        return healthy + self._ours()
+
+    def _ours(self) -> list[dict[str, Any]]:
+        if self.failing:
+            failure = {
+                "type": "payment.failed",
+                "organization_id": ORG,
+                "amount": 2500,
+                "currency": "usd",
+                "error": "An error occurred while processing your card.",
+                "failure_code": "processing_error",
+            }
+            return [failure, failure, {"type": "payment.timeout", "organization_id": ORG}]
+        success = {"type": "payment.succeeded", "organization_id": ORG, "amount": 2500}
+        return [success] * 10
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(0.5):
+                post_events(self.exporter_url, self._batch())
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_payment_failure_burst_notifies_slack_and_pagerduty_stores_and_resolves(
+    up_stack: UpStack, slack: FakeSlack, pagerduty: FakePagerDuty, e2e_database: str
+) -> None:
+    exporter = up_stack.exporter_url
+    # the payment series exist before the burst, so rate() sees all of it
+    traffic = Traffic(exporter)
+    traffic.failing = False
+    post_events(exporter, traffic._batch())
+
+    def ours(event: dict[str, Any]) -> bool:
+        details = str(event.get("payload", {}).get("custom_details", "")) + str(event)
+        return ALERT in details and ORG in details
+
+    traffic.failing = True
+    with traffic:
+        triggers = wait_until(
+            lambda: [e for e in pagerduty_events(pagerduty.events, "trigger", ALERT) if ours(e)],
+            120,
+            "the critical payment alert at PagerDuty",
+            interval=0.5,
+            on_timeout=up_stack.diagnostics,
+        )
+        messages = wait_until(
+            lambda: [m for m in slack.messages if ALERT in str(m) and ORG in str(m)],
+            30,
+            "the payment alert at Slack",
+        )
+        rows = query(
+            e2e_database,
+            "SELECT * FROM payment_alerts WHERE alertname = $1 AND organization_id = $2",
+            ALERT,
+            ORG,
+        )
+        assert [(r["status"], r["severity"]) for r in rows] == [("firing", "critical")]
+        labels = rows[0]["labels"]
+        assert json.loads(labels)["category"] == "payment"
+        assert "payment" in str(messages[0]).lower()
+        assert len(triggers) == 1
+        dedup_key = triggers[0]["dedup_key"]
+        assert pagerduty.incidents[dedup_key] == "triggered"
+
+        traffic.failing = False  # the burst stops: successes only
+        resolves = wait_until(
+            lambda: [
+                e
+                for e in pagerduty.events
+                if e["event_action"] == "resolve" and e["dedup_key"] == dedup_key
+            ],
+            120,
+            "the resolve at PagerDuty",
+            interval=0.5,
+            on_timeout=up_stack.diagnostics,
+        )
+        assert traffic.error is None
+    assert len(resolves) == 1
+    assert pagerduty.incidents[dedup_key] == "resolved"
+    rows = wait_until(
+        lambda: [
+            r
+            for r in query(
+                e2e_database,
+                "SELECT status, ends_at FROM payment_alerts WHERE alertname = $1 "
+                "AND organization_id = $2",
+                ALERT,
+                ORG,
+            )
+            if r["status"] == "resolved"
+        ],
+        10,
+        "the stored alert to be resolved",
+    )
+    assert rows[0]["ends_at"] is not None

@@ -1,0 +1,69 @@
+"""`up` as a newcomer meets it: without Prometheus and Alertmanager installed, and `up --demo`
+(what `make up` runs) with nothing configured, printing a real alert on the console."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import UpStack, http_ok, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_without_binaries_up_runs_the_two_services_says_how_to_install_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    state = tmp_path / "state"
+    stack = UpStack.start(state, {"PATH": str(empty)})
+    try:
+        text = stack.output.text
+        assert "apt-get install prometheus prometheus-alertmanager" in text
+        for name in ("prometheus", "alertmanager"):
+            assert any(
+                line.split()[:1] == [name] and "(not installed)" in line
+                for line in text.splitlines()
+            ), text
+        assert "Notifications: console" in text
+        assert http_ok(stack.exporter_url + "/-/ready")
+        assert http_ok(stack.bridge_url + "/-/ready")
+        assert (state / "bridge.sqlite3").exists()
+        pids = [stack.service_pid("exporter"), stack.service_pid("bridge")]
+    finally:
+        code = stack.stop()
+    assert code == 0, stack.output.text
+    assert stack.output.lines[-1] == "stopped"
+    assert not [pid for pid in pids if _alive(pid)]
+
+
+def test_demo_prints_a_real_alert_on_the_console(tmp_path: Path) -> None:
+    started = time.monotonic()
+    stack = UpStack.start(tmp_path / "state", {}, "--demo")
+    try:
+        wait_until(
+            lambda: any(
+                "PaymentFailureRatioHigh" in line and not line.startswith("demo:")
+                for line in stack.output.lines
+            ),
+            150 - (time.monotonic() - started),  # designed for two minutes; slack for slow CI
+            "the demo's payment alert on the console",
+            interval=1.0,
+            on_timeout=stack.diagnostics,
+        )
+        print(f"demo alert on the console {time.monotonic() - started:.0f}s after starting `up`")
+    finally:
+        stack.stop()
+    assert "demo: payments failure burst for animal-rescue" in stack.output.text
