@@ -6,7 +6,10 @@ fresh PostgreSQL database, with Slack pointed at a local fake that timestamps ea
 arrival. The floor set by the configuration is scrape interval + evaluation interval + the rule's
 ``for`` + ``group_wait``; what the system adds is the measured latency minus that floor (it can
 be negative: the floor assumes the worst phase of the scrape and evaluation ticks). Goal: at most
-1 s over the floor.
+1 s over the floor. Alerts that read recorded series (``organization:...:rate1m``) wait for one
+more evaluation, of the recording group, so a second floor counting that hop is shown as well;
+the stages (detection, ``for``, Alertmanager to the bridge, the bridge to Slack) are taken from
+Prometheus's ``activeAt`` and the bridge's ``received_at``.
 
 Trials:
 - ``StripeWebhookSignatureFailures`` (critical, no ``for``): forged Stripe webhook requests;
@@ -70,14 +73,25 @@ class TimedSlack(FakeSlack):
         return response
 
 
-def rule_for_seconds(alertname: str, severity: str) -> float:
+def find_rule(alertname: str, severity: str) -> dict:
     for path in sorted((ROOT / "prometheus" / "rules").glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 labels = rule.get("labels", {})
                 if rule.get("alert") == alertname and labels.get("severity") == severity:
-                    return parse_duration(rule["for"]) if "for" in rule else 0.0
+                    return rule
     raise SystemExit(f"no rule {alertname} with severity {severity}")
+
+
+def rule_for_seconds(alertname: str, severity: str) -> float:
+    rule = find_rule(alertname, severity)
+    return parse_duration(rule["for"]) if "for" in rule else 0.0
+
+
+def reads_recorded_series(alertname: str) -> bool:
+    return bool(
+        re.search(r"\b[a-z_]+:[a-z_]+:[a-z0-9_]+", find_rule(alertname, "critical")["expr"])
+    )
 
 
 @dataclass
@@ -250,15 +264,21 @@ def main() -> int:
         f"floor = scrape {FAST.scrape_seconds}s + evaluation {FAST.evaluation_seconds}s "
         f"+ for + group_wait {FAST.group_wait_seconds}s"
     )
-    print(f"{'alert':<32} {'trial':<24} {'floor':>7} {'latency':>8} {'over':>7} {'ratio':>6}")
-    overs = []
+    print("floor+hop adds one evaluation interval when the alert reads recorded series")
+    print(
+        f"{'alert':<32} {'trial':<24} {'floor':>7} {'latency':>8} {'over':>7} {'ratio':>6} "
+        f"{'floor+hop':>9} {'over':>7}"
+    )
+    overs, overs_hop = [], []
     for t in trials:
         assert t.latency is not None
         over = t.latency - t.floor
+        hop = t.floor + (FAST.evaluation_seconds if reads_recorded_series(t.alert) else 0)
         overs.append(over)
+        overs_hop.append(t.latency - hop)
         print(
             f"{t.alert:<32} {t.label:<24} {t.floor:>6.1f}s {t.latency:>7.2f}s {over:>+6.2f}s "
-            f"{t.latency / t.floor:>6.3f}"
+            f"{t.latency / t.floor:>6.3f} {hop:>8.1f}s {t.latency - hop:>+6.2f}s"
         )
     print()
     print("where the time goes (seconds): first event -> rule active (scrape + evaluations),")
@@ -277,6 +297,10 @@ def main() -> int:
     print(
         f"over the floor: median {statistics.median(overs):+.2f}s, max {max(overs):+.2f}s "
         f"(goal: at most +1 s) -> {'met' if max(overs) <= 1.0 else 'NOT met'}"
+    )
+    print(
+        f"over floor+hop: median {statistics.median(overs_hop):+.2f}s, "
+        f"max {max(overs_hop):+.2f}s -> {'met' if max(overs_hop) <= 1.0 else 'NOT met'}"
     )
     return 0
 
