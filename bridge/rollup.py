@@ -305,13 +305,17 @@ def _dashboard(hour: datetime, got: dict[str, list[Sample]]) -> list[dict]:
 
 
 async def write(storage: Storage, rows: RollupRows, now: datetime) -> None:
-    """Upsert one hour's rows and advance the marker, in one transaction."""
+    """Upsert one hour's rows and, once the hour is over, advance the marker; one transaction.
+
+    An hour still running (an operator's ad hoc rollup) is written but stays due, so the runner
+    rolls it up again, complete, after it ends."""
     async with storage.transaction() as tx:
         for table, table_rows in rows.tables.items():
             await upsert_rollup(tx, table, table_rows, now)
-        done = await tx.get_state(STATE_KEY)
-        if done is None or datetime.fromisoformat(done) < rows.hour:
-            await tx.set_state(STATE_KEY, rows.hour.isoformat(), now)
+        if now >= rows.hour + HOUR:
+            done = await tx.get_state(STATE_KEY)
+            if done is None or datetime.fromisoformat(done) < rows.hour:
+                await tx.set_state(STATE_KEY, rows.hour.isoformat(), now)
 
 
 async def run_rollup(

@@ -39,12 +39,19 @@ PROMETHEUS_SOURCE = Path("prometheus/prometheus.yml")
 ALERTMANAGER_SOURCE = Path("alertmanager/alertmanager.yml")
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes repeated parts (the source's YAML anchors) out in full: easier to read."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def _dump(data: dict, source: Path) -> str:
     header = (
         f"# Rendered from {source} for docker-compose.yml by `python -m deploy.render_compose`:\n"
         f"# edit {source}, then run that command. Services are reached by their Compose names.\n"
     )
-    return header + yaml.safe_dump(data, sort_keys=False, width=100)
+    return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
 
 
 def render(root: Path = ROOT) -> dict[Path, str]:

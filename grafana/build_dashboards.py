@@ -291,7 +291,7 @@ def payments() -> dict[str, Any]:
             "Requests to /v1/stripe/webhook whose signature did not verify in the last "
             "5 minutes: a wrong secret, or forged events.",
             "short",
-            "platform:passiton_stripe_webhook_signature_failures:increase5m",
+            "platform:passiton_stripe_webhook_signature_failures:increase5m or vector(0)",
             thresholds=[(5, "orange"), (50, "red")],
             decimals=0,
         ),
@@ -742,6 +742,7 @@ def api() -> dict[str, Any]:
     route = 'route=~"$route"'
     count = "passiton_endpoint_request_duration_seconds_count"
     bucket = "passiton_endpoint_request_duration_seconds_bucket"
+    all_by_route = f"sum by (route) (rate({count}{{{route}}}[$__rate_interval]))"
     burn = {
         "5m": "platform:passiton_endpoint_error_ratio:rate5m",
         "30m": "platform:passiton_endpoint_error_ratio:rate30m",
@@ -829,8 +830,8 @@ def api() -> dict[str, Any]:
             "Share of requests answered with a 5xx, per route.",
             "percentunit",
             target(
-                f'sum by (route) (rate({count}{{{route}, status_class="5xx"}}[$__rate_interval]))'
-                f" / sum by (route) (rate({count}{{{route}}}[$__rate_interval]))",
+                f'(sum by (route) (rate({count}{{{route}, status_class="5xx"}}[$__rate_interval]))'
+                f" or 0 * {all_by_route}) / {all_by_route}",
                 "{{route}}",
             ),
             maximum=1,

@@ -363,6 +363,16 @@ async def _sleep() -> None:
     await asyncio.sleep(0.01)
 
 
+async def test_an_hour_still_running_is_written_but_stays_due(prometheus, storage) -> None:
+    fake, url = prometheus
+    feed_an_hour(fake)
+    await run_rollup(storage, url, HOUR_START, now=HOUR_START + timedelta(minutes=30))
+    assert len(await rows(storage, "traffic_baselines")) == 2
+    assert await storage.query("SELECT * FROM bridge_state WHERE key = 'rollup_last_hour'") == []
+    runner = RollupRunner(storage, url, clock=Clock(HOUR_START + timedelta(minutes=30)))
+    assert runner.due_hours(None, HOUR_START + HOUR + timedelta(minutes=5))[-1] == HOUR_START
+
+
 def test_due_hours_respects_the_backfill_limit() -> None:
     runner = RollupRunner(None, "", delay_seconds=0, backfill_hours=2)  # type: ignore[arg-type]
     now = datetime(2026, 3, 2, 12, 0, 1, tzinfo=UTC)
