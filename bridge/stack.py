@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -335,6 +336,20 @@ class ServiceSpec:
     env: Mapping[str, str] | None = None
     ready_path: str = "/-/ready"
     show_stdout: bool = False  # the bridge's console channel prints notifications on stdout
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -703,6 +718,13 @@ async def run_stack(
 ) -> int:
     """Run until SIGINT/SIGTERM (or ``stop``); 0 after a clean stop, 1 if a process died."""
     plan = plan_stack(config)
+    taken = [f"{s.name} {s.port}" for s in plan.services if port_in_use(config.host, s.port)]
+    if taken:
+        raise StackError(
+            f"already in use: {', '.join(taken)}. Another `up`, or the Debian services "
+            "(sudo systemctl stop prometheus prometheus-alertmanager)? "
+            "Or choose other ports with --base-port N."
+        )
     supervisor = Supervisor(plan.services, out)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,7 +3,9 @@ by the real tools (promtool, amtool) as well as by reading the result."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from bridge.stack import (
     render_prometheus,
     write_yaml,
 )
-from tests.e2e.harness import REPO
+from tests.e2e.harness import REPO, clean_environ, free_port_block
 
 PROMETHEUS_YML = REPO / "prometheus" / "prometheus.yml"
 ALERTMANAGER_YML = REPO / "alertmanager" / "alertmanager.yml"
@@ -154,3 +156,23 @@ def test_plan_without_binaries_runs_the_two_services_only(tmp_path: Path) -> Non
     assert exporter.env is not None
     assert exporter.env["PASSITON_STATE_DIR"] == str(tmp_path / "state")
     assert exporter.env["BRIDGE_WEBHOOK_TOKEN"] == plan.webhook_token
+
+
+def test_up_refuses_ports_in_use_and_names_them(tmp_path: Path) -> None:
+    base = free_port_block()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 2))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "bridge.cli", "up", "--base-port", str(base)],
+            cwd=REPO,
+            env={**clean_environ(), "PASSITON_STATE_DIR": str(tmp_path / "state")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert f"prometheus {base + 2}" in result.stderr
+    assert "--base-port" in result.stderr
+    assert not (tmp_path / "state" / "up.json").exists()
