@@ -592,14 +592,14 @@ class Supervisor:
             self.out.write(line.decode("utf-8", "replace"))
             self.out.flush()
 
-    async def wait_ready(self, within: float = 60.0) -> bool:
+    async def wait_ready(self, within: float = 60.0, stop: asyncio.Event | None = None) -> bool:
         """Wait until every service answers its readiness endpoint; False if one did not."""
         deadline = time.monotonic() + within
         async with httpx.AsyncClient(timeout=2.0) as client:
             while True:
                 await self.check(client, announce=False)
                 pending = [r for r in self.running if not r.ready and r.process.returncode is None]
-                if not pending or time.monotonic() > deadline:
+                if not pending or time.monotonic() > deadline or (stop and stop.is_set()):
                     return all(r.ready for r in self.running)
                 await asyncio.sleep(0.2)
 
@@ -734,7 +734,7 @@ async def run_stack(
     try:
         await supervisor.start()
         write_state(config, supervisor)
-        ready = await supervisor.wait_ready()
+        ready = await supervisor.wait_ready(stop=stop)
         supervisor.say(banner(config, plan, supervisor))
         if not ready:
             supervisor.say("!! not every process became ready; see the logs above")

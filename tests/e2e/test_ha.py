@@ -84,73 +84,73 @@ def ha_stack(
     assert alertmanager, "the alertmanager binary is required (prometheus-alertmanager)"
 
     group = ProcessGroup()
-    logs = state / "logs"
-    group.start(
-        ServiceSpec(
-            "exporter",
-            python_service_argv("exporter", addresses.exporter),
-            f"http://{addresses.exporter}",
-            logs / "exporter.log",
-            env,
-        )
-    )
-    for i, address in enumerate(addresses.bridge):
+    try:
+        logs = state / "logs"
         group.start(
             ServiceSpec(
-                f"bridge-{i}",
-                python_service_argv("bridge", address),
-                f"http://{address}",
-                logs / f"bridge-{i}.log",
+                "exporter",
+                python_service_argv("exporter", addresses.exporter),
+                f"http://{addresses.exporter}",
+                logs / "exporter.log",
                 env,
             )
         )
-    # the bridges migrate the same database at start; let the first finish before the second
-    group.wait_ready()
-    for i, address in enumerate(addresses.alertmanager):
-        own = Addresses(
-            addresses.exporter,
-            (addresses.bridge[i],),
-            addresses.prometheus,
-            (address,),
-            addresses.blackbox,
-        )
-        source = REPO / "alertmanager" / "alertmanager.yml"
+        for i, address in enumerate(addresses.bridge):
+            group.start(
+                ServiceSpec(
+                    f"bridge-{i}",
+                    python_service_argv("bridge", address),
+                    f"http://{address}",
+                    logs / f"bridge-{i}.log",
+                    env,
+                )
+            )
+        # the bridges migrate the same database at start; let the first finish before the second
+        group.wait_ready()
+        for i, address in enumerate(addresses.alertmanager):
+            own = Addresses(
+                addresses.exporter,
+                (addresses.bridge[i],),
+                addresses.prometheus,
+                (address,),
+                addresses.blackbox,
+            )
+            source = REPO / "alertmanager" / "alertmanager.yml"
+            config = write_yaml(
+                state / f"alertmanager-{i}.yml",
+                render_alertmanager(source, own, token_file, FAST),
+                source,
+            )
+            group.start(
+                ServiceSpec(
+                    f"alertmanager-{i}",
+                    alertmanager_argv(
+                        alertmanager,
+                        config,
+                        state / f"alertmanager-{i}-data",
+                        address,
+                        cluster_listen=cluster[i],
+                        peers=[cluster[1 - i]],
+                        peer_timeout_seconds=1,
+                    ),
+                    f"http://{address}",
+                    logs / f"alertmanager-{i}.log",
+                )
+            )
+        source = REPO / "prometheus" / "prometheus.yml"
         config = write_yaml(
-            state / f"alertmanager-{i}.yml",
-            render_alertmanager(source, own, token_file, FAST),
-            source,
+            state / "prometheus.yml", render_prometheus(source, addresses, FAST), source
         )
         group.start(
             ServiceSpec(
-                f"alertmanager-{i}",
-                alertmanager_argv(
-                    alertmanager,
-                    config,
-                    state / f"alertmanager-{i}-data",
-                    address,
-                    cluster_listen=cluster[i],
-                    peers=[cluster[1 - i]],
-                    peer_timeout_seconds=1,
+                "prometheus",
+                prometheus_argv(
+                    prometheus, config, state / "prometheus-data", addresses.prometheus, FAST
                 ),
-                f"http://{address}",
-                logs / f"alertmanager-{i}.log",
+                f"http://{addresses.prometheus}",
+                logs / "prometheus.log",
             )
         )
-    source = REPO / "prometheus" / "prometheus.yml"
-    config = write_yaml(
-        state / "prometheus.yml", render_prometheus(source, addresses, FAST), source
-    )
-    group.start(
-        ServiceSpec(
-            "prometheus",
-            prometheus_argv(
-                prometheus, config, state / "prometheus-data", addresses.prometheus, FAST
-            ),
-            f"http://{addresses.prometheus}",
-            logs / "prometheus.log",
-        )
-    )
-    try:
         group.wait_ready()
         yield HaStack(group, addresses, e2e_database)
     finally:
