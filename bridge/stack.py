@@ -30,7 +30,6 @@ from typing import Any, TextIO
 import httpx
 import yaml
 
-DEFAULT_PORTS = {"exporter": 9820, "bridge": 9821, "prometheus": 9090, "alertmanager": 9093}
 BLACKBOX_DEFAULT_PORT = 9115
 INSTALL_HINT = (
     "sudo apt-get install prometheus prometheus-alertmanager prometheus-blackbox-exporter"
