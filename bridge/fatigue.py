@@ -13,7 +13,7 @@ from datetime import datetime
 
 from bridge.codec import alert_to_dict, encode_json
 from bridge.model import SEVERITY_RANK, Alert
-from bridge.storage import FatigueState, FlapState
+from bridge.storage import AlertState, FatigueState
 
 FLAPPING_NOTICE = "flapping"
 
@@ -54,20 +54,31 @@ def sent(alert: Alert, now: datetime) -> FatigueState:
 
 
 def flap_step(
-    state: FlapState | None, alert: Alert, now: datetime, rules: FatigueRules
-) -> tuple[FlapState, str]:
-    """The next flap state and the verdict: ``normal``, ``notice`` (just started flapping:
-    send one flapping notice) or ``quiet`` (flapping: tell no one)."""
-    snapshot = alert_to_dict(alert)
+    state: AlertState | None, alert: Alert, now: datetime, rules: FatigueRules
+) -> tuple[AlertState, str, bool]:
+    """The next state, the verdict and whether the state changed.
+
+    Verdicts: ``normal``; ``notice`` (it just started flapping: send one flapping notice);
+    ``quiet`` (it is flapping: tell no one). Only resolves count cycles, so a firing of a
+    quiet alert changes nothing and costs no write.
+    """
     if state is None:
-        state = FlapState(now, 0, False, now, snapshot)
+        state = AlertState(window_started_at=now, last_event_at=now)
+    else:
+        state = replace(state, channels=dict(state.channels))
     if state.flapping:
-        if (now - state.last_event_at).total_seconds() < rules.flap_settle_seconds:
-            return replace(state, last_event_at=now, last_alert=snapshot), "quiet"
-        state = replace(state, flapping=False, cycles=0, window_started_at=now)
+        last = state.last_event_at or state.window_started_at
+        if (now - last).total_seconds() < rules.flap_settle_seconds:
+            state.last_event_at, state.last_alert = now, alert_to_dict(alert)
+            return state, "quiet", True
+        state.flapping, state.cycles, state.window_started_at = False, 0, now
+    if alert.status != "resolved":
+        return state, "normal", False
     if (now - state.window_started_at).total_seconds() > rules.flap_window_seconds:
-        state = replace(state, window_started_at=now, cycles=0)
-    cycles = state.cycles + (1 if alert.status == "resolved" else 0)
-    flapping = cycles >= rules.flap_cycles
-    state = replace(state, cycles=cycles, flapping=flapping, last_event_at=now, last_alert=snapshot)
-    return state, "notice" if flapping else "normal"
+        state.window_started_at, state.cycles = now, 0
+    state.cycles += 1
+    state.last_event_at = now
+    if state.cycles >= rules.flap_cycles:
+        state.flapping, state.last_alert = True, alert_to_dict(alert)
+        return state, "notice", True
+    return state, "normal", True

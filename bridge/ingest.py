@@ -25,8 +25,7 @@ from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message, category_table
 from bridge.routing import Router
 from bridge.storage import (
-    FatigueState,
-    FlapState,
+    AlertState,
     NewDelivery,
     NotificationRecord,
     Storage,
@@ -39,8 +38,7 @@ ONE_PER_ALERT = frozenset({"pagerduty"})  # each alert resolves on its own there
 @dataclass
 class Plan:
     deliveries: list[NewDelivery] = field(default_factory=list)
-    fatigue: dict[tuple[str, str], FatigueState] = field(default_factory=dict)
-    flaps: dict[str, FlapState] = field(default_factory=dict)
+    states: dict[str, AlertState] = field(default_factory=dict)  # changed ones, to be written
     suppressed: Counter[str] = field(default_factory=Counter)
 
 
@@ -83,44 +81,44 @@ def build_deliveries(
 def plan_notification(
     notification: Notification,
     new_alerts: Sequence[Alert],
-    keys: dict[int, str],
-    fatigue: dict[tuple[str, str], FatigueState],
-    flaps: dict[str, FlapState],
+    keys: Sequence[str],
+    states: dict[str, AlertState],
     router: Router,
     rules: FatigueRules,
     now: datetime,
 ) -> Plan:
-    """Decide, in Python, who hears about the new alert events (keys: alert index -> alert_key)."""
+    """Decide, in Python, who hears about the new alert events (keys run parallel to them)."""
     plan = Plan()
     groups: dict[tuple[str, tuple[str, ...], datetime | None, str], list[Alert]] = defaultdict(list)
-    for i, alert in enumerate(new_alerts):
+    for alert, key in zip(new_alerts, keys, strict=True):
         reason = router.suppression(alert)
         if reason:
             plan.suppressed[reason] += 1
             continue
-        key = keys[i]
-        flap, verdict = flap_step(plan.flaps.get(key) or flaps.get(key), alert, now, rules)
-        plan.flaps[key] = flap
+        state, verdict, changed = flap_step(
+            plan.states.get(key) or states.get(key), alert, now, rules
+        )
         if verdict == "quiet":
+            plan.states[key] = state
             plan.suppressed["flapping"] += 1
             continue
         routes = router.routes(alert, now)
         if not routes:
             plan.suppressed["no_channel"] += 1
-            continue
         for route in routes:
             notice = FLAPPING_NOTICE if verdict == "notice" else ""
             if not notice:
-                fkey = (key, route.channel)
-                state = plan.fatigue.get(fkey) or fatigue.get(fkey)
-                if not cooldown_allows(state, alert, now, rules):
+                if not cooldown_allows(state.channels.get(route.channel), alert, now, rules):
                     plan.suppressed["cooldown"] += 1
                     continue
                 if alert.status == "firing":
-                    plan.fatigue[fkey] = sent(alert, now)
+                    state.channels[route.channel] = sent(alert, now)
+                    changed = True
             if route.not_before is not None:
                 plan.suppressed["quiet_hours"] += 1
             groups[(route.channel, route.recipients, route.not_before, notice)].append(alert)
+        if changed:
+            plan.states[key] = state
     plan.deliveries = build_deliveries(
         groups,
         group_key=notification.group_key,
@@ -161,22 +159,27 @@ class Ingestor:
         )
         plan = Plan()
         new: list[Alert] = []
+        keys = [alert_key(a) for a in alerts]
         async with self.storage.transaction() as tx:
             if alerts:
-                new = [alerts[i] for i in await tx.insert_events(alerts, now)]
+                indexes, states = await tx.insert_events(alerts, keys, now)
+                new = [alerts[i] for i in indexes]
             if new:
-                keys = {i: alert_key(a) for i, a in enumerate(new)}
-                fatigue, flaps = await tx.load_fatigue(sorted(set(keys.values())))
                 plan = plan_notification(
-                    notification, new, keys, fatigue, flaps, self.router, self.rules, now
+                    notification,
+                    new,
+                    [keys[i] for i in indexes],
+                    states,
+                    self.router,
+                    self.rules,
+                    now,
                 )
                 by_table: dict[str, list[Alert]] = defaultdict(list)
                 for alert in new:
                     by_table[category_table(alert.category)].append(alert)
                 for table in sorted(by_table):
                     await tx.upsert_alerts(table, by_table[table], now)
-                await tx.save_fatigue(dict(sorted(plan.fatigue.items())))
-                await tx.save_flaps(dict(sorted(plan.flaps.items())))
+                await tx.save_states(dict(sorted(plan.states.items())))
             if watchdog:
                 plan.deliveries.extend(await self.deadman.on_watchdog(tx, now))
             if plan.deliveries:

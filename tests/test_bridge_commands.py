@@ -275,9 +275,15 @@ async def test_bridge_process_receives_delivers_and_stops_on_sigterm(db_url, fak
             async with http.post(f"{base}/v1/alertmanager", data=data, headers=AUTH) as response:
                 assert response.status == 200
             await wait_until(lambda: fake_slack.messages, timeout=30)
-            async with http.get(f"{base}/metrics") as response:
-                text = await response.text()
-            assert 'passiton_bridge_deliveries_total{channel="slack",outcome="success"} 1.0' in text
+
+            async def recorded() -> bool:
+                # The outcome is recorded (and counted) just after the send.
+                async with http.get(f"{base}/metrics") as response:
+                    text = await response.text()
+                return 'deliveries_total{channel="slack",outcome="success"} 1.0' in text
+
+            await wait_until(recorded, timeout=30)
+            assert len(fake_slack.messages) == 1
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)

@@ -2,10 +2,10 @@
 
 from bridge.storage.base import (
     ALERT_TABLES,
+    AlertState,
     ClaimedDelivery,
     ConfigurationRow,
     FatigueState,
-    FlapState,
     NewDelivery,
     NotificationRecord,
     PreferenceRow,
@@ -17,10 +17,10 @@ from bridge.storage.base import (
 
 __all__ = [
     "ALERT_TABLES",
+    "AlertState",
     "ClaimedDelivery",
     "ConfigurationRow",
     "FatigueState",
-    "FlapState",
     "NewDelivery",
     "NotificationRecord",
     "PreferenceRow",

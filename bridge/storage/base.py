@@ -12,10 +12,11 @@ import abc
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from importlib import resources
 from typing import Any
 
+from bridge.codec import decode_json, encode_json
 from bridge.model import Alert
 
 ALERT_TABLES = (
@@ -33,7 +34,7 @@ class StorageUnavailable(Exception):
 
 @dataclass(frozen=True)
 class FatigueState:
-    """The last notification of one alert (labels without severity) on one channel."""
+    """The last notification of one alert on one channel."""
 
     last_sent_at: datetime
     last_severity_rank: int
@@ -41,14 +42,36 @@ class FatigueState:
 
 
 @dataclass
-class FlapState:
-    """Fire/resolve cycles of one alert within the current window."""
+class AlertState:
+    """Alert-fatigue state of one alert (its labels without severity)."""
 
     window_started_at: datetime
-    cycles: int
-    flapping: bool
-    last_event_at: datetime
-    last_alert: dict[str, Any] = field(default_factory=dict)
+    cycles: int = 0
+    flapping: bool = False
+    last_event_at: datetime | None = None
+    last_alert: dict[str, Any] | None = None
+    channels: dict[str, FatigueState] = field(default_factory=dict)
+
+    def channels_json(self) -> str:
+        return encode_json(
+            {
+                name: [
+                    s.last_sent_at.timestamp(),
+                    s.last_severity_rank,
+                    s.last_starts_at.isoformat(),
+                ]
+                for name, s in self.channels.items()
+            }
+        )
+
+    @staticmethod
+    def parse_channels(raw: str | bytes | None) -> dict[str, FatigueState]:
+        return {
+            name: FatigueState(
+                datetime.fromtimestamp(sent, UTC), rank, datetime.fromisoformat(starts)
+            )
+            for name, (sent, rank, starts) in (decode_json(raw) or {}).items()
+        }
 
 
 @dataclass(frozen=True)
@@ -114,24 +137,18 @@ class Transaction(abc.ABC):
     """One database transaction; everything in it commits together or not at all."""
 
     @abc.abstractmethod
-    async def insert_events(self, alerts: Sequence[Alert], now: datetime) -> list[int]:
-        """Record (fingerprint, starts_at, status) of each alert; the indexes of the new ones."""
-
-    @abc.abstractmethod
-    async def load_fatigue(
-        self, keys: Sequence[str]
-    ) -> tuple[dict[tuple[str, str], FatigueState], dict[str, FlapState]]:
-        """Fatigue state per (alert_key, channel) and flap state per alert_key."""
+    async def insert_events(
+        self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
+    ) -> tuple[list[int], dict[str, AlertState]]:
+        """Record (fingerprint, starts_at, status) of each alert; the indexes of the new ones,
+        and the fatigue state of the new ones' alert keys (``keys`` runs parallel to alerts)."""
 
     @abc.abstractmethod
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
         """Insert new alert rows; a resolved alert updates its firing row."""
 
     @abc.abstractmethod
-    async def save_fatigue(self, rows: dict[tuple[str, str], FatigueState]) -> None: ...
-
-    @abc.abstractmethod
-    async def save_flaps(self, rows: dict[str, FlapState]) -> None: ...
+    async def save_states(self, rows: dict[str, AlertState]) -> None: ...
 
     @abc.abstractmethod
     async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None: ...
@@ -156,7 +173,7 @@ class Transaction(abc.ABC):
         """Atomically change key from expected to value; True for exactly one caller."""
 
     @abc.abstractmethod
-    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, FlapState]]:
+    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         """Clear the flapping flag of alerts unchanged since quiet_since; returns those cleared."""
 
 

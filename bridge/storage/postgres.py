@@ -21,10 +21,9 @@ from bridge.codec import decode_json, encode_json
 from bridge.model import Alert
 from bridge.storage.base import (
     ALERT_TABLES,
+    AlertState,
     ClaimedDelivery,
     ConfigurationRow,
-    FatigueState,
-    FlapState,
     NewDelivery,
     NotificationRecord,
     PreferenceRow,
@@ -87,39 +86,42 @@ class PostgresTransaction(Transaction):
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def insert_events(self, alerts: Sequence[Alert], now: datetime) -> list[int]:
+    async def insert_events(
+        self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
+    ) -> tuple[list[int], dict[str, AlertState]]:
+        # One round trip: insert the dedupe keys and read the fatigue state of the new ones.
         rows = await self.conn.fetch(
             """
-            INSERT INTO alert_events (fingerprint, starts_at, status, received_at)
-            SELECT f, s, st, $4
-            FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(f, s, st)
-            ON CONFLICT DO NOTHING
-            RETURNING fingerprint, starts_at, status
+            WITH input AS (
+                SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
+                    WITH ORDINALITY AS u(f, s, st, k, i)
+            ), new AS (
+                INSERT INTO alert_events (fingerprint, starts_at, status, received_at)
+                SELECT f, s, st, $5 FROM input
+                ON CONFLICT DO NOTHING
+                RETURNING fingerprint, starts_at, status
+            )
+            SELECT input.i, input.k, a.window_started_at, a.cycles, a.flapping, a.last_event_at,
+                   a.last_alert::text, a.channels::text
+            FROM new
+            JOIN input ON input.f = new.fingerprint AND input.s = new.starts_at
+                      AND input.st = new.status
+            LEFT JOIN alert_fatigue a ON a.alert_key = input.k
             """,
             [a.fingerprint for a in alerts],
             [a.starts_at for a in alerts],
             [a.status for a in alerts],
+            list(keys),
             now,
         )
-        new = {(r[0], r[1], r[2]) for r in rows}
-        return [i for i, a in enumerate(alerts) if (a.fingerprint, a.starts_at, a.status) in new]
-
-    async def load_fatigue(
-        self, keys: Sequence[str]
-    ) -> tuple[dict[tuple[str, str], FatigueState], dict[str, FlapState]]:
-        fatigue_rows = await self.conn.fetch(
-            "SELECT alert_key, channel, last_sent_at, last_severity_rank, last_starts_at"
-            " FROM alert_fatigue WHERE alert_key = ANY($1::text[])",
-            list(keys),
-        )
-        flap_rows = await self.conn.fetch(
-            "SELECT alert_key, window_started_at, cycles, flapping, last_event_at, last_alert::text"
-            " FROM alert_flapping WHERE alert_key = ANY($1::text[])",
-            list(keys),
-        )
-        fatigue = {(r[0], r[1]): FatigueState(r[2], r[3], r[4]) for r in fatigue_rows}
-        flaps = {r[0]: FlapState(r[1], r[2], r[3], r[4], decode_json(r[5])) for r in flap_rows}
-        return fatigue, flaps
+        states = {
+            r[1]: AlertState(
+                r[2], r[3], r[4], r[5], decode_json(r[6]), AlertState.parse_channels(r[7])
+            )
+            for r in rows
+            if r[2] is not None
+        }
+        return sorted(r[0] - 1 for r in rows), states
 
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
         if table not in ALERT_TABLES:
@@ -154,49 +156,29 @@ class PostgresTransaction(Transaction):
             now,
         )
 
-    async def save_fatigue(self, rows: dict[tuple[str, str], FatigueState]) -> None:
+    async def save_states(self, rows: dict[str, AlertState]) -> None:
         if not rows:
             return
         items = list(rows.items())
         await self.conn.execute(
             """
-            INSERT INTO alert_fatigue AS f
-                (alert_key, channel, last_sent_at, last_severity_rank, last_starts_at)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[],
-                                 $5::timestamptz[])
-            ON CONFLICT (alert_key, channel) DO UPDATE SET
-                last_sent_at = excluded.last_sent_at,
-                last_severity_rank = excluded.last_severity_rank,
-                last_starts_at = excluded.last_starts_at
-            """,
-            [k[0] for k, _ in items],
-            [k[1] for k, _ in items],
-            [v.last_sent_at for _, v in items],
-            [v.last_severity_rank for _, v in items],
-            [v.last_starts_at for _, v in items],
-        )
-
-    async def save_flaps(self, rows: dict[str, FlapState]) -> None:
-        if not rows:
-            return
-        items = list(rows.items())
-        await self.conn.execute(
-            """
-            INSERT INTO alert_flapping AS f
-                (alert_key, window_started_at, cycles, flapping, last_event_at, last_alert)
-            SELECT k, w, c, fl, l, a::jsonb FROM unnest($1::text[], $2::timestamptz[], $3::int[],
-                $4::bool[], $5::timestamptz[], $6::text[]) AS u(k, w, c, fl, l, a)
+            INSERT INTO alert_fatigue AS f (alert_key, window_started_at, cycles, flapping,
+                last_event_at, last_alert, channels)
+            SELECT k, w, c, fl, l, a::jsonb, ch::jsonb FROM unnest($1::text[], $2::timestamptz[],
+                $3::int[], $4::bool[], $5::timestamptz[], $6::text[], $7::text[])
+                AS u(k, w, c, fl, l, a, ch)
             ON CONFLICT (alert_key) DO UPDATE SET
                 window_started_at = excluded.window_started_at, cycles = excluded.cycles,
                 flapping = excluded.flapping, last_event_at = excluded.last_event_at,
-                last_alert = excluded.last_alert
+                last_alert = excluded.last_alert, channels = excluded.channels
             """,
             [k for k, _ in items],
             [v.window_started_at for _, v in items],
             [v.cycles for _, v in items],
             [v.flapping for _, v in items],
-            [v.last_event_at for _, v in items],
-            [encode_json(v.last_alert) for _, v in items],
+            [v.last_event_at or v.window_started_at for _, v in items],
+            [encode_json(v.last_alert) if v.last_alert else None for _, v in items],
+            [v.channels_json() for _, v in items],
         )
 
     async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None:
@@ -250,17 +232,25 @@ class PostgresTransaction(Transaction):
         )
         return status == "UPDATE 1"
 
-    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, FlapState]]:
+    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         rows = await self.conn.fetch(
             """
-            UPDATE alert_flapping SET flapping = FALSE, cycles = 0, window_started_at = $1
+            UPDATE alert_fatigue SET flapping = FALSE, cycles = 0, window_started_at = $1
             WHERE flapping AND last_event_at < $1
             RETURNING alert_key, window_started_at, cycles, flapping, last_event_at,
-                      last_alert::text
+                      last_alert::text, channels::text
             """,
             quiet_since,
         )
-        return [(r[0], FlapState(r[1], r[2], r[3], r[4], decode_json(r[5]))) for r in rows]
+        return [
+            (
+                r[0],
+                AlertState(
+                    r[1], r[2], r[3], r[4], decode_json(r[5]), AlertState.parse_channels(r[6])
+                ),
+            )
+            for r in rows
+        ]
 
 
 async def _insert_deliveries(
@@ -491,9 +481,7 @@ class PostgresStorage(Storage):
             "alert_notifications": "DELETE FROM alert_notifications WHERE received_at < $1",
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < $1",
-            "alert_fatigue": "DELETE FROM alert_fatigue WHERE last_sent_at < $1",
-            "alert_flapping": "DELETE FROM alert_flapping"
-            " WHERE NOT flapping AND last_event_at < $1",
+            "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < $1",
         }
         counts = {}
         async with self._conn() as conn, conn.transaction():

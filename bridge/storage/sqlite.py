@@ -21,10 +21,9 @@ from bridge.codec import decode_json, encode_json
 from bridge.model import Alert
 from bridge.storage.base import (
     ALERT_TABLES,
+    AlertState,
     ClaimedDelivery,
     ConfigurationRow,
-    FatigueState,
-    FlapState,
     NewDelivery,
     NotificationRecord,
     PreferenceRow,
@@ -69,10 +68,12 @@ class SqliteTransaction(Transaction):
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
-    async def insert_events(self, alerts: Sequence[Alert], now: datetime) -> list[int]:
-        keys = [(a.fingerprint, ts(a.starts_at), a.status) for a in alerts]
+    async def insert_events(
+        self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
+    ) -> tuple[list[int], dict[str, AlertState]]:
+        events = [(a.fingerprint, ts(a.starts_at), a.status) for a in alerts]
         new: set[tuple[str, str | None, str]] = set()
-        for chunk in _chunks(keys):
+        for chunk in _chunks(events):
             values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
             params = [p for key in chunk for p in (*key, ts(now))]
             cursor = await self.db.execute(
@@ -82,32 +83,18 @@ class SqliteTransaction(Transaction):
                 params,
             )
             new.update((r[0], r[1], r[2]) for r in await cursor.fetchall())
-        return [i for i, key in enumerate(keys) if key in new]
-
-    async def load_fatigue(
-        self, keys: Sequence[str]
-    ) -> tuple[dict[tuple[str, str], FatigueState], dict[str, FlapState]]:
-        fatigue: dict[tuple[str, str], FatigueState] = {}
-        flaps: dict[str, FlapState] = {}
-        for chunk in _chunks(list(keys)):
+        indexes = [i for i, key in enumerate(events) if key in new]
+        states: dict[str, AlertState] = {}
+        for chunk in _chunks(sorted({keys[i] for i in indexes})):
             marks = ", ".join("?" * len(chunk))
             cursor = await self.db.execute(
-                "SELECT alert_key, channel, last_sent_at, last_severity_rank, last_starts_at"  # noqa: S608
-                f" FROM alert_fatigue WHERE alert_key IN ({marks})",
+                "SELECT alert_key, window_started_at, cycles, flapping, last_event_at, last_alert,"  # noqa: S608
+                f" channels FROM alert_fatigue WHERE alert_key IN ({marks})",
                 chunk,
             )
             for r in await cursor.fetchall():
-                fatigue[(r[0], r[1])] = FatigueState(parse_ts(r[2]), r[3], parse_ts(r[4]))
-            cursor = await self.db.execute(
-                "SELECT alert_key, window_started_at, cycles, flapping, last_event_at, last_alert"  # noqa: S608
-                f" FROM alert_flapping WHERE alert_key IN ({marks})",
-                chunk,
-            )
-            for r in await cursor.fetchall():
-                flaps[r[0]] = FlapState(
-                    parse_ts(r[1]), r[2], bool(r[3]), parse_ts(r[4]), decode_json(r[5])
-                )
-        return fatigue, flaps
+                states[r[0]] = _state(r[1:])
+        return indexes, states
 
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
         if table not in ALERT_TABLES:
@@ -145,33 +132,16 @@ class SqliteTransaction(Transaction):
             ],
         )
 
-    async def save_fatigue(self, rows: dict[tuple[str, str], FatigueState]) -> None:
+    async def save_states(self, rows: dict[str, AlertState]) -> None:
         await self.db.executemany(
             """
-            INSERT INTO alert_fatigue
-                (alert_key, channel, last_sent_at, last_severity_rank, last_starts_at)
-            VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (alert_key, channel) DO UPDATE SET
-                last_sent_at = excluded.last_sent_at,
-                last_severity_rank = excluded.last_severity_rank,
-                last_starts_at = excluded.last_starts_at
-            """,
-            [
-                (k[0], k[1], ts(v.last_sent_at), v.last_severity_rank, ts(v.last_starts_at))
-                for k, v in rows.items()
-            ],
-        )
-
-    async def save_flaps(self, rows: dict[str, FlapState]) -> None:
-        await self.db.executemany(
-            """
-            INSERT INTO alert_flapping
-                (alert_key, window_started_at, cycles, flapping, last_event_at, last_alert)
-            VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO alert_fatigue (alert_key, window_started_at, cycles, flapping,
+                last_event_at, last_alert, channels)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (alert_key) DO UPDATE SET
                 window_started_at = excluded.window_started_at, cycles = excluded.cycles,
                 flapping = excluded.flapping, last_event_at = excluded.last_event_at,
-                last_alert = excluded.last_alert
+                last_alert = excluded.last_alert, channels = excluded.channels
             """,
             [
                 (
@@ -179,8 +149,9 @@ class SqliteTransaction(Transaction):
                     ts(v.window_started_at),
                     v.cycles,
                     int(v.flapping),
-                    ts(v.last_event_at),
-                    encode_json(v.last_alert),
+                    ts(v.last_event_at or v.window_started_at),
+                    encode_json(v.last_alert) if v.last_alert else None,
+                    v.channels_json(),
                 )
                 for k, v in rows.items()
             ],
@@ -233,19 +204,28 @@ class SqliteTransaction(Transaction):
         )
         return cursor.rowcount == 1
 
-    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, FlapState]]:
+    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         cursor = await self.db.execute(
             """
-            UPDATE alert_flapping SET flapping = 0, cycles = 0, window_started_at = ?
+            UPDATE alert_fatigue SET flapping = 0, cycles = 0, window_started_at = ?
             WHERE flapping AND last_event_at < ?
-            RETURNING alert_key, window_started_at, cycles, flapping, last_event_at, last_alert
+            RETURNING alert_key, window_started_at, cycles, flapping, last_event_at, last_alert,
+                      channels
             """,
             (ts(quiet_since), ts(quiet_since)),
         )
-        return [
-            (r[0], FlapState(parse_ts(r[1]), r[2], bool(r[3]), parse_ts(r[4]), decode_json(r[5])))
-            for r in await cursor.fetchall()
-        ]
+        return [(r[0], _state(r[1:])) for r in await cursor.fetchall()]
+
+
+def _state(r: Sequence[Any]) -> AlertState:
+    return AlertState(
+        parse_ts(r[0]),
+        r[1],
+        bool(r[2]),
+        parse_ts(r[3]),
+        decode_json(r[4]),
+        AlertState.parse_channels(r[5]),
+    )
 
 
 async def _insert_deliveries(
@@ -453,8 +433,7 @@ class SqliteStorage(Storage):
             "alert_notifications": "DELETE FROM alert_notifications WHERE received_at < ?",
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < ?",
-            "alert_fatigue": "DELETE FROM alert_fatigue WHERE last_sent_at < ?",
-            "alert_flapping": "DELETE FROM alert_flapping WHERE NOT flapping AND last_event_at < ?",
+            "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < ?",
         }
         counts = {}
         async with self._locked(write=True) as db:

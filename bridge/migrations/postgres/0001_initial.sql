@@ -218,24 +218,19 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_due_idx
 CREATE INDEX IF NOT EXISTS alert_deliveries_finished_idx
     ON alert_deliveries (finished_at) WHERE state <> 'pending';
 
+-- Alert fatigue per alert (its labels without severity): flapping cycles in the current
+-- window, and per channel the last notification sent: {"slack": [sent_at_epoch, severity_rank,
+-- "starts_at"]}. Rows are written only when something changed.
 CREATE TABLE IF NOT EXISTS alert_fatigue (
-    alert_key TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    last_sent_at TIMESTAMPTZ NOT NULL,
-    last_severity_rank INTEGER NOT NULL,
-    last_starts_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (alert_key, channel)
-);
-
-CREATE TABLE IF NOT EXISTS alert_flapping (
     alert_key TEXT PRIMARY KEY,
     window_started_at TIMESTAMPTZ NOT NULL,
-    cycles INTEGER NOT NULL,
-    flapping BOOLEAN NOT NULL,
+    cycles INTEGER NOT NULL DEFAULT 0,
+    flapping BOOLEAN NOT NULL DEFAULT FALSE,
     last_event_at TIMESTAMPTZ NOT NULL,
-    last_alert JSONB NOT NULL
+    last_alert JSONB,
+    channels JSONB NOT NULL DEFAULT '{}'::jsonb
 );
-CREATE INDEX IF NOT EXISTS alert_flapping_flapping_idx ON alert_flapping (last_event_at) WHERE flapping;
+CREATE INDEX IF NOT EXISTS alert_fatigue_flapping_idx ON alert_fatigue (last_event_at) WHERE flapping;
 
 CREATE TABLE IF NOT EXISTS bridge_state (
     key TEXT PRIMARY KEY,
@@ -277,5 +272,4 @@ ALTER TABLE alert_notifications ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_fatigue ENABLE ROW LEVEL SECURITY;
-ALTER TABLE alert_flapping ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bridge_state ENABLE ROW LEVEL SECURITY;

@@ -213,24 +213,19 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_due_idx
 CREATE INDEX IF NOT EXISTS alert_deliveries_finished_idx
     ON alert_deliveries (finished_at) WHERE state <> 'pending';
 
+-- Alert fatigue per alert (its labels without severity): flapping cycles in the current
+-- window, and per channel the last notification sent: {"slack": [sent_at_epoch, severity_rank,
+-- "starts_at"]}. Rows are written only when something changed.
 CREATE TABLE IF NOT EXISTS alert_fatigue (
-    alert_key TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    last_sent_at TEXT NOT NULL,
-    last_severity_rank INTEGER NOT NULL,
-    last_starts_at TEXT NOT NULL,
-    PRIMARY KEY (alert_key, channel)
-);
-
-CREATE TABLE IF NOT EXISTS alert_flapping (
     alert_key TEXT PRIMARY KEY,
     window_started_at TEXT NOT NULL,
-    cycles INTEGER NOT NULL,
-    flapping INTEGER NOT NULL,
+    cycles INTEGER NOT NULL DEFAULT 0,
+    flapping INTEGER NOT NULL DEFAULT 0,
     last_event_at TEXT NOT NULL,
-    last_alert TEXT NOT NULL
+    last_alert TEXT,
+    channels TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS alert_flapping_flapping_idx ON alert_flapping (last_event_at) WHERE flapping;
+CREATE INDEX IF NOT EXISTS alert_fatigue_flapping_idx ON alert_fatigue (last_event_at) WHERE flapping;
 
 CREATE TABLE IF NOT EXISTS bridge_state (
     key TEXT PRIMARY KEY,
