@@ -12,10 +12,9 @@ RUN python -m venv /opt/passiton
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
 COPY bridge ./bridge
-RUN /opt/passiton/bin/pip install --upgrade pip \
- && /opt/passiton/bin/pip install . \
- && find /opt/passiton -name '__pycache__' -prune -exec rm -rf {} + \
- && /opt/passiton/bin/python -m compileall -q /opt/passiton/lib
+# pip compiles the bytecode here: the containers run with a read-only root filesystem
+RUN /opt/passiton/bin/pip install . \
+ && /opt/passiton/bin/pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="passiton-monitoring" \
@@ -33,7 +32,7 @@ ENV PATH=/opt/passiton/bin:$PATH \
 WORKDIR /var/lib/passiton
 USER 10001:10001
 EXPOSE 9820 9821
-# Both services answer /-/ready; the compose file's health checks pick the port.
-STOPSIGNAL SIGTERM
+# Both services answer /-/ready (the compose file's health checks pick the port) and stop
+# cleanly on SIGTERM.
 ENTRYPOINT ["passiton-monitoring"]
 CMD ["--help"]
