@@ -174,26 +174,21 @@ class Ingestor:
                     self.rules,
                     now,
                 )
-                by_table: dict[str, list[Alert]] = defaultdict(list)
-                for alert in new:
-                    by_table[category_table(alert.category)].append(alert)
-                for table in sorted(by_table):
-                    await tx.upsert_alerts(table, by_table[table], now)
-                await tx.save_states(dict(sorted(plan.states.items())))
+            by_table: dict[str, list[Alert]] = defaultdict(list)
+            for alert in new:
+                by_table[category_table(alert.category)].append(alert)
             if watchdog:
                 plan.deliveries.extend(await self.deadman.on_watchdog(tx, now))
-            if plan.deliveries:
-                await tx.insert_deliveries(plan.deliveries, now)
-            await tx.insert_notification(
-                NotificationRecord(
-                    notification.group_key,
-                    notification.receiver,
-                    notification.status,
-                    len(notification.alerts),
-                    len(new),
-                    len(plan.deliveries),
-                ),
-                now,
+            record = NotificationRecord(
+                notification.group_key,
+                notification.receiver,
+                notification.status,
+                len(notification.alerts),
+                len(new),
+                len(plan.deliveries),
+            )
+            await tx.write_notification(
+                dict(by_table), dict(sorted(plan.states.items())), plan.deliveries, record, now
             )
         for alert in new:
             self.metrics.alerts_stored.labels(category=category_table(alert.category)[:-7]).inc()

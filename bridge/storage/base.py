@@ -156,6 +156,23 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     async def insert_notification(self, record: NotificationRecord, now: datetime) -> None: ...
 
+    async def write_notification(
+        self,
+        alerts_by_table: dict[str, list[Alert]],
+        states: dict[str, AlertState],
+        deliveries: Sequence[NewDelivery],
+        record: NotificationRecord,
+        now: datetime,
+    ) -> None:
+        """Every write of one notification after the dedupe step (a backend may batch them)."""
+        for table in sorted(alerts_by_table):
+            await self.upsert_alerts(table, alerts_by_table[table], now)
+        if states:
+            await self.save_states(states)
+        if deliveries:
+            await self.insert_deliveries(deliveries, now)
+        await self.insert_notification(record, now)
+
     @abc.abstractmethod
     async def get_state(self, key: str) -> str | None: ...
 

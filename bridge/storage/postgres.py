@@ -124,79 +124,63 @@ class PostgresTransaction(Transaction):
         return sorted(r[0] - 1 for r in rows), states
 
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
-        if table not in ALERT_TABLES:
-            raise ValueError(f"not an alert table: {table}")
-        await self.conn.execute(
-            f"""
-            INSERT INTO {table} AS t (fingerprint, starts_at, status, alertname, severity,
-                organization_id, summary, description, labels, annotations, generator_url,
-                ends_at, received_at, updated_at)
-            SELECT f, s, st, an, sev, org, su, de, l::jsonb, a::jsonb, g, e, $13, $13
-            FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
-                        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                        $12::timestamptz[]) AS u(f, s, st, an, sev, org, su, de, l, a, g, e)
-            ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
-                status = excluded.status, ends_at = excluded.ends_at,
-                annotations = excluded.annotations, summary = excluded.summary,
-                description = excluded.description, updated_at = excluded.updated_at
-            WHERE t.status = 'firing' AND excluded.status = 'resolved'
-            """,  # noqa: S608 - table is one of ALERT_TABLES
-            [a.fingerprint for a in alerts],
-            [a.starts_at for a in alerts],
-            [a.status for a in alerts],
-            [a.alertname for a in alerts],
-            [a.severity for a in alerts],
-            [a.organization_id for a in alerts],
-            [a.summary for a in alerts],
-            [a.description for a in alerts],
-            [encode_json(a.labels) for a in alerts],
-            [encode_json(a.annotations) for a in alerts],
-            [a.generator_url for a in alerts],
-            [a.ends_at for a in alerts],
-            now,
-        )
+        await self.write_notification({table: list(alerts)}, {}, [], None, now)
 
     async def save_states(self, rows: dict[str, AlertState]) -> None:
-        if not rows:
-            return
-        items = list(rows.items())
-        await self.conn.execute(
-            """
-            INSERT INTO alert_fatigue AS f (alert_key, window_started_at, cycles, flapping,
-                last_event_at, last_alert, channels)
-            SELECT k, w, c, fl, l, a::jsonb, ch::jsonb FROM unnest($1::text[], $2::timestamptz[],
-                $3::int[], $4::bool[], $5::timestamptz[], $6::text[], $7::text[])
-                AS u(k, w, c, fl, l, a, ch)
-            ON CONFLICT (alert_key) DO UPDATE SET
-                window_started_at = excluded.window_started_at, cycles = excluded.cycles,
-                flapping = excluded.flapping, last_event_at = excluded.last_event_at,
-                last_alert = excluded.last_alert, channels = excluded.channels
-            """,
-            [k for k, _ in items],
-            [v.window_started_at for _, v in items],
-            [v.cycles for _, v in items],
-            [v.flapping for _, v in items],
-            [v.last_event_at or v.window_started_at for _, v in items],
-            [encode_json(v.last_alert) if v.last_alert else None for _, v in items],
-            [v.channels_json() for _, v in items],
-        )
+        await self.write_notification({}, rows, [], None, now=None)
 
     async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None:
-        if rows:
-            await _insert_deliveries(self.conn, rows, now, returning=False)
+        await self.write_notification({}, {}, rows, None, now)
 
     async def insert_notification(self, record: NotificationRecord, now: datetime) -> None:
-        await self.conn.execute(
-            "INSERT INTO alert_notifications (group_key, receiver, status, alert_count,"
-            " new_event_count, delivery_count, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            record.group_key,
-            record.receiver,
-            record.status,
-            record.alert_count,
-            record.new_event_count,
-            record.delivery_count,
-            now,
-        )
+        await self.write_notification({}, {}, [], record, now)
+
+    async def write_notification(
+        self,
+        alerts_by_table: dict[str, list[Alert]],
+        states: dict[str, AlertState],
+        deliveries: Sequence[NewDelivery],
+        record: NotificationRecord | None,
+        now: datetime | None,
+    ) -> None:
+        """One statement: a data-modifying CTE per table, so one round trip for all of them."""
+        p = _Params()
+        ctes = []
+        for table in sorted(alerts_by_table):
+            if table not in ALERT_TABLES:
+                raise ValueError(f"not an alert table: {table}")
+            alerts = alerts_by_table[table]
+            if alerts:
+                ctes.append(_alert_upsert(table, alerts, p, now))
+        if states:
+            ctes.append(_state_upsert(states, p))
+        if deliveries:
+            ctes.append(
+                f"""INSERT INTO alert_deliveries (channel, group_key, message, created_at,
+                    next_attempt_at)
+                SELECT c, g, m::jsonb, {p.add(now)}, n
+                FROM unnest({p.add([r.channel for r in deliveries])}::text[],
+                            {p.add([r.group_key for r in deliveries])}::text[],
+                            {p.add([r.message.decode() for r in deliveries])}::text[],
+                            {p.add([r.next_attempt_at for r in deliveries])}::timestamptz[])
+                    AS u(c, g, m, n)"""  # noqa: S608 - only $n placeholders are interpolated
+            )
+        if record is not None:
+            ctes.append(
+                f"""INSERT INTO alert_notifications (group_key, receiver, status, alert_count,
+                    new_event_count, delivery_count, received_at)
+                VALUES ({p.add(record.group_key)}, {p.add(record.receiver)},
+                    {p.add(record.status)}, {p.add(record.alert_count)}::int,
+                    {p.add(record.new_event_count)}::int, {p.add(record.delivery_count)}::int,
+                    {p.add(now)})"""  # noqa: S608
+            )
+        if not ctes:
+            return
+        if len(ctes) == 1:
+            await self.conn.execute(ctes[0], *p.values)
+            return
+        sql = "WITH " + ",\n".join(f"w{i} AS ({c})" for i, c in enumerate(ctes)) + " SELECT 1"
+        await self.conn.execute(sql, *p.values)
 
     async def get_state(self, key: str) -> str | None:
         return await self.conn.fetchval("SELECT value FROM bridge_state WHERE key = $1", key)
@@ -251,6 +235,64 @@ class PostgresTransaction(Transaction):
             )
             for r in rows
         ]
+
+
+class _Params:
+    """Collects statement arguments and hands out their ``$n`` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def _alert_upsert(table: str, alerts: Sequence[Alert], p: _Params, now: datetime | None) -> str:
+    now_ = p.add(now)
+    return f"""INSERT INTO {table} AS t (fingerprint, starts_at, status, alertname, severity,
+            organization_id, summary, description, labels, annotations, generator_url,
+            ends_at, received_at, updated_at)
+        SELECT f, s, st, an, sev, org, su, de, l::jsonb, a::jsonb, g, e, {now_}, {now_}
+        FROM unnest({p.add([a.fingerprint for a in alerts])}::text[],
+                    {p.add([a.starts_at for a in alerts])}::timestamptz[],
+                    {p.add([a.status for a in alerts])}::text[],
+                    {p.add([a.alertname for a in alerts])}::text[],
+                    {p.add([a.severity for a in alerts])}::text[],
+                    {p.add([a.organization_id for a in alerts])}::text[],
+                    {p.add([a.summary for a in alerts])}::text[],
+                    {p.add([a.description for a in alerts])}::text[],
+                    {p.add([encode_json(a.labels) for a in alerts])}::text[],
+                    {p.add([encode_json(a.annotations) for a in alerts])}::text[],
+                    {p.add([a.generator_url for a in alerts])}::text[],
+                    {p.add([a.ends_at for a in alerts])}::timestamptz[])
+            AS u(f, s, st, an, sev, org, su, de, l, a, g, e)
+        ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
+            status = excluded.status, ends_at = excluded.ends_at,
+            annotations = excluded.annotations, summary = excluded.summary,
+            description = excluded.description, updated_at = excluded.updated_at
+        WHERE t.status = 'firing' AND excluded.status = 'resolved'"""  # noqa: S608
+
+
+def _state_upsert(states: dict[str, AlertState], p: _Params) -> str:
+    items = list(states.items())
+    last_event = [v.last_event_at or v.window_started_at for _, v in items]
+    last_alert = [encode_json(v.last_alert) if v.last_alert else None for _, v in items]
+    return f"""INSERT INTO alert_fatigue AS f (alert_key, window_started_at, cycles, flapping,
+            last_event_at, last_alert, channels)
+        SELECT k, w, c, fl, l, a::jsonb, ch::jsonb
+        FROM unnest({p.add([k for k, _ in items])}::text[],
+                    {p.add([v.window_started_at for _, v in items])}::timestamptz[],
+                    {p.add([v.cycles for _, v in items])}::int[],
+                    {p.add([v.flapping for _, v in items])}::bool[],
+                    {p.add(last_event)}::timestamptz[],
+                    {p.add(last_alert)}::text[],
+                    {p.add([v.channels_json() for _, v in items])}::text[])
+            AS u(k, w, c, fl, l, a, ch)
+        ON CONFLICT (alert_key) DO UPDATE SET
+            window_started_at = excluded.window_started_at, cycles = excluded.cycles,
+            flapping = excluded.flapping, last_event_at = excluded.last_event_at,
+            last_alert = excluded.last_alert, channels = excluded.channels"""  # noqa: S608
 
 
 async def _insert_deliveries(
