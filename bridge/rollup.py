@@ -23,6 +23,7 @@ hour after the last one done (kept in ``bridge_state`` under ``rollup_last_hour`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections import defaultdict
@@ -368,6 +369,7 @@ class RollupRunner:
         self.clock = clock
         self.client = client
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def due_hours(self, last_done: datetime | None, now: datetime) -> list[datetime]:
         """The completed hours not rolled up yet, oldest first, at most ``backfill_hours``."""
@@ -381,12 +383,15 @@ class RollupRunner:
         return hours
 
     async def run_once(self) -> list[datetime]:
-        """Roll up every due hour; the hours done. Stops at the first failure."""
+        """Roll up every due hour; the hours done. Stops at the first failure, or when the
+        runner is being stopped."""
         async with self.storage.transaction() as tx:
             raw = await tx.get_state(STATE_KEY)
         last_done = datetime.fromisoformat(raw) if raw else None
         done = []
         for hour in self.due_hours(last_done, self.clock()):
+            if self._stopping.is_set():
+                break
             await run_rollup(
                 self.storage, self.prometheus_url, hour, client=self.client, now=self.clock()
             )
@@ -394,21 +399,30 @@ class RollupRunner:
         return done
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.run_once()
             except (RollupError, StorageUnavailable) as exc:
                 log.warning("history rollup postponed", extra={"error": str(exc)})
             except Exception:
                 log.exception("history rollup failed")
-            await asyncio.sleep(self.interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._loop(), name="history-rollup")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Let the hour being written finish (a transaction is never cut in the middle), then
+        stop; cancel only after ``grace_seconds``."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

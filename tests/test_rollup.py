@@ -44,6 +44,7 @@ class FakePrometheus:
         self.results: dict[str, list[tuple[dict[str, str], float]]] = {}
         self.failure: tuple[int, dict[str, Any]] | None = None
         self.requests: list[tuple[str, float]] = []
+        self.delay = 0.0
 
     def set(self, query: str, *samples: tuple[dict[str, str], float]) -> None:
         assert query in ALL_QUERIES, query
@@ -55,6 +56,7 @@ class FakePrometheus:
             params.update(await request.post())
         query, at = params["query"], float(params["time"])
         self.requests.append((query, at))
+        await asyncio.sleep(self.delay)
         if self.failure:
             return web.json_response(self.failure[1], status=self.failure[0])
         if query not in ALL_QUERIES:
@@ -357,6 +359,27 @@ async def test_runner_in_the_background_logs_and_keeps_going(
     finally:
         await runner.stop()
     assert [hour_of(r) for r in await rows(storage, "traffic_baselines")] == [HOUR_START] * 2
+
+
+async def test_stopping_lets_the_hour_in_progress_finish(prometheus, storage: Storage) -> None:
+    fake, url = prometheus
+    feed_an_hour(fake)
+    fake.delay = 0.2
+    clock = Clock(datetime(2026, 3, 2, 17, 10, tzinfo=UTC))
+    runner = RollupRunner(storage, url, interval_seconds=3600, backfill_hours=3, clock=clock)
+    runner.start()
+    for _ in range(500):
+        if fake.requests:
+            break
+        await _sleep()
+    await runner.stop()
+    # the first due hour (14:00) was completed and recorded, the other two were not started
+    assert {hour_of(r) for r in await rows(storage, "traffic_baselines")} == {
+        datetime(2026, 3, 2, 14, tzinfo=UTC)
+    }
+    (state,) = await storage.query("SELECT value FROM bridge_state WHERE key = 'rollup_last_hour'")
+    assert datetime.fromisoformat(state["value"]) == datetime(2026, 3, 2, 14, tzinfo=UTC)
+    assert len(fake.requests) == len(ALL_QUERIES)
 
 
 async def _sleep() -> None:
