@@ -190,8 +190,10 @@ class Ingestor:
             await tx.write_notification(
                 dict(by_table), dict(sorted(plan.states.items())), plan.deliveries, record, now
             )
-        for alert in new:
-            self.metrics.alerts_stored.labels(category=category_table(alert.category)[:-7]).inc()
+        for table, stored in by_table.items():
+            self.metrics.alerts_stored.labels(category=table.removesuffix("_alerts")).inc(
+                len(stored)
+            )
         for reason, count in plan.suppressed.items():
             self.metrics.suppressed.labels(reason=reason).inc(count)
         if watchdog:
