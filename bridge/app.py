@@ -62,6 +62,7 @@ class Bridge:
             config.deadman_after_seconds,
             lambda: self.router.channels_for("critical", None),
             self.metrics,
+            started_at=clock(),
         )
         self.delivery = DeliveryEngine(
             self.storage,

@@ -34,8 +34,12 @@ class DeadMansSwitch:
         after_seconds: float,
         channels: Callable[[], tuple[str, ...]],
         metrics: BridgeMetrics,
+        started_at: datetime | None = None,
     ) -> None:
         self.after = timedelta(seconds=after_seconds)
+        # A bridge that was itself down has not heard the Watchdog either; give Alertmanager a
+        # full period after this start before concluding the pipeline is broken.
+        self.started_at = started_at
         self.enabled = after_seconds > 0
         self.channels = channels
         self.metrics = metrics
@@ -90,9 +94,10 @@ class DeadMansSwitch:
             await tx.init_state(LAST_SEEN, now.isoformat(), now)
             await tx.init_state(STATE, "ok", now)
             last_seen = datetime.fromisoformat(await tx.get_state(LAST_SEEN) or now.isoformat())
-            overdue = self.enabled and now - last_seen > self.after
+            reference = max(last_seen, self.started_at or last_seen)
+            overdue = self.enabled and now - reference > self.after
             if overdue and await tx.compare_and_set_state(STATE, "ok", "down", now):
-                since = last_seen + self.after
+                since = reference + self.after
                 await tx.set_state(SINCE, since.isoformat(), now)
                 deliveries = self._deliveries("firing", since, now)
                 await tx.insert_deliveries(deliveries, now)

@@ -330,3 +330,29 @@ async def test_dead_mans_switch_pages_once_and_resolves(db_url, replicas):
     finally:
         for bridge in bridges:
             await bridge.stop()
+
+
+async def test_dead_mans_switch_waits_a_full_period_after_a_bridge_restart(db_url):
+    clock = Clock()
+    config = make_config(db_url, deadman_after_seconds=300)
+    from bridge.webhook import parse_notification
+
+    first = Bridge(config, notifiers("pagerduty"), clock=clock)
+    await first.start(workers=False)
+    alert = am_alert("Watchdog", fingerprint="wd", severity="none", category="system")
+    await first.ingest(parse_notification(body(payload(alert))))
+    await first.maintenance_once()
+    await first.stop()
+    clock.advance(3600)  # the bridge was down for an hour: it heard no Watchdog either
+    restarted = Bridge(config, notifiers("pagerduty"), clock=clock)
+    await restarted.start(workers=False)
+    try:
+        await restarted.maintenance_once()
+        clock.advance(299)
+        await restarted.maintenance_once()
+        assert await count(restarted.storage, "alert_deliveries") == 0
+        clock.advance(2)
+        await restarted.maintenance_once()
+        assert await count(restarted.storage, "alert_deliveries") == 1
+    finally:
+        await restarted.stop()
