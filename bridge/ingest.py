@@ -162,18 +162,21 @@ class Ingestor:
         keys = [alert_key(a) for a in alerts]
         async with self.storage.transaction() as tx:
             if alerts:
-                indexes, states = await tx.insert_events(alerts, keys, now)
-                new = [alerts[i] for i in indexes]
-            if new:
+                events = await tx.insert_events(alerts, keys, now)
+                new = [alerts[i] for i in events.indexes]
+                # A firing that arrives after its own resolve is history, not news.
+                fresh = [i for i in events.indexes if i not in events.stale]
                 plan = plan_notification(
                     notification,
-                    new,
-                    [keys[i] for i in indexes],
-                    states,
+                    [alerts[i] for i in fresh],
+                    [keys[i] for i in fresh],
+                    events.states,
                     self.router,
                     self.rules,
                     now,
                 )
+                if events.stale:
+                    plan.suppressed["stale"] += len(events.stale)
             by_table: dict[str, list[Alert]] = defaultdict(list)
             for alert in new:
                 by_table[category_table(alert.category)].append(alert)

@@ -280,6 +280,24 @@ async def test_resolved_updates_the_row(bridge_client):
     assert pd[0].alerts[0].fingerprint == pd[1].alerts[0].fingerprint == "r1"
 
 
+async def test_firing_after_its_resolve_notifies_nobody(bridge_client):
+    """An HA pair can deliver the resolve before the firing of the same alert instance."""
+    firing = am_alert(fingerprint="ooo", severity="critical")
+    resolved = am_alert(
+        fingerprint="ooo", severity="critical", status="resolved", ends_at=T0 + timedelta(minutes=1)
+    )
+    await bridge_client.post("/v1/alertmanager", data=body(payload(resolved)), headers=AUTH)
+    late = await bridge_client.post("/v1/alertmanager", data=body(payload(firing)), headers=AUTH)
+    assert (await late.json())["deliveries"] == 0
+    storage = bridge_client.bridge.storage
+    rows = await storage.query("SELECT status FROM payment_alerts WHERE fingerprint = 'ooo'")
+    assert rows == [{"status": "resolved"}]
+    await bridge_client.bridge.delivery.run_once()
+    assert [m.status for m in bridge_client.chans["pagerduty"].messages] == ["resolved"]
+    text = await (await bridge_client.get("/metrics")).text()
+    assert 'passiton_bridge_suppressed_total{reason="stale"} 1.0' in text
+
+
 async def test_new_starts_at_is_a_new_alert(bridge_client):
     await bridge_client.post(
         "/v1/alertmanager", data=body(payload(am_alert(fingerprint="n1"))), headers=AUTH

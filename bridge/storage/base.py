@@ -75,6 +75,16 @@ class AlertState:
 
 
 @dataclass(frozen=True)
+class NewEvents:
+    """What ``insert_events`` learnt: which alerts are new events, the fatigue state of their
+    alert keys, and which new firing events are stale (that instance already resolved)."""
+
+    indexes: list[int]
+    states: dict[str, AlertState]
+    stale: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
 class NewDelivery:
     channel: str
     group_key: str
@@ -139,9 +149,8 @@ class Transaction(abc.ABC):
     @abc.abstractmethod
     async def insert_events(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
-    ) -> tuple[list[int], dict[str, AlertState]]:
-        """Record (fingerprint, starts_at, status) of each alert; the indexes of the new ones,
-        and the fatigue state of the new ones' alert keys (``keys`` runs parallel to alerts)."""
+    ) -> NewEvents:
+        """Record (fingerprint, starts_at, status) of each alert (``keys`` runs parallel)."""
 
     @abc.abstractmethod
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:

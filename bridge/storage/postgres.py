@@ -25,6 +25,7 @@ from bridge.storage.base import (
     ClaimedDelivery,
     ConfigurationRow,
     NewDelivery,
+    NewEvents,
     NotificationRecord,
     PreferenceRow,
     Storage,
@@ -88,8 +89,9 @@ class PostgresTransaction(Transaction):
 
     async def insert_events(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
-    ) -> tuple[list[int], dict[str, AlertState]]:
-        # One round trip: insert the dedupe keys and read the fatigue state of the new ones.
+    ) -> NewEvents:
+        # One round trip: insert the dedupe keys, read the fatigue state of the new ones and
+        # whether a new firing arrives after its resolve (an HA pair can deliver out of order).
         rows = await self.conn.fetch(
             """
             WITH input AS (
@@ -102,7 +104,10 @@ class PostgresTransaction(Transaction):
                 RETURNING fingerprint, starts_at, status
             )
             SELECT input.i, input.k, a.window_started_at, a.cycles, a.flapping, a.last_event_at,
-                   a.last_alert::text, a.channels::text
+                   a.last_alert::text, a.channels::text,
+                   input.st = 'firing' AND EXISTS (
+                       SELECT 1 FROM alert_events r WHERE r.fingerprint = input.f
+                       AND r.starts_at = input.s AND r.status = 'resolved') AS stale
             FROM new
             JOIN input ON input.f = new.fingerprint AND input.s = new.starts_at
                       AND input.st = new.status
@@ -121,7 +126,7 @@ class PostgresTransaction(Transaction):
             for r in rows
             if r[2] is not None
         }
-        return sorted(r[0] - 1 for r in rows), states
+        return NewEvents(sorted(r[0] - 1 for r in rows), states, {r[0] - 1 for r in rows if r[8]})
 
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
         await self.write_notification({table: list(alerts)}, {}, [], None, now)

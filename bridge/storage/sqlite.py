@@ -25,6 +25,7 @@ from bridge.storage.base import (
     ClaimedDelivery,
     ConfigurationRow,
     NewDelivery,
+    NewEvents,
     NotificationRecord,
     PreferenceRow,
     Storage,
@@ -70,7 +71,7 @@ class SqliteTransaction(Transaction):
 
     async def insert_events(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
-    ) -> tuple[list[int], dict[str, AlertState]]:
+    ) -> NewEvents:
         events = [(a.fingerprint, ts(a.starts_at), a.status) for a in alerts]
         new: set[tuple[str, str | None, str]] = set()
         for chunk in _chunks(events):
@@ -94,7 +95,18 @@ class SqliteTransaction(Transaction):
             )
             for r in await cursor.fetchall():
                 states[r[0]] = _state(r[1:])
-        return indexes, states
+        stale = set()
+        for i in indexes:
+            fingerprint, starts_at, status = events[i]
+            if status == "firing":
+                cursor = await self.db.execute(
+                    "SELECT 1 FROM alert_events WHERE fingerprint = ? AND starts_at = ?"
+                    " AND status = 'resolved'",
+                    (fingerprint, starts_at),
+                )
+                if await cursor.fetchone() is not None:
+                    stale.add(i)
+        return NewEvents(indexes, states, stale)
 
     async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
         if table not in ALERT_TABLES:
