@@ -173,14 +173,16 @@ class DemoTraffic:
             self.api_call(kinds.get("api") is not None)
         burst = kinds.get("payments")
         failing = burst.organization_id if burst is not None else None
-        for _ in range(_count(self.rng, 0.25 * scale)):
+        payments = 0.25 * scale
+        for _ in range(_count(self.rng, payments)):
             org = self.org()
             self.payment(org, failure_ratio=0.8 if org == failing else 0.04)
         if failing is not None:
             # The organization's donors retry: extra attempts, 80 % of all its payments failing,
-            # far above its critical threshold, while the platform as a whole stays below the
-            # platform-wide one (whose alert would inhibit the organization's).
-            for _ in range(_count(self.rng, 0.6 * seconds)):
+            # far above its critical threshold at any time of day, while the platform as a whole
+            # stays well below the platform-wide one (whose alert would inhibit the
+            # organization's): retries are a third of the platform's usual payments.
+            for _ in range(_count(self.rng, 0.35 * payments)):
                 self.payment(failing, failure_ratio=0.8)
         return active
 
