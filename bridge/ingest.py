@@ -1,6 +1,6 @@
 """One notification in, one transaction out: alert rows, dedupe keys, fatigue state, outbox.
 
-Only alert events the database did not know yet (``insert_events`` decides, atomically) are
+Only alert events the database did not know yet (``store_alerts`` decides, atomically) are
 routed, so a retried or duplicated notification stores nothing new and notifies nobody again.
 """
 
@@ -162,24 +162,17 @@ class Ingestor:
         keys = [alert_key(a) for a in alerts]
         async with self.storage.transaction() as tx:
             if alerts:
-                events = await tx.insert_events(alerts, keys, now)
+                events = await tx.store_alerts(alerts, keys, now)
                 new = [alerts[i] for i in events.indexes]
-                # A firing that arrives after its own resolve is history, not news.
-                fresh = [i for i in events.indexes if i not in events.stale]
                 plan = plan_notification(
                     notification,
-                    [alerts[i] for i in fresh],
-                    [keys[i] for i in fresh],
+                    new,
+                    [keys[i] for i in events.indexes],
                     events.states,
                     self.router,
                     self.rules,
                     now,
                 )
-                if events.stale:
-                    plan.suppressed["stale"] += len(events.stale)
-            by_table: dict[str, list[Alert]] = defaultdict(list)
-            for alert in new:
-                by_table[category_table(alert.category)].append(alert)
             if watchdog:
                 plan.deliveries.extend(await self.deadman.on_watchdog(tx, now))
             record = NotificationRecord(
@@ -191,12 +184,11 @@ class Ingestor:
                 len(plan.deliveries),
             )
             await tx.write_notification(
-                dict(by_table), dict(sorted(plan.states.items())), plan.deliveries, record, now
+                dict(sorted(plan.states.items())), plan.deliveries, record, now
             )
-        for table, stored in by_table.items():
-            self.metrics.alerts_stored.labels(category=table.removesuffix("_alerts")).inc(
-                len(stored)
-            )
+        stored = Counter(category_table(a.category).removesuffix("_alerts") for a in new)
+        for category, count in stored.items():
+            self.metrics.alerts_stored.labels(category=category).inc(count)
         for reason, count in plan.suppressed.items():
             self.metrics.suppressed.labels(reason=reason).inc(count)
         if watchdog:

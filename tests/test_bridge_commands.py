@@ -161,7 +161,7 @@ async def test_purge_deletes_only_old_rows(db_url):
     assert "alert_deliveries: 1 deleted" in out
     async with open_storage(db_url) as storage:
         assert [r["fingerprint"] for r in await alert_rows(storage)] == ["new"]
-        assert await count(storage, "alert_events") == 1
+        assert await count(storage, "alert_notifications") == 1
         assert await count(storage, "alert_deliveries", "WHERE state = 'pending'") == 1
     code, out, _ = await cli("purge", "--older-than", "soon", environ=env(DATABASE_URL=db_url))
     assert code == 2

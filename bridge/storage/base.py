@@ -76,12 +76,11 @@ class AlertState:
 
 @dataclass(frozen=True)
 class NewEvents:
-    """What ``insert_events`` learnt: which alerts are new events, the fatigue state of their
-    alert keys, and which new firing events are stale (that instance already resolved)."""
+    """What ``store_alerts`` learnt: which alerts were news (inserted, or moved from firing to
+    resolved) and the fatigue state of their alert keys."""
 
     indexes: list[int]
     states: dict[str, AlertState]
-    stale: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -147,14 +146,12 @@ class Transaction(abc.ABC):
     """One database transaction; everything in it commits together or not at all."""
 
     @abc.abstractmethod
-    async def insert_events(
+    async def store_alerts(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
     ) -> NewEvents:
-        """Record (fingerprint, starts_at, status) of each alert (``keys`` runs parallel)."""
-
-    @abc.abstractmethod
-    async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
-        """Insert new alert rows; a resolved alert updates its firing row."""
+        """Upsert each alert into its category's table: a new (fingerprint, starts_at) is
+        inserted, a resolve updates its firing row, anything else changes nothing. The alert
+        tables' unique key is the deduplication; ``keys`` (alert keys) run parallel to alerts."""
 
     @abc.abstractmethod
     async def save_states(self, rows: dict[str, AlertState]) -> None: ...
@@ -167,15 +164,12 @@ class Transaction(abc.ABC):
 
     async def write_notification(
         self,
-        alerts_by_table: dict[str, list[Alert]],
         states: dict[str, AlertState],
         deliveries: Sequence[NewDelivery],
         record: NotificationRecord,
         now: datetime,
     ) -> None:
-        """Every write of one notification after the dedupe step (a backend may batch them)."""
-        for table in sorted(alerts_by_table):
-            await self.upsert_alerts(table, alerts_by_table[table], now)
+        """Every write of one notification after its alerts (a backend may batch them)."""
         if states:
             await self.save_states(states)
         if deliveries:

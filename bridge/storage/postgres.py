@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from bridge.codec import decode_json, encode_json
-from bridge.model import Alert
+from bridge.model import Alert, category_table
 from bridge.storage.base import (
     ALERT_TABLES,
     AlertState,
@@ -87,37 +87,58 @@ class PostgresTransaction(Transaction):
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def insert_events(
+    async def store_alerts(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
     ) -> NewEvents:
-        # One round trip: insert the dedupe keys, read the fatigue state of the new ones and
-        # whether a new firing arrives after its resolve (an HA pair can deliver out of order).
-        rows = await self.conn.fetch(
-            """
-            WITH input AS (
-                SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
-                    WITH ORDINALITY AS u(f, s, st, k, i)
-            ), new AS (
-                INSERT INTO alert_events (fingerprint, starts_at, status, received_at)
-                SELECT f, s, st, $5 FROM input
-                ON CONFLICT DO NOTHING
-                RETURNING fingerprint, starts_at, status
+        """One statement: upsert every alert into its table (a CTE per table), returning the
+        rows that were inserted or moved from firing to resolved, joined to their fatigue
+        state."""
+        p = _Params()
+        now_ = p.add(now)
+        tables = [category_table(a.category) for a in alerts]
+        input_sql = f"""SELECT * FROM unnest(
+                {p.add(tables)}::text[],
+                {p.add([a.fingerprint for a in alerts])}::text[],
+                {p.add([a.starts_at for a in alerts])}::timestamptz[],
+                {p.add([a.status for a in alerts])}::text[],
+                {p.add([a.alertname for a in alerts])}::text[],
+                {p.add([a.severity for a in alerts])}::text[],
+                {p.add([a.organization_id for a in alerts])}::text[],
+                {p.add([a.summary for a in alerts])}::text[],
+                {p.add([a.description for a in alerts])}::text[],
+                {p.add([encode_json(a.labels) for a in alerts])}::text[],
+                {p.add([encode_json(a.annotations) for a in alerts])}::text[],
+                {p.add([a.generator_url for a in alerts])}::text[],
+                {p.add([a.ends_at for a in alerts])}::timestamptz[],
+                {p.add(list(keys))}::text[]
+            ) WITH ORDINALITY AS u(tbl, f, s, st, an, sev, org, su, de, l, a, g, e, k, i)"""  # noqa: S608
+        ctes = [f"input AS ({input_sql})"]
+        present = sorted(set(tables))
+        for n, table in enumerate(present):
+            ctes.append(
+                f"""t{n} AS (
+                INSERT INTO {table} AS t (fingerprint, starts_at, status, alertname, severity,
+                    organization_id, summary, description, labels, annotations, generator_url,
+                    ends_at, received_at, updated_at)
+                SELECT f, s, st, an, sev, org, su, de, l::jsonb, a::jsonb, g, e, {now_}, {now_}
+                FROM input WHERE tbl = '{table}'
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
+                    status = excluded.status, ends_at = excluded.ends_at,
+                    annotations = excluded.annotations, summary = excluded.summary,
+                    description = excluded.description, updated_at = excluded.updated_at
+                WHERE t.status = 'firing' AND excluded.status = 'resolved'
+                RETURNING fingerprint, starts_at, status)"""  # noqa: S608 - table from ALERT_TABLES
             )
+        changed = " UNION ALL ".join(f"SELECT * FROM t{n}" for n in range(len(present)))  # noqa: S608
+        rows = await self.conn.fetch(
+            f"""WITH {", ".join(ctes)}, new AS ({changed})
             SELECT input.i, input.k, a.window_started_at, a.cycles, a.flapping, a.last_event_at,
-                   a.last_alert::text, a.channels::text,
-                   input.st = 'firing' AND EXISTS (
-                       SELECT 1 FROM alert_events r WHERE r.fingerprint = input.f
-                       AND r.starts_at = input.s AND r.status = 'resolved') AS stale
+                   a.last_alert::text, a.channels::text
             FROM new
             JOIN input ON input.f = new.fingerprint AND input.s = new.starts_at
                       AND input.st = new.status
-            LEFT JOIN alert_fatigue a ON a.alert_key = input.k
-            """,
-            [a.fingerprint for a in alerts],
-            [a.starts_at for a in alerts],
-            [a.status for a in alerts],
-            list(keys),
-            now,
+            LEFT JOIN alert_fatigue a ON a.alert_key = input.k""",  # noqa: S608
+            *p.values,
         )
         states = {
             r[1]: AlertState(
@@ -126,23 +147,19 @@ class PostgresTransaction(Transaction):
             for r in rows
             if r[2] is not None
         }
-        return NewEvents(sorted(r[0] - 1 for r in rows), states, {r[0] - 1 for r in rows if r[8]})
-
-    async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
-        await self.write_notification({table: list(alerts)}, {}, [], None, now)
+        return NewEvents(sorted(r[0] - 1 for r in rows), states)
 
     async def save_states(self, rows: dict[str, AlertState]) -> None:
-        await self.write_notification({}, rows, [], None, now=None)
+        await self.write_notification(rows, [], None, now=None)
 
     async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None:
-        await self.write_notification({}, {}, rows, None, now)
+        await self.write_notification({}, rows, None, now)
 
     async def insert_notification(self, record: NotificationRecord, now: datetime) -> None:
-        await self.write_notification({}, {}, [], record, now)
+        await self.write_notification({}, [], record, now)
 
     async def write_notification(
         self,
-        alerts_by_table: dict[str, list[Alert]],
         states: dict[str, AlertState],
         deliveries: Sequence[NewDelivery],
         record: NotificationRecord | None,
@@ -151,12 +168,6 @@ class PostgresTransaction(Transaction):
         """One statement: a data-modifying CTE per table, so one round trip for all of them."""
         p = _Params()
         ctes = []
-        for table in sorted(alerts_by_table):
-            if table not in ALERT_TABLES:
-                raise ValueError(f"not an alert table: {table}")
-            alerts = alerts_by_table[table]
-            if alerts:
-                ctes.append(_alert_upsert(table, alerts, p, now))
         if states:
             ctes.append(_state_upsert(states, p))
         if deliveries:
@@ -251,32 +262,6 @@ class _Params:
     def add(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
-
-
-def _alert_upsert(table: str, alerts: Sequence[Alert], p: _Params, now: datetime | None) -> str:
-    now_ = p.add(now)
-    return f"""INSERT INTO {table} AS t (fingerprint, starts_at, status, alertname, severity,
-            organization_id, summary, description, labels, annotations, generator_url,
-            ends_at, received_at, updated_at)
-        SELECT f, s, st, an, sev, org, su, de, l::jsonb, a::jsonb, g, e, {now_}, {now_}
-        FROM unnest({p.add([a.fingerprint for a in alerts])}::text[],
-                    {p.add([a.starts_at for a in alerts])}::timestamptz[],
-                    {p.add([a.status for a in alerts])}::text[],
-                    {p.add([a.alertname for a in alerts])}::text[],
-                    {p.add([a.severity for a in alerts])}::text[],
-                    {p.add([a.organization_id for a in alerts])}::text[],
-                    {p.add([a.summary for a in alerts])}::text[],
-                    {p.add([a.description for a in alerts])}::text[],
-                    {p.add([encode_json(a.labels) for a in alerts])}::text[],
-                    {p.add([encode_json(a.annotations) for a in alerts])}::text[],
-                    {p.add([a.generator_url for a in alerts])}::text[],
-                    {p.add([a.ends_at for a in alerts])}::timestamptz[])
-            AS u(f, s, st, an, sev, org, su, de, l, a, g, e)
-        ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
-            status = excluded.status, ends_at = excluded.ends_at,
-            annotations = excluded.annotations, summary = excluded.summary,
-            description = excluded.description, updated_at = excluded.updated_at
-        WHERE t.status = 'firing' AND excluded.status = 'resolved'"""  # noqa: S608
 
 
 def _state_upsert(states: dict[str, AlertState], p: _Params) -> str:
@@ -524,7 +509,6 @@ class PostgresStorage(Storage):
                 t: f"DELETE FROM {t} WHERE received_at < $1 AND updated_at < $1"  # noqa: S608
                 for t in ALERT_TABLES
             },
-            "alert_events": "DELETE FROM alert_events WHERE received_at < $1",
             "alert_notifications": "DELETE FROM alert_notifications WHERE received_at < $1",
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < $1",

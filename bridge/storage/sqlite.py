@@ -18,7 +18,7 @@ from typing import Any
 import aiosqlite
 
 from bridge.codec import decode_json, encode_json
-from bridge.model import Alert
+from bridge.model import Alert, category_table
 from bridge.storage.base import (
     ALERT_TABLES,
     AlertState,
@@ -69,22 +69,52 @@ class SqliteTransaction(Transaction):
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
-    async def insert_events(
+    async def store_alerts(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
     ) -> NewEvents:
-        events = [(a.fingerprint, ts(a.starts_at), a.status) for a in alerts]
-        new: set[tuple[str, str | None, str]] = set()
-        for chunk in _chunks(events):
-            values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
-            params = [p for key in chunk for p in (*key, ts(now))]
-            cursor = await self.db.execute(
-                f"INSERT INTO alert_events (fingerprint, starts_at, status, received_at)"  # noqa: S608
-                f" VALUES {values} ON CONFLICT DO NOTHING"
-                " RETURNING fingerprint, starts_at, status",
-                params,
+        rows = [
+            (
+                a.fingerprint,
+                ts(a.starts_at),
+                a.status,
+                a.alertname,
+                a.severity,
+                a.organization_id,
+                a.summary,
+                a.description,
+                encode_json(a.labels),
+                encode_json(a.annotations),
+                a.generator_url,
+                ts(a.ends_at),
+                ts(now),
+                ts(now),
             )
-            new.update((r[0], r[1], r[2]) for r in await cursor.fetchall())
-        indexes = [i for i, key in enumerate(events) if key in new]
+            for a in alerts
+        ]
+        by_table: dict[str, list[tuple[Any, ...]]] = {}
+        for alert, row in zip(alerts, rows, strict=True):
+            by_table.setdefault(category_table(alert.category), []).append(row)
+        changed: set[tuple[str, str, str]] = set()
+        for table in sorted(by_table):
+            for chunk in _chunks(by_table[table], 200):
+                values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                cursor = await self.db.execute(
+                    f"""
+                    INSERT INTO {table} (fingerprint, starts_at, status, alertname, severity,
+                        organization_id, summary, description, labels, annotations,
+                        generator_url, ends_at, received_at, updated_at)
+                    VALUES {values}
+                    ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
+                        status = excluded.status, ends_at = excluded.ends_at,
+                        annotations = excluded.annotations, summary = excluded.summary,
+                        description = excluded.description, updated_at = excluded.updated_at
+                    WHERE {table}.status = 'firing' AND excluded.status = 'resolved'
+                    RETURNING fingerprint, starts_at, status
+                    """,  # noqa: S608 - table is one of ALERT_TABLES
+                    [v for row in chunk for v in row],
+                )
+                changed.update((r[0], r[1], r[2]) for r in await cursor.fetchall())
+        indexes = [i for i, row in enumerate(rows) if (row[0], row[1], row[2]) in changed]
         states: dict[str, AlertState] = {}
         for chunk in _chunks(sorted({keys[i] for i in indexes})):
             marks = ", ".join("?" * len(chunk))
@@ -95,54 +125,7 @@ class SqliteTransaction(Transaction):
             )
             for r in await cursor.fetchall():
                 states[r[0]] = _state(r[1:])
-        stale = set()
-        for i in indexes:
-            fingerprint, starts_at, status = events[i]
-            if status == "firing":
-                cursor = await self.db.execute(
-                    "SELECT 1 FROM alert_events WHERE fingerprint = ? AND starts_at = ?"
-                    " AND status = 'resolved'",
-                    (fingerprint, starts_at),
-                )
-                if await cursor.fetchone() is not None:
-                    stale.add(i)
-        return NewEvents(indexes, states, stale)
-
-    async def upsert_alerts(self, table: str, alerts: Sequence[Alert], now: datetime) -> None:
-        if table not in ALERT_TABLES:
-            raise ValueError(f"not an alert table: {table}")
-        await self.db.executemany(
-            f"""
-            INSERT INTO {table} (fingerprint, starts_at, status, alertname, severity,
-                organization_id, summary, description, labels, annotations, generator_url,
-                ends_at, received_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
-                status = excluded.status, ends_at = excluded.ends_at,
-                annotations = excluded.annotations, summary = excluded.summary,
-                description = excluded.description, updated_at = excluded.updated_at
-            WHERE {table}.status = 'firing' AND excluded.status = 'resolved'
-            """,  # noqa: S608 - table is one of ALERT_TABLES
-            [
-                (
-                    a.fingerprint,
-                    ts(a.starts_at),
-                    a.status,
-                    a.alertname,
-                    a.severity,
-                    a.organization_id,
-                    a.summary,
-                    a.description,
-                    encode_json(a.labels),
-                    encode_json(a.annotations),
-                    a.generator_url,
-                    ts(a.ends_at),
-                    ts(now),
-                    ts(now),
-                )
-                for a in alerts
-            ],
-        )
+        return NewEvents(indexes, states)
 
     async def save_states(self, rows: dict[str, AlertState]) -> None:
         await self.db.executemany(
@@ -441,7 +424,6 @@ class SqliteStorage(Storage):
                 t: f"DELETE FROM {t} WHERE received_at < ? AND updated_at < ?"  # noqa: S608
                 for t in ALERT_TABLES
             },
-            "alert_events": "DELETE FROM alert_events WHERE received_at < ?",
             "alert_notifications": "DELETE FROM alert_notifications WHERE received_at < ?",
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < ?",

@@ -179,8 +179,9 @@ CREATE TABLE IF NOT EXISTS dashboard_metrics (
     PRIMARY KEY (metric, hour)
 );
 
--- The bridge's own tables: notifications received, the dedupe key of every alert event,
--- the delivery outbox, alert-fatigue state and small shared state (dead man's switch).
+-- The bridge's own tables: notifications received, the delivery outbox, alert-fatigue state
+-- and small shared state (dead man's switch). An alert's identity is (fingerprint, starts_at),
+-- unique in its table: that key is also what makes a repeated notification change nothing.
 CREATE TABLE IF NOT EXISTS alert_notifications (
     id BIGSERIAL PRIMARY KEY,
     group_key TEXT NOT NULL,
@@ -192,15 +193,6 @@ CREATE TABLE IF NOT EXISTS alert_notifications (
     received_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_notifications_received_at_idx ON alert_notifications USING brin (received_at);
-
-CREATE TABLE IF NOT EXISTS alert_events (
-    fingerprint TEXT NOT NULL,
-    starts_at TIMESTAMPTZ NOT NULL,
-    status TEXT NOT NULL,
-    received_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (fingerprint, starts_at, status)
-);
-CREATE INDEX IF NOT EXISTS alert_events_received_at_idx ON alert_events USING brin (received_at);
 
 CREATE TABLE IF NOT EXISTS alert_deliveries (
     id BIGSERIAL PRIMARY KEY,
@@ -271,7 +263,6 @@ ALTER TABLE endpoint_metrics ENABLE ROW LEVEL SECURITY;
 ALTER TABLE widget_analytics ENABLE ROW LEVEL SECURITY;
 ALTER TABLE dashboard_metrics ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_notifications ENABLE ROW LEVEL SECURITY;
-ALTER TABLE alert_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_deliveries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_fatigue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE bridge_state ENABLE ROW LEVEL SECURITY;

@@ -186,15 +186,6 @@ CREATE TABLE IF NOT EXISTS alert_notifications (
 );
 CREATE INDEX IF NOT EXISTS alert_notifications_received_at_idx ON alert_notifications (received_at);
 
-CREATE TABLE IF NOT EXISTS alert_events (
-    fingerprint TEXT NOT NULL,
-    starts_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    PRIMARY KEY (fingerprint, starts_at, status)
-);
-CREATE INDEX IF NOT EXISTS alert_events_received_at_idx ON alert_events (received_at);
-
 CREATE TABLE IF NOT EXISTS alert_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     channel TEXT NOT NULL,
