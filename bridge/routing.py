@@ -69,12 +69,14 @@ class Router:
         self.version: str | None = None
         self._prefs: dict[str, PreferenceRow] = {}
         self._configs: dict[tuple[str, str], ConfigurationRow] = {}
+        self._routes: dict[tuple[str, str | None], tuple[tuple[str, tuple[str, ...]], ...]] = {}
 
     def load(
         self, prefs: Iterable[PreferenceRow], configs: Iterable[ConfigurationRow], version: str
     ) -> None:
         self._prefs = {p.organization_id: p for p in prefs}
         self._configs = {(c.organization_id, c.alertname): c for c in configs}
+        self._routes = {}
         self.version = version
 
     async def refresh(self, storage: Storage, *, force: bool = False) -> bool:
@@ -123,17 +125,22 @@ class Router:
         return tuple(dict.fromkeys(c for c in wanted if c in self.available))
 
     def routes(self, alert: Alert, now: datetime) -> list[Route]:
-        prefs = self.preferences(alert.organization_id)
+        org = alert.organization_id
+        prefs = self.preferences(org)
+        cache_key = (alert.severity, org if prefs is not None else None)
+        targets = self._routes.get(cache_key)
+        if targets is None:
+            targets = self._routes[cache_key] = tuple(
+                (channel, tuple(prefs.recipients.get(channel) or ()) if prefs is not None else ())
+                for channel in self.channels_for(alert.severity, prefs)
+            )
         not_before = None
-        if prefs is not None and alert.severity != "critical":
+        if (
+            prefs is not None
+            and prefs.quiet_hours_start is not None
+            and alert.severity != "critical"
+        ):
             not_before = quiet_until(
                 prefs.quiet_hours_start, prefs.quiet_hours_end, prefs.timezone, now
             )
-        return [
-            Route(
-                channel,
-                tuple(prefs.recipients.get(channel) or ()) if prefs is not None else (),
-                not_before,
-            )
-            for channel in self.channels_for(alert.severity, prefs)
-        ]
+        return [Route(channel, recipients, not_before) for channel, recipients in targets]
