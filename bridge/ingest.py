@@ -1,4 +1,4 @@
-"""One notification in, one transaction out: alert rows, dedupe keys, fatigue state, outbox.
+"""One notification in, one transaction out: alert rows, fatigue state, notification, outbox.
 
 Only alert events the database did not know yet (``store_alerts`` decides, atomically) are
 routed, so a retried or duplicated notification stores nothing new and notifies nobody again.
