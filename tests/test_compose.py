@@ -4,6 +4,7 @@ Prometheus and Alertmanager configs the containers read."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema_rs
 import pytest
 import yaml
 
@@ -155,6 +157,23 @@ def rendered(name: str) -> dict[str, Any]:
 
 
 # --- the file itself ---------------------------------------------------------------------------
+
+
+def test_the_file_follows_the_compose_specification() -> None:
+    """Against the Compose Specification's JSON schema (compose-spec/compose-spec,
+    Apache-2.0, as shipped in the dclint 3.1.0 npm package): tests/data/compose-spec.schema.json."""
+    schema = json.loads((REPO / "tests/data/compose-spec.schema.json").read_text())
+    validator = jsonschema_rs.validator_for(schema)
+    errors = [
+        f"{'/'.join(map(str, e.instance_path))}: {e.message}"
+        for e in validator.iter_errors(COMPOSE)
+    ]
+    assert errors == []
+    broken = {
+        **COMPOSE,
+        "secrets": {"bridge_webhook_token": {"environmnt": "BRIDGE_WEBHOOK_TOKEN"}},
+    }
+    assert not validator.is_valid(broken)
 
 
 def test_every_service_is_there_with_a_health_check() -> None:
