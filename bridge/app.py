@@ -95,6 +95,10 @@ class Bridge:
         self._last_purge: float | None = None
 
     async def ingest(self, notification: Notification) -> IngestResult:
+        if self.router.version is None:
+            # Started while the database was down: migrate and load routing before the first
+            # notification is routed with defaults instead of the organizations' preferences.
+            await self.prepare()
         return await self.ingestor.ingest(notification)
 
     async def start(self, *, workers: bool = True) -> None:

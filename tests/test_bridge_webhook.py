@@ -375,3 +375,30 @@ async def test_database_down_is_503_then_retry_is_stored(aiohttp_client, pg_data
     assert len(await alert_rows(app[BRIDGE].storage)) == 1
     text = await (await client.get("/metrics")).text()
     assert 'passiton_bridge_notifications_received_total{status="unavailable"} 1.0' in text
+
+
+async def test_bridge_started_while_database_is_down(aiohttp_client, pg_database):
+    name = pg_database.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        setup = await asyncpg.connect(pg_database)
+        await setup.execute(
+            "INSERT INTO notification_preferences (organization_id, channels)"
+            """ VALUES ('org-1', '["email"]')"""
+        )
+        await setup.close()
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        chans = notifiers("slack", "email")
+        app = create_app(make_config(pg_database), notifiers=chans, workers=False)
+        client = await aiohttp_client(app)  # starts although the database refuses connections
+        assert (await client.get("/-/ready")).status == 503
+        data = body(payload(am_alert(fingerprint="late1")))
+        assert (await client.post("/v1/alertmanager", data=data, headers=AUTH)).status == 503
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()
+    response = await client.post("/v1/alertmanager", data=data, headers=AUTH)
+    assert response.status == 200
+    await app[BRIDGE].delivery.run_once()
+    # The organization's preferences were loaded before routing the first notification.
+    assert [len(chans["email"].messages), len(chans["slack"].messages)] == [1, 0]
