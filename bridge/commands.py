@@ -371,6 +371,7 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
                         warning=bool(dead),
                     )
                 )
+                checks.append(await _watchdog_check(storage, config))
     except (StorageUnavailable, TimeoutError, OSError) as exc:
         checks.append(
             Check(
@@ -414,6 +415,24 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
             )
         )
     return checks
+
+
+async def _watchdog_check(storage: Any, config: BridgeConfig) -> Check:
+    from bridge.deadman import LAST_SEEN, STATE
+
+    async with storage.transaction() as tx:
+        last_seen = await tx.get_state(LAST_SEEN)
+        state = await tx.get_state(STATE)
+    fix = (
+        "make sure Prometheus evaluates the Watchdog rule and Alertmanager routes it to the bridge"
+    )
+    if state == "down":
+        return Check("watchdog", False, "the dead man's switch has fired: pipeline down", fix)
+    if last_seen is None:
+        return Check("watchdog", True, "no bridge has run yet", fix, warning=True)
+    age = (datetime.now(UTC) - datetime.fromisoformat(last_seen)).total_seconds()
+    overdue = config.deadman_after_seconds > 0 and age > config.deadman_after_seconds
+    return Check("watchdog", True, f"last seen {age:.0f}s ago", fix if overdue else "", overdue)
 
 
 def cmd_doctor(_: argparse.Namespace) -> int:

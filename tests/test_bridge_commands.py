@@ -218,11 +218,19 @@ async def test_doctor(db_url, fake_slack):
         lines = out.splitlines()
         assert "[  ok] database: " + db_url.split("://")[0] + " answers" in lines
         assert "[  ok] migrations: schema up to date" in lines
+        assert "[warn] watchdog: no bridge has run yet" in lines
         assert any(line.startswith("[  ok] slack endpoint: 127.0.0.1:") for line in lines)
         assert any(line.startswith("[  ok] prometheus: ") for line in lines)
         assert any(line.startswith("[FAIL] alertmanager: ") for line in lines)
         assert "1 check(s) failed" in lines
         assert fake_slack.requests == []  # checked without sending anything
+
+        async with open_storage(db_url) as storage:
+            await storage.execute(
+                "INSERT INTO bridge_state (key, value) VALUES ('deadman', 'down')"
+            )
+        code, out, _ = await cli("doctor", environ=environ)
+        assert "[FAIL] watchdog: the dead man's switch has fired: pipeline down" in out
 
         code, out, _ = await cli(
             "doctor", environ={**environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
