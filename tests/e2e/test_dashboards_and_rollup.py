@@ -51,6 +51,8 @@ NEEDS_HISTORY = {
 # that their panels have data too.
 EXTRA_EVENTS: list[dict[str, Any]] = [
     {"type": "auth.failed", "reason": "invalid_password"},
+    {"type": "payment.failed", "organization_id": "hope-shelter", "amount": 2500,
+     "currency": "usd", "decline_code": "insufficient_funds"},
     {"type": "widget.script_error", "organization_id": "hope-shelter",
      "widget_id": "hope-shelter-widget-1", "error": "TypeError: x is undefined"},
     {"type": "auth.failed", "reason": "expired_session"},
