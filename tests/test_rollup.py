@@ -432,3 +432,11 @@ async def test_the_rollup_is_off_at_interval_zero(prometheus, tmp_path, aiohttp_
     client = await aiohttp_client(create_app(config, notifiers={}))
     assert (await client.get("/-/ready")).status == 200
     assert fake.requests == []
+
+
+def test_rollup_queries_name_only_series_that_exist() -> None:
+    from tests.test_grafana import known_series, series_in
+
+    known = known_series()
+    for query in ALL_QUERIES:
+        assert series_in(query) <= known, query
