@@ -716,8 +716,8 @@ def traffic() -> dict[str, Any]:
         ),
         timeseries(
             "Distinct sources",
-            "Estimated number of distinct source addresses in the sliding window "
-            "(HyperLogLog, about 2 % error).",
+            "Estimated number of distinct source addresses in the sliding window, summed over "
+            "exporter replicas (HyperLogLog, about 2 % error; docs/scaling.md on replicas).",
             "short",
             target("sum(passiton_traffic_distinct_sources)", "distinct sources"),
         ),
