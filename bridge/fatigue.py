@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.codec import alert_to_dict, encode_json
 from bridge.model import SEVERITY_RANK, Alert
@@ -31,26 +31,32 @@ def alert_key(alert: Alert) -> str:
     return hashlib.sha256(encode_json(dict(sorted(labels.items()))).encode()).hexdigest()[:32]
 
 
-def cooldown_allows(
+def cooldown_verdict(
     state: FatigueState | None, alert: Alert, now: datetime, rules: FatigueRules
-) -> bool:
-    """Whether this channel may hear about this alert event now.
+) -> tuple[str, datetime | None]:
+    """Whether this channel hears about this alert event: ``send``, ``skip`` or ``hold`` (with
+    when the hold ends).
 
-    A firing passes unless the same alert was sent within the cooldown at the same or a higher
-    severity. A resolve passes only when this alert instance's firing was the last one sent on
-    the channel (a resolve for a firing that was held back would only be noise).
+    A firing is held when the same alert was sent within the cooldown at the same or a higher
+    severity; it is skipped when this very instance was sent already. A resolve is sent only
+    when this instance's firing was the last one sent on the channel (a resolve for a firing
+    that was held back would only be noise).
     """
     if state is None:
-        return True
+        return "send", None
+    this_one = state.same_instance(alert.fingerprint, alert.starts_at)
     if alert.status == "resolved":
-        return state.last_starts_at == alert.starts_at
+        return ("send" if this_one else "skip"), None
+    if this_one:
+        return "skip", None
     if rules.cooldown_seconds <= 0 or SEVERITY_RANK[alert.severity] > state.last_severity_rank:
-        return True
-    return (now - state.last_sent_at).total_seconds() >= rules.cooldown_seconds
+        return "send", None
+    until = state.last_sent_at + timedelta(seconds=rules.cooldown_seconds)
+    return ("send", None) if now >= until else ("hold", until)
 
 
 def sent(alert: Alert, now: datetime) -> FatigueState:
-    return FatigueState(now, SEVERITY_RANK[alert.severity], alert.starts_at)
+    return FatigueState(now, SEVERITY_RANK[alert.severity], alert.starts_at, alert.fingerprint)
 
 
 def flap_step(

@@ -17,7 +17,7 @@ from bridge.fatigue import (
     FLAPPING_NOTICE,
     FatigueRules,
     alert_key,
-    cooldown_allows,
+    cooldown_verdict,
     flap_step,
     sent,
 )
@@ -39,6 +39,7 @@ ONE_PER_ALERT = frozenset({"pagerduty"})  # each alert resolves on its own there
 class Plan:
     deliveries: list[NewDelivery] = field(default_factory=list)
     states: dict[str, AlertState] = field(default_factory=dict)  # changed ones, to be written
+    holds: list[tuple[str, str, datetime, datetime]] = field(default_factory=list)
     suppressed: Counter[str] = field(default_factory=Counter)
 
 
@@ -105,11 +106,17 @@ def plan_notification(
         routes = router.routes(alert, now)
         if not routes:
             plan.suppressed["no_channel"] += 1
+        held_until: datetime | None = None
         for route in routes:
             notice = FLAPPING_NOTICE if verdict == "notice" else ""
             if not notice:
-                if not cooldown_allows(state.channels.get(route.channel), alert, now, rules):
+                decision, until = cooldown_verdict(
+                    state.channels.get(route.channel), alert, now, rules
+                )
+                if decision != "send":
                     plan.suppressed["cooldown"] += 1
+                    if until is not None:
+                        held_until = max(held_until or until, until)
                     continue
                 if alert.status == "firing":
                     state.channels[route.channel] = sent(alert, now)
@@ -119,6 +126,9 @@ def plan_notification(
             groups[(route.channel, route.recipients, route.not_before, notice)].append(alert)
         if changed:
             plan.states[key] = state
+        if held_until is not None:
+            table = category_table(alert.category)
+            plan.holds.append((table, alert.fingerprint, alert.starts_at, held_until))
     plan.deliveries = build_deliveries(
         groups,
         group_key=notification.group_key,
@@ -184,7 +194,7 @@ class Ingestor:
                 len(plan.deliveries),
             )
             await tx.write_notification(
-                dict(sorted(plan.states.items())), plan.deliveries, record, now
+                dict(sorted(plan.states.items())), plan.deliveries, record, now, plan.holds
             )
         stored = Counter(category_table(a.category).removesuffix("_alerts") for a in new)
         for category, count in stored.items():

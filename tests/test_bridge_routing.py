@@ -356,3 +356,45 @@ async def test_dead_mans_switch_waits_a_full_period_after_a_bridge_restart(db_ur
         assert await count(restarted.storage, "alert_deliveries") == 1
     finally:
         await restarted.stop()
+
+
+async def test_alert_held_by_the_cooldown_is_notified_at_the_next_repeat(aiohttp_client, db_url):
+    """Alertmanager repeats a firing alert (same identity) every repeat_interval; a re-fire held
+    back by the cooldown must not stay silent for as long as it keeps firing."""
+    client = await start(aiohttp_client, db_url, channels=("slack",), cooldown_seconds=600)
+    clock = client.clock
+
+    def alert(status="firing", starts=0):
+        return am_alert(
+            "Latency",
+            fingerprint="held",
+            status=status,
+            severity="medium",
+            starts_at=T0 + timedelta(seconds=starts),
+        )
+
+    await post(client, alert())
+    clock.advance(60)
+    await post(client, alert("resolved"))
+    clock.advance(60)
+    await post(client, alert(starts=120))  # re-fires within the cooldown: held
+    assert sent(client, "slack") == [("firing", "", ["held"]), ("resolved", "", ["held"])]
+    clock.advance(300)
+    await post(client, alert(starts=120))  # Alertmanager repeats it, still within the cooldown
+    assert sent(client, "slack") == []
+    clock.advance(181)  # the cooldown (600 s after the first send) is over
+    await post(client, alert(starts=120))
+    assert sent(client, "slack") == [("firing", "", ["held"])]
+    clock.advance(60)
+    await post(client, alert(starts=120))  # later repeats: already told
+    assert sent(client, "slack") == []
+    await post(client, alert("resolved", starts=120))
+    assert sent(client, "slack") == [("resolved", "", ["held"])]
+    rows = await client.bridge.storage.query(
+        "SELECT status, held_until FROM payment_alerts"
+        " WHERE fingerprint = 'held' ORDER BY starts_at"
+    )
+    assert [(r["status"], r["held_until"]) for r in rows] == [
+        ("resolved", None),
+        ("resolved", None),
+    ]

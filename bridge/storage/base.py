@@ -39,6 +39,10 @@ class FatigueState:
     last_sent_at: datetime
     last_severity_rank: int
     last_starts_at: datetime
+    last_fingerprint: str = ""
+
+    def same_instance(self, fingerprint: str, starts_at: datetime) -> bool:
+        return self.last_fingerprint == fingerprint and self.last_starts_at == starts_at
 
 
 @dataclass
@@ -59,6 +63,7 @@ class AlertState:
                     s.last_sent_at.timestamp(),
                     s.last_severity_rank,
                     s.last_starts_at.isoformat(),
+                    s.last_fingerprint,
                 ]
                 for name, s in self.channels.items()
             }
@@ -68,9 +73,9 @@ class AlertState:
     def parse_channels(raw: str | bytes | None) -> dict[str, FatigueState]:
         return {
             name: FatigueState(
-                datetime.fromtimestamp(sent, UTC), rank, datetime.fromisoformat(starts)
+                datetime.fromtimestamp(sent, UTC), rank, datetime.fromisoformat(starts), fingerprint
             )
-            for name, (sent, rank, starts) in (decode_json(raw) or {}).items()
+            for name, (sent, rank, starts, fingerprint) in (decode_json(raw) or {}).items()
         }
 
 
@@ -157,6 +162,10 @@ class Transaction(abc.ABC):
     async def save_states(self, rows: dict[str, AlertState]) -> None: ...
 
     @abc.abstractmethod
+    async def hold_alerts(self, holds: Sequence[tuple[str, str, datetime, datetime]]) -> None:
+        """Mark firing alerts the cooldown held back; a repeat after ``held_until`` is news."""
+
+    @abc.abstractmethod
     async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None: ...
 
     @abc.abstractmethod
@@ -168,8 +177,12 @@ class Transaction(abc.ABC):
         deliveries: Sequence[NewDelivery],
         record: NotificationRecord,
         now: datetime,
+        holds: Sequence[tuple[str, str, datetime, datetime]] = (),
     ) -> None:
-        """Every write of one notification after its alerts (a backend may batch them)."""
+        """Every write of one notification after its alerts (a backend may batch them);
+        ``holds`` are (table, fingerprint, starts_at, held_until) of alerts the cooldown held."""
+        if holds:
+            await self.hold_alerts(holds)
         if states:
             await self.save_states(states)
         if deliveries:

@@ -125,8 +125,10 @@ class PostgresTransaction(Transaction):
                 ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
                     status = excluded.status, ends_at = excluded.ends_at,
                     annotations = excluded.annotations, summary = excluded.summary,
-                    description = excluded.description, updated_at = excluded.updated_at
-                WHERE t.status = 'firing' AND excluded.status = 'resolved'
+                    description = excluded.description, updated_at = excluded.updated_at,
+                    held_until = NULL
+                WHERE t.status = 'firing' AND (excluded.status = 'resolved'
+                    OR t.held_until <= excluded.updated_at)
                 RETURNING fingerprint, starts_at, status)"""  # noqa: S608 - table from ALERT_TABLES
             )
         changed = " UNION ALL ".join(f"SELECT * FROM t{n}" for n in range(len(present)))  # noqa: S608
@@ -152,6 +154,9 @@ class PostgresTransaction(Transaction):
     async def save_states(self, rows: dict[str, AlertState]) -> None:
         await self.write_notification(rows, [], None, now=None)
 
+    async def hold_alerts(self, holds: Sequence[tuple[str, str, datetime, datetime]]) -> None:
+        await self.write_notification({}, [], None, None, holds)
+
     async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None:
         await self.write_notification({}, rows, None, now)
 
@@ -164,10 +169,22 @@ class PostgresTransaction(Transaction):
         deliveries: Sequence[NewDelivery],
         record: NotificationRecord | None,
         now: datetime | None,
+        holds: Sequence[tuple[str, str, datetime, datetime]] = (),
     ) -> None:
         """One statement: a data-modifying CTE per table, so one round trip for all of them."""
         p = _Params()
         ctes = []
+        for table in sorted({h[0] for h in holds}):
+            if table not in ALERT_TABLES:
+                raise ValueError(f"not an alert table: {table}")
+            rows = [h for h in holds if h[0] == table]
+            ctes.append(
+                f"""UPDATE {table} t SET held_until = u.h
+                FROM unnest({p.add([h[1] for h in rows])}::text[],
+                            {p.add([h[2] for h in rows])}::timestamptz[],
+                            {p.add([h[3] for h in rows])}::timestamptz[]) AS u(f, s, h)
+                WHERE t.fingerprint = u.f AND t.starts_at = u.s"""  # noqa: S608
+            )
         if states:
             ctes.append(_state_upsert(states, p))
         if deliveries:

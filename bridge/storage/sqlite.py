@@ -107,8 +107,10 @@ class SqliteTransaction(Transaction):
                     ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
                         status = excluded.status, ends_at = excluded.ends_at,
                         annotations = excluded.annotations, summary = excluded.summary,
-                        description = excluded.description, updated_at = excluded.updated_at
-                    WHERE {table}.status = 'firing' AND excluded.status = 'resolved'
+                        description = excluded.description, updated_at = excluded.updated_at,
+                        held_until = NULL
+                    WHERE {table}.status = 'firing' AND (excluded.status = 'resolved'
+                        OR {table}.held_until <= excluded.updated_at)
                     RETURNING fingerprint, starts_at, status
                     """,  # noqa: S608 - table is one of ALERT_TABLES
                     [v for row in chunk for v in row],
@@ -126,6 +128,15 @@ class SqliteTransaction(Transaction):
             for r in await cursor.fetchall():
                 states[r[0]] = _state(r[1:])
         return NewEvents(indexes, states)
+
+    async def hold_alerts(self, holds: Sequence[tuple[str, str, datetime, datetime]]) -> None:
+        for table, fingerprint, starts_at, until in holds:
+            if table not in ALERT_TABLES:
+                raise ValueError(f"not an alert table: {table}")
+            await self.db.execute(
+                f"UPDATE {table} SET held_until = ? WHERE fingerprint = ? AND starts_at = ?",  # noqa: S608
+                (ts(until), fingerprint, ts(starts_at)),
+            )
 
     async def save_states(self, rows: dict[str, AlertState]) -> None:
         await self.db.executemany(

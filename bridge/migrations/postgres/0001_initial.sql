@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS payment_alerts (
     ends_at TIMESTAMPTZ,
     received_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TIMESTAMPTZ,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS payment_alerts_received_at_idx ON payment_alerts USING brin (received_at);
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS widget_alerts (
     ends_at TIMESTAMPTZ,
     received_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TIMESTAMPTZ,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS widget_alerts_received_at_idx ON widget_alerts USING brin (received_at);
@@ -62,6 +66,8 @@ CREATE TABLE IF NOT EXISTS traffic_alerts (
     ends_at TIMESTAMPTZ,
     received_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TIMESTAMPTZ,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS traffic_alerts_received_at_idx ON traffic_alerts USING brin (received_at);
@@ -83,6 +89,8 @@ CREATE TABLE IF NOT EXISTS dashboard_alerts (
     ends_at TIMESTAMPTZ,
     received_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TIMESTAMPTZ,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS dashboard_alerts_received_at_idx ON dashboard_alerts USING brin (received_at);
@@ -104,6 +112,8 @@ CREATE TABLE IF NOT EXISTS system_alerts (
     ends_at TIMESTAMPTZ,
     received_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TIMESTAMPTZ,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS system_alerts_received_at_idx ON system_alerts USING brin (received_at);
@@ -214,7 +224,7 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_finished_idx
 
 -- Alert fatigue per alert (its labels without severity): flapping cycles in the current
 -- window, and per channel the last notification sent: {"slack": [sent_at_epoch, severity_rank,
--- "starts_at"]}. Rows are written only when something changed.
+-- "starts_at", "fingerprint"]}. Rows are written only when something changed.
 CREATE TABLE IF NOT EXISTS alert_fatigue (
     alert_key TEXT PRIMARY KEY,
     window_started_at TIMESTAMPTZ NOT NULL,

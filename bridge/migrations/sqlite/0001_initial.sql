@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS payment_alerts (
     ends_at TEXT,
     received_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TEXT,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS payment_alerts_received_at_idx ON payment_alerts (received_at);
@@ -39,6 +41,8 @@ CREATE TABLE IF NOT EXISTS widget_alerts (
     ends_at TEXT,
     received_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TEXT,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS widget_alerts_received_at_idx ON widget_alerts (received_at);
@@ -60,6 +64,8 @@ CREATE TABLE IF NOT EXISTS traffic_alerts (
     ends_at TEXT,
     received_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TEXT,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS traffic_alerts_received_at_idx ON traffic_alerts (received_at);
@@ -81,6 +87,8 @@ CREATE TABLE IF NOT EXISTS dashboard_alerts (
     ends_at TEXT,
     received_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TEXT,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS dashboard_alerts_received_at_idx ON dashboard_alerts (received_at);
@@ -102,6 +110,8 @@ CREATE TABLE IF NOT EXISTS system_alerts (
     ends_at TEXT,
     received_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- held back by the cooldown until then; Alertmanager's next repeat after it notifies
+    held_until TEXT,
     UNIQUE (fingerprint, starts_at)
 );
 CREATE INDEX IF NOT EXISTS system_alerts_received_at_idx ON system_alerts (received_at);
@@ -206,7 +216,7 @@ CREATE INDEX IF NOT EXISTS alert_deliveries_finished_idx
 
 -- Alert fatigue per alert (its labels without severity): flapping cycles in the current
 -- window, and per channel the last notification sent: {"slack": [sent_at_epoch, severity_rank,
--- "starts_at"]}. Rows are written only when something changed.
+-- "starts_at", "fingerprint"]}. Rows are written only when something changed.
 CREATE TABLE IF NOT EXISTS alert_fatigue (
     alert_key TEXT PRIMARY KEY,
     window_started_at TEXT NOT NULL,
