@@ -57,6 +57,8 @@ class DeliveryEngine:
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._sent: list[int] = []
+        self._sent_flushed: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
         for event in self._wake.values():
@@ -154,7 +156,7 @@ class DeliveryEngine:
                 )
         now = self.clock()
         if error is None:
-            await self._record(self.storage.mark_sent, [delivery.id], now)
+            await self._mark_sent(delivery.id, now)
             self.metrics.deliveries.labels(channel=channel, outcome="success").inc()
             return "success"
         text = _error_text(error)
@@ -183,6 +185,23 @@ class DeliveryEngine:
             extra={"channel": channel, "delivery_id": delivery.id, "delay": delay, "error": text},
         )
         return "retry"
+
+    async def _mark_sent(self, id: int, now: datetime) -> None:
+        """Record a success; successes finishing together share one UPDATE (group commit)."""
+        self._sent.append(id)
+        if self._sent_flushed is not None:
+            await asyncio.shield(self._sent_flushed)
+            return
+        flushed = self._sent_flushed = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.sleep(0)  # let the sends completing in this loop iteration join
+            ids, self._sent = self._sent, []
+            self._sent_flushed = None
+            await self._record(self.storage.mark_sent, ids, now)
+        finally:
+            self._sent_flushed = None if self._sent_flushed is flushed else self._sent_flushed
+            if not flushed.done():
+                flushed.set_result(None)
 
     async def _record(self, method: Callable[..., object], *args: object) -> None:
         # The send happened; keep trying to record it for as long as the lease protects the row.
