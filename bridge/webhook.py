@@ -194,6 +194,11 @@ async def handle_alertmanager(request: web.Request) -> web.Response:
         metrics.notifications_received.labels(status="error").inc()
         log.exception("failed to store notification")
         return web.json_response({"error": "internal error"}, status=500)
+    if notification.truncated_alerts:
+        log.warning(
+            "alertmanager truncated the notification; raise max_alerts in its webhook config",
+            extra={"group_key": notification.group_key, "truncated": notification.truncated_alerts},
+        )
     metrics.notifications_received.labels(status="accepted").inc()
     return web.json_response(
         {
