@@ -16,7 +16,7 @@ SMS_TO = "+14155550111"
 
 
 @pytest.fixture
-async def stack(aiohttp_client, db_url, fake_slack, fake_pagerduty, fake_twilio, fake_smtp):
+async def stack(db_url, aiohttp_client, fake_slack, fake_pagerduty, fake_twilio, fake_smtp):
     env = {
         "DATABASE_URL": db_url,
         "BRIDGE_WEBHOOK_TOKEN": TOKEN,

@@ -36,7 +36,7 @@ async def states(storage) -> list[tuple[str, int, str | None]]:
     return [(r["state"], r["attempts"], r["last_error"]) for r in rows]
 
 
-async def test_transient_failure_then_success(aiohttp_client, db_url):
+async def test_transient_failure_then_success(db_url, aiohttp_client):
     clock = Clock()
     chans = notifiers("slack")
     chans["slack"].outcomes = [
@@ -66,7 +66,7 @@ async def test_transient_failure_then_success(aiohttp_client, db_url):
     assert 'passiton_bridge_rate_limited_total{channel="slack"} 1.0' in text
 
 
-async def test_permanent_failure_is_dead_lettered(aiohttp_client, db_url):
+async def test_permanent_failure_is_dead_lettered(db_url, aiohttp_client):
     chans = notifiers("slack")
     chans["slack"].outcomes = [DeliveryError("slack: invalid_payload", retryable=False)]
     app = create_app(make_config(db_url), notifiers=chans, workers=False)
@@ -83,7 +83,7 @@ async def test_permanent_failure_is_dead_lettered(aiohttp_client, db_url):
     assert "passiton_bridge_queue_depth 0.0" in text
 
 
-async def test_transient_failures_past_max_age_are_dead_lettered(aiohttp_client, db_url):
+async def test_transient_failures_past_max_age_are_dead_lettered(db_url, aiohttp_client):
     clock = Clock()
     chans = notifiers("email")
     chans["email"].outcomes = [DeliveryError("smtp 451", retryable=True)] * 50
@@ -100,7 +100,7 @@ async def test_transient_failures_past_max_age_are_dead_lettered(aiohttp_client,
     assert 5 <= rows[0][1] <= 8  # max age 1 h with 10-minute steps
 
 
-async def test_timeouts_and_unexpected_errors_are_retried(aiohttp_client, db_url):
+async def test_timeouts_and_unexpected_errors_are_retried(db_url, aiohttp_client):
     chans = notifiers("slack")
     chans["slack"].gate = asyncio.Event()  # never opened: the send hangs
     app = create_app(
@@ -114,7 +114,7 @@ async def test_timeouts_and_unexpected_errors_are_retried(aiohttp_client, db_url
     assert "no answer within" in (await states(bridge.storage))[0][2]
 
 
-async def test_partial_delivery_retries_only_remaining_recipients(aiohttp_client, db_url):
+async def test_partial_delivery_retries_only_remaining_recipients(db_url, aiohttp_client):
     clock = Clock()
     chans = notifiers("sms")
     chans["sms"].outcomes = [
@@ -205,7 +205,7 @@ async def test_replicas_share_the_queue_without_double_delivery(db_url):
     assert sorted(keys) == sorted(f"g{i}" for i in range(30))
 
 
-async def test_workers_deliver_in_the_background(aiohttp_client, db_url):
+async def test_workers_deliver_in_the_background(db_url, aiohttp_client):
     chans = notifiers("slack", "email", "pagerduty", "sms")
     app = create_app(make_config(db_url), notifiers=chans)
     client = await aiohttp_client(app)

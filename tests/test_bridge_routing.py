@@ -23,7 +23,7 @@ from tests.bridge_support import (
 )
 
 
-async def start(aiohttp_client, db_url, channels=("slack", "email", "pagerduty", "sms"), **kw):
+async def start(db_url, aiohttp_client, channels=("slack", "email", "pagerduty", "sms"), **kw):
     clock = kw.pop("clock", None) or Clock()
     chans = notifiers(*channels)
     app = create_app(make_config(db_url, **kw), notifiers=chans, clock=clock, workers=False)
@@ -53,8 +53,8 @@ async def reload(client):
     await client.bridge.router.refresh(client.bridge.storage)
 
 
-async def test_default_severity_table(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url)
+async def test_default_severity_table(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client)
     await post(
         client,
         am_alert(fingerprint="crit", severity="critical"),
@@ -68,14 +68,14 @@ async def test_default_severity_table(aiohttp_client, db_url):
     assert sent(client, "sms") == [("firing", "", ["crit"])]
 
 
-async def test_console_when_nothing_else_is_configured(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url, channels=("console",))
+async def test_console_when_nothing_else_is_configured(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client, channels=("console",))
     await post(client, am_alert(severity="low"), am_alert(fingerprint="x2", severity="critical"))
     assert len(sent(client, "console")) == 1
 
 
-async def test_unconfigured_channels_are_skipped(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url, channels=("slack",))
+async def test_unconfigured_channels_are_skipped(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client, channels=("slack",))
     result = await post(client, am_alert(severity="low"))
     assert result["deliveries"] == 0
     assert len(await alert_rows(client.bridge.storage)) == 1
@@ -83,8 +83,8 @@ async def test_unconfigured_channels_are_skipped(aiohttp_client, db_url):
     assert 'passiton_bridge_suppressed_total{reason="no_channel"} 1.0' in text
 
 
-async def test_organization_preferences_override_channels_and_recipients(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url)
+async def test_organization_preferences_override_channels_and_recipients(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client)
     await client.bridge.storage.execute(
         "INSERT INTO notification_preferences (organization_id, channels, recipients)"
         """ VALUES ('org-2', '["sms", "email"]', '{"sms": ["+15550001111"]}'),"""
@@ -107,8 +107,8 @@ async def test_organization_preferences_override_channels_and_recipients(aiohttp
     assert sent(client, "pagerduty") == [("firing", "", ["o3"])]
 
 
-async def test_min_severity_and_disabled_alerts_are_stored_but_quiet(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url)
+async def test_min_severity_and_disabled_alerts_are_stored_but_quiet(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client)
     await client.bridge.storage.execute(
         "INSERT INTO notification_preferences (organization_id, min_severity)"
         " VALUES ('org-1', 'high');"
@@ -136,8 +136,8 @@ async def test_min_severity_and_disabled_alerts_are_stored_but_quiet(aiohttp_cli
     assert "WidgetErrors" not in text.split("passiton_alert_threshold", 1)[1]
 
 
-async def test_routing_cache_reloads_only_when_the_tables_change(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url)
+async def test_routing_cache_reloads_only_when_the_tables_change(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client)
     router, storage = client.bridge.router, client.bridge.storage
     assert not await router.refresh(storage)  # nothing changed since start-up
     await storage.execute(
@@ -168,9 +168,9 @@ def test_quiet_until():
     assert quiet_until(start, start, "UTC", berlin_23h) is None
 
 
-async def test_quiet_hours_hold_back_non_critical_until_they_end(aiohttp_client, db_url):
+async def test_quiet_hours_hold_back_non_critical_until_they_end(db_url, aiohttp_client):
     clock = Clock(datetime(2026, 3, 1, 22, 0, tzinfo=UTC))  # 23:00 in Berlin
-    client = await start(aiohttp_client, db_url, clock=clock)
+    client = await start(db_url, aiohttp_client, clock=clock)
     await client.bridge.storage.execute(
         "INSERT INTO notification_preferences"
         " (organization_id, quiet_hours_start, quiet_hours_end, timezone)"
@@ -197,8 +197,8 @@ async def test_quiet_hours_hold_back_non_critical_until_they_end(aiohttp_client,
     ]
 
 
-async def test_cooldown_unless_severity_rose(aiohttp_client, db_url):
-    client = await start(aiohttp_client, db_url, channels=("slack",), cooldown_seconds=600)
+async def test_cooldown_unless_severity_rose(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client, channels=("slack",), cooldown_seconds=600)
     clock = client.clock
 
     def alert(fp, status="firing", severity="medium", starts=0):
@@ -229,10 +229,10 @@ async def test_cooldown_unless_severity_rose(aiohttp_client, db_url):
     assert 'passiton_bridge_suppressed_total{reason="cooldown"} 2.0' in text
 
 
-async def test_flapping_gets_one_notice_then_quiet_until_settled(aiohttp_client, db_url):
+async def test_flapping_gets_one_notice_then_quiet_until_settled(db_url, aiohttp_client):
     client = await start(
-        aiohttp_client,
         db_url,
+        aiohttp_client,
         channels=("slack",),
         flap_cycles=3,
         flap_window_seconds=3600,
@@ -358,10 +358,10 @@ async def test_dead_mans_switch_waits_a_full_period_after_a_bridge_restart(db_ur
         await restarted.stop()
 
 
-async def test_alert_held_by_the_cooldown_is_notified_at_the_next_repeat(aiohttp_client, db_url):
+async def test_alert_held_by_the_cooldown_is_notified_at_the_next_repeat(db_url, aiohttp_client):
     """Alertmanager repeats a firing alert (same identity) every repeat_interval; a re-fire held
     back by the cooldown must not stay silent for as long as it keeps firing."""
-    client = await start(aiohttp_client, db_url, channels=("slack",), cooldown_seconds=600)
+    client = await start(db_url, aiohttp_client, channels=("slack",), cooldown_seconds=600)
     clock = client.clock
 
     def alert(status="firing", starts=0):

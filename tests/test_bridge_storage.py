@@ -103,7 +103,7 @@ async def hammer(client, count: int) -> list[int]:
     return [r.status for r in responses]
 
 
-async def test_bridge_works_through_pgbouncer_transaction_pooling(aiohttp_client, pgbouncer):
+async def test_bridge_works_through_pgbouncer_transaction_pooling(pgbouncer, aiohttp_client):
     chans = notifiers("slack", "email", "pagerduty", "sms")
     config = make_config(f"{pgbouncer}?pgbouncer=true", deadman_after_seconds=60)
     app = create_app(config, notifiers=chans, workers=False)
@@ -121,7 +121,7 @@ async def test_bridge_works_through_pgbouncer_transaction_pooling(aiohttp_client
     assert (await client.get("/-/ready")).status == 200
 
 
-async def test_without_the_flag_pgbouncer_breaks_prepared_statements(aiohttp_client, pgbouncer):
+async def test_without_the_flag_pgbouncer_breaks_prepared_statements(pgbouncer, aiohttp_client):
     """The control: the same load with the statement cache on fails through the pooler, which
     is what the pgbouncer=true flag (or port 6543) exists for."""
     app = create_app(make_config(pgbouncer), notifiers=notifiers("slack"), workers=False)

@@ -31,7 +31,7 @@ from tests.conftest import PG_ADMIN_URL
 
 
 @pytest.fixture
-async def bridge_client(aiohttp_client, db_url):
+async def bridge_client(db_url, aiohttp_client):
     chans = notifiers("slack", "email", "pagerduty", "sms")
     app = create_app(make_config(db_url, max_body_bytes=64 * 1024), notifiers=chans, workers=False)
     client = await aiohttp_client(app)
@@ -328,7 +328,7 @@ async def test_health_ready_metrics(bridge_client):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
 
 
-async def test_two_bridges_same_payload_concurrently(aiohttp_client, db_url):
+async def test_two_bridges_same_payload_concurrently(db_url, aiohttp_client):
     """Two replicas (an HA Alertmanager pair posting to both) share one database."""
     apps, chans = [], []
     for _ in range(2):
@@ -351,7 +351,7 @@ async def test_two_bridges_same_payload_concurrently(aiohttp_client, db_url):
     assert sum(len(c["pagerduty"].messages) for c in chans) == 5
 
 
-async def test_database_down_is_503_then_retry_is_stored(aiohttp_client, pg_database):
+async def test_database_down_is_503_then_retry_is_stored(pg_database, aiohttp_client):
     name = pg_database.rsplit("/", 1)[1]
     app = create_app(make_config(pg_database), notifiers=notifiers("slack"), workers=False)
     client = await aiohttp_client(app)
@@ -377,7 +377,7 @@ async def test_database_down_is_503_then_retry_is_stored(aiohttp_client, pg_data
     assert 'passiton_bridge_notifications_received_total{status="unavailable"} 1.0' in text
 
 
-async def test_bridge_started_while_database_is_down(aiohttp_client, pg_database):
+async def test_bridge_started_while_database_is_down(pg_database, aiohttp_client):
     name = pg_database.rsplit("/", 1)[1]
     admin = await asyncpg.connect(PG_ADMIN_URL)
     try:
