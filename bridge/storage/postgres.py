@@ -375,9 +375,9 @@ class PostgresStorage(Storage):
                 tx = conn.transaction()
                 try:
                     await tx.start()
-                except Exception as exc:
+                except BaseException as exc:  # cancellation included: the connection goes back
                     await self._pool.release(conn)
-                    if attempt == 2 or not is_unavailable(exc):
+                    if attempt == 2 or not isinstance(exc, Exception) or not is_unavailable(exc):
                         raise
                     continue
                 break
