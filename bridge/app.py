@@ -74,6 +74,7 @@ class Bridge:
             poll_seconds=config.delivery_poll_seconds,
             timeout_seconds=config.delivery_timeout_seconds,
             lease_seconds=config.delivery_lease_seconds,
+            rate_limits=config.rate_limits,
         )
         self.ingestor = Ingestor(
             self.storage,

@@ -64,6 +64,25 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+_WINDOWS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_rate_limits(value: str) -> dict[str, tuple[int, float]]:
+    """``sms=10/h,email=60/h`` -> {channel: (sends, window seconds)}; empty means none."""
+    limits: dict[str, tuple[int, float]] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        channel, sep, rate = item.partition("=")
+        count, slash, unit = rate.strip().partition("/")
+        if not sep or not slash or not count.strip().isdigit() or unit.strip() not in _WINDOWS:
+            raise ConfigError(
+                f"BRIDGE_RATE_LIMITS entries look like sms=10/h (per s, m, h or d), got {item!r}"
+            )
+        if int(count) < 1:
+            raise ConfigError(f"BRIDGE_RATE_LIMITS: {item!r} must allow at least one send")
+        limits[channel.strip()] = (int(count), _WINDOWS[unit.strip()])
+    return limits
+
+
 def default_database_url(state_dir: Path) -> str:
     return f"sqlite:///{(state_dir / 'bridge.sqlite3').resolve()}"
 
@@ -98,6 +117,8 @@ class BridgeConfig:
     delivery_timeout_seconds: float = 30.0
     delivery_lease_seconds: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Per destination (channel + recipients) and replica: at most N sends per window; more wait.
+    rate_limits: dict[str, tuple[int, float]] = field(default_factory=dict)
     prometheus_url: str = "http://127.0.0.1:9090"
     # The hourly history rollup (bridge/rollup.py) checks this often for completed hours; 0: off.
     rollup_interval_seconds: float = 300.0
@@ -138,6 +159,7 @@ class BridgeConfig:
                 env, "BRIDGE_DELIVERY_TIMEOUT_SECONDS", 30.0, minimum=1
             ),
             retry=retry,
+            rate_limits=parse_rate_limits(env.get("BRIDGE_RATE_LIMITS", "")),
             prometheus_url=env.get("PROMETHEUS_URL", "").strip() or "http://127.0.0.1:9090",
             alertmanager_url=env.get("ALERTMANAGER_URL", "").strip() or "http://127.0.0.1:9093",
             rollup_interval_seconds=_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,6 +24,13 @@ from bridge.retry import RetryPolicy
 from bridge.storage import ClaimedDelivery, Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+
+def _recipients(raw: bytes | str) -> tuple[str, ...]:
+    try:
+        return decode_message(raw).recipients
+    except Exception:  # an unreadable message fails (and is counted) when it is sent
+        return ()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -43,6 +51,7 @@ class DeliveryEngine:
         poll_seconds: float = 1.0,
         timeout_seconds: float = 30.0,
         lease_seconds: float = 120.0,
+        rate_limits: dict[str, tuple[int, float]] | None = None,
     ) -> None:
         self.storage = storage
         self.notifiers = notifiers
@@ -58,6 +67,8 @@ class DeliveryEngine:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._sent: list[int] = []
+        self.rate_limits = rate_limits or {}
+        self._recent: dict[tuple[str, tuple[str, ...]], deque[datetime]] = {}
         self._sent_flushed: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
@@ -123,9 +134,19 @@ class DeliveryEngine:
                 waiter.cancel()
 
     async def process(self, delivery: ClaimedDelivery) -> str:
-        """Send one claimed delivery and record the outcome: success, retry or dead."""
+        """Send one claimed delivery and record the outcome: success, retry, dead, or deferred
+        (over a destination's rate limit)."""
         channel = delivery.channel
         notifier = self.notifiers.get(channel)
+        if notifier is not None and channel in self.rate_limits:
+            wait_until = self._rate_limited(channel, _recipients(delivery.message))
+            if wait_until is not None:
+                # Over this destination's budget: not a failure, just later.
+                await self._record(
+                    self.storage.mark_retry, delivery.id, wait_until, "rate limited", None
+                )
+                self.metrics.rate_limited.labels(channel=channel).inc()
+                return "deferred"
         started = time.perf_counter()
         error: BaseException | None = None
         retryable = True
@@ -185,6 +206,21 @@ class DeliveryEngine:
             extra={"channel": channel, "delivery_id": delivery.id, "delay": delay, "error": text},
         )
         return "retry"
+
+    def _rate_limited(self, channel: str, recipients: tuple[str, ...]) -> datetime | None:
+        """None when this destination may be sent to now (and counts the send); else when."""
+        limit = self.rate_limits.get(channel)
+        if limit is None:
+            return None
+        count, window = limit
+        now = self.clock()
+        recent = self._recent.setdefault((channel, recipients), deque())
+        while recent and (now - recent[0]).total_seconds() >= window:
+            recent.popleft()
+        if len(recent) >= count:
+            return recent[0] + timedelta(seconds=window)
+        recent.append(now)
+        return None
 
     async def _mark_sent(self, id: int, now: datetime) -> None:
         """Record a success; successes finishing together share one UPDATE (group commit)."""

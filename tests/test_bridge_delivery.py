@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bridge.app import BRIDGE, Bridge, create_app
 from bridge.channels.base import DeliveryError
 from bridge.codec import decode_message
+from bridge.config import ConfigError, parse_rate_limits
 from tests.bridge_support import (
     AUTH,
     Clock,
@@ -222,3 +225,40 @@ async def test_workers_deliver_in_the_background(db_url, aiohttp_client):
     assert slack[0].external_url == "http://alertmanager.test:9093"
     stored = await app[BRIDGE].storage.query("SELECT message FROM alert_deliveries LIMIT 1")
     assert decode_message(stored[0]["message"]).alerts
+
+
+async def test_rate_limit_per_destination_defers_without_failing(db_url, aiohttp_client):
+    clock = Clock()
+    chans = notifiers("sms")
+    config = make_config(db_url, rate_limits={"sms": (2, 60.0)})
+    app = create_app(config, notifiers=chans, clock=clock, workers=False)
+    client = await aiohttp_client(app)
+    bridge = app[BRIDGE]
+    for i in range(3):
+        await post(client, am_alert(fingerprint=f"rl{i}", severity="critical"), group_key=f"g{i}")
+    await bridge.delivery.run_once()
+    assert len(chans["sms"].messages) == 2
+    assert await states(bridge.storage) == [
+        ("sent", 1, None),
+        ("sent", 1, None),
+        ("pending", 1, "rate limited"),
+    ]
+    clock.advance(59)
+    assert await bridge.delivery.run_once() == 0
+    clock.advance(1)
+    await bridge.delivery.run_once()
+    assert len(chans["sms"].messages) == 3
+    text = await (await client.get("/metrics")).text()
+    assert 'passiton_bridge_rate_limited_total{channel="sms"} 1.0' in text
+    assert 'passiton_bridge_deliveries_total{channel="sms",outcome="dead"}' not in text
+
+
+def test_rate_limits_from_the_environment():
+    assert parse_rate_limits("") == {}
+    assert parse_rate_limits("sms=10/h, email=30/m") == {"sms": (10, 3600.0), "email": (30, 60.0)}
+
+
+@pytest.mark.parametrize("bad", ["sms", "sms=10", "sms=ten/h", "sms=10/y", "sms=0/h"])
+def test_bad_rate_limits_are_refused(bad):
+    with pytest.raises(ConfigError, match="BRIDGE_RATE_LIMITS"):
+        parse_rate_limits(bad)
