@@ -133,7 +133,10 @@ class BridgeConfig:
         database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
         if not database_url.startswith(("postgres://", "postgresql://", "sqlite://")):
             raise ConfigError("DATABASE_URL must start with postgresql:// or sqlite:///")
-        host, port = parse_listen(env.get("BRIDGE_LISTEN", "").strip() or DEFAULT_LISTEN)
+        try:
+            host, port = parse_listen(env.get("BRIDGE_LISTEN", "").strip() or DEFAULT_LISTEN)
+        except ConfigError as exc:
+            raise ConfigError(f"BRIDGE_LISTEN: {exc}") from None
         retry = RetryPolicy(
             initial=_float(env, "BRIDGE_RETRY_INITIAL_SECONDS", 1.0, minimum=0.001),
             max_delay=_float(env, "BRIDGE_RETRY_MAX_DELAY_SECONDS", 300.0, minimum=0.001),
