@@ -128,3 +128,39 @@ async def test_without_the_flag_pgbouncer_breaks_prepared_statements(pgbouncer, 
     client = await aiohttp_client(app)
     statuses = await hammer(client, 20)
     assert any(status >= 500 for status in statuses)
+
+
+async def test_config_version_bumps_for_a_role_row_level_security_keeps_out(pg_database):
+    """Like Supabase's `authenticated` role editing notification_preferences under a policy."""
+    import asyncpg
+
+    from bridge.storage import open_storage
+
+    role = f"passiton_api_{os.getpid()}"
+    conn = await asyncpg.connect(pg_database)
+    try:
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await conn.execute(f'CREATE ROLE "{role}"')
+        # Supabase grants its API roles the tables; row level security decides the rows.
+        await conn.execute(
+            f'GRANT SELECT, INSERT, UPDATE ON notification_preferences, bridge_state TO "{role}"'
+        )
+        await conn.execute(
+            f'CREATE POLICY api_all ON notification_preferences TO "{role}" USING (true)'
+            " WITH CHECK (true)"
+        )
+        async with open_storage(pg_database) as storage:
+            before = await storage.config_version()
+            async with conn.transaction():
+                await conn.execute(f'SET LOCAL ROLE "{role}"')
+                await conn.execute(
+                    "INSERT INTO notification_preferences (organization_id, min_severity)"
+                    " VALUES ('org-9', 'high')"
+                )
+                assert await conn.fetch("SELECT * FROM bridge_state") == []  # hidden by RLS
+            assert int(await storage.config_version()) == int(before) + 1
+    finally:
+        await conn.execute("DROP POLICY IF EXISTS api_all ON notification_preferences")
+        await conn.execute(f'REVOKE ALL ON notification_preferences, bridge_state FROM "{role}"')
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await conn.close()

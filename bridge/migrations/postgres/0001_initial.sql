@@ -245,10 +245,12 @@ CREATE TABLE IF NOT EXISTS bridge_state (
 -- Every change to the routing tables bumps config_version; bridges poll it and reload.
 INSERT INTO bridge_state (key, value) VALUES ('config_version', '0') ON CONFLICT DO NOTHING;
 
+-- SECURITY DEFINER: an organization editing its preferences through Supabase's API (a role that
+-- row level security keeps away from bridge_state) must still bump the version.
 CREATE OR REPLACE FUNCTION passiton_bump_config_version() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    UPDATE bridge_state SET value = (value::bigint + 1)::text, updated_at = now()
+    UPDATE public.bridge_state SET value = (value::bigint + 1)::text, updated_at = now()
     WHERE key = 'config_version';
     RETURN NULL;
 END;
