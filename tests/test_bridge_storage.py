@@ -47,7 +47,7 @@ def pgbouncer(pg_database: str) -> Iterator[str]:
         "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
     )
     if binary is None:
-        pytest.skip("pgbouncer is not installed (Debian package pgbouncer)")
+        pytest.fail("pgbouncer is missing: `make test` installs it (Debian package pgbouncer)")
     name = pg_database.rsplit("/", 1)[1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
