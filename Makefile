@@ -49,6 +49,10 @@ format: $(STAMP)
 
 bench: $(STAMP) debs postgres
 	$(BIN)/python benchmarks/exporter_ingest.py
+	$(BIN)/python benchmarks/bridge_webhook.py
+	$(BIN)/python benchmarks/bridge_sanitize.py
+	$(BIN)/python benchmarks/rollup.py
+	$(BIN)/python benchmarks/e2e_latency.py
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache
