@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter
 
+from exporter.env import listen_argument
+
 
 def setup_logging(level: str = "INFO") -> None:
     """JSON lines on stderr, for both services."""
@@ -23,13 +25,6 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host or "0.0.0.0", int(port)
 
 
 def _cmd_exporter(args: argparse.Namespace) -> int:
@@ -65,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("exporter", help="run the exporter (application signals -> /metrics)")
-    p.add_argument("--listen", type=parse_listen, metavar="HOST:PORT", help="default 0.0.0.0:9820")
+    p.add_argument(
+        "--listen", type=listen_argument, metavar="HOST:PORT", help="default 0.0.0.0:9820"
+    )
     p.set_defaults(func=_cmd_exporter)
 
     p = sub.add_parser("up", help="run the whole stack on this machine (exporter, bridge, ...)")

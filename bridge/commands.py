@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from bridge.config import BridgeConfig, ConfigError, parse_listen
+from bridge.config import BridgeConfig
+from exporter.env import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -37,13 +38,6 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(seconds=amount * _UNITS[unit])
 
 
-def _listen(value: str) -> tuple[str, int]:
-    try:
-        return parse_listen(value)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def load_config(
     env: Mapping[str, str] | None = None, out: TextIO = sys.stderr
 ) -> BridgeConfig | None:
@@ -58,7 +52,9 @@ def load_config(
 
 
 def _configure_bridge(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="default 0.0.0.0:9821")
+    p.add_argument(
+        "--listen", type=listen_argument, metavar="HOST:PORT", help="default 0.0.0.0:9821"
+    )
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:

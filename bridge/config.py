@@ -8,60 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.retry import RetryPolicy
+from exporter.env import ConfigError, env_bool, env_float, env_int, parse_listen
 
 if TYPE_CHECKING:
     from bridge.channels.config import ChannelsConfig
 
 DEFAULT_LISTEN = "0.0.0.0:9821"
-
-
-class ConfigError(ValueError):
-    """An environment variable has a value the bridge cannot use."""
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6); an empty host means every address."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen address must be HOST:PORT, got {value!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+__all__ = ["DEFAULT_LISTEN", "BridgeConfig", "ConfigError", "parse_listen", "parse_rate_limits"]
 
 
 _WINDOWS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -138,33 +91,35 @@ class BridgeConfig:
         except ConfigError as exc:
             raise ConfigError(f"BRIDGE_LISTEN: {exc}") from None
         retry = RetryPolicy(
-            initial=_float(env, "BRIDGE_RETRY_INITIAL_SECONDS", 1.0, minimum=0.001),
-            max_delay=_float(env, "BRIDGE_RETRY_MAX_DELAY_SECONDS", 300.0, minimum=0.001),
-            max_age_seconds=_float(env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS", 6 * 3600.0, minimum=1),
+            initial=env_float(env, "BRIDGE_RETRY_INITIAL_SECONDS", 1.0, minimum=0.001),
+            max_delay=env_float(env, "BRIDGE_RETRY_MAX_DELAY_SECONDS", 300.0, minimum=0.001),
+            max_age_seconds=env_float(
+                env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS", 6 * 3600.0, minimum=1
+            ),
         )
         return cls(
             database_url=database_url,
             webhook_token=env.get("BRIDGE_WEBHOOK_TOKEN", "").strip(),
-            retention_days=_int(env, "RETENTION_DAYS", 90, minimum=1),
+            retention_days=env_int(env, "RETENTION_DAYS", 90, minimum=1),
             state_dir=state_dir,
             listen_host=host,
             listen_port=port,
-            max_body_bytes=_int(env, "BRIDGE_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
-            auto_migrate=_bool(env, "BRIDGE_AUTO_MIGRATE", True),
-            db_pool_size=_int(env, "BRIDGE_DB_POOL_SIZE", 10, minimum=1),
-            cooldown_seconds=_float(env, "BRIDGE_COOLDOWN_SECONDS", 1800.0),
-            flap_cycles=_int(env, "BRIDGE_FLAP_CYCLES", 4, minimum=2),
-            flap_window_seconds=_float(env, "BRIDGE_FLAP_WINDOW_SECONDS", 3600.0, minimum=1),
-            flap_settle_seconds=_float(env, "BRIDGE_FLAP_SETTLE_SECONDS", 1800.0, minimum=1),
-            deadman_after_seconds=_float(env, "BRIDGE_DEADMAN_AFTER_SECONDS", 600.0),
-            delivery_concurrency=_int(env, "BRIDGE_DELIVERY_CONCURRENCY", 4, minimum=1),
-            delivery_timeout_seconds=_float(
+            max_body_bytes=env_int(env, "BRIDGE_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+            auto_migrate=env_bool(env, "BRIDGE_AUTO_MIGRATE", True),
+            db_pool_size=env_int(env, "BRIDGE_DB_POOL_SIZE", 10, minimum=1),
+            cooldown_seconds=env_float(env, "BRIDGE_COOLDOWN_SECONDS", 1800.0),
+            flap_cycles=env_int(env, "BRIDGE_FLAP_CYCLES", 4, minimum=2),
+            flap_window_seconds=env_float(env, "BRIDGE_FLAP_WINDOW_SECONDS", 3600.0, minimum=1),
+            flap_settle_seconds=env_float(env, "BRIDGE_FLAP_SETTLE_SECONDS", 1800.0, minimum=1),
+            deadman_after_seconds=env_float(env, "BRIDGE_DEADMAN_AFTER_SECONDS", 600.0),
+            delivery_concurrency=env_int(env, "BRIDGE_DELIVERY_CONCURRENCY", 4, minimum=1),
+            delivery_timeout_seconds=env_float(
                 env, "BRIDGE_DELIVERY_TIMEOUT_SECONDS", 30.0, minimum=1
             ),
             retry=retry,
             rate_limits=parse_rate_limits(env.get("BRIDGE_RATE_LIMITS", "")),
             prometheus_url=env.get("PROMETHEUS_URL", "").strip() or "http://127.0.0.1:9090",
             alertmanager_url=env.get("ALERTMANAGER_URL", "").strip() or "http://127.0.0.1:9093",
-            rollup_interval_seconds=_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
+            rollup_interval_seconds=env_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
             channels=ChannelsConfig.from_env(env),
         )

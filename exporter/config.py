@@ -5,35 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a positive finite number, got {raw!r}")
-    return value
-
-
-def _csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+from exporter.env import env_csv, env_float, env_int, parse_listen
 
 
 @dataclass(frozen=True)
@@ -68,25 +40,25 @@ class ExporterConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExporterConfig:
-        listen = env.get("EXPORTER_LISTEN", "0.0.0.0:9820")
-        host, _, port = listen.rpartition(":")
-        if not port.isdigit():
-            raise ValueError(f"EXPORTER_LISTEN must be HOST:PORT, got {listen!r}")
+        try:
+            host, port = parse_listen(env.get("EXPORTER_LISTEN", "").strip() or "0.0.0.0:9820")
+        except ValueError as exc:
+            raise type(exc)(f"EXPORTER_LISTEN: {exc}") from None
         return cls(
-            listen_host=host or "0.0.0.0",
-            listen_port=int(port),
+            listen_host=host,
+            listen_port=port,
             ingest_token=env.get("EXPORTER_INGEST_TOKEN", ""),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
-            cors_origins=_csv(env, "EXPORTER_CORS_ORIGINS"),
+            cors_origins=env_csv(env, "EXPORTER_CORS_ORIGINS"),
             probe_database_url=env.get("PROBE_DATABASE_URL", ""),
-            probe_interval_seconds=_float(env, "PROBE_INTERVAL_SECONDS", 15.0),
-            widget_timeout_seconds=_float(env, "WIDGET_TIMEOUT_SECONDS", 5.0),
-            max_body_bytes=_int(env, "EXPORTER_MAX_BODY_BYTES", 1_048_576),
-            max_batch_events=_int(env, "EXPORTER_MAX_BATCH_EVENTS", 1000),
-            beacon_rate_per_minute=_int(env, "EXPORTER_BEACON_RATE_PER_MINUTE", 120),
+            probe_interval_seconds=env_float(env, "PROBE_INTERVAL_SECONDS", 15.0, minimum=0.001),
+            widget_timeout_seconds=env_float(env, "WIDGET_TIMEOUT_SECONDS", 5.0, minimum=0.001),
+            max_body_bytes=env_int(env, "EXPORTER_MAX_BODY_BYTES", 1_048_576, minimum=1),
+            max_batch_events=env_int(env, "EXPORTER_MAX_BATCH_EVENTS", 1000, minimum=1),
+            beacon_rate_per_minute=env_int(env, "EXPORTER_BEACON_RATE_PER_MINUTE", 120, minimum=1),
             bounds=LabelBounds(
-                organization_id=_int(env, "EXPORTER_MAX_ORGANIZATIONS", 1000),
-                widget_id=_int(env, "EXPORTER_MAX_WIDGETS", 2000),
-                route=_int(env, "EXPORTER_MAX_ROUTES", 200),
+                organization_id=env_int(env, "EXPORTER_MAX_ORGANIZATIONS", 1000, minimum=1),
+                widget_id=env_int(env, "EXPORTER_MAX_WIDGETS", 2000, minimum=1),
+                route=env_int(env, "EXPORTER_MAX_ROUTES", 200, minimum=1),
             ),
         )

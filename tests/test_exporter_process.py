@@ -72,8 +72,12 @@ def test_console_script_serves_and_stops_on_sigterm():
 def test_invalid_configuration_is_reported_by_name():
     with pytest.raises(ValueError, match="EXPORTER_MAX_ORGANIZATIONS"):
         ExporterConfig.from_env({"EXPORTER_MAX_ORGANIZATIONS": "lots"})
-    with pytest.raises(ValueError, match="WIDGET_TIMEOUT_SECONDS"):
-        ExporterConfig.from_env({"WIDGET_TIMEOUT_SECONDS": "-3"})
+    for bad in ("-3", "0", "nan", "inf"):
+        with pytest.raises(ValueError, match="WIDGET_TIMEOUT_SECONDS"):
+            ExporterConfig.from_env({"WIDGET_TIMEOUT_SECONDS": bad})
+    with pytest.raises(ValueError, match="EXPORTER_LISTEN"):
+        ExporterConfig.from_env({"EXPORTER_LISTEN": "localhost"})
+    assert ExporterConfig.from_env({"EXPORTER_LISTEN": "[::1]:9999"}).listen_port == 9999
 
 
 async def test_database_probe_against_real_postgres():
