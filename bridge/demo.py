@@ -5,7 +5,7 @@ exporter: visitors from several countries (and bots) on the organizations' pages
 dashboard API calls and payments, following a daily curve that repeats every ``day_seconds``.
 Failure bursts are scheduled so that a real rule fires early: the first one, most payments of
 one organization failing, starts a few seconds in and lasts long enough for the critical
-``PaymentFailureRatioHigh`` rule (``for: 1m``) to fire and reach the console.
+``PaymentFailureRatioHigh`` rule (``for: 45s``) to fire and reach the console.
 """
 
 from __future__ import annotations

@@ -286,6 +286,8 @@ def prometheus_argv(
         binary,
         f"--config.file={config}",
         f"--storage.tsdb.path={data}",
+        # the seasonal traffic baseline reads the same hour of up to four previous weeks
+        "--storage.tsdb.retention.time=35d",
         f"--web.listen-address={listen}",
         f"--web.external-url={browsable(listen)}",
         "--web.enable-lifecycle",

@@ -21,6 +21,7 @@ from bridge.stack import (
     ensure_token_file,
     parse_duration,
     plan_stack,
+    prometheus_argv,
     render_alertmanager,
     render_prometheus,
     write_yaml,
@@ -176,3 +177,9 @@ def test_up_refuses_ports_in_use_and_names_them(tmp_path: Path) -> None:
     assert f"prometheus {base + 2}" in result.stderr
     assert "--base-port" in result.stderr
     assert not (tmp_path / "state" / "up.json").exists()
+
+
+def test_prometheus_keeps_enough_history_for_the_seasonal_baseline():
+    # TrafficSpike/TrafficDrop compare with the same hour of up to four previous weeks.
+    argv = prometheus_argv("prometheus", Path("p.yml"), Path("data"), "127.0.0.1:9090", None)
+    assert "--storage.tsdb.retention.time=35d" in argv
