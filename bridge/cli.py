@@ -43,14 +43,6 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return up(args, os.environ)
 
 
-def _not_yet(name: str):
-    def command(_: argparse.Namespace) -> int:
-        print(f"passiton-monitoring {name}: not yet available in this version", file=sys.stderr)
-        return 2
-
-    return command
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="passiton-monitoring",
@@ -75,38 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-dir", type=Path, help="checkout with prometheus/ and alertmanager/")
     p.set_defaults(func=_cmd_up)
 
-    commands = _bridge_commands()
-    for name, (help_text, configure, func) in commands.items():
+    from bridge.commands import COMMANDS
+
+    for name, (help_text, configure, func) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         configure(p)
         p.set_defaults(func=func)
     return parser
-
-
-def _bridge_commands():
-    """Subcommands provided by the bridge package; each falls back to 'not yet available'."""
-    try:
-        from bridge.commands import COMMANDS
-    except ImportError:
-        COMMANDS = {}
-    fallback = {
-        "bridge": "run the bridge (webhook receiver + delivery workers)",
-        "migrate": "create/update the bridge's tables in DATABASE_URL",
-        "test-alerts": "send one test alert through every configured channel",
-        "doctor": "check configuration, database, channels, Prometheus and Alertmanager",
-        "purge": "delete alert rows older than --older-than (e.g. 90d)",
-    }
-    commands = {}
-    for name, help_text in fallback.items():
-        if name in COMMANDS:
-            commands[name] = COMMANDS[name]
-        else:
-            commands[name] = (
-                f"{help_text} (not yet available)",
-                lambda p: p.add_argument("rest", nargs=argparse.REMAINDER),
-                _not_yet(name),
-            )
-    return commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
