@@ -1,0 +1,416 @@
+// The queue and the sender: events wait in a bounded ring buffer and go out in batches from a
+// background task (timers and promises, never the caller's stack), with retries and counters.
+import type { Event } from "./generated/events.js";
+
+export interface ClientOptions {
+  /** The exporter's base URL: its internal listener (`/v1/events`) in Node, the public one (`/v1/beacon`) in browsers. */
+  url?: string;
+  /** `EXPORTER_INGEST_TOKEN`, sent as `Authorization: Bearer …` to `/v1/events`. Never used in a browser page. */
+  token?: string;
+  /** The widget key from `passiton-monitoring beacon-key` (browser/beacon transport: `/v1/beacon?key=KEY`). */
+  key?: string;
+  /** `"events"` POSTs JSON to `/v1/events` with the token; `"beacon"` uses `navigator.sendBeacon` to `/v1/beacon`. */
+  transport?: "events" | "beacon";
+  /** Events per request (default 500; the beacon transport sends at most 20). */
+  batchSize?: number;
+  /** Milliseconds a partial batch waits before it is sent (default 1000). */
+  flushInterval?: number;
+  /** Events kept while the exporter is slow or down; beyond it the oldest are dropped (default 10000). */
+  maxQueue?: number;
+  /** Milliseconds per request before it is abandoned (default 5000). */
+  timeout?: number;
+  /** Retries of a batch after connection errors, 5xx and 429 (default 3). */
+  maxRetries?: number;
+  /** First retry delay in ms, doubled per retry with jitter (default 500). */
+  backoff?: number;
+  /** Upper bound of one retry delay in ms, also for a 429's Retry-After (default 10000). */
+  maxBackoff?: number;
+  /** Where warnings go (default `console`); `null` silences them. */
+  logger?: Pick<Console, "warn" | "error"> | null;
+}
+
+/** The client's counters, like the Python client's `ClientStats`. */
+export interface ClientStats {
+  /** events currently waiting in the queue */
+  queued: number;
+  /** events the exporter accepted (beacon transport: events the browser took for sending) */
+  sent: number;
+  /** events the exporter answered 202 for but refused one by one */
+  rejected: number;
+  /** events not delivered: retries exhausted, a 4xx, or an unreadable answer */
+  failed: number;
+  /** events discarded because the queue was full or the client was closed */
+  dropped: number;
+  /** calls whose arguments could not form a valid event */
+  invalid: number;
+}
+
+/** The beacon endpoint's batch limit (keep in step with the exporter's public listener). */
+export const BEACON_BATCH = 20;
+
+type Timer = ReturnType<typeof setTimeout>;
+
+function unref(timer: Timer): Timer {
+  const t = timer as unknown as { unref?: () => void };
+  if (typeof t.unref === "function") t.unref();
+  return timer;
+}
+
+function positive(value: unknown, fallback: number, minimum = 0): number {
+  return typeof value === "number" && Number.isFinite(value) && value >= minimum ? value : fallback;
+}
+
+/** Seconds from a Retry-After header (delta-seconds or an HTTP date), or undefined. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (value.trim() !== "" && Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+export class Client {
+  readonly url: string;
+  private readonly eventsUrl: string;
+  private readonly headers: Record<string, string>;
+  readonly transport: "events" | "beacon";
+  private readonly key: string | undefined;
+  private readonly batchSize: number;
+  private readonly flushInterval: number;
+  private readonly maxQueue: number;
+  private readonly timeout: number;
+  private readonly maxRetries: number;
+  private readonly backoff: number;
+  private readonly maxBackoff: number;
+  readonly logger: Pick<Console, "warn" | "error"> | null;
+
+  private buf: (Event | undefined)[] = [];
+  private head = 0;
+  private size = 0;
+  private inFlight = 0;
+  private running = false;
+  private drainAll = false;
+  private timer: Timer | null = null;
+  private closed = false;
+  private abort = new AbortController();
+  private idleWaiters: Array<() => void> = [];
+  /** widget keys given per call, by organization and widget (beacon transport). */
+  readonly widgetKeys: Map<string, string> = new Map();
+
+  private sent = 0;
+  private rejected = 0;
+  private failed = 0;
+  private dropped = 0;
+  invalid = 0;
+
+  constructor(options: ClientOptions = {}) {
+    this.url = String(options.url ?? "").replace(/\/+$/, "");
+    this.transport = options.transport ?? "events";
+    this.eventsUrl = `${this.url}/v1/events`;
+    this.headers = { "Content-Type": "application/json" };
+    if (options.token) this.headers.Authorization = `Bearer ${options.token}`;
+    this.key = options.key || undefined;
+    const batch = Math.floor(positive(options.batchSize, 500, 1));
+    this.batchSize = this.transport === "beacon" ? Math.min(batch, BEACON_BATCH) : batch;
+    this.flushInterval = positive(options.flushInterval, 1000);
+    this.maxQueue = Math.floor(positive(options.maxQueue, 10_000, 1));
+    this.timeout = positive(options.timeout, 5000, 1);
+    this.maxRetries = Math.floor(positive(options.maxRetries, 3));
+    this.backoff = positive(options.backoff, 500);
+    this.maxBackoff = positive(options.maxBackoff, 10_000);
+    this.logger = options.logger === undefined ? console : options.logger;
+  }
+
+  stats(): ClientStats {
+    return {
+      queued: this.size,
+      sent: this.sent,
+      rejected: this.rejected,
+      failed: this.failed,
+      dropped: this.dropped,
+      invalid: this.invalid,
+    };
+  }
+
+  /** Count events lost before they reached this client (e.g. calls before initialize() beyond the bound). */
+  countDropped(count: number): void {
+    this.dropped += count;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Queue one event; O(1), never throws, never touches the network on the caller's stack. */
+  enqueue(event: Event): void {
+    if (this.closed) {
+      this.dropped++;
+      return;
+    }
+    const max = this.maxQueue;
+    if (this.size === max) {
+      this.buf[this.head] = undefined;
+      this.head = (this.head + 1) % max;
+      this.size--;
+      this.dropped++;
+    }
+    this.buf[(this.head + this.size) % max] = event;
+    this.size++;
+    if (this.running) return;
+    if (this.size >= this.batchSize) this.schedule(0, false);
+    else if (this.timer === null) this.schedule(this.flushInterval, true);
+  }
+
+  /** Send everything queued now; resolves true when all of it went out within `timeoutMs`. */
+  flush(timeoutMs = 5000): Promise<boolean> {
+    if (this.size === 0 && this.inFlight === 0) return Promise.resolve(true);
+    this.drainAll = true;
+    if (!this.running) this.schedule(0, true);
+    return new Promise<boolean>((resolve) => {
+      let settled = false;
+      // Not unref'd: a pending flush keeps a Node process alive until it is done or times out.
+      const deadline = setTimeout(() => {
+        settled = true;
+        resolve(false);
+      }, Math.max(0, timeoutMs));
+      this.idleWaiters.push(() => {
+        if (settled) return;
+        clearTimeout(deadline);
+        resolve(true);
+      });
+    });
+  }
+
+  /**
+   * Flush (up to `timeoutMs`), then stop: retries and waits are abandoned, events still queued
+   * and calls made afterwards count as dropped. Safe to call more than once.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.closed) return;
+    const done = await this.flush(timeoutMs);
+    this.closed = true;
+    if (!done) this.abort.abort();
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.dropped += this.size;
+    this.buf = [];
+    this.head = 0;
+    this.size = 0;
+    this.wakeIdle();
+  }
+
+  // -- the background sender --
+
+  private schedule(delay: number, all: boolean): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = unref(
+      setTimeout(() => {
+        this.timer = null;
+        if (all) this.drainAll = true;
+        void this.run();
+      }, delay),
+    );
+  }
+
+  private take(count: number): Event[] {
+    const batch: Event[] = new Array(count);
+    const max = this.maxQueue;
+    for (let i = 0; i < count; i++) {
+      batch[i] = this.buf[this.head] as Event;
+      this.buf[this.head] = undefined;
+      this.head = (this.head + 1) % max;
+    }
+    this.size -= count;
+    return batch;
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.size > 0 && !this.abort.signal.aborted) {
+        if (this.size < this.batchSize && !this.drainAll) break;
+        const batch = this.take(Math.min(this.batchSize, this.size));
+        this.inFlight = batch.length;
+        try {
+          await (this.transport === "beacon" ? this.sendBeacons(batch) : this.deliver(batch));
+        } catch (err) {
+          this.failed += batch.length;
+          this.log("error", `monitoring batch of ${batch.length} lost: ${String(err)}`);
+        }
+        this.inFlight = 0;
+      }
+    } finally {
+      this.running = false;
+      if (this.size === 0) {
+        this.drainAll = false;
+        this.wakeIdle();
+      } else if (!this.closed && this.timer === null) {
+        this.schedule(this.drainAll ? 0 : this.flushInterval, true);
+      }
+    }
+  }
+
+  private log(level: "warn" | "error", message: string): void {
+    try {
+      this.logger?.[level](message);
+    } catch {
+      // a broken logger must not break the sender
+    }
+  }
+
+  private async post(body: string): Promise<Response> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    this.abort.signal.addEventListener("abort", onAbort);
+    const timer = setTimeout(onAbort, this.timeout);
+    try {
+      return await fetch(this.eventsUrl, {
+        method: "POST",
+        headers: this.headers,
+        body,
+        signal: controller.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async deliver(batch: Event[]): Promise<void> {
+    const body = JSON.stringify(batch);
+    for (let attempt = 0; ; attempt++) {
+      let problem: string;
+      let retryAfter: number | undefined;
+      try {
+        const response = await this.post(body);
+        const status = response.status;
+        if (status >= 200 && status < 300) {
+          await this.recordAnswer(batch.length, response);
+          return;
+        }
+        const text = (await response.text().catch(() => "")).slice(0, 200);
+        if (status === 413 && batch.length > 1) {
+          const half = batch.length >> 1;
+          await this.deliver(batch.slice(0, half));
+          await this.deliver(batch.slice(half));
+          return;
+        }
+        problem = `HTTP ${status}: ${text}`;
+        if (status !== 429 && status < 500) {
+          this.log("error", `monitoring batch of ${batch.length} refused, not retried: ${problem}`);
+          this.failed += batch.length;
+          return;
+        }
+        if (status === 429) retryAfter = retryAfterMs(response.headers.get("Retry-After"));
+      } catch (err) {
+        problem = String(err);
+      }
+      if (attempt >= this.maxRetries || this.abort.signal.aborted) {
+        this.log("error", `monitoring batch of ${batch.length} lost after ${attempt + 1} attempts: ${problem}`);
+        this.failed += batch.length;
+        return;
+      }
+      let delay = Math.min(this.maxBackoff, this.backoff * 2 ** attempt) * (0.5 + Math.random() * 0.5);
+      if (retryAfter !== undefined) delay = Math.max(delay, Math.min(retryAfter, this.maxBackoff));
+      await sleep(delay, this.abort.signal);
+    }
+  }
+
+  private async recordAnswer(count: number, response: Response): Promise<void> {
+    let accepted = count;
+    let rejected = 0;
+    let errors: unknown = [];
+    try {
+      const answer = (await response.json()) as { accepted: unknown; rejected: unknown; errors?: unknown };
+      if (Number.isInteger(answer.accepted) && Number.isInteger(answer.rejected)) {
+        accepted = answer.accepted as number;
+        rejected = answer.rejected as number;
+        errors = answer.errors;
+      }
+    } catch {
+      // an unreadable 2xx answer: count the batch as accepted, as the Python client does
+    }
+    if (rejected) {
+      this.log("warn", `exporter rejected ${rejected} of ${count} events: ${JSON.stringify(errors).slice(0, 500)}`);
+    }
+    this.sent += accepted;
+    this.rejected += rejected;
+  }
+
+  // -- the beacon transport (browsers): one request per widget key, no retries --
+
+  private async sendBeacons(batch: Event[]): Promise<void> {
+    const groups = new Map<string, Event[]>();
+    for (const event of batch) {
+      const e = event as { organization_id?: string; widget_id?: string };
+      const id = `${e.organization_id}\n${e.widget_id}`;
+      const group = groups.get(id);
+      if (group) group.push(event);
+      else groups.set(id, [event]);
+    }
+    for (const [id, events] of groups) {
+      const key = this.widgetKeys.get(id) ?? this.key;
+      const outcome = await sendBeacon(this.url, key, JSON.stringify(events));
+      if (outcome === "failed") this.failed += events.length;
+      else this.sent += events.length;
+    }
+  }
+}
+
+/**
+ * POST a JSON body to the public beacon endpoint the way a leaving page can: `navigator.sendBeacon`
+ * (a text/plain body, so no CORS preflight), else `fetch` with `keepalive`. Never throws.
+ */
+export function sendBeacon(endpoint: string, key: string | undefined, body: string): Promise<"queued" | "sent" | "failed"> {
+  const url = beaconUrl(endpoint, key);
+  const g = globalThis as unknown as {
+    navigator?: { sendBeacon?: (url: string, body: string) => boolean };
+    fetch?: typeof fetch;
+  };
+  try {
+    if (g.navigator && g.navigator.sendBeacon && g.navigator.sendBeacon(url, body)) return Promise.resolve("queued");
+  } catch {
+    // fall back to fetch
+  }
+  try {
+    if (!g.fetch) return Promise.resolve("failed");
+    return g
+      .fetch(url, {
+        method: "POST",
+        body,
+        keepalive: true,
+        credentials: "omit",
+        headers: { "Content-Type": "text/plain" },
+      })
+      .then(
+        (r) => (r.status >= 200 && r.status < 300 ? "sent" : "failed"),
+        () => "failed" as const,
+      );
+  } catch {
+    return Promise.resolve("failed");
+  }
+}
+
+export function beaconUrl(endpoint: string, key: string | undefined): string {
+  return `${endpoint}/v1/beacon${key ? `?key=${encodeURIComponent(key)}` : ""}`;
+}

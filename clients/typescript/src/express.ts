@@ -1,0 +1,66 @@
+// Express/Connect middleware: reports every request as `endpoint.request` with the matched route's
+// TEMPLATE (`/api/donations/:id`, never the raw path), method, status and duration.
+//
+//   app.use(expressMiddleware(monitoring));   // first, before the routers
+import type { Monitoring } from "./monitoring.js";
+
+/** Requests that match no route are reported under this name (as the Python middleware does). */
+export const UNMATCHED = "unmatched";
+/** The client went away before the response finished (nginx's convention). */
+export const CLIENT_CLOSED = 499;
+
+interface RequestLike {
+  method?: string;
+  baseUrl?: string;
+  route?: { path?: unknown };
+}
+interface ResponseLike {
+  statusCode: number;
+  writableFinished?: boolean;
+  once(event: "finish" | "close", listener: () => void): unknown;
+}
+
+export interface MiddlewareOptions {
+  /** Route templates not to report (health checks, `/metrics`). */
+  ignoreRoutes?: Iterable<string>;
+}
+
+/** The template Express matched for this request (`req.baseUrl` + `req.route.path`), or `unmatched`. */
+export function routeTemplate(req: RequestLike): string {
+  const path = req.route?.path;
+  if (typeof path === "string") return `${req.baseUrl ?? ""}${path}` || "/";
+  if (path instanceof RegExp) return `${req.baseUrl ?? ""}${String(path)}`;
+  if (Array.isArray(path) && typeof path[0] === "string") return `${req.baseUrl ?? ""}${path[0]}`;
+  return UNMATCHED;
+}
+
+/** Express/Connect middleware reporting each request once, when its response finishes or the client leaves. */
+export function expressMiddleware(
+  monitoring: Pick<Monitoring, "dashboard">,
+  options: MiddlewareOptions = {},
+): (req: RequestLike, res: ResponseLike, next: (err?: unknown) => void) => void {
+  const ignored = new Set(options.ignoreRoutes ?? []);
+  return function passitonMonitoring(req, res, next) {
+    const started = performance.now();
+    let reported = false;
+    const report = (closed: boolean) => {
+      if (reported) return;
+      reported = true;
+      try {
+        const route = routeTemplate(req);
+        if (ignored.has(route)) return;
+        const status = closed && !res.writableFinished ? CLIENT_CLOSED : res.statusCode;
+        monitoring.dashboard.monitorEndpointHealth(route, performance.now() - started, status, req.method ?? "GET");
+      } catch {
+        // never in the way of the response
+      }
+    };
+    try {
+      res.once("finish", () => report(false));
+      res.once("close", () => report(true));
+    } catch {
+      // a response object without events: nothing to report on
+    }
+    next();
+  };
+}

@@ -1,0 +1,73 @@
+// The Node entry point: `import { monitoring } from "@passiton/monitoring"`.
+//
+// `monitoring.initialize({ url, token })` (or PASSITON_EXPORTER_URL and EXPORTER_INGEST_TOKEN in the
+// environment) points it at the exporter's internal listener. Whatever is still queued is sent
+// when the event loop empties (beforeExit), and on SIGTERM/SIGINT when nothing else handles them.
+import { createMonitoring, type Monitoring, type MonitoringOptions } from "./monitoring.js";
+
+export * from "./monitoring.js";
+export { Client, retryAfterMs } from "./client.js";
+export { buildEvent, InvalidCall, MAX_TEXT } from "./events.js";
+export type { Event, EventType, BeaconEvent } from "./generated/events.js";
+export { EVENT_FIELDS, BEACON_TYPES } from "./generated/events.js";
+export { expressMiddleware, routeTemplate } from "./express.js";
+export { withMonitoring } from "./next.js";
+
+const live = new Set<Monitoring>();
+let hooked = false;
+
+function env(): { [name: string]: string | undefined } {
+  const p = (globalThis as { process?: { env?: { [name: string]: string | undefined } } }).process;
+  return p?.env ?? {};
+}
+
+function hookProcess(): void {
+  const proc = (globalThis as { process?: NodeJS.Process }).process;
+  if (hooked || !proc || typeof proc.on !== "function") return;
+  hooked = true;
+  let flushing = false;
+  proc.on("beforeExit", () => {
+    // The loop is empty: send what is left; the sends keep the process alive until done.
+    if (flushing) return;
+    const pending = [...live].filter((m) => m.stats().queued > 0);
+    if (!pending.length) return;
+    flushing = true;
+    void Promise.all(pending.map((m) => m.flush(5000))).finally(() => {
+      flushing = false;
+    });
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const onSignal = () => {
+      // Only when ours is the only handler do we own the shutdown: flush, then die of the signal
+      // as the default handler would have. Otherwise the application decides (and should close()).
+      const alone = proc.listenerCount(signal) === 1;
+      const done = Promise.all([...live].map((m) => (alone ? m.close(3000) : m.flush(3000))));
+      if (!alone) return;
+      proc.removeListener(signal, onSignal);
+      void done.finally(() => proc.kill(proc.pid, signal));
+    };
+    proc.on(signal, onSignal);
+  }
+}
+
+/** A new, independent client (most applications use the shared `monitoring`). */
+export function createClient(options?: MonitoringOptions): Monitoring {
+  let self: Monitoring;
+  const platform = {
+    defaults: (): MonitoringOptions => {
+      const e = env();
+      return { url: e.PASSITON_EXPORTER_URL, token: e.EXPORTER_INGEST_TOKEN, transport: "events" };
+    },
+    autoStart: () => Boolean(env().PASSITON_EXPORTER_URL),
+    started: () => {
+      live.add(self);
+      hookProcess();
+    },
+  };
+  self = createMonitoring(platform, options);
+  return self;
+}
+
+/** The shared client: `import { monitoring } from "@passiton/monitoring"`. */
+export const monitoring: Monitoring = createClient();
+export default monitoring;
