@@ -1,5 +1,6 @@
 // The queue and the sender: events wait in a bounded ring buffer and go out in batches from a
 // background task (timers and promises, never the caller's stack), with retries and counters.
+import { postBeacon, type BeaconOutcome } from "./beacon-transport.js";
 import type { Event } from "./generated/events.js";
 
 export interface ClientOptions {
@@ -370,47 +371,10 @@ export class Client {
     }
     for (const [id, events] of groups) {
       const key = this.widgetKeys.get(id) ?? this.key;
-      const outcome = await sendBeacon(this.url, key, JSON.stringify(events));
+      const body = JSON.stringify(events);
+      const outcome = await new Promise<BeaconOutcome>((resolve) => postBeacon(globalThis, this.url, key, body, resolve));
       if (outcome === "failed") this.failed += events.length;
       else this.sent += events.length;
     }
   }
-}
-
-/**
- * POST a JSON body to the public beacon endpoint the way a leaving page can: `navigator.sendBeacon`
- * (a text/plain body, so no CORS preflight), else `fetch` with `keepalive`. Never throws.
- */
-export function sendBeacon(endpoint: string, key: string | undefined, body: string): Promise<"queued" | "sent" | "failed"> {
-  const url = beaconUrl(endpoint, key);
-  const g = globalThis as unknown as {
-    navigator?: { sendBeacon?: (url: string, body: string) => boolean };
-    fetch?: typeof fetch;
-  };
-  try {
-    if (g.navigator && g.navigator.sendBeacon && g.navigator.sendBeacon(url, body)) return Promise.resolve("queued");
-  } catch {
-    // fall back to fetch
-  }
-  try {
-    if (!g.fetch) return Promise.resolve("failed");
-    return g
-      .fetch(url, {
-        method: "POST",
-        body,
-        keepalive: true,
-        credentials: "omit",
-        headers: { "Content-Type": "text/plain" },
-      })
-      .then(
-        (r) => (r.status >= 200 && r.status < 300 ? "sent" : "failed"),
-        () => "failed" as const,
-      );
-  } catch {
-    return Promise.resolve("failed");
-  }
-}
-
-export function beaconUrl(endpoint: string, key: string | undefined): string {
-  return `${endpoint}/v1/beacon${key ? `?key=${encodeURIComponent(key)}` : ""}`;
 }

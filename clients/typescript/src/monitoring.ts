@@ -1,7 +1,8 @@
 // `monitoring`: the original design's API by its own names (payment, widget, traffic, dashboard
 // families), each call mapped to one exporter event, plus short aliases matching the Python client.
 import { Client, type ClientOptions, type ClientStats } from "./client.js";
-import { buildEvent, type Event, type EventType } from "./events.js";
+import { buildEvent, InvalidCall, type Event, type EventType } from "./events.js";
+import { BEACON_TYPES } from "./generated/events.js";
 import { testAlerts, type TestAlertsOptions, type TestAlertsResult } from "./test-alerts.js";
 
 export type { ClientOptions, ClientStats } from "./client.js";
@@ -175,7 +176,10 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
     client = next;
     next.invalid += earlyInvalid;
     earlyInvalid = 0;
-    for (const event of early) next.enqueue(event);
+    for (const event of early) {
+      if (options.transport === "beacon" && BEACON_TYPES.indexOf(event.type) < 0) next.invalid++;
+      else next.enqueue(event);
+    }
     early = [];
     next.countDropped(earlyDropped);
     earlyDropped = 0;
@@ -198,6 +202,9 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
   }
 
   function put(event: Event): void {
+    if (options?.transport === "beacon" && BEACON_TYPES.indexOf(event.type) < 0) {
+      throw new InvalidCall(`${event.type} events are not accepted by the beacon endpoint (browsers send widget events only)`);
+    }
     if (client) {
       client.enqueue(event);
       return;
