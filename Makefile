@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TS := clients/typescript
+TS_STAMP := $(TS)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean
+.PHONY: up test lint format debs postgres install bench clean ts-build ts-check ts-generate test-ts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,8 @@ debs:
 	  command -v $$bin >/dev/null 2>&1 || missing=1; \
 	done; \
 	pkgs="$(DEBS)"; command -v node >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs nodejs"; }; \
+	command -v npm >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs npm"; }; \
+	test -x /usr/bin/chromium || { missing=1; pkgs="$$pkgs chromium"; }; \
 	command -v wrk >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs wrk"; }; \
 	{ command -v pgbouncer || test -x /usr/sbin/pgbouncer; } >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs pgbouncer"; }; \
 	if [ -n "$$missing" ]; then \
@@ -36,12 +40,32 @@ postgres:
 up: $(STAMP) debs
 	$(BIN)/passiton-monitoring up --demo
 
-test: $(STAMP) debs postgres lint
+test: $(STAMP) debs postgres lint ts-build
+	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) ts-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The TypeScript client (clients/typescript): dev dependencies from the committed lock file.
+$(TS_STAMP): $(TS)/package-lock.json | debs
+	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Fails when the committed generated files drift from their sources: the event types from the
+# exporter's OpenAPI document, exporter/static/beacon.js from clients/typescript/src/beacon.ts.
+ts-check: $(STAMP) $(TS_STAMP)
+	$(BIN)/python -m exporter.openapi | node $(TS)/scripts/gen-types.mjs --check
+	cd $(TS) && npx --no-install tsc -p tsconfig.json --noEmit && node scripts/build-beacon.mjs --check
+
+# Regenerates both committed files after the exporter's schema or the beacon source changed.
+ts-generate: $(STAMP) $(TS_STAMP)
+	$(BIN)/python -m exporter.openapi | node $(TS)/scripts/gen-types.mjs
+	cd $(TS) && node scripts/build-beacon.mjs --write-static
+
+ts-build: $(TS_STAMP)
+	cd $(TS) && npm run --silent build
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -53,6 +77,8 @@ bench: $(STAMP) debs postgres
 	$(BIN)/python benchmarks/bridge_sanitize.py
 	$(BIN)/python benchmarks/rollup.py
 	$(BIN)/python benchmarks/e2e_latency.py
+	$(MAKE) ts-build
+	node benchmarks/ts_client_overhead.mjs
 
 clean:
-	rm -rf $(VENV) .passiton .pytest_cache
+	rm -rf $(VENV) .passiton .pytest_cache $(TS)/node_modules $(TS)/dist

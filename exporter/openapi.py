@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 import msgspec
@@ -164,3 +166,8 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+if __name__ == "__main__":  # `python -m exporter.openapi`: the document /v1/openapi.json serves
+    json.dump(openapi_document(), sys.stdout, indent=2)
+    sys.stdout.write("\n")

@@ -1,4 +1,4 @@
-/* PassItOn widget beacon. GENERATED from clients/typescript/src/beacon.ts by clients/typescript/scripts/build-beacon.mjs (make ts-build); do not edit. Usage:
+/* PassItOn widget beacon. GENERATED from clients/typescript/src/beacon.ts by clients/typescript/scripts/build-beacon.mjs (make ts-generate); do not edit. Usage:
  * <script src="https://EXPORTER/v1/beacon.js" data-organization-id="org" data-widget-id="w" data-key="KEY"></script>
  * or PassItOnBeacon.init({endpoint, organizationId, widgetId, key}); hooks: loaded(ms), loadError(err),
  * renderError(err), flush(). */

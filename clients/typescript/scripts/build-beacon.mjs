@@ -2,8 +2,9 @@
 // Builds exporter/static/beacon.js (the exporter serves it as GET /v1/beacon.js) and
 // dist/beacon.js from src/beacon.ts: TypeScript down to ES5, bundled and minified by esbuild.
 //
-//   node scripts/build-beacon.mjs           write both files
-//   node scripts/build-beacon.mjs --check   exit 1 when the committed exporter/static/beacon.js is stale
+//   node scripts/build-beacon.mjs                 write dist/beacon.js
+//   node scripts/build-beacon.mjs --write-static  also write the committed exporter/static/beacon.js
+//   node scripts/build-beacon.mjs --check         exit 1 when the committed exporter/static/beacon.js is stale
 //   node scripts/build-beacon.mjs --size    print {"raw": bytes, "gzip": bytes} of the build
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -19,7 +20,7 @@ const DIST = join(PKG, "dist", "beacon.js");
 
 const HEADER =
   "/* PassItOn widget beacon. GENERATED from clients/typescript/src/beacon.ts by " +
-  "clients/typescript/scripts/build-beacon.mjs (make ts-build); do not edit. Usage:\n" +
+  "clients/typescript/scripts/build-beacon.mjs (make ts-generate); do not edit. Usage:\n" +
   ' * <script src="https://EXPORTER/v1/beacon.js" data-organization-id="org" data-widget-id="w" data-key="KEY"></script>\n' +
   " * or PassItOnBeacon.init({endpoint, organizationId, widgetId, key}); hooks: loaded(ms), loadError(err),\n" +
   " * renderError(err), flush(). */\n";
@@ -83,13 +84,13 @@ async function main() {
     if (committed !== code) {
       process.stderr.write(
         "exporter/static/beacon.js is not the build of clients/typescript/src/beacon.ts;" +
-          " run `make ts-build` and commit the result\n",
+          " run `make ts-generate` and commit the result\n",
       );
       process.exit(1);
     }
     return;
   }
-  writeFileSync(COMMITTED, code);
+  if (mode === "--write-static") writeFileSync(COMMITTED, code);
   mkdirSync(dirname(DIST), { recursive: true });
   writeFileSync(DIST, code);
 }
