@@ -91,6 +91,9 @@ function camelNames(type: EventType): { [field: string]: string } {
  */
 export function buildEvent(type: EventType, fields: { readonly [field: string]: unknown }): Event {
   const specs = EVENT_FIELDS[type];
+  if (typeof type !== "string" || !Object.prototype.hasOwnProperty.call(EVENT_FIELDS, type)) {
+    throw new InvalidCall(`unknown event type ${show(type)}`);
+  }
   const names = camelNames(type);
   const event: { [field: string]: unknown } = { type };
   for (const field in specs) {

@@ -52,20 +52,18 @@ function hookProcess(): void {
 
 /** A new, independent client (most applications use the shared `monitoring`). */
 export function createClient(options?: MonitoringOptions): Monitoring {
-  let self: Monitoring;
   const platform = {
     defaults: (): MonitoringOptions => {
       const e = env();
       return { url: e.PASSITON_EXPORTER_URL, token: e.EXPORTER_INGEST_TOKEN, transport: "events" };
     },
     autoStart: () => Boolean(env().PASSITON_EXPORTER_URL),
-    started: () => {
-      live.add(self);
+    started: (started: Monitoring) => {
+      live.add(started);
       hookProcess();
     },
   };
-  self = createMonitoring(platform, options);
-  return self;
+  return createMonitoring(platform, options);
 }
 
 /** The shared client: `import { monitoring } from "@passiton/monitoring"`. */
