@@ -27,11 +27,38 @@ export interface MiddlewareOptions {
 
 /** The template Express matched for this request (`req.baseUrl` + `req.route.path`), or `unmatched`. */
 export function routeTemplate(req: RequestLike): string {
-  const path = req.route?.path;
-  if (typeof path === "string") return `${req.baseUrl ?? ""}${path}` || "/";
-  if (path instanceof RegExp) return `${req.baseUrl ?? ""}${String(path)}`;
-  if (Array.isArray(path) && typeof path[0] === "string") return `${req.baseUrl ?? ""}${path[0]}`;
-  return UNMATCHED;
+  return templateOf(req.baseUrl, req.route?.path) ?? UNMATCHED;
+}
+
+function templateOf(baseUrl: unknown, path: unknown): string | undefined {
+  const base = typeof baseUrl === "string" ? baseUrl : "";
+  if (typeof path === "string") return `${base}${path}` || "/";
+  if (path instanceof RegExp) return `${base}${String(path)}`;
+  if (Array.isArray(path) && typeof path[0] === "string") return `${base}${path[0]}`;
+  return undefined;
+}
+
+/**
+ * Remembers the template when Express sets `req.route`: by the time the response finishes, a
+ * router that passed an error on has already restored `req.baseUrl`, losing its mount path.
+ */
+function watchRoute(req: RequestLike): () => string {
+  let route = req.route;
+  let template: string | undefined;
+  try {
+    Object.defineProperty(req, "route", {
+      configurable: true,
+      enumerable: true,
+      get: () => route,
+      set: (value: RequestLike["route"]) => {
+        route = value;
+        template = templateOf(req.baseUrl, value?.path) ?? template;
+      },
+    });
+  } catch {
+    // a frozen request: fall back to what is there at the end
+  }
+  return () => template ?? routeTemplate(req);
 }
 
 /** Express/Connect middleware reporting each request once, when its response finishes or the client leaves. */
@@ -42,12 +69,13 @@ export function expressMiddleware(
   const ignored = new Set(options.ignoreRoutes ?? []);
   return function passitonMonitoring(req, res, next) {
     const started = performance.now();
+    const template = watchRoute(req);
     let reported = false;
     const report = (closed: boolean) => {
       if (reported) return;
       reported = true;
       try {
-        const route = routeTemplate(req);
+        const route = template();
         if (ignored.has(route)) return;
         const status = closed && !res.writableFinished ? CLIENT_CLOSED : res.statusCode;
         monitoring.dashboard.monitorEndpointHealth(route, performance.now() - started, status, req.method ?? "GET");
