@@ -1,0 +1,147 @@
+// The browser builds in a real headless Chromium (Debian's `chromium`, driven by playwright-core):
+// a page embedding the beacon.js snippet that the real exporter serves, with a failing widget,
+// produces the widget series; so does the package's browser entry with the original design's call.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { eventually, ROOT, samples, startExporter, valueOf } from "./support/exporter.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--no-first-run",
+];
+const DIST = join(ROOT, "clients", "typescript", "dist");
+
+let exporter;
+let browser;
+let site;
+let pages = {};
+
+before(async () => {
+  site = createServer((req, res) => {
+    const path = req.url.split("?")[0];
+    if (pages[path]) {
+      res.writeHead(200, { "Content-Type": "text/html" }).end(pages[path]);
+    } else if (path.startsWith("/dist/")) {
+      const file = join(DIST, path.slice("/dist/".length).replace(/\.\./g, ""));
+      try {
+        res.writeHead(200, { "Content-Type": "text/javascript" }).end(readFileSync(file));
+      } catch {
+        res.writeHead(404).end();
+      }
+    } else {
+      res.writeHead(404).end("not found"); // the widget's own script: missing, as in an outage
+    }
+  });
+  await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${site.address().port}`;
+  exporter = await startExporter({ env: { EXPORTER_CORS_ORIGINS: origin } });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  await exporter?.stop();
+  site?.close();
+});
+
+function siteUrl(path) {
+  return `http://127.0.0.1:${site.address().port}${path}`;
+}
+
+test("the beacon.js snippet served by the exporter reports a failing widget's errors and load time", async () => {
+  pages["/give"] = `<!doctype html><html><head>
+    <script src="${exporter.publicUrl}/v1/beacon.js" data-organization-id="org-browser"
+            data-widget-id="widget-456" data-key="test-widget-key"></script>
+    <script src="/widget-missing.js"></script>
+    </head><body><div id="widget"></div>
+    <script>
+      setTimeout(function () { undefinedWidgetFunction(); }, 0);
+      try { null.amount; } catch (err) { PassItOnBeacon.renderError(err); }
+    </script></body></html>`;
+  const page = await browser.newPage();
+  const beacons = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/v1/beacon?")) beacons.push(r.url());
+  });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const sent = page.waitForRequest((r) => r.url().includes("/v1/beacon"), { timeout: 10_000 });
+  await page.goto(siteUrl("/give"), { waitUntil: "load" });
+  await sent; // after the snippet's one-second batching delay
+  const s = await eventually(async () => {
+    const s = await samples(exporter.url);
+    const w = ['organization_id="org-browser"', 'widget_id="widget-456"'];
+    return valueOf(s, "passiton_widget_errors_total", ...w, 'kind="load"') >= 1 &&
+      valueOf(s, "passiton_widget_errors_total", ...w, 'kind="script"') >= 1 &&
+      valueOf(s, "passiton_widget_errors_total", ...w, 'kind="render"') >= 1 &&
+      valueOf(s, "passiton_widget_loads_total", ...w) >= 1
+      ? s
+      : null;
+  }, "widget series from the page").catch(async (err) => {
+    const s = await samples(exporter.url);
+    const widget = [...s].filter(([k, v]) => k.includes("widget") && v);
+    throw new Error(`${err.message}\nbeacons: ${beacons.join()}\nerrors: ${errors.join()}\n${widget.join("\n")}\n${exporter.stderr()}`);
+  });
+  const w = ['organization_id="org-browser"', 'widget_id="widget-456"'];
+  assert.equal(valueOf(s, "passiton_widget_errors_total", ...w, 'kind="load"'), 1);
+  assert.equal(valueOf(s, "passiton_widget_errors_total", ...w, 'kind="script"'), 1);
+  assert.equal(valueOf(s, "passiton_widget_errors_total", ...w, 'kind="render"'), 1);
+  assert.equal(valueOf(s, "passiton_widget_loads_total", ...w), 1);
+  assert.equal(valueOf(s, "passiton_widget_load_duration_seconds_count", w[0]), 1);
+  await page.close();
+  assert.ok(beacons.length >= 1 && beacons.every((u) => u.endsWith("/v1/beacon?key=test-widget-key")), beacons.join());
+  assert.deepEqual(errors, ["undefinedWidgetFunction is not defined"]); // the page's own error, nothing from the snippet
+});
+
+test("the package's browser entry: the design's widget snippet, sent by sendBeacon with the key", async () => {
+  pages["/app"] = `<!doctype html><html><body><script type="module">
+    import { monitoring } from "/dist/browser.js";
+    await monitoring.initialize({ url: ${JSON.stringify(exporter.publicUrl)}, key: "app-widget-key" });
+    try {
+      throw new Error("widget bundle failed to load");
+    } catch (error) {
+      monitoring.widget.monitorWidgetLoadError({
+        organizationId: "org-app",
+        widgetId: "widget-789",
+        url: window.location.href,
+        error: error.message,
+      });
+    }
+    monitoring.widget.monitorWidgetLoadPerformance({ organizationId: "org-app", widgetId: "widget-789", loadTime: 420 });
+    monitoring.payment.monitorPaymentFailures({ organizationId: "org-app" }); // not for browsers: counted, not sent
+    window.statsBefore = monitoring.stats();
+    window.flushed = await monitoring.flush(5000);
+    window.statsAfter = monitoring.stats();
+  </script></body></html>`;
+  const page = await browser.newPage();
+  const beacons = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/v1/beacon")) beacons.push([r.url(), r.postData()]);
+  });
+  await page.goto(siteUrl("/app"), { waitUntil: "load" });
+  await page.waitForFunction(() => window.statsAfter !== undefined, null, { timeout: 10_000 });
+  const { flushed, statsAfter } = await page.evaluate(() => ({ flushed: window.flushed, statsAfter: window.statsAfter }));
+  assert.equal(flushed, true);
+  assert.deepEqual(statsAfter, { queued: 0, sent: 2, rejected: 0, failed: 0, dropped: 0, invalid: 1 });
+  await page.close();
+  const s = await eventually(async () => {
+    const s = await samples(exporter.url);
+    return valueOf(s, "passiton_widget_load_duration_seconds_count", 'organization_id="org-app"') >= 1 ? s : null;
+  }, "widget series from the app page");
+  assert.equal(valueOf(s, "passiton_widget_errors_total", 'organization_id="org-app"', 'widget_id="widget-789"', 'kind="load"'), 1);
+  assert.equal(beacons.length, 1);
+  assert.ok(beacons[0][0].endsWith("/v1/beacon?key=app-widget-key"), beacons[0][0]);
+  assert.deepEqual(
+    JSON.parse(beacons[0][1]).map((e) => e.type),
+    ["widget.load_error", "widget.loaded"],
+  );
+});
