@@ -154,6 +154,38 @@ def test_data_endpoint_overrides_the_script_origin(node: str) -> None:
     assert result["sent"][0]["url"] == "https://m.example/v1/beacon"
 
 
+def test_the_widget_key_goes_in_the_query(node: str) -> None:
+    script = {"src": SCRIPT["src"], "attrs": {**ATTRS, "data-key": "k1.abc/+="}}
+    result = run_page(node, "PassItOnBeacon.renderError('x'); tick();", script=script)
+    assert result["sent"][0]["url"] == ENDPOINT + "?key=k1.abc%2F%2B%3D"
+    result = run_page(
+        node,
+        """
+        PassItOnBeacon.init({endpoint: 'https://m.example', organizationId: 'o', widgetId: 'w',
+                             key: 'k2', autoLoad: false});
+        PassItOnBeacon.renderError('x'); tick();
+        """,
+        script=None,
+        sendBeacon="refuse",
+    )
+    assert [(r["via"], r["url"]) for r in result["sent"]] == [
+        ("fetch", "https://m.example/v1/beacon?key=k2")
+    ]
+
+
+def test_the_committed_file_is_the_build_of_the_typescript_source(node: str) -> None:
+    built = ROOT / "clients" / "typescript" / "node_modules" / "esbuild"
+    assert built.exists(), "`make test` installs the TypeScript client's dev dependencies"
+    done = subprocess.run(
+        [node, str(ROOT / "clients" / "typescript" / "scripts" / "build-beacon.mjs"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_without_configuration_nothing_is_sent(node: str) -> None:
     script = {"src": "/static/beacon.js", "attrs": ATTRS}  # no endpoint can be derived
     result = run_page(node, "PassItOnBeacon.renderError('x'); fire('load'); tick();", script=script)

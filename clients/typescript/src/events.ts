@@ -37,18 +37,17 @@ function show(value: unknown): string {
   }
 }
 
-function check(field: string, spec: FieldSpec, value: unknown): unknown {
-  switch (spec.kind) {
+function check(step: Step, value: unknown): unknown {
+  const field = step.field;
+  switch (step.kind) {
     case "string": {
       if (typeof value !== "string") throw new InvalidCall(`${field} must be a string, got ${show(value)}`);
-      if (spec.required && value === "") throw new InvalidCall(`${field} must be a non-empty string`);
-      if (FREE_TEXT[field] === true) return value.length > MAX_TEXT ? value.slice(0, MAX_TEXT) : value;
-      if (spec.minLength !== undefined && value.length < spec.minLength) {
-        throw new InvalidCall(`${field} must be at least ${spec.minLength} characters, got ${show(value)}`);
+      if (step.required && value === "") throw new InvalidCall(`${field} must be a non-empty string`);
+      if (step.free) return value.length > MAX_TEXT ? value.slice(0, MAX_TEXT) : value;
+      if (value.length < step.minLength) {
+        throw new InvalidCall(`${field} must be at least ${step.minLength} characters, got ${show(value)}`);
       }
-      if (spec.maxLength !== undefined && value.length > spec.maxLength) {
-        throw new InvalidCall(`${field} must be at most ${spec.maxLength} characters`);
-      }
+      if (value.length > step.maxLength) throw new InvalidCall(`${field} must be at most ${step.maxLength} characters`);
       return value;
     }
     case "integer":
@@ -56,56 +55,81 @@ function check(field: string, spec: FieldSpec, value: unknown): unknown {
       if (typeof value !== "number" || !Number.isFinite(value)) {
         throw new InvalidCall(`${field} must be a finite number, got ${show(value)}`);
       }
-      if (spec.kind === "integer" && !Number.isInteger(value)) {
+      if (step.kind === "integer" && !Number.isInteger(value)) {
         throw new InvalidCall(`${field} must be a whole number, got ${value}`);
       }
-      if ((spec.minimum !== undefined && value < spec.minimum) || (spec.maximum !== undefined && value > spec.maximum)) {
-        throw new InvalidCall(`${field} must be between ${spec.minimum ?? "-∞"} and ${spec.maximum ?? "∞"}, got ${value}`);
+      if (value < step.minimum || value > step.maximum) {
+        throw new InvalidCall(`${field} must be between ${step.minimum} and ${step.maximum}, got ${value}`);
       }
       return value;
     }
     default:
-      if (typeof value !== spec.kind) throw new InvalidCall(`${field} must be a ${spec.kind}, got ${show(value)}`);
+      if (typeof value !== step.kind) throw new InvalidCall(`${field} must be a ${step.kind}, got ${show(value)}`);
       return value;
   }
 }
 
-const camelCache: { [type: string]: { [field: string]: string } } = {};
+/** One field of one event type, every property present so that the checks stay monomorphic. */
+interface Step {
+  readonly field: string;
+  readonly camel: string;
+  readonly kind: FieldSpec["kind"];
+  readonly required: boolean;
+  readonly free: boolean;
+  readonly minLength: number;
+  readonly maxLength: number;
+  readonly minimum: number;
+  readonly maximum: number;
+}
 
-/** Wire field name -> the camelCase name a call passes it by (`organization_id` -> `organizationId`). */
-function camelNames(type: EventType): { [field: string]: string } {
-  let names = camelCache[type];
-  if (names === undefined) {
-    names = {};
-    for (const field in EVENT_FIELDS[type]) {
-      names[field] = field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+const plans: { [type: string]: Step[] } = Object.create(null);
+
+/** Per type, once: each wire field with the camelCase name a call passes it by (`organization_id` -> `organizationId`). */
+function plan(type: EventType): Step[] {
+  let steps = plans[type];
+  if (steps === undefined) {
+    if (typeof type !== "string" || !Object.prototype.hasOwnProperty.call(EVENT_FIELDS, type)) {
+      throw new InvalidCall(`unknown event type ${show(type)}`);
     }
-    camelCache[type] = names;
+    steps = [];
+    const specs = EVENT_FIELDS[type];
+    for (const field in specs) {
+      const spec = specs[field]!;
+      steps.push({
+        field,
+        camel: field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+        kind: spec.kind,
+        required: spec.required,
+        free: FREE_TEXT[field] === true,
+        minLength: spec.minLength ?? 0,
+        maxLength: spec.maxLength ?? Infinity,
+        minimum: spec.minimum ?? -Infinity,
+        maximum: spec.maximum ?? Infinity,
+      });
+    }
+    plans[type] = steps;
   }
-  return names;
+  return steps;
 }
 
 /**
- * The event of `type` from a call's camelCase arguments (undefined and null ones left out), stamped with
- * the current time unless a `timestamp` (ms or Date) is given. Throws InvalidCall naming the first field that breaks the contract.
+ * The event of `type` from a call's camelCase arguments (undefined and null ones left out), stamped
+ * with the current time unless a `timestamp` (ms or Date) is given. Throws InvalidCall naming the
+ * first field that breaks the contract.
  */
 export function buildEvent(type: EventType, fields: { readonly [field: string]: unknown }): Event {
-  const specs = EVENT_FIELDS[type];
-  if (typeof type !== "string" || !Object.prototype.hasOwnProperty.call(EVENT_FIELDS, type)) {
-    throw new InvalidCall(`unknown event type ${show(type)}`);
-  }
-  const names = camelNames(type);
+  const steps = plan(type);
   const event: { [field: string]: unknown } = { type };
-  for (const field in specs) {
-    const spec = specs[field]!;
-    let value = fields[names[field]!];
-    if (field === "error") value = errorText(value);
-    else if (field === "timestamp" && value instanceof Date) value = value.getTime();
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    let value = fields[step.camel];
     if (value === undefined || value === null) {
-      if (spec.required) throw new InvalidCall(`${field} is required`);
+      if (step.required) throw new InvalidCall(`${step.field} is required`);
       continue;
     }
-    event[field] = check(field, spec, value);
+    if (step.field === "error") value = errorText(value);
+    else if (step.field === "timestamp" && value instanceof Date) value = value.getTime();
+    event[step.field] = check(step, value);
   }
   if (event.timestamp === undefined) event.timestamp = Date.now();
   return event as unknown as Event;

@@ -202,7 +202,7 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
   }
 
   function put(event: Event): void {
-    if (options?.transport === "beacon" && BEACON_TYPES.indexOf(event.type) < 0) {
+    if (options !== undefined && options.transport === "beacon" && BEACON_TYPES.indexOf(event.type) < 0) {
       throw new InvalidCall(`${event.type} events are not accepted by the beacon endpoint (browsers send widget events only)`);
     }
     if (client) {
@@ -224,8 +224,8 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
     try {
       if (typeof args !== "object" || args === null) throw new TypeError("expected an object of named arguments");
       const event = buildEvent(type, args as Args);
-      const key = (args as Args).key;
-      if (typeof key === "string" && key && client?.transport === "beacon") {
+      const key = client !== null && client.transport === "beacon" ? (args as Args).key : undefined;
+      if (typeof key === "string" && key && client !== null) {
         const e = event as { organization_id?: string; widget_id?: string };
         client.widgetKeys.set(`${e.organization_id}\n${e.widget_id}`, key);
       }
