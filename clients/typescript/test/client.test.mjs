@@ -371,3 +371,51 @@ describe("Node process exit", () => {
     assert.equal(valueOf(s, "passiton_payment_attempts_total", 'organization_id="org-sigterm"'), 1);
   });
 });
+
+describe("testAlerts() with Alertmanager", () => {
+  test("posts a PassItOnTestAlert to a real Alertmanager and reads it back", async () => {
+    const { spawn } = await import("node:child_process");
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "ts-client-am-"));
+    writeFileSync(join(dir, "alertmanager.yml"), "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n");
+    const port = await freePort();
+    const am = spawn(
+      "prometheus-alertmanager",
+      [
+        `--config.file=${join(dir, "alertmanager.yml")}`,
+        `--storage.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--cluster.listen-address=",
+      ],
+      { stdio: "ignore" },
+    );
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const deadline = Date.now() + WAIT;
+      for (;;) {
+        try {
+          if ((await fetch(`${url}/-/ready`)).ok) break;
+        } catch {
+          // not up yet
+        }
+        assert.ok(Date.now() < deadline, "alertmanager did not start");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const monitoring = client();
+      const result = await monitoring.testAlerts({ alertmanagerUrl: url, severity: "low" });
+      assert.equal(result.ok, true, JSON.stringify(result));
+      assert.deepEqual(result.checks.map((c) => c.name), ["exporter", "ingest", "alertmanager"]);
+      const alerts = await (await fetch(`${url}/api/v2/alerts?filter=alertname%3D%22PassItOnTestAlert%22`)).json();
+      assert.equal(alerts.length, 1);
+      assert.equal(alerts[0].labels.category, "system");
+      assert.equal(alerts[0].labels.severity, "low");
+      await monitoring.close();
+    } finally {
+      am.kill("SIGTERM");
+      await new Promise((r) => am.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
