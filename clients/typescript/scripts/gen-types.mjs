@@ -118,6 +118,17 @@ export function generate(openapi) {
     "/** The event types the public beacon endpoint accepts. */",
     `export const BEACON_TYPES: readonly EventType[] = ${JSON.stringify(beaconNames.map(([t]) => t))};`,
     "",
+    "/** Arguments as given (camelCase) -> an unchecked event with every wire field, one literal per",
+    " * type so that building one costs named property loads, not dynamic ones. */",
+    "export const EVENT_READERS: { readonly [T in EventType]: (args: any) => { [field: string]: unknown } } = {",
+    ...Object.entries(fields).map(
+      ([type, spec]) =>
+        `  ${JSON.stringify(type)}: (a) => ({ type: ${JSON.stringify(type)}, ${Object.keys(spec)
+          .map((f) => `${f}: a.${f.replace(/_([a-z])/g, (_, c) => c.toUpperCase())}`)
+          .join(", ")} }),`,
+    ),
+    "};",
+    "",
   );
   return lines.join("\n");
 }

@@ -1,6 +1,6 @@
 // Building one wire event (snake_case, the exporter's contract) from a call's camelCase arguments,
 // checked against the limits generated from the exporter's OpenAPI schema.
-import { EVENT_FIELDS } from "./generated/events.js";
+import { EVENT_FIELDS, EVENT_READERS } from "./generated/events.js";
 import type { Event, EventType, FieldSpec } from "./generated/events.js";
 
 export type { Event, EventType } from "./generated/events.js";
@@ -72,7 +72,6 @@ function check(step: Step, value: unknown): unknown {
 /** One field of one event type, every property present so that the checks stay monomorphic. */
 interface Step {
   readonly field: string;
-  readonly camel: string;
   readonly kind: FieldSpec["kind"];
   readonly required: boolean;
   readonly free: boolean;
@@ -82,22 +81,26 @@ interface Step {
   readonly maximum: number;
 }
 
-const plans: { [type: string]: Step[] } = Object.create(null);
+interface Plan {
+  readonly read: (args: unknown) => { [field: string]: unknown };
+  readonly steps: Step[];
+}
 
-/** Per type, once: each wire field with the camelCase name a call passes it by (`organization_id` -> `organizationId`). */
-function plan(type: EventType): Step[] {
-  let steps = plans[type];
-  if (steps === undefined) {
+const plans: { [type: string]: Plan } = Object.create(null);
+
+/** Per type, once: how to read a call's arguments and check each wire field. */
+function plan(type: EventType): Plan {
+  let found = plans[type];
+  if (found === undefined) {
     if (typeof type !== "string" || !Object.prototype.hasOwnProperty.call(EVENT_FIELDS, type)) {
       throw new InvalidCall(`unknown event type ${show(type)}`);
     }
-    steps = [];
+    const steps: Step[] = [];
     const specs = EVENT_FIELDS[type];
     for (const field in specs) {
       const spec = specs[field]!;
       steps.push({
         field,
-        camel: field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
         kind: spec.kind,
         required: spec.required,
         free: FREE_TEXT[field] === true,
@@ -107,24 +110,26 @@ function plan(type: EventType): Step[] {
         maximum: spec.maximum ?? Infinity,
       });
     }
-    plans[type] = steps;
+    found = { read: EVENT_READERS[type], steps };
+    plans[type] = found;
   }
-  return steps;
+  return found;
 }
 
 /**
- * The event of `type` from a call's camelCase arguments (undefined and null ones left out), stamped
- * with the current time unless a `timestamp` (ms or Date) is given. Throws InvalidCall naming the
- * first field that breaks the contract.
+ * The event of `type` from a call's camelCase arguments (undefined and null ones left out of the
+ * JSON), stamped with the current time unless a `timestamp` (ms or Date) is given. Throws
+ * InvalidCall naming the first field that breaks the contract.
  */
 export function buildEvent(type: EventType, fields: { readonly [field: string]: unknown }): Event {
-  const steps = plan(type);
-  const event: { [field: string]: unknown } = { type };
+  const { read, steps } = plan(type);
+  const event = read(fields);
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
-    let value = fields[step.camel];
+    let value = event[step.field];
     if (value === undefined || value === null) {
       if (step.required) throw new InvalidCall(`${step.field} is required`);
+      event[step.field] = undefined; // left out by JSON.stringify, as the Python client leaves out None
       continue;
     }
     if (step.field === "error") value = errorText(value);

@@ -602,3 +602,20 @@ export const EVENT_FIELDS: { readonly [T in EventType]: { readonly [field: strin
 
 /** The event types the public beacon endpoint accepts. */
 export const BEACON_TYPES: readonly EventType[] = ["widget.loaded","widget.load_error","widget.render_error","widget.script_error","traffic.request"];
+
+/** Arguments as given (camelCase) -> an unchecked event with every wire field, one literal per
+ * type so that building one costs named property loads, not dynamic ones. */
+export const EVENT_READERS: { readonly [T in EventType]: (args: any) => { [field: string]: unknown } } = {
+  "payment.succeeded": (a) => ({ type: "payment.succeeded", organization_id: a.organizationId, amount: a.amount, currency: a.currency, duration_ms: a.durationMs, timestamp: a.timestamp }),
+  "payment.failed": (a) => ({ type: "payment.failed", organization_id: a.organizationId, amount: a.amount, currency: a.currency, error: a.error, decline_code: a.declineCode, failure_code: a.failureCode, duration_ms: a.durationMs, timestamp: a.timestamp }),
+  "payment.timeout": (a) => ({ type: "payment.timeout", organization_id: a.organizationId, duration_ms: a.durationMs, provider: a.provider, timestamp: a.timestamp }),
+  "stripe.webhook_failed": (a) => ({ type: "stripe.webhook_failed", event_type: a.eventType, error: a.error, timestamp: a.timestamp }),
+  "widget.loaded": (a) => ({ type: "widget.loaded", organization_id: a.organizationId, widget_id: a.widgetId, duration_ms: a.durationMs, url: a.url, timestamp: a.timestamp }),
+  "widget.load_error": (a) => ({ type: "widget.load_error", organization_id: a.organizationId, widget_id: a.widgetId, error: a.error, url: a.url, source: a.source, timestamp: a.timestamp }),
+  "widget.render_error": (a) => ({ type: "widget.render_error", organization_id: a.organizationId, widget_id: a.widgetId, error: a.error, url: a.url, source: a.source, timestamp: a.timestamp }),
+  "widget.script_error": (a) => ({ type: "widget.script_error", organization_id: a.organizationId, widget_id: a.widgetId, error: a.error, url: a.url, source: a.source, timestamp: a.timestamp }),
+  "traffic.request": (a) => ({ type: "traffic.request", organization_id: a.organizationId, path: a.path, country: a.country, user_agent: a.userAgent, ip: a.ip, timestamp: a.timestamp }),
+  "endpoint.request": (a) => ({ type: "endpoint.request", route: a.route, method: a.method, status: a.status, duration_ms: a.durationMs, timestamp: a.timestamp }),
+  "auth.failed": (a) => ({ type: "auth.failed", reason: a.reason, organization_id: a.organizationId, ip: a.ip, timestamp: a.timestamp }),
+  "database.error": (a) => ({ type: "database.error", operation: a.operation, error: a.error, timestamp: a.timestamp }),
+};
