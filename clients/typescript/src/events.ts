@@ -19,8 +19,15 @@ const FREE_TEXT: { readonly [field: string]: true } = {
 
 /** A call whose arguments cannot form a valid event. Never thrown out of the public API. */
 export class InvalidCall extends Error {
-  override name = "InvalidCall";
+  constructor(message: string) {
+    // Counted and logged once, never thrown out: a stack trace would only cost time.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(message);
+    Error.stackTraceLimit = limit;
+  }
 }
+InvalidCall.prototype.name = "InvalidCall";
 
 /** The text of an error-ish value: an Error's message (or its name), or the string itself. */
 export function errorText(value: unknown): unknown {

@@ -222,7 +222,7 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
 
   function emit(name: string, type: EventType, args: unknown): void {
     try {
-      if (typeof args !== "object" || args === null) throw new TypeError("expected an object of named arguments");
+      if (typeof args !== "object" || args === null) throw new InvalidCall("expected an object of named arguments");
       const event = buildEvent(type, args as Args);
       const key = client !== null && client.transport === "beacon" ? (args as Args).key : undefined;
       if (typeof key === "string" && key && client !== null) {
