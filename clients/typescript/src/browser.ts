@@ -9,6 +9,7 @@
 // Only the beacon's event types (widget.*) are accepted by that endpoint; other calls in a page are
 // counted as invalid. Queued events are sent when the page is hidden or left.
 import { BEACON_TYPES } from "./generated/events.js";
+import type { Client } from "./client.js";
 import { createMonitoring, type Monitoring, type MonitoringOptions } from "./monitoring.js";
 
 export * from "./monitoring.js";
@@ -26,15 +27,21 @@ interface PageGlobal {
 export function createClient(options?: MonitoringOptions): Monitoring {
   let self: Monitoring;
   let hooked = false;
+  let client: Client | null = null;
   self = createMonitoring(
     {
       // A page holds no ingest token: unless one is given explicitly, use the beacon.
       defaults: (): MonitoringOptions => ({ transport: "beacon", flushInterval: 1000 }),
-      started: () => {
+      started: (_monitoring, started) => {
+        client = started;
         const g = globalThis as unknown as PageGlobal;
         if (hooked || typeof g.addEventListener !== "function") return;
         hooked = true;
-        const leave = () => void self.flush(0);
+        // The page may never run a timer again: hand the queue to the browser right here.
+        const leave = () => {
+          if (client && client.transport === "beacon") client.sendBeaconsNow();
+          else void self.flush(0);
+        };
         g.addEventListener("pagehide", leave);
         g.document?.addEventListener?.("visibilitychange", () => {
           if (g.document?.visibilityState === "hidden") leave();

@@ -360,7 +360,29 @@ export class Client {
 
   // -- the beacon transport (browsers): one request per widget key, no retries --
 
-  private async sendBeacons(batch: Event[]): Promise<void> {
+  /**
+   * Beacon transport: hand everything queued to the browser now, synchronously — for `pagehide`
+   * and `visibilitychange` to hidden, after which timers may never run again.
+   */
+  sendBeaconsNow(): void {
+    if (this.transport !== "beacon" || this.closed) return;
+    while (this.size > 0) {
+      const batch = this.take(Math.min(this.batchSize, this.size));
+      try {
+        this.beaconGroups(batch, (events, key) => {
+          postBeacon(globalThis, this.url, key, JSON.stringify(events), (outcome) => {
+            if (outcome === "failed") this.failed += events.length;
+            else this.sent += events.length;
+          });
+        });
+      } catch {
+        this.failed += batch.length;
+      }
+    }
+    if (!this.running) this.wakeIdle();
+  }
+
+  private beaconGroups(batch: Event[], send: (events: Event[], key: string | undefined) => void): void {
     const groups = new Map<string, Event[]>();
     for (const event of batch) {
       const e = event as { organization_id?: string; widget_id?: string };
@@ -369,12 +391,23 @@ export class Client {
       if (group) group.push(event);
       else groups.set(id, [event]);
     }
-    for (const [id, events] of groups) {
-      const key = this.widgetKeys.get(id) ?? this.key;
+    for (const [id, events] of groups) send(events, this.widgetKeys.get(id) ?? this.key);
+  }
+
+  private async sendBeacons(batch: Event[]): Promise<void> {
+    const sends: Array<Promise<void>> = [];
+    this.beaconGroups(batch, (events, key) => {
       const body = JSON.stringify(events);
-      const outcome = await new Promise<BeaconOutcome>((resolve) => postBeacon(globalThis, this.url, key, body, resolve));
-      if (outcome === "failed") this.failed += events.length;
-      else this.sent += events.length;
-    }
+      sends.push(
+        new Promise<void>((resolve) =>
+          postBeacon(globalThis, this.url, key, body, (outcome) => {
+            if (outcome === "failed") this.failed += events.length;
+            else this.sent += events.length;
+            resolve();
+          }),
+        ),
+      );
+    });
+    await Promise.all(sends);
   }
 }

@@ -157,7 +157,7 @@ export interface Platform {
   defaults(): MonitoringOptions;
   /** Whether a call before initialize() may start the client with the defaults (Node: the URL is in the environment). */
   autoStart?(): boolean;
-  started?(monitoring: Monitoring): void;
+  started?(monitoring: Monitoring, client: Client): void;
 }
 
 export function createMonitoring(platform: Platform, initial?: MonitoringOptions): Monitoring {
@@ -184,7 +184,7 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
     next.countDropped(earlyDropped);
     earlyDropped = 0;
     if (previous !== null) void previous.close();
-    platform.started?.(monitoring);
+    platform.started?.(monitoring, next);
     return next;
   }
 

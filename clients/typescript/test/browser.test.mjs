@@ -145,3 +145,22 @@ test("the package's browser entry: the design's widget snippet, sent by sendBeac
     ["widget.load_error", "widget.loaded"],
   );
 });
+
+test("the package's browser entry hands its queue to the browser when the page is left", async () => {
+  pages["/leaving"] = `<!doctype html><html><body><script type="module">
+    import { monitoring } from "/dist/browser.js";
+    await monitoring.initialize({ url: ${JSON.stringify(exporter.publicUrl)}, key: "leaving-key", flushInterval: 600000 });
+    monitoring.widget.monitorWidgetRenderError({ organizationId: "org-leaving", widgetId: "w-1", error: "boom" });
+    window.queued = monitoring.stats().queued;
+  </script></body></html>`;
+  pages["/elsewhere"] = "<!doctype html><html><body>elsewhere</body></html>";
+  const page = await browser.newPage();
+  await page.goto(siteUrl("/leaving"), { waitUntil: "load" });
+  await page.waitForFunction(() => window.queued === 1, null, { timeout: 10_000 });
+  await page.goto(siteUrl("/elsewhere"), { waitUntil: "load" }); // pagehide: nothing waits for the 10-minute timer
+  await eventually(async () => {
+    const s = await samples(exporter.url);
+    return valueOf(s, "passiton_widget_errors_total", 'organization_id="org-leaving"', 'kind="render"') === 1;
+  }, "the render error sent on pagehide");
+  await page.close();
+});
