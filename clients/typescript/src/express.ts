@@ -23,6 +23,11 @@ interface ResponseLike {
 export interface MiddlewareOptions {
   /** Route templates not to report (health checks, `/metrics`). */
   ignoreRoutes?: Iterable<string>;
+  /**
+   * The route template of a request when the router is not Express's (plain Connect, a custom
+   * router): called when the response finishes; undefined falls back to Express's `req.route`.
+   */
+  routeOf?: (req: any) => string | undefined;
 }
 
 /** The template Express matched for this request (`req.baseUrl` + `req.route.path`), or `unmatched`. */
@@ -75,7 +80,7 @@ export function expressMiddleware(
       if (reported) return;
       reported = true;
       try {
-        const route = template();
+        const route = (options.routeOf && options.routeOf(req)) || template();
         if (ignored.has(route)) return;
         const status = closed && !res.writableFinished ? CLIENT_CLOSED : res.statusCode;
         monitoring.dashboard.monitorEndpointHealth(route, performance.now() - started, status, req.method ?? "GET");

@@ -94,6 +94,27 @@ test("Next.js route handlers: the file's route template, the status, 500 when th
   }
 });
 
+test("plain node:http (Connect-style) with the application's own router names the template", async () => {
+  const monitoring = createClient({ url: exporter.url, token: TOKEN, flushInterval: 3_600_000 });
+  const middleware = expressMiddleware(monitoring, {
+    routeOf: (req) => (/^\/give\/[^/]+$/.test(req.url.split("?")[0]) ? "/give/:org" : undefined),
+  });
+  const server = createServer((req, res) => middleware(req, res, () => res.writeHead(req.url.startsWith("/give/") ? 200 : 404).end()));
+  const base = await listen(server);
+  try {
+    assert.equal((await fetch(`${base}/give/org-1?amount=5`)).status, 200);
+    assert.equal((await fetch(`${base}/elsewhere`)).status, 404);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await monitoring.flush(WAIT), true);
+    const s = await samples(exporter.url);
+    assert.equal(valueOf(s, DURATION, 'route="/give/:org"', 'method="GET"', 'status_class="2xx"'), 1);
+    assert.ok(valueOf(s, DURATION, 'route="/unmatched"', 'status_class="4xx"') >= 1);
+  } finally {
+    server.close();
+    await monitoring.close();
+  }
+});
+
 test("a failing monitoring client never affects the response", async () => {
   const broken = {
     dashboard: {
