@@ -158,6 +158,9 @@ def test_the_widget_key_goes_in_the_query(node: str) -> None:
     script = {"src": SCRIPT["src"], "attrs": {**ATTRS, "data-key": "k1.abc/+="}}
     result = run_page(node, "PassItOnBeacon.renderError('x'); tick();", script=script)
     assert result["sent"][0]["url"] == ENDPOINT + "?key=k1.abc%2F%2B%3D"
+    script = {"src": SCRIPT["src"], "attrs": {**ATTRS, "data-beacon-key": "pk_x"}}
+    result = run_page(node, "PassItOnBeacon.renderError('x'); tick();", script=script)
+    assert result["sent"][0]["url"] == ENDPOINT + "?key=pk_x"
     result = run_page(
         node,
         """

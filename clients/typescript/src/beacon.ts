@@ -1,7 +1,7 @@
 // The widget snippet served as GET /v1/beacon.js — BUILT from this file into exporter/static/beacon.js
 // by scripts/build-beacon.mjs (ES5, minified, no dependencies, never throws into the page). Usage:
 //   <script src="https://EXPORTER/v1/beacon.js" data-organization-id="org" data-widget-id="w"
-//           data-key="KEY"></script>
+//           data-key="KEY"></script>     (`data-beacon-key` is read too)
 // or PassItOnBeacon.init({endpoint, organizationId, widgetId, key}); hooks: loaded(ms), loadError(err),
 // renderError(err), flush(). `key` is the widget's key from `passiton-monitoring beacon-key`.
 import { postBeacon } from "./beacon-transport.js";
@@ -115,7 +115,7 @@ type AnyFn = (a?: any, b?: any) => any;
       endpoint: endpoint,
       org: cut(o.organizationId, 128),
       widget: cut(o.widgetId, 128),
-      key: o.key ? String(o.key) : null,
+      key: o.key ? cut(o.key, 64) : null,
     };
     for (var i = 0; i < early.length; i++) report(early[i]![0], early[i]![1]);
     early = [];
@@ -175,7 +175,7 @@ type AnyFn = (a?: any, b?: any) => any;
       endpoint: attr("endpoint") || (at > 0 ? src.slice(0, at) : ""),
       organizationId: attr("organization-id"),
       widgetId: attr("widget-id"),
-      key: attr("key"),
+      key: attr("key") || attr("beacon-key"),
       autoLoad: attr("auto-load") !== "false",
     });
   })();

@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
-import { eventually, ROOT, samples, startExporter, valueOf } from "./support/exporter.mjs";
+import { beaconKey, eventually, ROOT, samples, startExporter, valueOf } from "./support/exporter.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const ARGS = [
@@ -60,7 +60,7 @@ function siteUrl(path) {
 test("the beacon.js snippet served by the exporter reports a failing widget's errors and load time", async () => {
   pages["/give"] = `<!doctype html><html><head>
     <script src="${exporter.publicUrl}/v1/beacon.js" data-organization-id="org-browser"
-            data-widget-id="widget-456" data-key="test-widget-key"></script>
+            data-widget-id="widget-456" data-key="${beaconKey("org-browser", "widget-456")}"></script>
     <script src="/widget-missing.js"></script>
     </head><body><div id="widget"></div>
     <script>
@@ -98,14 +98,14 @@ test("the beacon.js snippet served by the exporter reports a failing widget's er
   assert.equal(valueOf(s, "passiton_widget_loads_total", ...w), 1);
   assert.equal(valueOf(s, "passiton_widget_load_duration_seconds_count", w[0]), 1);
   await page.close();
-  assert.ok(beacons.length >= 1 && beacons.every((u) => u.endsWith("/v1/beacon?key=test-widget-key")), beacons.join());
+  assert.ok(beacons.length >= 1 && beacons.every((u) => u.endsWith(`/v1/beacon?key=${encodeURIComponent(beaconKey("org-browser", "widget-456"))}`)), beacons.join());
   assert.deepEqual(errors, ["undefinedWidgetFunction is not defined"]); // the page's own error, nothing from the snippet
 });
 
 test("the package's browser entry: the design's widget snippet, sent by sendBeacon with the key", async () => {
   pages["/app"] = `<!doctype html><html><body><script type="module">
     import { monitoring } from "/dist/browser.js";
-    await monitoring.initialize({ url: ${JSON.stringify(exporter.publicUrl)}, key: "app-widget-key" });
+    await monitoring.initialize({ url: ${JSON.stringify(exporter.publicUrl)}, key: ${JSON.stringify(beaconKey("org-app", "widget-789"))} });
     try {
       throw new Error("widget bundle failed to load");
     } catch (error) {
@@ -139,7 +139,7 @@ test("the package's browser entry: the design's widget snippet, sent by sendBeac
   }, "widget series from the app page");
   assert.equal(valueOf(s, "passiton_widget_errors_total", 'organization_id="org-app"', 'widget_id="widget-789"', 'kind="load"'), 1);
   assert.equal(beacons.length, 1);
-  assert.ok(beacons[0][0].endsWith("/v1/beacon?key=app-widget-key"), beacons[0][0]);
+  assert.ok(beacons[0][0].endsWith(`/v1/beacon?key=${encodeURIComponent(beaconKey("org-app", "widget-789"))}`), beacons[0][0]);
   assert.deepEqual(
     JSON.parse(beacons[0][1]).map((e) => e.type),
     ["widget.load_error", "widget.loaded"],
@@ -149,7 +149,7 @@ test("the package's browser entry: the design's widget snippet, sent by sendBeac
 test("the package's browser entry hands its queue to the browser when the page is left", async () => {
   pages["/leaving"] = `<!doctype html><html><body><script type="module">
     import { monitoring } from "/dist/browser.js";
-    await monitoring.initialize({ url: ${JSON.stringify(exporter.publicUrl)}, key: "leaving-key", flushInterval: 600000 });
+    await monitoring.initialize({ url: ${JSON.stringify(exporter.publicUrl)}, key: ${JSON.stringify(beaconKey("org-leaving", "w-1"))}, flushInterval: 600000 });
     monitoring.widget.monitorWidgetRenderError({ organizationId: "org-leaving", widgetId: "w-1", error: "boom" });
     window.queued = monitoring.stats().queued;
   </script></body></html>`;
