@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENT_STAMP := $(VENV)/.client-installed
+CLIENT_SOURCES := clients/python/pyproject.toml $(wildcard clients/python/passiton_monitoring_client/*.py)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
@@ -14,7 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The client is its own distribution, installed (not editable) so its tests run against what
+# `pip install` ships; reinstalled whenever its sources change.
+$(CLIENT_STAMP): $(STAMP) $(CLIENT_SOURCES)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps ./clients/python
+	$(BIN)/pip install --quiet "./clients/python[aiohttp]"
+	touch $(CLIENT_STAMP)
+
+install: $(STAMP) $(CLIENT_STAMP)
 
 debs:
 	@missing=""; \
@@ -33,13 +42,13 @@ debs:
 postgres:
 	@scripts/ensure-postgres
 
-up: $(STAMP) debs
+up: install debs
 	$(BIN)/passiton-monitoring up --demo
 
-test: $(STAMP) debs postgres lint
+test: install debs postgres lint
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -47,7 +56,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) debs postgres
+bench: install debs postgres
 	$(BIN)/python benchmarks/exporter_ingest.py
 	$(BIN)/python benchmarks/bridge_webhook.py
 	$(BIN)/python benchmarks/bridge_sanitize.py

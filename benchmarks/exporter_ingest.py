@@ -233,7 +233,8 @@ def memory_benchmark(port: int) -> list[tuple[int, float]]:
     points = []
     with (
         server(
-            [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"], f"{base}/-/ready"
+            [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
+            f"{base}/-/ready",
         ) as proc,
         httpx.Client(timeout=30) as client,
     ):
@@ -284,7 +285,7 @@ def main() -> None:
 
     port = free_port()
     with server(
-        [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+        [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
         f"http://127.0.0.1:{port}/-/ready",
     ):
         results["exporter_single"] = wrk(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.retry import RetryPolicy
-from exporter.env import ConfigError, env_bool, env_float, env_int, parse_listen
+from passiton_common.settings import ConfigError, env_bool, env_float, env_int, parse_listen
 
 if TYPE_CHECKING:
     from bridge.channels.config import ChannelsConfig

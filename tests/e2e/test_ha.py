@@ -1,6 +1,7 @@
 """High availability: two clustered Alertmanagers, each sending to its own bridge replica, both
 replicas on one PostgreSQL database. One exporter and one Prometheus sending to both
-Alertmanagers. Every config is rendered from the repository's files by ``bridge.stack``."""
+Alertmanagers. Every config is rendered from the repository's files by
+``passiton_monitoring.stack``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bridge.stack import (
+from passiton_monitoring.stack import (
     ALERTMANAGER_BINARIES,
     FAST,
     Addresses,

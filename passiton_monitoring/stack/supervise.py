@@ -276,7 +276,7 @@ def browsable(address: str) -> str:
 
 
 def python_service_argv(service: str, listen: str) -> list[str]:
-    return [sys.executable, "-m", "bridge.cli", service, "--listen", listen]
+    return [sys.executable, "-m", "passiton_monitoring", service, "--listen", listen]
 
 
 def prometheus_argv(
@@ -358,7 +358,7 @@ def port_in_use(host: str, port: int) -> bool:
 
 def find_config_dir(start: Path | None = None) -> Path:
     """The directory holding ``prometheus/`` and ``alertmanager/``: the checkout, or the cwd."""
-    candidates = [Path(__file__).resolve().parent.parent, Path.cwd()]
+    candidates = [Path(__file__).resolve().parents[2], Path.cwd()]
     if start is not None:
         candidates.insert(0, start)
     for candidate in candidates:
@@ -775,7 +775,7 @@ def up(args: Any, env: Mapping[str, str], out: TextIO | None = None) -> int:
         return 2
     demo = None
     if config.demo:
-        from bridge.demo import run_demo
+        from passiton_monitoring.stack.demo import run_demo
 
         demo = run_demo
     try:

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pythonjsonlogger.json import JsonFormatter
-
-from exporter.env import listen_argument
-
-
-def setup_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr, for both services."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+from passiton_common.logs import setup_logging
+from passiton_common.settings import listen_argument
 
 
 def _cmd_exporter(args: argparse.Namespace) -> int:
@@ -38,7 +23,7 @@ def _cmd_exporter(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from bridge.stack import up
+    from passiton_monitoring.stack import up
 
     return up(args, os.environ)
 
