@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from passiton_monitoring.stack import Addresses, render_alertmanager, render_prometheus
+from passiton_monitoring.stack.ports import Addresses
+from passiton_monitoring.stack.render import render_alertmanager, render_prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = Path("deploy/compose")
