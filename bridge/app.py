@@ -19,10 +19,11 @@ from bridge.delivery import DeliveryEngine
 from bridge.fatigue import FatigueRules
 from bridge.ingest import Ingestor, IngestResult, build_deliveries
 from bridge.metrics import BridgeMetrics
+from bridge.model import Notification
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.storage import Storage, StorageUnavailable, open_storage
-from bridge.webhook import Notification, handle_alertmanager
+from bridge.webhook import alertmanager_handler
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def create_app(
     bridge = Bridge(config, notifiers, clock=clock)
     app = web.Application(client_max_size=config.max_body_bytes)
     app[BRIDGE] = bridge
-    app.router.add_post("/v1/alertmanager", handle_alertmanager)
+    app.router.add_post("/v1/alertmanager", alertmanager_handler(bridge))
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_get("/metrics", _metrics)

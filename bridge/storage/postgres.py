@@ -9,7 +9,7 @@ writes are a handful of set-based statements (``unnest`` arrays), not a round tr
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -31,8 +31,11 @@ from bridge.storage.base import (
     Storage,
     StorageUnavailable,
     Transaction,
+    decode_channels,
+    encode_channels,
     load_migrations,
 )
+from bridge.storage.rollup_sql import HistoryTable, upsert_sql
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +146,7 @@ class PostgresTransaction(Transaction):
             *p.values,
         )
         states = {
-            r[1]: AlertState(
-                r[2], r[3], r[4], r[5], decode_json(r[6]), AlertState.parse_channels(r[7])
-            )
+            r[1]: AlertState(r[2], r[3], r[4], r[5], decode_json(r[6]), decode_channels(r[7]))
             for r in rows
             if r[2] is not None
         }
@@ -262,12 +263,23 @@ class PostgresTransaction(Transaction):
         return [
             (
                 r[0],
-                AlertState(
-                    r[1], r[2], r[3], r[4], decode_json(r[5]), AlertState.parse_channels(r[6])
-                ),
+                AlertState(r[1], r[2], r[3], r[4], decode_json(r[5]), decode_channels(r[6])),
             )
             for r in rows
         ]
+
+    async def upsert_history(
+        self, table: HistoryTable, rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> int:
+        args = [
+            [
+                *(encode_json(r[c]) if c in table.json_columns else r[c] for c in table.columns),
+                now,
+            ]
+            for r in rows
+        ]
+        await self.conn.executemany(upsert_sql(table, "postgres"), args)
+        return len(rows)
 
 
 class _Params:
@@ -294,7 +306,7 @@ def _state_upsert(states: dict[str, AlertState], p: _Params) -> str:
                     {p.add([v.flapping for _, v in items])}::bool[],
                     {p.add(last_event)}::timestamptz[],
                     {p.add(last_alert)}::text[],
-                    {p.add([v.channels_json() for _, v in items])}::text[])
+                    {p.add([encode_channels(v) for _, v in items])}::text[])
             AS u(k, w, c, fl, l, a, ch)
         ON CONFLICT (alert_key) DO UPDATE SET
             window_started_at = excluded.window_started_at, cycles = excluded.cycles,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -31,8 +31,11 @@ from bridge.storage.base import (
     Storage,
     StorageUnavailable,
     Transaction,
+    decode_channels,
+    encode_channels,
     load_migrations,
 )
+from bridge.storage.rollup_sql import HistoryTable, upsert_sql
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CHUNK = 400  # rows per multi-row statement, well under SQLite's variable limit
@@ -157,7 +160,7 @@ class SqliteTransaction(Transaction):
                     int(v.flapping),
                     ts(v.last_event_at or v.window_started_at),
                     encode_json(v.last_alert) if v.last_alert else None,
-                    v.channels_json(),
+                    encode_channels(v),
                 )
                 for k, v in rows.items()
             ],
@@ -222,6 +225,26 @@ class SqliteTransaction(Transaction):
         )
         return [(r[0], _state(r[1:])) for r in await cursor.fetchall()]
 
+    async def upsert_history(
+        self, table: HistoryTable, rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> int:
+        args = [
+            [
+                *(
+                    encode_json(r[c])
+                    if c in table.json_columns
+                    else ts(r[c])
+                    if c == "hour"
+                    else r[c]
+                    for c in table.columns
+                ),
+                ts(now),
+            ]
+            for r in rows
+        ]
+        await self.db.executemany(upsert_sql(table, "sqlite"), args)
+        return len(rows)
+
 
 def _state(r: Sequence[Any]) -> AlertState:
     return AlertState(
@@ -230,7 +253,7 @@ def _state(r: Sequence[Any]) -> AlertState:
         bool(r[2]),
         parse_ts(r[3]),
         decode_json(r[4]),
-        AlertState.parse_channels(r[5]),
+        decode_channels(r[5]),
     )
 
 
