@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.channels.base import Notifier
+from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
 from bridge.deadman import DeadMansSwitch
@@ -224,10 +226,6 @@ def create_app(
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
     owned: list = []
     if notifiers is None:
-        import httpx
-
-        from bridge.channels.registry import build_notifiers
-
         http = httpx.AsyncClient()
         notifiers = build_notifiers(config.channels, http)
         owned = [http]
@@ -244,8 +242,6 @@ def create_app(
         yield
         await bridge.stop()
         if owned:
-            from bridge.channels.registry import aclose_notifiers
-
             await aclose_notifiers(bridge.notifiers)
             for client in owned:
                 await client.aclose()

@@ -15,12 +15,22 @@ import socket
 import sys
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+import httpx
+
+from bridge.channels.registry import aclose_notifiers, build_notifiers
+from bridge.codec import encode_message
 from bridge.config import BridgeConfig
+from bridge.deadman import LAST_SEEN, STATE
+from bridge.delivery import DeliveryEngine
+from bridge.metrics import BridgeMetrics
+from bridge.model import Alert, Message
+from bridge.server import quiet_noisy_loggers, run
+from bridge.storage import NewDelivery, StorageUnavailable, open_storage
 from passiton_common.settings import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -58,7 +68,6 @@ def _configure_bridge(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from bridge.server import run
 
     config = load_config()
     if config is None:
@@ -78,14 +87,12 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 async def migrate(config: BridgeConfig) -> list[str]:
-    from bridge.storage import open_storage
 
     async with open_storage(config.database_url) as storage:
         return await storage.migrate()
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    from bridge.storage import StorageUnavailable
 
     config = load_config()
     if config is None:
@@ -116,14 +123,12 @@ def _configure_purge(p: argparse.ArgumentParser) -> None:
 
 
 async def purge(config: BridgeConfig, cutoff: datetime) -> dict[str, int]:
-    from bridge.storage import open_storage
 
     async with open_storage(config.database_url) as storage:
         return await storage.purge(cutoff)
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from bridge.storage import StorageUnavailable
 
     config = load_config()
     if config is None:
@@ -153,7 +158,6 @@ def _configure_test_alerts(p: argparse.ArgumentParser) -> None:
 
 
 def synthetic_message(channel: str, now: datetime) -> Any:
-    from bridge.model import Alert, Message
 
     alert = Alert(
         fingerprint=f"passiton-test-{uuid.uuid4().hex[:16]}",
@@ -190,12 +194,6 @@ async def run_test_alerts(
 ) -> dict[str, tuple[str, str | None]]:
     """Queue one test alert per channel and run the real delivery path until each is settled;
     returns channel -> (state, last error)."""
-    from dataclasses import replace
-
-    from bridge.codec import encode_message
-    from bridge.delivery import DeliveryEngine
-    from bridge.metrics import BridgeMetrics
-    from bridge.storage import NewDelivery, open_storage
 
     # A short maximum age: a channel still failing when the time is up counts as failed.
     retry = replace(config.retry, max_age_seconds=max(give_up_after, 1.0))
@@ -235,7 +233,6 @@ async def run_test_alerts(
 
 
 def cmd_test_alerts(args: argparse.Namespace) -> int:
-    from bridge.server import quiet_noisy_loggers
 
     quiet_noisy_loggers()
     config = load_config()
@@ -245,10 +242,6 @@ def cmd_test_alerts(args: argparse.Namespace) -> int:
 
 
 async def _test_alerts(config: BridgeConfig, give_up_after: float) -> int:
-    import httpx
-
-    from bridge.channels.registry import aclose_notifiers, build_notifiers
-    from bridge.storage import StorageUnavailable
 
     async with httpx.AsyncClient() as http:
         notifiers = build_notifiers(config.channels, http)
@@ -299,7 +292,6 @@ async def _tcp(host: str, port: int, seconds: float = 3.0) -> str | None:
 
 
 async def _http_ready(url: str, seconds: float = 3.0) -> str | None:
-    import httpx
 
     try:
         async with httpx.AsyncClient(timeout=seconds) as http:
@@ -310,7 +302,6 @@ async def _http_ready(url: str, seconds: float = 3.0) -> str | None:
 
 
 async def doctor(env: Mapping[str, str]) -> list[Check]:
-    from bridge.storage import StorageUnavailable, open_storage
 
     checks: list[Check] = []
     try:
@@ -414,7 +405,6 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
 
 
 async def _watchdog_check(storage: Any, config: BridgeConfig) -> Check:
-    from bridge.deadman import LAST_SEEN, STATE
 
     async with storage.transaction() as tx:
         last_seen = await tx.get_state(LAST_SEEN)

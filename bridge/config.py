@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bridge.channels.config import ChannelsConfig
 from bridge.retry import RetryPolicy
 from passiton_common.settings import ConfigError, env_bool, env_float, env_int, parse_listen
-
-if TYPE_CHECKING:
-    from bridge.channels.config import ChannelsConfig
 
 DEFAULT_LISTEN = "0.0.0.0:9821"
 __all__ = ["DEFAULT_LISTEN", "BridgeConfig", "ConfigError", "parse_listen", "parse_rate_limits"]
@@ -80,7 +78,6 @@ class BridgeConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
-        from bridge.channels.config import ChannelsConfig
 
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
         database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)

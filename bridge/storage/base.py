@@ -283,16 +283,3 @@ class Storage(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def open_storage(url: str, *, pool_size: int = 10) -> Storage:
-    """The backend a ``DATABASE_URL`` names (not opened yet)."""
-    if url.startswith(("postgres://", "postgresql://")):
-        from bridge.storage.postgres import PostgresStorage
-
-        return PostgresStorage(url, pool_size=pool_size)
-    if url.startswith("sqlite://"):
-        from bridge.storage.sqlite import SqliteStorage
-
-        return SqliteStorage(url)
-    raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.channels.config import ChannelsConfig
 from passiton_monitoring.stack.ports import (
     ALERTMANAGER_BINARIES,
     BLACKBOX_BINARIES,
@@ -169,7 +170,6 @@ class StackConfig:
         host: str = "127.0.0.1",
         config_dir: Path | None = None,
     ) -> StackConfig:
-        from bridge.channels.config import ChannelsConfig
 
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton").resolve()
         try:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from passiton_monitoring.stack import (
@@ -159,7 +160,6 @@ def ha_stack(
 
 
 def _cluster_size(url: str) -> int:
-    import httpx
 
     status = httpx.get(f"{url}/api/v2/status", timeout=5).json()
     return len(status["cluster"].get("peers") or [])
@@ -244,7 +244,6 @@ def test_two_alertmanagers_and_two_bridges_store_and_notify_each_alert_once(
 
 
 def _notifications_per_bridge(stack: HaStack) -> list[Any]:
-    import httpx
 
     totals = []
     for address in stack.addresses.bridge:
