@@ -94,6 +94,7 @@ class BridgeConfig:
                 env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS", 6 * 3600.0, minimum=1
             ),
         )
+        channels = ChannelsConfig.from_env(env)
         return cls(
             database_url=database_url,
             webhook_token=env.get("BRIDGE_WEBHOOK_TOKEN", "").strip(),
@@ -115,8 +116,9 @@ class BridgeConfig:
             ),
             retry=retry,
             rate_limits=parse_rate_limits(env.get("BRIDGE_RATE_LIMITS", "")),
-            prometheus_url=env.get("PROMETHEUS_URL", "").strip() or "http://127.0.0.1:9090",
-            alertmanager_url=env.get("ALERTMANAGER_URL", "").strip() or "http://127.0.0.1:9093",
+            # parsed and checked once, with the channels' URLs
+            prometheus_url=channels.prometheus_url or "http://127.0.0.1:9090",
+            alertmanager_url=channels.alertmanager_url or "http://127.0.0.1:9093",
             rollup_interval_seconds=env_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
-            channels=ChannelsConfig.from_env(env),
+            channels=channels,
         )
