@@ -8,7 +8,7 @@ CLIENT_SOURCES := clients/python/pyproject.toml $(wildcard clients/python/passit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean
+.PHONY: up test lint format debs postgres install bench clean wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,12 @@ postgres:
 up: install debs
 	$(BIN)/passiton-monitoring up --demo
 
-test: install debs postgres lint
+test: install debs postgres lint wheels
 	$(BIN)/pytest -q
+
+# The server and client wheels, each installed into a clean virtualenv and used from there.
+wheels: install
+	PYTHON=$(BIN)/python scripts/check-wheels
 
 lint: install
 	$(BIN)/ruff check .
