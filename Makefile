@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENT_STAMP := $(VENV)/.client-installed
+CLIENT_SOURCES := clients/python/pyproject.toml $(wildcard clients/python/passiton_monitoring_client/*.py)
 TS := clients/typescript
 TS_STAMP := $(TS)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean ts-build ts-check ts-generate test-ts
+.PHONY: up test lint format debs postgres install bench clean wheels ts-build ts-check ts-generate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The client is its own distribution, installed (not editable) so its tests run against what
+# `pip install` ships; reinstalled whenever its sources change.
+$(CLIENT_STAMP): $(STAMP) $(CLIENT_SOURCES)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps ./clients/python
+	$(BIN)/pip install --quiet "./clients/python[aiohttp]"
+	touch $(CLIENT_STAMP)
+
+install: $(STAMP) $(CLIENT_STAMP)
 
 debs:
 	@missing=""; \
@@ -37,16 +46,21 @@ debs:
 postgres:
 	@scripts/ensure-postgres
 
-up: $(STAMP) debs
+up: install debs
 	$(BIN)/passiton-monitoring up --demo
 
-test: $(STAMP) debs postgres lint ts-build
+test: install debs postgres lint wheels ts-build
 	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
 	$(BIN)/pytest -q
 
-lint: $(STAMP) ts-check
+# The server and client wheels, each installed into a clean virtualenv and used from there.
+wheels: install
+	PYTHON=$(BIN)/python scripts/check-wheels
+
+lint: install ts-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The TypeScript client (clients/typescript): dev dependencies from the committed lock file.
 $(TS_STAMP): $(TS)/package-lock.json | debs
@@ -55,12 +69,12 @@ $(TS_STAMP): $(TS)/package-lock.json | debs
 
 # Fails when the committed generated files drift from their sources: the event types from the
 # exporter's OpenAPI document, exporter/static/beacon.js from clients/typescript/src/beacon.ts.
-ts-check: $(STAMP) $(TS_STAMP)
+ts-check: install $(TS_STAMP)
 	$(BIN)/python -m exporter.openapi | node $(TS)/scripts/gen-types.mjs --check
 	cd $(TS) && npx --no-install tsc -p tsconfig.test.json && node scripts/build-beacon.mjs --check
 
 # Regenerates both committed files after the exporter's schema or the beacon source changed.
-ts-generate: $(STAMP) $(TS_STAMP)
+ts-generate: install $(TS_STAMP)
 	$(BIN)/python -m exporter.openapi | node $(TS)/scripts/gen-types.mjs
 	cd $(TS) && node scripts/build-beacon.mjs --write-static
 
@@ -71,7 +85,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) debs postgres
+bench: install debs postgres
 	$(BIN)/python benchmarks/exporter_ingest.py
 	$(BIN)/python benchmarks/bridge_webhook.py
 	$(BIN)/python benchmarks/bridge_sanitize.py

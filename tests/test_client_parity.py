@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.client import Monitoring
+from passiton_monitoring_client import Monitoring
 from exporter.config import ExporterConfig
 from tests.live_exporter import running_exporter
 
