@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from passiton_monitoring_client import Monitoring
 from prometheus_client.parser import text_string_to_metric_families
 
-from passiton_monitoring_client import Monitoring
 from exporter.config import ExporterConfig
 from tests.live_exporter import running_exporter
 
