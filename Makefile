@@ -23,6 +23,7 @@ debs:
 	done; \
 	pkgs="$(DEBS)"; command -v node >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs nodejs"; }; \
 	command -v wrk >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs wrk"; }; \
+	command -v chromium >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs chromium"; }; \
 	{ command -v pgbouncer || test -x /usr/sbin/pgbouncer; } >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs pgbouncer"; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$pkgs"; \

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from bridge.config import BridgeConfig
+from bridge.console import cli as console_cli
 from exporter.env import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -443,6 +444,13 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    config = load_config()
+    if config is None:
+        return 2
+    return console_cli.cmd_user(args, config)
+
+
 def _no_arguments(_: argparse.ArgumentParser) -> None:
     return None
 
@@ -470,5 +478,10 @@ COMMANDS: dict[
         "delete alert rows older than --older-than (e.g. 90d)",
         _configure_purge,
         cmd_purge,
+    ),
+    "user": (
+        "console users: user add NAME --role viewer|responder|admin (password on stdin)",
+        console_cli.configure_user,
+        cmd_user,
     ),
 }

@@ -14,10 +14,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.codec import decode_json, encode_json
 from bridge.model import Alert
+
+if TYPE_CHECKING:
+    from bridge.storage.console import ConsoleStore
 
 ALERT_TABLES = (
     "payment_alerts",
@@ -206,6 +209,12 @@ class Transaction(abc.ABC):
         """Atomically change key from expected to value; True for exactly one caller."""
 
     @abc.abstractmethod
+    async def acknowledged(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        """Which of these alert instances (fingerprint, starts_at) the console acknowledged."""
+
+    @abc.abstractmethod
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         """Clear the flapping flag of alerts unchanged since quiet_since; returns those cleared."""
 
@@ -283,6 +292,10 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def config_version(self) -> str: ...
+
+    @abc.abstractmethod
+    def console(self) -> ConsoleStore:
+        """The alert console's queries on this database."""
 
     @abc.abstractmethod
     async def query(self, sql: str) -> list[dict[str, Any]]:

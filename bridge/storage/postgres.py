@@ -33,6 +33,8 @@ from bridge.storage.base import (
     Transaction,
     load_migrations,
 )
+from bridge.storage.console import ConsoleStore
+from bridge.storage.console_postgres import PostgresConsole
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +250,18 @@ class PostgresTransaction(Transaction):
             now,
         )
         return status == "UPDATE 1"
+
+    async def acknowledged(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        rows = await self.conn.fetch(
+            "SELECT a.fingerprint, a.starts_at FROM alert_acknowledgements a"
+            " JOIN unnest($1::text[], $2::timestamptz[]) AS i(f, s)"
+            " ON a.fingerprint = i.f AND a.starts_at = i.s",
+            [i[0] for i in instances],
+            [i[1] for i in instances],
+        )
+        return {(r[0], r[1]) for r in rows}
 
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         rows = await self.conn.fetch(
@@ -530,6 +544,8 @@ class PostgresStorage(Storage):
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < $1",
             "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < $1",
+            "alert_acknowledgements": "DELETE FROM alert_acknowledgements WHERE created_at < $1",
+            "console_audit": "DELETE FROM console_audit WHERE at < $1",
         }
         counts = {}
         async with self._conn() as conn, conn.transaction():
@@ -562,6 +578,9 @@ class PostgresStorage(Storage):
             return await conn.fetchval(
                 "SELECT value FROM bridge_state WHERE key = 'config_version'"
             )
+
+    def console(self) -> ConsoleStore:
+        return PostgresConsole(self)
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
         async with self._conn() as conn:

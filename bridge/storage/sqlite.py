@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +33,11 @@ from bridge.storage.base import (
     Transaction,
     load_migrations,
 )
+from bridge.storage.console import ConsoleStore
+from bridge.storage.console_sqlite import SqliteConsole
+from bridge.storage.sqltime import _time, parse_ts, ts
 
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CHUNK = 400  # rows per multi-row statement, well under SQLite's variable limit
-
-
-def ts(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime(_FORMAT)
-
-
-def parse_ts(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.strptime(value, _FORMAT).replace(tzinfo=UTC)
-
-
-def _time(value: str | None) -> time | None:
-    return time.fromisoformat(value) if value else None
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -209,6 +195,24 @@ class SqliteTransaction(Transaction):
             (value, ts(now), key, expected),
         )
         return cursor.rowcount == 1
+
+    async def acknowledged(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        wanted = {(f, ts(s)) for f, s in instances}
+        found: set[tuple[str, datetime]] = set()
+        fingerprints = sorted({f for f, _ in wanted})
+        for chunk in _chunks(fingerprints):
+            marks = ", ".join("?" * len(chunk))
+            cursor = await self.db.execute(
+                "SELECT fingerprint, starts_at FROM alert_acknowledgements"  # noqa: S608
+                f" WHERE fingerprint IN ({marks})",
+                chunk,
+            )
+            for r in await cursor.fetchall():
+                if (r[0], r[1]) in wanted:
+                    found.add((r[0], parse_ts(r[1])))  # type: ignore[arg-type]
+        return found
 
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         cursor = await self.db.execute(
@@ -439,6 +443,8 @@ class SqliteStorage(Storage):
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < ?",
             "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < ?",
+            "alert_acknowledgements": "DELETE FROM alert_acknowledgements WHERE created_at < ?",
+            "console_audit": "DELETE FROM console_audit WHERE at < ?",
         }
         counts = {}
         async with self._locked(write=True) as db:
@@ -479,6 +485,9 @@ class SqliteStorage(Storage):
             cursor = await db.execute("SELECT value FROM bridge_state WHERE key = 'config_version'")
             row = await cursor.fetchone()
             return row[0] if row else "0"
+
+    def console(self) -> ConsoleStore:
+        return SqliteConsole(self)
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
         async with self._locked(write=False) as db:
