@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean
+.PHONY: up test lint format debs postgres install bench clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: $(STAMP) debs postgres
 	$(BIN)/python benchmarks/bridge_sanitize.py
 	$(BIN)/python benchmarks/rollup.py
 	$(BIN)/python benchmarks/e2e_latency.py
+	$(BIN)/python benchmarks/console.py
+
+# The console's screenshots in docs/console/, from its browser test against a real stack.
+screenshots: $(STAMP) debs postgres
+	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/e2e/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache

@@ -285,9 +285,10 @@ class PostgresConsole(ConsoleStore):
             common.append(f"starts_at < {arg(where.until)}")
         if where.text:
             pattern = arg(_like(where.text))
+            # the expression of the trigram index (0002_console.sql)
             common.append(
-                f"(summary ILIKE {pattern} OR alertname ILIKE {pattern}"
-                f" OR description ILIKE {pattern} OR organization_id ILIKE {pattern})"
+                "(summary || ' ' || alertname || ' ' || coalesce(organization_id, ''))"
+                f" ILIKE {pattern}"
             )
         limit_arg = arg(limit)
         for table in where.tables():
@@ -412,12 +413,15 @@ class PostgresConsole(ConsoleStore):
             f" FROM {t} WHERE starts_at >= $1 AND starts_at < $2"
             for t in ALERT_TABLES
         )
-        async with self.storage._conn() as conn:
+        async with self.storage._conn() as conn, conn.transaction():
+            # the aggregates sort tens of thousands of rows: in memory, for this transaction only
+            await conn.execute("SET LOCAL work_mem = '64MB'")
             rows = await conn.fetch(
                 f"""
                 WITH a AS ({union}),
                 j AS (
-                    SELECT a.*, EXTRACT(EPOCH FROM k.created_at - a.starts_at) AS ack_s,
+                    SELECT a.fingerprint, a.alertname, a.organization_id,
+                        EXTRACT(EPOCH FROM k.created_at - a.starts_at) AS ack_s,
                         CASE WHEN a.status = 'resolved'
                              THEN EXTRACT(EPOCH FROM a.ends_at - a.starts_at) END AS res_s,
                         k.fingerprint IS NOT NULL AS acked
@@ -432,12 +436,11 @@ class PostgresConsole(ConsoleStore):
                     percentile_cont(0.5) WITHIN GROUP (ORDER BY res_s),
                     percentile_cont(0.9) WITHIN GROUP (ORDER BY res_s)
                 FROM j GROUP BY alertname, organization_id
-                ORDER BY fired DESC, alertname, organization_id LIMIT $4
+                ORDER BY fired DESC, alertname, organization_id
                 """,  # noqa: S608
                 since,
                 until,
                 self_resolve_seconds,
-                limit,
             )
             pages = await conn.fetch(
                 "SELECT channel, count(*) FROM alert_deliveries WHERE state = 'sent'"
@@ -454,17 +457,14 @@ class PostgresConsole(ConsoleStore):
                 since,
                 until,
             )
-            noisiest = await conn.fetch(
-                f"""
-                SELECT organization_id, count(*) FROM ({union}) a
-                WHERE organization_id IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
-                """,  # noqa: S608
-                since,
-                until,
-            )
+        per_org: dict[str, int] = {}
+        for r in rows:
+            if r[1] is not None:
+                per_org[r[1]] = per_org.get(r[1], 0) + r[2]
+        noisiest = sorted(per_org.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         return Review(
-            [ReviewRow(*r) for r in rows],
+            [ReviewRow(*r) for r in rows[:limit]],
             {r[0]: r[1] for r in pages},
             [(r[0], r[1]) for r in daily],
-            [(r[0], r[1]) for r in noisiest],
+            noisiest,
         )

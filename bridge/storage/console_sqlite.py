@@ -302,10 +302,10 @@ class SqliteConsole(ConsoleStore):
             common_args.append(ts(where.until))
         if where.text:
             common.append(
-                "(summary LIKE ? ESCAPE '\\' OR alertname LIKE ? ESCAPE '\\'"
-                " OR description LIKE ? ESCAPE '\\' OR organization_id LIKE ? ESCAPE '\\')"
+                "(summary || ' ' || alertname || ' ' || coalesce(organization_id, ''))"
+                " LIKE ? ESCAPE '\\'"
             )
-            common_args.extend([_like(where.text)] * 4)
+            common_args.append(_like(where.text))
         parts: list[str] = []
         args: list[Any] = []
         for table in where.tables():

@@ -79,6 +79,25 @@ CREATE INDEX IF NOT EXISTS system_alerts_starts_idx ON system_alerts (starts_at 
 CREATE INDEX IF NOT EXISTS system_alerts_firing_idx ON system_alerts (starts_at) WHERE status = 'firing';
 CREATE INDEX IF NOT EXISTS system_alerts_alertname_idx ON system_alerts (alertname, starts_at DESC);
 
+-- The history's text search: trigram indexes where pg_trgm can be installed (it can on Debian's
+-- PostgreSQL and on Supabase); without them the search still works, by scanning.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
+        BEGIN
+            CREATE EXTENSION IF NOT EXISTS pg_trgm;
+            EXECUTE 'CREATE INDEX IF NOT EXISTS payment_alerts_search_idx ON payment_alerts USING gin ((summary || '' '' || alertname || '' '' || coalesce(organization_id, '''')) gin_trgm_ops)';
+            EXECUTE 'CREATE INDEX IF NOT EXISTS widget_alerts_search_idx ON widget_alerts USING gin ((summary || '' '' || alertname || '' '' || coalesce(organization_id, '''')) gin_trgm_ops)';
+            EXECUTE 'CREATE INDEX IF NOT EXISTS traffic_alerts_search_idx ON traffic_alerts USING gin ((summary || '' '' || alertname || '' '' || coalesce(organization_id, '''')) gin_trgm_ops)';
+            EXECUTE 'CREATE INDEX IF NOT EXISTS dashboard_alerts_search_idx ON dashboard_alerts USING gin ((summary || '' '' || alertname || '' '' || coalesce(organization_id, '''')) gin_trgm_ops)';
+            EXECUTE 'CREATE INDEX IF NOT EXISTS system_alerts_search_idx ON system_alerts USING gin ((summary || '' '' || alertname || '' '' || coalesce(organization_id, '''')) gin_trgm_ops)';
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'pg_trgm not installed (no privilege): history search scans';
+        END;
+    END IF;
+END;
+$$;
+
 ALTER TABLE console_users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_acknowledgements ENABLE ROW LEVEL SECURITY;
 ALTER TABLE console_audit ENABLE ROW LEVEL SECURITY;
