@@ -669,7 +669,7 @@ async def _history_csv(request: web.Request, where: HistoryFilter) -> web.Stream
 # -- review ---------------------------------------------------------------------------------
 
 
-def _bars(points: list[tuple[str, int]], width: int = 720, height: int = 120) -> dict[str, Any]:
+def _bars(points: list[tuple[str, int]], width: int = 360, height: int = 120) -> dict[str, Any]:
     """Geometry of a simple bar chart, drawn as inline SVG by the template."""
     top = max((v for _, v in points), default=0) or 1
     step = width / max(len(points), 1)
@@ -719,7 +719,7 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         since=since,
         until=until,
         daily=_bars(review.daily),
-        noisiest=_bars(review.noisiest, width=360),
+        noisiest=_bars(review.noisiest),
         self_resolve=SELF_RESOLVE_SECONDS,
         tunable=TUNABLE,
         whatif=whatif,
