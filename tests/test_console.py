@@ -387,9 +387,16 @@ async def test_acknowledge_is_shown_and_stops_repeats_until_resolve_or_escalatio
 async def test_alert_page_timeline_links_and_retry_of_a_dead_letter(console):
     await fire(console, fingerprint="t1", severity="high")
     url = await first_alert_url(console)
+    storage = console.bridge.storage
+    rows = await storage.query("SELECT id FROM alert_deliveries WHERE channel = 'email'")
+    email = rows[0]["id"]
+    await storage.mark_retry(email, console.clock() + timedelta(seconds=5), "SMTP 451 try later")
+    await storage.mark_sent([email], console.clock())
     dead = await _dead_delivery(console)
     token = await login(console, "responder")
     html = await (await console.get(url)).text()
+    for text in ("failed, will retry", "SMTP 451 try later", "email, attempt 0", "sent"):
+        assert text in html, text
     for text in (
         "fired",
         "received",
@@ -415,6 +422,7 @@ async def test_alert_page_timeline_links_and_retry_of_a_dead_letter(console):
     assert again.status == 409
     html = await (await console.get(url)).text()
     assert "retried delivery" in html  # the audit trail is on the timeline
+    assert "queued again" in html
     assert (await console.get("/console/alerts/payment_alerts/999999")).status == 404
     assert (await console.get("/console/alerts/pg_user/1")).status == 404
 

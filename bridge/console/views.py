@@ -63,6 +63,12 @@ PAGE_SIZE = 100
 CSV_MAX_ROWS = 1_000_000
 SILENCE_CHOICES = {"30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400, "7d": 604800}
 SELF_RESOLVE_SECONDS = 600.0
+ATTEMPT_LABELS = {
+    "sent": "sent",
+    "retry": "failed, will retry",
+    "dead": "gave up",
+    "requeued": "queued again",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -406,22 +412,14 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         (alert.starts_at, "fired", f"{alert.severity} — {alert.summary}", ""),
         (alert.received_at, "received", "first notification reached the bridge", ""),
     ]
+    channel_of = {d.id: d.channel for d in deliveries}
     for d in deliveries:
         what = f"{d.channel}: {d.message_status}{' (' + d.notice + ')' if d.notice else ''}"
         timeline.append((d.created_at, "queued", what, ""))
-        if d.finished_at is not None:
-            result = "sent" if d.state == "sent" else "gave up"
-            detail = f"after {d.attempts} attempt(s)"
-            timeline.append((d.finished_at, result, f"{d.channel} {detail}", d.last_error or ""))
-        elif d.attempts:
-            timeline.append(
-                (
-                    d.next_attempt_at,
-                    "retrying",
-                    f"{d.channel}: attempt {d.attempts + 1} due",
-                    d.last_error or "",
-                )
-            )
+    for attempt in await console.store.attempts(list(channel_of)):
+        label = ATTEMPT_LABELS.get(attempt.result, attempt.result)
+        what = f"{channel_of[attempt.delivery_id]}, attempt {attempt.attempt}"
+        timeline.append((attempt.at, label, what, attempt.error or ""))
     for entry in audit:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
         timeline.append((entry.at, entry.action, f"by {entry.username}", detail))

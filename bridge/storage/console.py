@@ -83,6 +83,15 @@ class DeliveryRow:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    delivery_id: int
+    attempt: int
+    result: str  # sent | retry | dead | requeued
+    error: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Acknowledgement:
     fingerprint: str
     starts_at: datetime
@@ -202,6 +211,10 @@ class ConsoleStore(abc.ABC):
     @abc.abstractmethod
     async def deliveries(self, fingerprints: Sequence[str]) -> list[DeliveryRow]:
         """Outbox rows carrying any of these fingerprints (any instance), oldest first."""
+
+    @abc.abstractmethod
+    async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
+        """Each recorded attempt of these deliveries, in order."""
 
     @abc.abstractmethod
     async def acknowledgements(

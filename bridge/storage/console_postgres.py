@@ -13,6 +13,7 @@ from bridge.storage.base import ALERT_TABLES, ConfigurationRow, PreferenceRow
 from bridge.storage.console import (
     Acknowledgement,
     AlertRow,
+    Attempt,
     AuditEntry,
     ConsoleStore,
     ConsoleUser,
@@ -182,6 +183,17 @@ class PostgresConsole(ConsoleStore):
                 list(set(fingerprints)),
             )
         return [_delivery(r) for r in rows]
+
+    async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
+        if not delivery_ids:
+            return []
+        async with self.storage._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT delivery_id, attempt, result, error, at FROM delivery_attempts"
+                " WHERE delivery_id = ANY($1::bigint[]) ORDER BY id",
+                list(delivery_ids),
+            )
+        return [Attempt(*r) for r in rows]
 
     async def acknowledgements(
         self, instances: Sequence[tuple[str, datetime]]

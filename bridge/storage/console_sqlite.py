@@ -14,6 +14,7 @@ from bridge.storage.base import ALERT_TABLES, ConfigurationRow, PreferenceRow
 from bridge.storage.console import (
     Acknowledgement,
     AlertRow,
+    Attempt,
     AuditEntry,
     ConsoleStore,
     ConsoleUser,
@@ -195,6 +196,20 @@ class SqliteConsole(ConsoleStore):
             unique,
         )
         return [_delivery(r) for r in rows]
+
+    async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
+        found: list[Attempt] = []
+        ids = sorted(set(delivery_ids))
+        for start in range(0, len(ids), 400):
+            chunk = ids[start : start + 400]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._fetch(
+                "SELECT delivery_id, attempt, result, error, at, id FROM delivery_attempts"  # noqa: S608
+                f" WHERE delivery_id IN ({marks})",
+                chunk,
+            )
+            found += [Attempt(r[0], r[1], r[2], r[3], parse_ts(r[4])) for r in rows]  # type: ignore[arg-type]
+        return sorted(found, key=lambda a: (a.at, a.delivery_id, a.attempt))
 
     async def acknowledgements(
         self, instances: Sequence[tuple[str, datetime]]

@@ -62,6 +62,42 @@ CREATE TRIGGER alert_deliveries_link AFTER INSERT ON alert_deliveries
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION passiton_link_delivery_alerts();
 
+-- Every attempt's outcome, for the alert's timeline: written by a trigger when a delivery is
+-- sent, scheduled again (with its error), dead-lettered, or put back by the console.
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id BIGSERIAL PRIMARY KEY,
+    delivery_id BIGINT NOT NULL REFERENCES alert_deliveries (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    result TEXT NOT NULL CHECK (result IN ('sent', 'retry', 'dead', 'requeued')),
+    error TEXT,
+    at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_delivery_idx ON delivery_attempts (delivery_id);
+
+CREATE OR REPLACE FUNCTION passiton_record_delivery_attempt() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO public.delivery_attempts (delivery_id, attempt, result, error, at)
+    VALUES (
+        NEW.id,
+        NEW.attempts,
+        CASE WHEN NEW.state = 'sent' THEN 'sent'
+             WHEN NEW.state = 'dead' THEN 'dead'
+             WHEN OLD.state = 'dead' THEN 'requeued'
+             ELSE 'retry' END,
+        CASE WHEN NEW.state = 'sent' THEN NULL ELSE NEW.last_error END,
+        COALESCE(NEW.finished_at, clock_timestamp())
+    );
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS alert_deliveries_attempt ON alert_deliveries;
+CREATE TRIGGER alert_deliveries_attempt AFTER UPDATE ON alert_deliveries
+    FOR EACH ROW
+    WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.next_attempt_at IS DISTINCT FROM NEW.next_attempt_at)
+    EXECUTE FUNCTION passiton_record_delivery_attempt();
+
 -- History (keyset on starts_at, id), the firing list and per-name review.
 CREATE INDEX IF NOT EXISTS payment_alerts_starts_idx ON payment_alerts (starts_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS payment_alerts_firing_idx ON payment_alerts (starts_at) WHERE status = 'firing';
@@ -102,3 +138,4 @@ ALTER TABLE console_users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE alert_acknowledgements ENABLE ROW LEVEL SECURITY;
 ALTER TABLE console_audit ENABLE ROW LEVEL SECURITY;
 ALTER TABLE delivery_alerts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE delivery_attempts ENABLE ROW LEVEL SECURITY;

@@ -53,6 +53,34 @@ BEGIN
     WHERE json_extract(a.value, '$.fingerprint') IS NOT NULL;
 END;
 
+-- Every attempt's outcome, for the alert's timeline: written by a trigger when a delivery is
+-- sent, scheduled again (with its error), dead-lettered, or put back by the console.
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id BIGINT NOT NULL REFERENCES alert_deliveries (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    result TEXT NOT NULL CHECK (result IN ('sent', 'retry', 'dead', 'requeued')),
+    error TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_delivery_idx ON delivery_attempts (delivery_id);
+
+CREATE TRIGGER IF NOT EXISTS alert_deliveries_attempt AFTER UPDATE ON alert_deliveries
+    WHEN OLD.state IS NOT NEW.state OR OLD.next_attempt_at IS NOT NEW.next_attempt_at
+BEGIN
+    INSERT INTO delivery_attempts (delivery_id, attempt, result, error, at)
+    VALUES (
+        NEW.id,
+        NEW.attempts,
+        CASE WHEN NEW.state = 'sent' THEN 'sent'
+             WHEN NEW.state = 'dead' THEN 'dead'
+             WHEN OLD.state = 'dead' THEN 'requeued'
+             ELSE 'retry' END,
+        CASE WHEN NEW.state = 'sent' THEN NULL ELSE NEW.last_error END,
+        COALESCE(NEW.finished_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+END;
+
 -- History (keyset on starts_at, id), the firing list and per-name review.
 CREATE INDEX IF NOT EXISTS payment_alerts_starts_idx ON payment_alerts (starts_at, id);
 CREATE INDEX IF NOT EXISTS payment_alerts_firing_idx ON payment_alerts (starts_at) WHERE status = 'firing';
