@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
@@ -23,9 +24,6 @@ from bridge.storage.console import (
     Review,
     ReviewRow,
 )
-
-if TYPE_CHECKING:
-    from bridge.storage.postgres import PostgresStorage
 
 _ALERT_COLUMNS = (
     "id, fingerprint, alertname, status, severity, organization_id, summary, description,"
@@ -99,13 +97,15 @@ def _audit_row(r: Any) -> AuditEntry:
 
 
 class PostgresConsole(ConsoleStore):
-    def __init__(self, storage: PostgresStorage) -> None:
-        self.storage = storage
+    def __init__(
+        self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+    ) -> None:
+        self._conn = connection
 
     async def upsert_user(
         self, username: str, password_hash: str, role: str, now: datetime
     ) -> None:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             await conn.execute(
                 """
                 INSERT INTO console_users (username, password_hash, role, created_at, updated_at)
@@ -121,7 +121,7 @@ class PostgresConsole(ConsoleStore):
             )
 
     async def get_user(self, username: str) -> ConsoleUser | None:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             r = await conn.fetchrow(
                 "SELECT username, password_hash, role, session_epoch FROM console_users"
                 " WHERE username = $1",
@@ -130,14 +130,14 @@ class PostgresConsole(ConsoleStore):
         return ConsoleUser(r[0], r[1], r[2], r[3]) if r else None
 
     async def list_users(self) -> list[ConsoleUser]:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT username, '', role, session_epoch FROM console_users ORDER BY username"
             )
         return [ConsoleUser(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE console_users SET session_epoch = session_epoch + 1 WHERE username = $1",
                 username,
@@ -146,7 +146,7 @@ class PostgresConsole(ConsoleStore):
 
     async def firing(self, limit: int) -> list[AlertRow]:
         rows: list[AlertRow] = []
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             for table in ALERT_TABLES:
                 found = await conn.fetch(
                     f"SELECT {_ALERT_COLUMNS} FROM {table} WHERE status = 'firing'"  # noqa: S608
@@ -160,7 +160,7 @@ class PostgresConsole(ConsoleStore):
     async def alert(self, table: str, id: int) -> AlertRow | None:
         if table not in ALERT_TABLES:
             return None
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             r = await conn.fetchrow(
                 f"SELECT {_ALERT_COLUMNS} FROM {table} WHERE id = $1",  # noqa: S608
                 id,
@@ -170,7 +170,7 @@ class PostgresConsole(ConsoleStore):
     async def deliveries(self, fingerprints: Sequence[str]) -> list[DeliveryRow]:
         if not fingerprints:
             return []
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 """
                 SELECT d.id, d.channel, d.state, d.attempts, d.created_at, d.next_attempt_at,
@@ -187,7 +187,7 @@ class PostgresConsole(ConsoleStore):
     async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
         if not delivery_ids:
             return []
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT delivery_id, attempt, result, error, at FROM delivery_attempts"
                 " WHERE delivery_id = ANY($1::bigint[]) ORDER BY id",
@@ -200,7 +200,7 @@ class PostgresConsole(ConsoleStore):
     ) -> dict[tuple[str, datetime], Acknowledgement]:
         if not instances:
             return {}
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 """
                 SELECT a.fingerprint, a.starts_at, a.alert_table, a.severity, a.username, a.note,
@@ -215,7 +215,7 @@ class PostgresConsole(ConsoleStore):
         return {(r[0], r[1]): Acknowledgement(*r) for r in rows}
 
     async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             status = await conn.execute(
                 """
                 INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table, severity,
@@ -236,11 +236,11 @@ class PostgresConsole(ConsoleStore):
         return True
 
     async def audit(self, entry: AuditEntry) -> None:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             await _audit(conn, entry)
 
     async def audit_for(self, fingerprint: str, starts_at: datetime) -> list[AuditEntry]:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT at, username, action, fingerprint, starts_at, detail::text"
                 " FROM console_audit WHERE fingerprint = $1 AND starts_at = $2 ORDER BY id",
@@ -250,7 +250,7 @@ class PostgresConsole(ConsoleStore):
         return [_audit_row(r) for r in rows]
 
     async def recent_audit(self, limit: int) -> list[AuditEntry]:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT at, username, action, fingerprint, starts_at, detail::text"
                 " FROM console_audit ORDER BY id DESC LIMIT $1",
@@ -259,7 +259,7 @@ class PostgresConsole(ConsoleStore):
         return [_audit_row(r) for r in rows]
 
     async def retry_dead(self, delivery_id: int, now: datetime, audit: AuditEntry) -> bool:
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             status = await conn.execute(
                 "UPDATE alert_deliveries SET state = 'pending', next_attempt_at = $2,"
                 " created_at = $2, finished_at = NULL, locked_until = NULL, attempts = 0"
@@ -319,7 +319,7 @@ class PostgresConsole(ConsoleStore):
             )
         union = " UNION ALL ".join(parts)
         sql = f"SELECT * FROM ({union}) u ORDER BY 13 DESC, 1 DESC, 2 DESC LIMIT {limit_arg}"  # noqa: S608
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(sql, *args)
         return [_alert(r[0], r[1:]) for r in rows]
 
@@ -329,7 +329,7 @@ class PostgresConsole(ConsoleStore):
             " WHERE organization_id IS NOT NULL AND starts_at > $1"
             for t in ALERT_TABLES
         )
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT organization_id FROM notification_preferences UNION"  # noqa: S608
                 f" SELECT organization_id FROM alert_configurations UNION {recent}"
@@ -339,7 +339,7 @@ class PostgresConsole(ConsoleStore):
         return [r[0] for r in rows if r[0] != "*"]
 
     async def preference(self, organization_id: str) -> PreferenceRow | None:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             r = await conn.fetchrow(
                 "SELECT organization_id, channels::text, recipients::text, min_severity,"
                 " quiet_hours_start, quiet_hours_end, timezone FROM notification_preferences"
@@ -353,7 +353,7 @@ class PostgresConsole(ConsoleStore):
         )
 
     async def configurations(self, organization_id: str) -> list[ConfigurationRow]:
-        async with self.storage._conn() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT organization_id, alertname, threshold, enabled FROM alert_configurations"
                 " WHERE organization_id = $1 ORDER BY alertname",
@@ -362,7 +362,7 @@ class PostgresConsole(ConsoleStore):
         return [ConfigurationRow(*r) for r in rows]
 
     async def save_preference(self, row: PreferenceRow, now: datetime, audit: AuditEntry) -> None:
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 """
                 INSERT INTO notification_preferences (organization_id, channels, recipients,
@@ -388,7 +388,7 @@ class PostgresConsole(ConsoleStore):
     async def save_configuration(
         self, row: ConfigurationRow, now: datetime, audit: AuditEntry
     ) -> None:
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 """
                 INSERT INTO alert_configurations (organization_id, alertname, threshold, enabled,
@@ -409,7 +409,7 @@ class PostgresConsole(ConsoleStore):
     async def delete_configuration(
         self, organization_id: str, alertname: str, audit: AuditEntry
     ) -> None:
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             await conn.execute(
                 "DELETE FROM alert_configurations WHERE organization_id = $1 AND alertname = $2",
                 organization_id,
@@ -425,7 +425,7 @@ class PostgresConsole(ConsoleStore):
             f" FROM {t} WHERE starts_at >= $1 AND starts_at < $2"
             for t in ALERT_TABLES
         )
-        async with self.storage._conn() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             # the aggregates sort tens of thousands of rows: in memory, for this transaction only
             await conn.execute("SET LOCAL work_mem = '64MB'")
             rows = await conn.fetch(

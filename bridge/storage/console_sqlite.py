@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiosqlite
 
@@ -24,10 +25,7 @@ from bridge.storage.console import (
     Review,
     ReviewRow,
 )
-from bridge.storage.sqltime import _time, parse_ts, ts
-
-if TYPE_CHECKING:
-    from bridge.storage.sqlite import SqliteStorage
+from bridge.storage.sqlite_tx import parse_time, parse_ts, ts
 
 _ALERT_COLUMNS = (
     "id, fingerprint, alertname, status, severity, organization_id, summary, description,"
@@ -114,18 +112,20 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 class SqliteConsole(ConsoleStore):
-    def __init__(self, storage: SqliteStorage) -> None:
-        self.storage = storage
+    def __init__(
+        self, locked: Callable[..., AbstractAsyncContextManager[aiosqlite.Connection]]
+    ) -> None:
+        self._locked = locked
 
     async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        async with self.storage._locked(write=False) as db:
+        async with self._locked(write=False) as db:
             cursor = await db.execute(sql, args)
             return list(await cursor.fetchall())
 
     async def upsert_user(
         self, username: str, password_hash: str, role: str, now: datetime
     ) -> None:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             await db.execute(
                 """
                 INSERT INTO console_users (username, password_hash, role, created_at, updated_at)
@@ -152,7 +152,7 @@ class SqliteConsole(ConsoleStore):
         return [ConsoleUser(*r) for r in rows]
 
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             await db.execute(
                 "UPDATE console_users SET session_epoch = session_epoch + 1 WHERE username = ?",
                 (username,),
@@ -240,7 +240,7 @@ class SqliteConsole(ConsoleStore):
         return found
 
     async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             cursor = await db.execute(
                 """
                 INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table, severity,
@@ -263,7 +263,7 @@ class SqliteConsole(ConsoleStore):
         return True
 
     async def audit(self, entry: AuditEntry) -> None:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             await _audit(db, entry)
 
     async def audit_for(self, fingerprint: str, starts_at: datetime) -> list[AuditEntry]:
@@ -283,7 +283,7 @@ class SqliteConsole(ConsoleStore):
         return [_audit_row(r) for r in rows]
 
     async def retry_dead(self, delivery_id: int, now: datetime, audit: AuditEntry) -> bool:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             cursor = await db.execute(
                 "UPDATE alert_deliveries SET state = 'pending', next_attempt_at = ?,"
                 " created_at = ?, finished_at = NULL, locked_until = NULL, attempts = 0"
@@ -368,7 +368,13 @@ class SqliteConsole(ConsoleStore):
             return None
         r = rows[0]
         return PreferenceRow(
-            r[0], decode_json(r[1]), decode_json(r[2]) or {}, r[3], _time(r[4]), _time(r[5]), r[6]
+            r[0],
+            decode_json(r[1]),
+            decode_json(r[2]) or {},
+            r[3],
+            parse_time(r[4]),
+            parse_time(r[5]),
+            r[6],
         )
 
     async def configurations(self, organization_id: str) -> list[ConfigurationRow]:
@@ -380,7 +386,7 @@ class SqliteConsole(ConsoleStore):
         return [ConfigurationRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     async def save_preference(self, row: PreferenceRow, now: datetime, audit: AuditEntry) -> None:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             await db.execute(
                 """
                 INSERT INTO notification_preferences (organization_id, channels, recipients,
@@ -408,7 +414,7 @@ class SqliteConsole(ConsoleStore):
     async def save_configuration(
         self, row: ConfigurationRow, now: datetime, audit: AuditEntry
     ) -> None:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             await db.execute(
                 """
                 INSERT INTO alert_configurations (organization_id, alertname, threshold, enabled,
@@ -425,7 +431,7 @@ class SqliteConsole(ConsoleStore):
     async def delete_configuration(
         self, organization_id: str, alertname: str, audit: AuditEntry
     ) -> None:
-        async with self.storage._locked(write=True) as db:
+        async with self._locked(write=True) as db:
             await db.execute(
                 "DELETE FROM alert_configurations WHERE organization_id = ? AND alertname = ?",
                 (organization_id, alertname),

@@ -117,7 +117,7 @@ def shots(tmp_path: Path) -> Path:
 def add_user(database_url: str, name: str, role: str) -> None:
     env = {**os.environ, "DATABASE_URL": database_url}
     result = subprocess.run(
-        [sys.executable, "-m", "bridge.cli", "user", "add", name, "--role", role],
+        [sys.executable, "-m", "passiton_monitoring", "user", "add", name, "--role", role],
         input=PASSWORD + "\n",
         capture_output=True,
         text=True,
