@@ -473,7 +473,7 @@ async def test_silence_reports_an_unreachable_alertmanager(console):
 
 
 async def test_history_filters_search_keyset_pages_and_csv(console, monkeypatch):
-    monkeypatch.setattr("bridge.console.views.PAGE_SIZE", 3)
+    monkeypatch.setattr("bridge.console.history.PAGE_SIZE", 3)
     # equal start times across two tables, so the keyset's tie-breaks are exercised
     for i in range(4):
         await fire(console, fingerprint=f"p{i}", organization_id=f"org-{i % 2}")
