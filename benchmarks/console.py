@@ -174,6 +174,7 @@ async def run(rows: int, requests: int) -> None:
                     "history, 51st page (keyset)": deep,
                     "history, org + severity filter": "/console/history?org=org-42&severity=high",
                     "history, text search": "/console/history?q=org-77+crossed",
+                    "history, text search, no match": "/console/history?q=no-such-words",
                     "history, alert name, 30 days": "/console/history?alertname=TrafficSpike"
                     f"&since={time.strftime('%Y-%m-%d', time.gmtime(time.time() - 30 * 86400))}",
                     "review, 7 days": "/console/review?days=7",

@@ -34,6 +34,7 @@ class WhatIf:
     step_seconds: float = 0.0
     would_fire: list[tuple[datetime, str]] = field(default_factory=list)  # (when, organization)
     actually_fired: int = 0
+    severity: str = ""  # of the evaluated rule tier
 
 
 def fires(samples: list[float], step: float, for_seconds: float) -> list[float]:
@@ -99,6 +100,7 @@ async def what_if(
         )
         result.expression = expression
         result.for_seconds = float(rule.get("duration", 0))
+        result.severity = str(rule.get("labels", {}).get("severity", ""))
         span = (until - since).total_seconds()
         step = max(15.0, math.ceil(span / MAX_POINTS))
         result.step_seconds = step
@@ -124,9 +126,14 @@ async def what_if(
         for t in fires(times, step, result.for_seconds):
             result.would_fire.append((datetime.fromtimestamp(t, UTC), org))
     result.would_fire.sort()
+    # the same tier: an alert name can have several, told apart by their severity label
     actual = await store.history(
         HistoryFilter(
-            alertname=alertname, organization_id=organization_id, since=since, until=until
+            alertname=alertname,
+            organization_id=organization_id,
+            severity=result.severity,
+            since=since,
+            until=until,
         ),
         None,
         10_000,
