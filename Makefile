@@ -10,7 +10,7 @@ TS_STAMP := $(TS)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean wheels ts-build ts-check ts-generate
+.PHONY: up test lint format debs postgres install bench clean wheels screenshots ts-build ts-check ts-generate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,8 @@ debs:
 	done; \
 	pkgs="$(DEBS)"; command -v node >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs nodejs"; }; \
 	command -v npm >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs npm"; }; \
-	test -x /usr/bin/chromium || { missing=1; pkgs="$$pkgs chromium"; }; \
 	command -v wrk >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs wrk"; }; \
+	command -v chromium >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs chromium"; }; \
 	{ command -v pgbouncer || test -x /usr/sbin/pgbouncer; } >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs pgbouncer"; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$pkgs"; \
@@ -91,8 +91,13 @@ bench: install debs postgres
 	$(BIN)/python benchmarks/bridge_sanitize.py
 	$(BIN)/python benchmarks/rollup.py
 	$(BIN)/python benchmarks/e2e_latency.py
+	$(BIN)/python benchmarks/console.py
 	$(MAKE) ts-build
 	node benchmarks/ts_client_overhead.mjs
+
+# The console's screenshots in docs/console/, from its browser test against a real stack.
+screenshots: $(STAMP) debs postgres
+	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/e2e/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache $(TS)/node_modules $(TS)/dist
