@@ -63,15 +63,16 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     blackbox: int = BLACKBOX_DEFAULT_PORT
+    exporter_public: int = 9822
 
     @classmethod
     def from_base(cls, base: int | None) -> Ports:
-        """The contract's ports, or ``base``, ``base+1``, ``base+2``, ``base+3`` (blackbox +4)."""
+        """The contract's ports, or ``base``..``base+4`` (exporter public +4, blackbox +5)."""
         if base is None:
             return cls()
-        if not 1 <= base <= 65535 - 4:
-            raise StackError(f"--base-port must be between 1 and 65531, got {base}")
-        return cls(base, base + 1, base + 2, base + 3, base + 4)
+        if not 1 <= base <= 65535 - 5:
+            raise StackError(f"--base-port must be between 1 and 65530, got {base}")
+        return cls(base, base + 1, base + 2, base + 3, base + 5, base + 4)
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,12 @@ def python_service_argv(service: str, listen: str) -> list[str]:
     return [sys.executable, "-m", "bridge.cli", service, "--listen", listen]
 
 
+def exporter_argv(listen: str, public_listen: str, ingest_token: str) -> list[str]:
+    """The exporter's two listeners; without EXPORTER_INGEST_TOKEN, an explicit development run."""
+    argv = [*python_service_argv("exporter", listen), "--public-listen", public_listen]
+    return argv if ingest_token else [*argv, "--dev"]
+
+
 def prometheus_argv(
     binary: str, config: Path, data: Path, listen: str, timing: Timing | None
 ) -> list[str]:
@@ -459,7 +466,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
     services = [
         ServiceSpec(
             "exporter",
-            python_service_argv("exporter", listen.exporter),
+            exporter_argv(listen.exporter, f"{host}:{ports.exporter_public}", config.ingest_token),
             browsable(addresses.exporter),
             logs / "exporter.log",
             child_env,
@@ -681,6 +688,8 @@ def banner(config: StackConfig, plan: StackPlan, supervisor: Supervisor) -> str:
             "ready" if r.ready else ("EXITED" if r.process.returncode is not None else "starting")
         )
         lines.append(f"  {r.spec.name:<13} {r.spec.url:<28} {state}")
+    public = browsable(f"{config.host}:{config.ports.exporter_public}")
+    lines.append(f"  {'exporter':<13} {public:<28} public: beacon, Stripe webhook")
     for name in plan.missing:
         lines.append(f"  {name:<13} {'(not installed)':<28} -")
     lines.append("")

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import functools
+import hashlib
+import hmac
 import inspect
 import json
 import logging
@@ -652,3 +655,20 @@ def _retry_after(value: str | None) -> float | None:
     if not math.isfinite(seconds) or seconds < 0:
         return None
     return seconds
+
+
+def beacon_key(secret: str, organization_id: str, widget_id: str) -> str:
+    """The beacon key of a widget, for its snippet (``data-beacon-key``).
+
+    The same function as the exporter's ``beacon-key`` command, kept here so that applications
+    need not install the server: HMAC-SHA256 with the exporter's ``EXPORTER_BEACON_SECRET`` over
+    ``"passiton-beacon-v1\\n" + byte length of organization_id + ":" + organization_id +
+    widget_id``, first 16 bytes, base64url without padding, prefixed ``v1.``
+    (test vectors: ``tests/data/beacon_key_vectors.json``).
+    """
+    if not secret:
+        raise ValueError("the beacon secret is empty")
+    org = organization_id.encode()
+    message = b"passiton-beacon-v1\n" + str(len(org)).encode() + b":" + org + widget_id.encode()
+    mac = hmac.new(secret.encode(), message, hashlib.sha256).digest()[:16]
+    return "v1." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()

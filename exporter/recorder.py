@@ -66,6 +66,10 @@ class Recorder:
         self.sources = SourceWindow(
             config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
         )
+        # clients (through trusted proxies) that sent widget errors through the beacon
+        self.failure_sources = SourceWindow(
+            config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
+        )
 
         self._attempts = _Children(m.payment_attempts)
         self._failures = _Children(m.payment_failures)
@@ -102,6 +106,7 @@ class Recorder:
         m.traffic_window_requests.set_function(lambda: self._source_snapshot()[0])
         m.traffic_top_sources_ratio.set_function(lambda: self._source_snapshot()[1])
         m.traffic_distinct_sources.set_function(lambda: self._source_snapshot()[2])
+        m.widget_failure_sources.set_function(lambda: self.failure_sources.snapshot()[2])
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
         self._pending: dict[Any, float] = {}
 

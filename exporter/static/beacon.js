@@ -1,6 +1,7 @@
 /* PassItOn widget beacon (ES5, no dependencies, never throws). Usage:
- * <script src="https://EXPORTER/v1/beacon.js" data-organization-id="org" data-widget-id="w"></script>
- * or PassItOnBeacon.init({endpoint, organizationId, widgetId}); hooks: loaded(ms), loadError(err),
+ * <script src="https://EXPORTER/v1/beacon.js" data-organization-id="org" data-widget-id="w"
+ *   data-beacon-key="KEY"></script>  (KEY from `passiton-monitoring beacon-key`)
+ * or PassItOnBeacon.init({endpoint, organizationId, widgetId, key}); hooks: loaded(ms), loadError(err),
  * renderError(err), flush(). */
 (function (w) {
   "use strict";
@@ -23,7 +24,8 @@
     w.clearTimeout(timer);
     timer = null;
     if (!cfg || !queue.length) return;
-    var body = JSON.stringify(queue), url = cfg.endpoint + "/v1/beacon", n = w.navigator;
+    var body = JSON.stringify(queue), n = w.navigator, url = cfg.endpoint + "/v1/beacon" +
+      (cfg.key ? "?key=" + encodeURIComponent(cfg.key) : "");
     queue = [];
     try { if (n.sendBeacon(url, body)) return; } catch (e) { /* fall back to fetch */ }
     w.fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit",
@@ -64,7 +66,8 @@
     if (cfg || !endpoint || !o.organizationId || !o.widgetId) return;
     if (o.maxReports >= 0) cap = o.maxReports;
     if (o.flushDelay >= 0) delay = o.flushDelay;
-    cfg = { endpoint: endpoint, org: cut(o.organizationId, 128), widget: cut(o.widgetId, 128) };
+    cfg = { endpoint: endpoint, org: cut(o.organizationId, 128), widget: cut(o.widgetId, 128),
+      key: o.key ? cut(o.key, 64) : "" };
     for (var i = 0; i < early.length; i++) report(early[i][0], early[i][1]);
     early = [];
     function later() { w.setTimeout(loaded, 0); }
@@ -98,7 +101,7 @@
     var tag = d.currentScript, src = tag.src || "", at = src.indexOf("/v1/beacon.js");
     function attr(n) { return tag.getAttribute("data-" + n); }
     init({ endpoint: attr("endpoint") || (at > 0 ? src.slice(0, at) : ""),
-      organizationId: attr("organization-id"), widgetId: attr("widget-id"),
+      organizationId: attr("organization-id"), widgetId: attr("widget-id"), key: attr("beacon-key"),
       autoLoad: attr("auto-load") !== "false" });
   })();
 })(typeof window !== "undefined" ? window : this);
