@@ -348,8 +348,10 @@ def create_app(config: ExporterConfig) -> web.Application:
     openapi = _encode(openapi_document())
 
     exposition = CachedExposition(metrics.all())
+    recorder.on_series_removed.append(exposition.forget)
 
     async def metrics_handler(_: web.Request) -> web.Response:
+        recorder.expire_idle()
         return web.Response(body=exposition.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthy(_: web.Request) -> web.Response:

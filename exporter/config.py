@@ -53,6 +53,9 @@ class ExporterConfig:
     source_top_n: int = 10
     source_capacity: int = 1000
     bounds: LabelBounds = LabelBounds()
+    # a label value unseen this long is forgotten and its series removed
+    label_idle_seconds: float = 3600.0
+    max_series_per_metric: int = 20_000
 
     def check_startable(self) -> None:
         """Refuse an exporter whose /v1/events would take anything from anyone."""
@@ -90,6 +93,10 @@ class ExporterConfig:
             beacon_rate_per_minute=env_int(env, "EXPORTER_BEACON_RATE_PER_MINUTE", 120, minimum=1),
             beacon_key_rate_per_minute=env_int(
                 env, "EXPORTER_BEACON_KEY_RATE_PER_MINUTE", 3000, minimum=1
+            ),
+            label_idle_seconds=env_float(env, "EXPORTER_LABEL_IDLE_SECONDS", 3600.0, minimum=1),
+            max_series_per_metric=env_int(
+                env, "EXPORTER_MAX_SERIES_PER_METRIC", 20_000, minimum=10
             ),
             bounds=LabelBounds(
                 organization_id=env_int(env, "EXPORTER_MAX_ORGANIZATIONS", 1000, minimum=1),
