@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bridge import loop_lag
 from bridge.channels.base import Notifier
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
@@ -250,4 +251,5 @@ def create_app(
                 await client.aclose()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(loop_lag.cleanup_context(bridge.metrics.event_loop_lag))
     return app
