@@ -88,6 +88,7 @@ class Recorder:
         b = config.bounds
 
         self.clock = Clock()
+        self.client_class = classify.ClientClassifier()
         idle = config.label_idle_seconds
 
         def bound(name: str, limit: int, *, expiring: bool = False) -> BoundedLabel:
@@ -198,6 +199,7 @@ class Recorder:
 
     def record(self, events: Iterable[Any]) -> None:
         self.clock.tick()
+        self.client_class.new_batch()
         dispatch = self._dispatch
         pending = self._pending
         for event in events:
@@ -282,9 +284,7 @@ class Recorder:
     def _traffic_request(self, e: TrafficRequest) -> None:
         org = self.organization(e.organization_id)
         self._inc(
-            self._traffic(
-                org, classify.country_label(e.country), classify.client_class(e.user_agent)
-            )
+            self._traffic(org, classify.country_label(e.country), self.client_class(e.user_agent))
         )
         if e.ip:
             self.sources.add(e.ip)

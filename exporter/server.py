@@ -21,6 +21,7 @@ from exporter.config import ExporterConfig
 log = logging.getLogger("exporter")
 
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
+LINGERING_SECONDS = 1.0
 
 
 async def start_listeners(
@@ -39,6 +40,8 @@ async def start_listeners(
             application,
             access_log=None,
             keepalive_timeout=config.header_timeout_seconds,
+            # after an early answer (413, 408), unread body is drained for at most this long
+            lingering_time=LINGERING_SECONDS,
             shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
         )
         await runner.setup()
