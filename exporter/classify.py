@@ -4,6 +4,7 @@ classes, countries, currencies, route templates."""
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -330,19 +331,29 @@ def client_class(user_agent: str | None) -> str:
 
 
 class ClientClassifier:
-    """``client_class`` with a budget: at most ``thorough_per_batch`` agents not seen before are
-    run through crawlerdetect per batch; the rest get the quick marker classification (and
-    are not cached, so a later batch classifies them thoroughly). A batch of 1,000 new agents
-    costs milliseconds, not seconds of a blocked event loop."""
+    """``client_class`` with a budget: per batch, at most ``thorough_per_batch`` agents not seen
+    before, and crawlerdetect calls until ``thorough_seconds`` are spent; the rest get the quick
+    marker classification (and are not cached, so a later batch classifies them thoroughly).
+    crawlerdetect's large alternation is superlinear (up to tens of milliseconds for one crafted
+    256-character agent), so a batch of 1,000 new agents would otherwise block the event loop
+    for seconds."""
 
-    def __init__(self, cache_size: int = 8192, thorough_per_batch: int = 16) -> None:
+    def __init__(
+        self,
+        cache_size: int = 8192,
+        thorough_per_batch: int = 16,
+        thorough_seconds: float = 0.02,
+    ) -> None:
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._size = cache_size
         self._per_batch = thorough_per_batch
         self._budget = thorough_per_batch
+        self._seconds = thorough_seconds
+        self._spent = 0.0
 
     def new_batch(self) -> None:
         self._budget = self._per_batch
+        self._spent = 0.0
 
     def __call__(self, user_agent: str | None) -> str:
         if user_agent is None:
@@ -355,10 +366,12 @@ class ClientClassifier:
         if cls is not None:
             cache.move_to_end(ua)
             return cls
-        if self._budget <= 0:
+        if self._budget <= 0 or self._spent >= self._seconds:
             return _quick_class(ua)
         self._budget -= 1
+        started = time.perf_counter()
         cls = cache[ua] = _classify_agent(ua)
+        self._spent += time.perf_counter() - started
         if len(cache) > self._size:
             cache.popitem(last=False)
         return cls
