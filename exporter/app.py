@@ -50,6 +50,18 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> w
     )
 
 
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as more than ``limit`` bytes have arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _cut_text(event: Any, length: int) -> Any:
     """A beacon event with its free text (error, url, source) cut to ``length`` characters."""
     long = {
@@ -107,9 +119,7 @@ class Ingest:
             return self._reject_request(413, "too_large", f"body is over {limit} bytes")
         try:
             async with asyncio.timeout(self.config.body_timeout_seconds):
-                return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._reject_request(413, "too_large", f"body is over {limit} bytes")
+                body = await _read_at_most(request, limit)
         except TimeoutError:
             self.metrics.body_timeouts.inc()
             response = self._reject_request(
@@ -117,6 +127,9 @@ class Ingest:
             )
             response.force_close()
             return response
+        if body is None:  # no Content-Length (chunked), and more than the limit arrived
+            return self._reject_request(413, "too_large", f"body is over {limit} bytes")
+        return body
 
     def _ingest(self, body: bytes) -> web.Response:
         try:

@@ -105,6 +105,15 @@ async def test_small_batches_only_and_free_text_cut(aiohttp_client):
         headers={"Content-Type": "text/plain"},
     )
     assert too_big.status == 413
+
+    async def chunked():  # no Content-Length: the limit holds while reading
+        for _ in range(64):
+            yield b" " * 1024
+
+    streamed = await client.post(
+        f"/v1/beacon?key={key}", data=chunked(), headers={"Content-Type": "text/plain"}
+    )
+    assert streamed.status == 413
     recorded = []
     recorder = app[RECORDER]
     record = recorder.record
