@@ -31,7 +31,7 @@ LAUNCHER = textwrap.dedent(
     import exporter.beacon_keys as keys
     if sys.argv[1] == "off":
         keys.verify = lambda *args: True
-    from bridge.cli import main
+    from passiton_monitoring.cli import main
     sys.exit(main(sys.argv[2:]))
     """
 )

@@ -33,6 +33,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import generate_latest
+
+from exporter.app import METRICS, RECORDER, REGISTRY, create_app
+from exporter.config import ExporterConfig, LabelBounds
+from exporter.events import TrafficRequest
+from exporter.exposition import CachedExposition
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -115,7 +122,7 @@ def batch_events(n: int, orgs: int = 50) -> list[dict]:
 def exporter_argv(port: int) -> list[str]:
     """The exporter on ``port`` (internal listener), a local development run (no token)."""
     public = f"127.0.0.1:{free_port()}"
-    cli = [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"]
+    cli = [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"]
     return [*cli, "--public-listen", public, "--dev"]
 
 
@@ -193,13 +200,6 @@ def rss_mb(pid: int) -> float:
 
 
 def render_benchmark() -> dict:
-    from prometheus_client import CollectorRegistry, Counter
-    from prometheus_client.exposition import generate_latest
-
-    from exporter.app import METRICS, RECORDER, REGISTRY, create_app
-    from exporter.config import ExporterConfig, LabelBounds
-    from exporter.events import TrafficRequest
-    from exporter.exposition import CachedExposition
 
     app = create_app(ExporterConfig(bounds=LabelBounds(organization_id=2000)))
     rec = app[RECORDER]

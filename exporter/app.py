@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from exporter import beacon_keys, loop_lag, stripe_events
+from exporter import beacon_keys, stripe_events
 from exporter.config import ExporterConfig
 from exporter.edge import ClientAddress, RateLimiter
 from exporter.events import (
@@ -30,6 +30,7 @@ from exporter.metrics import ExporterMetrics
 from exporter.openapi import openapi_document
 from exporter.probe import DatabaseProbe
 from exporter.recorder import Recorder
+from passiton_common import loop_lag
 
 log = logging.getLogger("exporter")
 

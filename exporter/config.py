@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from exporter.edge import parse_networks
-from exporter.env import ConfigError, env_csv, env_float, env_int, parse_listen
+from passiton_common.settings import ConfigError, env_csv, env_float, env_int, parse_listen
 
 
 @dataclass(frozen=True)

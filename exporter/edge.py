@@ -6,7 +6,7 @@ import ipaddress
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from exporter.env import ConfigError
+from passiton_common.settings import ConfigError
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MAX_FORWARDED_HOPS = 32  # a longer X-Forwarded-For is read only this far from the right

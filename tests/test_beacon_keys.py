@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from passiton_monitoring_client import beacon_key as client_beacon_key
 
 from exporter import beacon_keys
 from exporter.app import PUBLIC, RECORDER
-from exporter.client import beacon_key as client_beacon_key
 from tests.exporter_support import all_samples, key_for, make_app, sample
 
 VECTORS = json.loads(

@@ -11,8 +11,8 @@ import pytest
 from exporter.app import PUBLIC, create_app
 from exporter.classify import client_class
 from exporter.config import ExporterConfig, LabelBounds
-from exporter.env import ConfigError
 from exporter.events import EVENT_TYPES
+from passiton_common.settings import ConfigError
 from tests.exporter_support import all_samples, key_for, make_app, sample, series
 
 PAYMENT = {"type": "payment.failed", "organization_id": "org-1", "amount": 100, "currency": "usd"}

@@ -6,7 +6,7 @@ import pytest
 
 from exporter.app import PUBLIC
 from exporter.edge import ClientAddress, RateLimiter, parse_networks
-from exporter.env import ConfigError
+from passiton_common.settings import ConfigError
 from tests.exporter_support import key_for, make_app, sample
 
 PROXIES = parse_networks(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.app import create_app
 from exporter.config import ExporterConfig
 from exporter.metrics import ExporterMetrics
 from exporter.probe import DatabaseProbe
@@ -150,7 +151,6 @@ async def test_database_probe_against_real_postgres():
 
 
 async def test_probe_runs_inside_the_app(aiohttp_client):
-    from exporter.app import create_app
 
     app = create_app(
         ExporterConfig(probe_database_url=PG_URL, probe_interval_seconds=0.05, development=True)

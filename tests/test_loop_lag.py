@@ -7,19 +7,18 @@ import time
 
 from prometheus_client import CollectorRegistry
 
-from bridge import loop_lag as bridge_loop_lag
 from bridge.metrics import BridgeMetrics
-from exporter import loop_lag
 from exporter.app import METRICS
+from passiton_common import loop_lag
 from tests.exporter_support import make_app
 
 
 async def test_a_blocked_loop_is_recorded_as_lag():
-    for module, histogram in (
-        (loop_lag, make_app()[METRICS].event_loop_lag),
-        (bridge_loop_lag, BridgeMetrics(CollectorRegistry()).event_loop_lag),
+    for histogram in (
+        make_app()[METRICS].event_loop_lag,
+        BridgeMetrics(CollectorRegistry()).event_loop_lag,
     ):
-        task = asyncio.create_task(module.monitor(histogram, interval=0.01))
+        task = asyncio.create_task(loop_lag.monitor(histogram, interval=0.01))
         await asyncio.sleep(0.05)
         time.sleep(0.3)  # a handler blocking the loop
         await asyncio.sleep(0.05)

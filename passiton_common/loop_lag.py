@@ -1,4 +1,5 @@
-"""Event-loop lag: a task that sleeps a fixed interval and records how late it woke up.
+"""Event-loop lag, for both services: a task that sleeps a fixed interval and records how late it
+woke up (each service declares ``passiton_event_loop_lag_seconds`` in its own metrics.py).
 
 A handler that blocks the loop (a slow regex, a huge body parsed synchronously) shows up here as
 lag, long before it shows up as timeouts elsewhere.

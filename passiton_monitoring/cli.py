@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pythonjsonlogger.json import JsonFormatter
-
-from exporter.env import listen_argument
-
-
-def setup_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr, for both services."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+from bridge.commands import COMMANDS
+from exporter.beacon_keys import beacon_key
+from exporter.config import ExporterConfig
+from exporter.server import run
+from passiton_common.logs import setup_logging
+from passiton_common.settings import listen_argument
+from passiton_monitoring.stack import up
 
 
 def _cmd_exporter(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from exporter.config import ExporterConfig
-    from exporter.server import run
-
     try:
         config = ExporterConfig.from_env(os.environ)
         if args.dev:
@@ -48,9 +34,6 @@ def _cmd_exporter(args: argparse.Namespace) -> int:
 
 
 def _cmd_beacon_key(args: argparse.Namespace) -> int:
-    from exporter.beacon_keys import beacon_key
-    from exporter.config import ExporterConfig
-
     try:
         secret = ExporterConfig.from_env(os.environ).beacon_secret
     except ValueError as exc:
@@ -64,7 +47,6 @@ def _cmd_beacon_key(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from bridge.stack import up
 
     return up(args, os.environ)
 
@@ -113,8 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--config-dir", type=Path, help="checkout with prometheus/ and alertmanager/")
     p.set_defaults(func=_cmd_up)
-
-    from bridge.commands import COMMANDS
 
     for name, (help_text, configure, func) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
