@@ -84,12 +84,12 @@ async def test_migrate_is_idempotent(empty_db_url):
     environ = env(DATABASE_URL=empty_db_url)
     code, out, err = await cli("migrate", environ=environ)
     assert code == 0, err
-    assert out.strip() == "applied 0001_initial"
+    assert out.strip().splitlines() == ["applied 0001_initial", "applied 0002_console"]
     code, out, _ = await cli("migrate", environ=environ)
     assert code == 0
     assert out.strip() == "database schema is up to date"
     async with open_storage(empty_db_url) as storage:
-        assert await storage.applied_migrations() == ["0001_initial"]
+        assert await storage.applied_migrations() == ["0001_initial", "0002_console"]
         assert await storage.pending_migrations() == []
         for table in (
             "payment_alerts",
@@ -104,6 +104,10 @@ async def test_migrate_is_idempotent(empty_db_url):
             "widget_analytics",
             "dashboard_metrics",
             "alert_deliveries",
+            "console_users",
+            "alert_acknowledgements",
+            "console_audit",
+            "delivery_alerts",
         ):
             assert await count(storage, table) == 0
         if storage.kind == "postgres":
@@ -122,7 +126,7 @@ async def test_concurrent_migrations_apply_once(pg_template):
         for storage in storages:
             await storage.open()
         results = await asyncio.gather(*(s.migrate() for s in storages))
-        assert sorted(results) == [[], [], ["0001_initial"]]
+        assert sorted(results) == [[], [], ["0001_initial", "0002_console"]]
         for storage in storages:
             await storage.close()
     finally:
