@@ -87,6 +87,8 @@ format: $(STAMP)
 
 bench: install debs postgres
 	$(BIN)/python benchmarks/exporter_ingest.py
+	$(BIN)/python benchmarks/beacon_keys.py
+	$(BIN)/python benchmarks/adversarial_inputs.py
 	$(BIN)/python benchmarks/bridge_webhook.py
 	$(BIN)/python benchmarks/bridge_sanitize.py
 	$(BIN)/python benchmarks/rollup.py

@@ -119,6 +119,13 @@ def batch_events(n: int, orgs: int = 50) -> list[dict]:
     return out
 
 
+def exporter_argv(port: int) -> list[str]:
+    """The exporter on ``port`` (internal listener), a local development run (no token)."""
+    public = f"127.0.0.1:{free_port()}"
+    cli = [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"]
+    return [*cli, "--public-listen", public, "--dev"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -232,10 +239,7 @@ def memory_benchmark(port: int) -> list[tuple[int, float]]:
     base = f"http://127.0.0.1:{port}"
     points = []
     with (
-        server(
-            [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
-            f"{base}/-/ready",
-        ) as proc,
+        server(exporter_argv(port), f"{base}/-/ready") as proc,
         httpx.Client(timeout=30) as client,
     ):
         points.append((0, rss_mb(proc.pid)))
@@ -284,10 +288,7 @@ def main() -> None:
         )
 
     port = free_port()
-    with server(
-        [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
-        f"http://127.0.0.1:{port}/-/ready",
-    ):
+    with server(exporter_argv(port), f"http://127.0.0.1:{port}/-/ready"):
         results["exporter_single"] = wrk(
             f"http://127.0.0.1:{port}/v1/events",
             single,

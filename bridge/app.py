@@ -27,6 +27,7 @@ from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.storage import Storage, StorageUnavailable, open_storage
 from bridge.webhook import alertmanager_handler
+from passiton_common import loop_lag
 
 log = logging.getLogger(__name__)
 
@@ -254,4 +255,5 @@ def create_app(
                 await client.aclose()
 
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(loop_lag.cleanup_context(bridge.metrics.event_loop_lag))
     return app

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+EVENT_LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -89,6 +90,12 @@ class BridgeMetrics:
         self.watchdog_last_seen = Gauge(
             "passiton_bridge_watchdog_last_seen_timestamp_seconds",
             "When the Watchdog alert last arrived (dead man's switch).",
+            registry=r,
+        )
+        self.event_loop_lag = Histogram(
+            "passiton_event_loop_lag_seconds",
+            "How late the event loop ran a callback scheduled for a fixed interval.",
+            buckets=EVENT_LOOP_LAG_BUCKETS,
             registry=r,
         )
         self._thresholds: Callable[[], Iterable[tuple[str, str, float]]] = list

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from importlib import resources
 from typing import Any
 
@@ -14,14 +14,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from exporter import stripe_events
+from exporter import beacon_keys, stripe_events
 from exporter.config import ExporterConfig
+from exporter.edge import ClientAddress, RateLimiter
 from exporter.events import (
     BEACON_TYPES,
+    WIDGET_ERRORS,
     BatchTooLarge,
     MalformedBody,
     Rejection,
-    TrafficRequest,
     decode_events,
 )
 from exporter.exposition import CachedExposition
@@ -29,6 +30,7 @@ from exporter.metrics import ExporterMetrics
 from exporter.openapi import openapi_document
 from exporter.probe import DatabaseProbe
 from exporter.recorder import Recorder
+from passiton_common import loop_lag
 
 log = logging.getLogger("exporter")
 
@@ -36,6 +38,7 @@ CONFIG = web.AppKey("config", ExporterConfig)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", ExporterMetrics)
 RECORDER = web.AppKey("recorder", Recorder)
+PUBLIC = web.AppKey("public", web.Application)
 
 _encode = msgspec.json.Encoder().encode
 _JSON_TYPES = ("application/json",)
@@ -48,27 +51,30 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> w
     )
 
 
+async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None as soon as more than ``limit`` bytes have arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _cut_text(event: Any, length: int) -> Any:
+    """A beacon event with its free text (error, url, source) cut to ``length`` characters."""
+    long = {
+        name: value[:length]
+        for name in ("error", "url", "source")
+        if isinstance(value := getattr(event, name, None), str) and len(value) > length
+    }
+    return msgspec.structs.replace(event, **long) if long else event
+
+
 def _error(status: int, reason: str, message: str, **extra: Any) -> web.Response:
     return _json(status, {"error": reason, "message": message, **extra})
-
-
-class _RateLimiter:
-    """Token bucket per client address, for at most ``max_clients`` addresses (LRU)."""
-
-    def __init__(self, per_minute: int, max_clients: int) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = float(per_minute)
-        self._max = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def allow(self, client: str, now: float) -> bool:
-        tokens, last = self._buckets.pop(client, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - last) * self._rate)
-        allowed = tokens >= 1.0
-        self._buckets[client] = (tokens - 1.0 if allowed else tokens, now)
-        if len(self._buckets) > self._max:
-            self._buckets.popitem(last=False)
-        return allowed
 
 
 class Ingest:
@@ -79,9 +85,15 @@ class Ingest:
         self.metrics = metrics
         self.recorder = recorder
         self._token = config.ingest_token.encode()
-        self._beacon_limiter = _RateLimiter(
-            config.beacon_rate_per_minute, config.beacon_max_clients
+        self._beacon_limiter = RateLimiter(config.beacon_rate_per_minute, config.beacon_max_clients)
+        self._key_limiter = RateLimiter(
+            config.beacon_key_rate_per_minute, config.beacon_max_clients
         )
+        self._client_address = ClientAddress(config.trusted_proxies)
+        self._client_limited = metrics.beacon_rate_limited.labels(limit="client")
+        self._key_limited = metrics.beacon_rate_limited.labels(limit="key")
+        self._widget_errors_beacon = metrics.widget_error_reports.labels(channel="beacon")
+        self._widget_errors_events = metrics.widget_error_reports.labels(channel="events")
         self._stripe_seen = stripe_events.SeenIds(config.stripe_dedupe_ids)
         self._ingest_events = metrics.ingest_duration.labels(endpoint="events")
         self._ingest_beacon = metrics.ingest_duration.labels(endpoint="beacon")
@@ -93,38 +105,44 @@ class Ingest:
 
     def _authorized(self, request: web.Request) -> bool:
         if not self._token:
-            return True
+            return self.config.development
         header = request.headers.get("Authorization", "")
         scheme, _, credentials = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(
             credentials.strip().encode(), self._token
         )
 
-    async def _read_body(self, request: web.Request) -> bytes | web.Response:
-        limit = self.config.max_body_bytes
+    async def _read_body(
+        self, request: web.Request, limit: int | None = None
+    ) -> bytes | web.Response:
+        limit = limit or self.config.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             return self._reject_request(413, "too_large", f"body is over {limit} bytes")
         try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
+            async with asyncio.timeout(self.config.body_timeout_seconds):
+                body = await _read_at_most(request, limit)
+        except TimeoutError:
+            self.metrics.body_timeouts.inc()
+            response = self._reject_request(
+                408, "body_timeout", f"body not received within {self.config.body_timeout_seconds}s"
+            )
+            response.force_close()
+            return response
+        if body is None:  # no Content-Length (chunked), and more than the limit arrived
             return self._reject_request(413, "too_large", f"body is over {limit} bytes")
+        return body
 
-    def _ingest(
-        self, body: bytes, allowed: frozenset[str] | None, remote: str | None
-    ) -> web.Response:
+    def _ingest(self, body: bytes) -> web.Response:
         try:
-            events, rejected, is_batch = decode_events(body, self.config.max_batch_events, allowed)
+            events, rejected, is_batch = decode_events(body, self.config.max_batch_events)
         except MalformedBody as exc:
             return self._reject_request(400, "invalid_json", str(exc))
         except BatchTooLarge as exc:
             return self._reject_request(413, "batch_too_large", str(exc))
-        if remote is not None:
-            # A browser's claim about its own address is not trusted; the connection's is.
-            events = [
-                msgspec.structs.replace(e, ip=remote) if isinstance(e, TrafficRequest) else e
-                for e in events
-            ]
         self.recorder.record(events)
+        widget_errors = sum(1 for e in events if isinstance(e, WIDGET_ERRORS))
+        if widget_errors:
+            self._widget_errors_events.inc(widget_errors)
         if rejected:
             counter = self.metrics.events_rejected
             for r in rejected:
@@ -154,7 +172,7 @@ class Ingest:
         body = await self._read_body(request)
         if isinstance(body, web.Response):
             return body
-        response = self._ingest(body, None, None)
+        response = self._ingest(body)
         self._ingest_events.observe(time.perf_counter() - started)
         return response
 
@@ -177,32 +195,102 @@ class Ingest:
             return _error(403, "origin_not_allowed", "origin is not in EXPORTER_CORS_ORIGINS")
         return web.Response(status=204, headers=headers)
 
+    def _rate_limited(self, counter: Any, message: str, cors: dict[str, str]) -> web.Response:
+        counter.inc()
+        response = self._reject_request(429, "rate_limited", message)
+        response.headers.update({"Retry-After": "60", **cors})
+        return response
+
+    def _refuse_key(self, status: int, reason: str, message: str, cors: dict[str, str]):
+        self.metrics.beacon_key_rejections.labels(reason=reason).inc()
+        response = self._reject_request(status, reason, message)
+        response.headers.update(cors)
+        return response
+
     async def beacon(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        headers = self._cors_headers(request)
-        if request.headers.get("Origin") and not headers:
+        cors = self._cors_headers(request)
+        if request.headers.get("Origin") and not cors:
             return self._reject_request(
                 403, "origin_not_allowed", "origin is not in EXPORTER_CORS_ORIGINS"
             )
-        remote = request.remote or "unknown"
-        if not self._beacon_limiter.allow(remote, time.monotonic()):
-            self.metrics.beacon_rate_limited.inc()
-            response = self._reject_request(
-                429, "rate_limited", "too many beacons from this client"
+        secret = self.config.beacon_secret
+        if not secret:
+            return _error(404, "not_configured", "EXPORTER_BEACON_SECRET is not set")
+        client = self._client_address.resolve(
+            request.remote, request.headers.get("X-Forwarded-For")
+        )
+        now = time.monotonic()
+        if not self._beacon_limiter.allow(client, now):
+            return self._rate_limited(
+                self._client_limited, "too many beacons from this client", cors
             )
-            response.headers.update({"Retry-After": "60", **headers})
-            return response
+        key = request.query.get("key", "")
+        if not key:
+            return self._refuse_key(401, "missing_key", "the beacon key (?key=) is missing", cors)
+        if not beacon_keys.well_formed(key):
+            return self._refuse_key(403, "malformed_key", "the beacon key is not well formed", cors)
         if request.content_type not in _BEACON_CONTENT_TYPES:
             return self._reject_request(
                 415,
                 "unsupported_content_type",
                 "Content-Type must be text/plain or application/json",
             )
-        body = await self._read_body(request)
+        body = await self._read_body(request, self.config.beacon_max_body_bytes)
         if isinstance(body, web.Response):
+            body.headers.update(cors)
             return body
-        response = self._ingest(body, BEACON_TYPES, remote)
-        response.headers.update(headers)
+        try:
+            events, rejected, is_batch = decode_events(
+                body, self.config.beacon_max_events, BEACON_TYPES
+            )
+        except MalformedBody as exc:
+            return self._reject_request(400, "invalid_json", str(exc))
+        except BatchTooLarge as exc:
+            return self._reject_request(413, "batch_too_large", str(exc))
+        pairs = {(e.organization_id, e.widget_id) for e in events}
+        if len(pairs) > 1:
+            return self._refuse_key(
+                403, "key_mismatch", "every event of a beacon must be for the key's widget", cors
+            )
+        if pairs:
+            organization_id, widget_id = pairs.pop()
+            if not beacon_keys.verify(secret, organization_id, widget_id, key):
+                return self._refuse_key(
+                    403, "forged_key", "the key is not this organization's widget key", cors
+                )
+            if not self._key_limiter.allow(key, now):
+                return self._rate_limited(
+                    self._key_limited, "too many beacons for this widget", cors
+                )
+        events = [_cut_text(e, self.config.beacon_text_length) for e in events]
+        self.recorder.record(events)
+        widget_errors = 0
+        for e in events:
+            if isinstance(e, WIDGET_ERRORS):
+                widget_errors += 1
+                self.recorder.failure_sources.add(client)
+        if widget_errors:
+            self._widget_errors_beacon.inc(widget_errors)
+        for r in rejected:
+            self.metrics.events_rejected.labels(type=r.type, reason=r.reason).inc()
+        if not is_batch and rejected:
+            r = rejected[0]
+            response = _json(
+                400,
+                {
+                    "error": r.reason,
+                    "message": r.message,
+                    "accepted": 0,
+                    "rejected": 1,
+                    "errors": [r],
+                },
+            )
+        else:
+            response = _json(
+                202, {"accepted": len(events), "rejected": len(rejected), "errors": rejected}
+            )
+        response.headers.update(cors)
         self._ingest_beacon.observe(time.perf_counter() - started)
         return response
 
@@ -250,23 +338,34 @@ class Ingest:
 
 
 def create_app(config: ExporterConfig) -> web.Application:
+    """The internal application (``/v1/events``, ``/metrics``, OpenAPI, health).
+
+    ``app[PUBLIC]`` is the public application (beacon, ``beacon.js``, Stripe webhook, health),
+    served on its own listener and sharing this one's metrics and recorder.
+    """
+    config.check_startable()
     disable_created_metrics()
     registry = CollectorRegistry()
     metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
     recorder = Recorder(metrics, config)
     ingest = Ingest(config, metrics, recorder)
     app = web.Application(client_max_size=config.max_body_bytes)
-    app[CONFIG] = config
-    app[REGISTRY] = registry
-    app[METRICS] = metrics
-    app[RECORDER] = recorder
+    public = web.Application(client_max_size=config.max_body_bytes)
+    for a in (app, public):
+        a[CONFIG] = config
+        a[REGISTRY] = registry
+        a[METRICS] = metrics
+        a[RECORDER] = recorder
+    app[PUBLIC] = public
 
     beacon_js = resources.files("exporter").joinpath("static/beacon.js").read_bytes()
     openapi = _encode(openapi_document())
 
     exposition = CachedExposition(metrics.all())
+    recorder.on_series_removed.append(exposition.forget)
 
     async def metrics_handler(_: web.Request) -> web.Response:
+        recorder.expire_idle()
         return web.Response(body=exposition.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthy(_: web.Request) -> web.Response:
@@ -286,19 +385,21 @@ def create_app(config: ExporterConfig) -> web.Application:
         return web.Response(body=openapi, content_type="application/json")
 
     app.router.add_post("/v1/events", ingest.events)
-    app.router.add_post("/v1/beacon", ingest.beacon)
-    app.router.add_route("OPTIONS", "/v1/beacon", ingest.beacon_preflight)
-    app.router.add_get("/v1/beacon.js", beacon_script)
-    app.router.add_post("/v1/stripe/webhook", ingest.stripe_webhook)
     app.router.add_get("/v1/openapi.json", openapi_handler)
     app.router.add_get("/metrics", metrics_handler)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", ready)
+    public.router.add_post("/v1/beacon", ingest.beacon)
+    public.router.add_route("OPTIONS", "/v1/beacon", ingest.beacon_preflight)
+    public.router.add_get("/v1/beacon.js", beacon_script)
+    public.router.add_post("/v1/stripe/webhook", ingest.stripe_webhook)
+    for a in (app, public):
+        a.router.add_get("/-/healthy", healthy)
+        a.router.add_get("/-/ready", ready)
 
+    app.cleanup_ctx.append(loop_lag.cleanup_context(metrics.event_loop_lag))
     if config.probe_database_url:
         probe = DatabaseProbe(config.probe_database_url, config.probe_interval_seconds, metrics)
         app.cleanup_ctx.append(probe.context)
     return app
 
 
-__all__ = ["CONFIG", "METRICS", "RECORDER", "REGISTRY", "Rejection", "create_app"]
+__all__ = ["CONFIG", "METRICS", "PUBLIC", "RECORDER", "REGISTRY", "Rejection", "create_app"]

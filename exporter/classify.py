@@ -4,6 +4,8 @@ classes, countries, currencies, route templates."""
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from functools import lru_cache
 
 import pycountry
@@ -290,19 +292,89 @@ _TOOL_MARKERS = re.compile(
 _crawler_detect = CrawlerDetect()
 
 
-@lru_cache(maxsize=8192)
-def client_class(user_agent: str | None) -> str:
-    """human, bot (declared crawler) or suspicious (no agent, automation tool, scanner)."""
-    if user_agent is None:
-        return "human"
-    ua = user_agent.strip()
-    if len(ua) < 8:
-        return "suspicious"
+# Outside text is cut before any classifier sees it, so that every classification costs a bounded
+# time (docs/security.md; benchmarks/adversarial_inputs.py measures the worst cases).
+USER_AGENT_MAX = 256
+ROUTE_MAX = 256
+# Declared crawlers, by the words they use: the quick classification when the thorough one
+# (crawlerdetect, about 0.1 ms per character of a new agent) is over its budget.
+_BOT_MARKERS = re.compile(r"bot|crawl|spider|slurp|archiver|scraper|preview|monitor", re.I)
+
+
+def _classify_agent(ua: str) -> str:
     if not _crawler_detect.isCrawler(ua):
         return "human"
     if _TOOL_MARKERS.search(ua):
         return "suspicious"
     return "bot"
+
+
+def _quick_class(ua: str) -> str:
+    if _TOOL_MARKERS.search(ua):
+        return "suspicious"
+    return "bot" if _BOT_MARKERS.search(ua) else "human"
+
+
+def _agent(user_agent: str) -> str:
+    return user_agent.strip()[:USER_AGENT_MAX]
+
+
+@lru_cache(maxsize=8192)
+def client_class(user_agent: str | None) -> str:
+    """human, bot (declared crawler) or suspicious (no agent, automation tool, scanner)."""
+    if user_agent is None:
+        return "human"
+    ua = _agent(user_agent)
+    if len(ua) < 8:
+        return "suspicious"
+    return _classify_agent(ua)
+
+
+class ClientClassifier:
+    """``client_class`` with a budget: per batch, at most ``thorough_per_batch`` agents not seen
+    before, and crawlerdetect calls until ``thorough_seconds`` are spent; the rest get the quick
+    marker classification (and are not cached, so a later batch classifies them thoroughly).
+    crawlerdetect's large alternation is superlinear (up to tens of milliseconds for one crafted
+    256-character agent), so a batch of 1,000 new agents would otherwise block the event loop
+    for seconds."""
+
+    def __init__(
+        self,
+        cache_size: int = 8192,
+        thorough_per_batch: int = 16,
+        thorough_seconds: float = 0.02,
+    ) -> None:
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._size = cache_size
+        self._per_batch = thorough_per_batch
+        self._budget = thorough_per_batch
+        self._seconds = thorough_seconds
+        self._spent = 0.0
+
+    def new_batch(self) -> None:
+        self._budget = self._per_batch
+        self._spent = 0.0
+
+    def __call__(self, user_agent: str | None) -> str:
+        if user_agent is None:
+            return "human"
+        ua = _agent(user_agent)
+        if len(ua) < 8:
+            return "suspicious"
+        cache = self._cache
+        cls = cache.get(ua)
+        if cls is not None:
+            cache.move_to_end(ua)
+            return cls
+        if self._budget <= 0 or self._spent >= self._seconds:
+            return _quick_class(ua)
+        self._budget -= 1
+        started = time.perf_counter()
+        cls = cache[ua] = _classify_agent(ua)
+        self._spent += time.perf_counter() - started
+        if len(cache) > self._size:
+            cache.popitem(last=False)
+        return cls
 
 
 HTTP_METHODS = frozenset(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
@@ -319,18 +391,29 @@ def status_class(status: int) -> str:
 
 _ID_SEGMENT = re.compile(
     r"^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}"
-    r"|[A-Za-z0-9_-]*\d[A-Za-z0-9_-]{10,}|[a-z]+_[A-Za-z0-9]{14,})$",
-    re.I,
+    r"|[a-z]+_[A-Za-z0-9]{14,})$",
+    re.I | re.ASCII,
 )
+_SLUG = re.compile(r"[A-Za-z0-9_-]{11,}", re.ASCII)
+_DIGITS = frozenset("0123456789")
+
+
+def _is_id(segment: str) -> bool:
+    """An id-like path segment. Each test is linear: the slug rule (at least 11 characters of
+    ``[A-Za-z0-9_-]`` with a digit followed by at least 10 more) is a character check, not the
+    backtracking ``[A-Za-z0-9_-]*\\d[A-Za-z0-9_-]{10,}`` it replaces."""
+    if _ID_SEGMENT.match(segment):
+        return True
+    return bool(_SLUG.fullmatch(segment)) and not _DIGITS.isdisjoint(segment[:-10])
 
 
 @lru_cache(maxsize=8192)
 def route_template(route: str) -> str:
     """Keep a template as given (`/orgs/{id}`, `/orgs/:id`); turn ids in raw paths into `:id`."""
-    path = route.split("?", 1)[0].split("#", 1)[0].strip() or "/"
+    path = route[:ROUTE_MAX].split("?", 1)[0].split("#", 1)[0].strip() or "/"
     if not path.startswith("/"):
         path = "/" + path
-    segments = [":id" if _ID_SEGMENT.match(s) else s for s in path.split("/")]
+    segments = [":id" if _is_id(s) else s for s in path.split("/")]
     return "/".join(segments)[:128]
 
 

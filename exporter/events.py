@@ -124,9 +124,9 @@ Event = (
 
 EVENT_CLASSES: tuple[type[_Event], ...] = Event.__args__  # type: ignore[attr-defined]
 EVENT_TYPES: tuple[str, ...] = tuple(cls.__struct_config__.tag for cls in EVENT_CLASSES)
-BEACON_TYPES = frozenset(
-    t for t in EVENT_TYPES if t.startswith("widget.") or t == "traffic.request"
-)
+# The beacon takes widget events only: browsers report their widget, nothing else.
+BEACON_TYPES = frozenset(t for t in EVENT_TYPES if t.startswith("widget."))
+WIDGET_ERRORS = (WidgetLoadError, WidgetRenderError, WidgetScriptError)
 
 _single_decoder = msgspec.json.Decoder(Event)
 _batch_decoder = msgspec.json.Decoder(list[Event])

@@ -49,6 +49,11 @@ class CachedExposition:
             prefix = self._prefixes[key] = f"{name}{{{labelstr}}} " if labelstr else f"{name} "
         return prefix
 
+    def forget(self) -> None:
+        """Drop the cached prefixes (series were removed; the live ones come back at the next
+        scrape), so that churned label values do not accumulate here."""
+        self._prefixes = {}
+
     def render(self) -> bytes:
         out: list[str] = []
         append = out.append

@@ -16,6 +16,7 @@ from prometheus_client.metrics import MetricWrapperBase
 WIDGET_LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
 PAYMENT_DURATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
 ENDPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+EVENT_LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 INGEST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 
 
@@ -53,6 +54,14 @@ class ExporterMetrics:
     label_values: Gauge
     ingest_duration: Histogram
     beacon_rate_limited: Counter
+    # the public edge
+    beacon_key_rejections: Counter
+    widget_error_reports: Counter
+    widget_failure_sources: Gauge
+    body_timeouts: Counter
+    label_expired: Counter
+    series_budget_overflow: Counter
+    event_loop_lag: Histogram
 
     def all(self) -> list[MetricWrapperBase]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -220,7 +229,53 @@ class ExporterMetrics:
             ),
             beacon_rate_limited=Counter(
                 "passiton_exporter_beacon_rate_limited",
-                "Beacon requests refused by the per-client rate limit.",
+                "Beacon requests refused by a rate limit: per client address or per widget key.",
+                ["limit"],
+                registry=r,
+            ),
+            beacon_key_rejections=Counter(
+                "passiton_exporter_beacon_key_rejections",
+                "Beacons refused for their key: missing, malformed, forged, or events of another "
+                "widget (security signal; the claimed ids never become label values).",
+                ["reason"],
+                registry=r,
+            ),
+            widget_error_reports=Counter(
+                "passiton_widget_error_reports",
+                "Widget error events accepted, by channel: beacon (browsers) or events (the "
+                "authenticated events API).",
+                ["channel"],
+                registry=r,
+            ),
+            widget_failure_sources=Gauge(
+                "passiton_widget_failure_distinct_sources",
+                "Estimated number of distinct client addresses that sent widget errors through "
+                "the beacon in the sliding source window.",
+                registry=r,
+            ),
+            body_timeouts=Counter(
+                "passiton_exporter_body_timeouts",
+                "Requests whose body did not arrive within EXPORTER_BODY_TIMEOUT_SECONDS.",
+                registry=r,
+            ),
+            label_expired=Counter(
+                "passiton_exporter_label_expired",
+                "Label values forgotten after EXPORTER_LABEL_IDLE_SECONDS unseen; their series "
+                "were removed.",
+                ["label"],
+                registry=r,
+            ),
+            series_budget_overflow=Counter(
+                "passiton_exporter_series_budget_overflow",
+                "Samples folded into the metric's 'other' series because the metric reached "
+                "EXPORTER_MAX_SERIES_PER_METRIC.",
+                ["metric"],
+                registry=r,
+            ),
+            event_loop_lag=Histogram(
+                "passiton_event_loop_lag_seconds",
+                "How late the event loop ran a callback scheduled for a fixed interval.",
+                buckets=EVENT_LOOP_LAG_BUCKETS,
                 registry=r,
             ),
         )

@@ -90,13 +90,17 @@ def openapi_document() -> dict[str, Any]:
         "401": {"description": "Missing or wrong bearer token", "content": error},
         "413": {"description": "Body or batch over the limit", "content": error},
         "415": {"description": "Wrong content type", "content": error},
+        "408": {"description": "Body not received in time", "content": error},
     }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "PassItOn monitoring exporter",
             "version": "1",
-            "description": "Application signals in, Prometheus metrics out.",
+            "description": "Application signals in, Prometheus metrics out. Two listeners: "
+            "the internal one (EXPORTER_LISTEN) serves /v1/events, /metrics and this document; "
+            "the public one (EXPORTER_PUBLIC_LISTEN) serves /v1/beacon, /v1/beacon.js and "
+            "/v1/stripe/webhook.",
         },
         "paths": {
             "/v1/events": {
@@ -112,16 +116,33 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/beacon": {
                 "post": {
-                    "summary": "Widget and traffic events from browsers (navigator.sendBeacon)",
+                    "summary": "Widget events from browsers (sendBeacon), public listener",
                     "description": "The same JSON is also accepted as a text/plain body, which "
-                    "is what navigator.sendBeacon sends without a CORS preflight.",
+                    "is what navigator.sendBeacon sends without a CORS preflight. Every event "
+                    "must be for the organization and widget of the key (`passiton-monitoring "
+                    "beacon-key`); at most 20 events and 16 KiB per beacon.",
+                    "parameters": [
+                        {
+                            "name": "key",
+                            "in": "query",
+                            "required": True,
+                            "description": "the widget's beacon key",
+                            "schema": {"type": "string"},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": body("BeaconEvent", 100)}},
+                        "content": {"application/json": {"schema": body("BeaconEvent", 20)}},
                     },
                     "responses": {
                         **responses,
-                        "403": {"description": "Origin not allowed", "content": error},
+                        "401": {"description": "Missing beacon key", "content": error},
+                        "403": {
+                            "description": "Origin not allowed, or a key that is malformed, "
+                            "forged or for another widget",
+                            "content": error,
+                        },
+                        "404": {"description": "EXPORTER_BEACON_SECRET not set", "content": error},
                         "429": {"description": "Rate limited", "content": error},
                     },
                 }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from prometheus_client import Counter
 from prometheus_client.metrics import MetricWrapperBase
 
 from exporter import classify
@@ -24,7 +26,7 @@ from exporter.events import (
     WidgetRenderError,
     WidgetScriptError,
 )
-from exporter.labels import OTHER, BoundedLabel
+from exporter.labels import OTHER, BoundedLabel, Clock
 from exporter.metrics import ExporterMetrics
 from exporter.sources import SourceWindow
 
@@ -32,20 +34,52 @@ from exporter.sources import SourceWindow
 class _Children:
     """Cache of labelled children: one dict lookup instead of prometheus_client's labels() path.
 
-    Its size is bounded because every label value that reaches it is bounded.
+    Every label value that reaches it is bounded, and the metric has a series budget on top:
+    past ``budget`` series, a new combination folds its open-ended labels (``bounded``
+    positions) to ``other``, counted in ``passiton_exporter_series_budget_overflow_total``.
     """
 
-    __slots__ = ("_cache", "_metric")
+    __slots__ = ("_bounded", "_budget", "_cache", "_metric", "_overflow")
 
-    def __init__(self, metric: MetricWrapperBase) -> None:
+    def __init__(
+        self,
+        metric: MetricWrapperBase,
+        budget: int | None = None,
+        bounded: tuple[int, ...] = (),
+        overflow: Counter | None = None,
+    ) -> None:
         self._metric = metric
         self._cache: dict[tuple[str, ...], Any] = {}
+        self._budget = budget
+        self._bounded = bounded
+        self._overflow = overflow.labels(metric=metric._name) if overflow is not None else None
 
     def __call__(self, *values: str) -> Any:
         child = self._cache.get(values)
         if child is None:
-            child = self._cache[values] = self._metric.labels(*values)
+            if self._budget is not None and len(self._cache) >= self._budget and self._bounded:
+                folded = tuple(OTHER if i in self._bounded else v for i, v in enumerate(values))
+                if folded != values:
+                    if self._overflow is not None:
+                        self._overflow.inc()
+                    return self(*folded) if folded in self._cache else self._add(folded)
+            child = self._add(values)
         return child
+
+    def _add(self, values: tuple[str, ...]) -> Any:
+        child = self._cache[values] = self._metric.labels(*values)
+        return child
+
+    def forget(self, position: int, gone: set[str]) -> int:
+        """Remove every series whose label at ``position`` is one of ``gone``."""
+        doomed = [key for key in self._cache if key[position] in gone]
+        for key in doomed:
+            del self._cache[key]
+            self._metric.remove(*key)
+        return len(doomed)
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
 
 class Recorder:
@@ -53,12 +87,28 @@ class Recorder:
         m = self.metrics = metrics
         b = config.bounds
 
-        def bound(name: str, limit: int) -> BoundedLabel:
-            return BoundedLabel(name, limit, m.label_overflow, m.label_values)
+        self.clock = Clock()
+        self.client_class = classify.ClientClassifier()
+        idle = config.label_idle_seconds
 
-        self.organization = bound("organization_id", b.organization_id)
-        self.widget = bound("widget_id", b.widget_id)
-        self.route = bound("route", b.route)
+        def bound(name: str, limit: int, *, expiring: bool = False) -> BoundedLabel:
+            return BoundedLabel(
+                name,
+                limit,
+                m.label_overflow,
+                m.label_values,
+                expired=m.label_expired,
+                idle_seconds=idle if expiring else None,
+                clock=self.clock,
+            )
+
+        # Organizations of payment and traffic series are admitted from authenticated sources only
+        # (the events API and Stripe); widget series have their own admission, which the public
+        # beacon (keyed, but browsers' traffic) feeds too. Neither can crowd out the other.
+        self.organization = bound("organization_id", b.organization_id, expiring=True)
+        self.widget_organization = bound("widget_organization_id", b.organization_id, expiring=True)
+        self.widget = bound("widget_id", b.widget_id, expiring=True)
+        self.route = bound("route", b.route, expiring=True)
         self.provider = bound("provider", 20)
         self.stripe_event_type = bound("event_type", 100)
         self.auth_reason = bound("reason", 50)
@@ -66,20 +116,49 @@ class Recorder:
         self.sources = SourceWindow(
             config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
         )
+        # clients (through trusted proxies) that sent widget errors through the beacon
+        self.failure_sources = SourceWindow(
+            config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
+        )
 
-        self._attempts = _Children(m.payment_attempts)
-        self._failures = _Children(m.payment_failures)
+        budget = config.max_series_per_metric
+
+        def children(metric: MetricWrapperBase, *bounded: int) -> _Children:
+            return _Children(metric, budget, bounded, m.series_budget_overflow)
+
+        self._attempts = children(m.payment_attempts, 0)
+        self._failures = children(m.payment_failures, 0)
         self._failed_amount = _Children(m.payment_failed_amount)
-        self._timeouts = _Children(m.payment_timeouts)
+        self._timeouts = children(m.payment_timeouts, 0)
         self._payment_duration = _Children(m.payment_duration)
         self._webhook_failures = _Children(m.stripe_webhook_handler_failures)
-        self._widget_loads = _Children(m.widget_loads)
-        self._widget_errors = _Children(m.widget_errors)
-        self._widget_duration = _Children(m.widget_load_duration)
-        self._traffic = _Children(m.traffic_requests)
-        self._endpoint = _Children(m.endpoint_duration)
+        self._widget_loads = children(m.widget_loads, 0, 1)
+        self._widget_errors = children(m.widget_errors, 0, 1)
+        self._widget_duration = children(m.widget_load_duration, 0)
+        self._traffic = children(m.traffic_requests, 0)
+        self._endpoint = children(m.endpoint_duration, 0)
         self._auth = _Children(m.auth_failures)
         self._db_errors = _Children(m.database_errors)
+        # who removes what when a label value is forgotten: (children, label position)
+        self._uses: dict[str, list[tuple[_Children, int]]] = {
+            "organization_id": [
+                (self._attempts, 0),
+                (self._failures, 0),
+                (self._timeouts, 0),
+                (self._traffic, 0),
+            ],
+            "widget_organization_id": [
+                (self._widget_loads, 0),
+                (self._widget_errors, 0),
+                (self._widget_duration, 0),
+            ],
+            "widget_id": [(self._widget_loads, 1), (self._widget_errors, 1)],
+            "route": [(self._endpoint, 0)],
+        }
+        self.on_series_removed: list[Callable[[], None]] = []
+        self._expiring = (self.organization, self.widget_organization, self.widget, self.route)
+        for label in self._expiring:
+            label.on_expire = functools.partial(self._forget, label.name)
 
         self._handlers: dict[type, Callable[[Any], None]] = {
             PaymentSucceeded: self._payment_succeeded,
@@ -102,10 +181,25 @@ class Recorder:
         m.traffic_window_requests.set_function(lambda: self._source_snapshot()[0])
         m.traffic_top_sources_ratio.set_function(lambda: self._source_snapshot()[1])
         m.traffic_distinct_sources.set_function(lambda: self._source_snapshot()[2])
+        m.widget_failure_sources.set_function(lambda: self.failure_sources.snapshot()[2])
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
         self._pending: dict[Any, float] = {}
 
+    def _forget(self, label: str, gone: set[str]) -> None:
+        removed = sum(children.forget(position, gone) for children, position in self._uses[label])
+        if removed:
+            for callback in self.on_series_removed:
+                callback()
+
+    def expire_idle(self) -> None:
+        """Forget label values unseen for EXPORTER_LABEL_IDLE_SECONDS (called at each scrape)."""
+        self.clock.tick()
+        for label in self._expiring:
+            label.expire()
+
     def record(self, events: Iterable[Any]) -> None:
+        self.clock.tick()
+        self.client_class.new_batch()
         dispatch = self._dispatch
         pending = self._pending
         for event in events:
@@ -174,13 +268,13 @@ class Recorder:
     # -- widgets --------------------------------------------------------------------------
 
     def _widget_loaded(self, e: WidgetLoaded) -> None:
-        org = self.organization(e.organization_id)
+        org = self.widget_organization(e.organization_id)
         self._inc(self._widget_loads(org, self.widget(e.widget_id)))
         self._widget_duration(org).observe(e.duration_ms / 1000.0)
 
     def _widget_error(self, kind: str) -> Callable[[Any], None]:
         def record(e: WidgetLoadError | WidgetRenderError | WidgetScriptError) -> None:
-            org = self.organization(e.organization_id)
+            org = self.widget_organization(e.organization_id)
             self._inc(self._widget_errors(org, self.widget(e.widget_id), kind))
 
         return record
@@ -190,9 +284,7 @@ class Recorder:
     def _traffic_request(self, e: TrafficRequest) -> None:
         org = self.organization(e.organization_id)
         self._inc(
-            self._traffic(
-                org, classify.country_label(e.country), classify.client_class(e.user_agent)
-            )
+            self._traffic(org, classify.country_label(e.country), self.client_class(e.user_agent))
         )
         if e.ip:
             self.sources.add(e.ip)

@@ -1,18 +1,76 @@
-"""Run the exporter until SIGTERM/SIGINT; aiohttp finishes in-flight requests on the way out."""
+"""Run the exporter's two listeners until SIGTERM/SIGINT; in-flight requests finish on the way out.
+
+The internal listener serves ``/v1/events``, ``/metrics`` and the OpenAPI document; the public one
+serves the beacon, ``beacon.js``, the Stripe webhook and health. Both close a connection that has
+not sent a complete request head within ``EXPORTER_HEADER_TIMEOUT_SECONDS`` (aiohttp's keep-alive
+timer runs from the moment a connection opens, and an idle or half-sent connection is closed when
+it fires); request bodies are read under ``EXPORTER_BODY_TIMEOUT_SECONDS`` by the handlers.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 from aiohttp import web
 
-from exporter.app import create_app
+from exporter.app import PUBLIC, create_app
 from exporter.config import ExporterConfig
 
 log = logging.getLogger("exporter")
 
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+LINGERING_SECONDS = 1.0
 
-def run(config: ExporterConfig, host: str, port: int) -> None:
+
+async def start_listeners(
+    app: web.Application,
+    config: ExporterConfig,
+    internal: tuple[str, int],
+    public: tuple[str, int],
+) -> list[web.AppRunner]:
+    """Start the internal app on ``internal`` and ``app[PUBLIC]`` on ``public``; runners returned.
+
+    A port of 0 picks a free one: ``runner.addresses`` says which.
+    """
+    runners: list[web.AppRunner] = []
+    for application, (host, port) in ((app, internal), (app[PUBLIC], public)):
+        runner = web.AppRunner(
+            application,
+            access_log=None,
+            keepalive_timeout=config.header_timeout_seconds,
+            # after an early answer (413, 408), unread body is drained for at most this long
+            lingering_time=LINGERING_SECONDS,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        )
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+    return runners
+
+
+async def serve(config: ExporterConfig, internal: tuple[str, int], public: tuple[str, int]) -> None:
     app = create_app(config)
-    log.info("exporter listening", extra={"host": host, "port": port})
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runners = await start_listeners(app, config, internal, public)
+    log.info(
+        "exporter listening",
+        extra={
+            "internal": f"{internal[0]}:{internal[1]}",
+            "public": f"{public[0]}:{public[1]}",
+            "development": config.development,
+        },
+    )
+    try:
+        await stop.wait()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def run(config: ExporterConfig, internal: tuple[str, int], public: tuple[str, int]) -> None:
+    asyncio.run(serve(config, internal, public))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from bridge.commands import COMMANDS
+from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
 from exporter.server import run
 from passiton_common.logs import setup_logging
@@ -17,10 +19,30 @@ from passiton_monitoring.stack import up
 
 
 def _cmd_exporter(args: argparse.Namespace) -> int:
+    try:
+        config = ExporterConfig.from_env(os.environ)
+        if args.dev:
+            config = dataclasses.replace(config, development=True)
+        config.check_startable()
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    internal = args.listen or (config.listen_host, config.listen_port)
+    public = args.public_listen or (config.public_listen_host, config.public_listen_port)
+    run(config, internal, public)
+    return 0
 
-    config = ExporterConfig.from_env(os.environ)
-    host, port = args.listen or (config.listen_host, config.listen_port)
-    run(config, host, port)
+
+def _cmd_beacon_key(args: argparse.Namespace) -> int:
+    try:
+        secret = ExporterConfig.from_env(os.environ).beacon_secret
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not secret:
+        print("configuration error: EXPORTER_BEACON_SECRET must be set", file=sys.stderr)
+        return 2
+    print(beacon_key(secret, args.organization, args.widget))
     return 0
 
 
@@ -39,14 +61,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("exporter", help="run the exporter (application signals -> /metrics)")
     p.add_argument(
-        "--listen", type=listen_argument, metavar="HOST:PORT", help="default 0.0.0.0:9820"
+        "--listen",
+        type=listen_argument,
+        metavar="HOST:PORT",
+        help="internal listener: /v1/events, /metrics (default 0.0.0.0:9820)",
+    )
+    p.add_argument(
+        "--public-listen",
+        type=listen_argument,
+        metavar="HOST:PORT",
+        help="public listener: beacon, Stripe webhook (default 0.0.0.0:9822)",
+    )
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="local development run: /v1/events without EXPORTER_INGEST_TOKEN",
     )
     p.set_defaults(func=_cmd_exporter)
+
+    p = sub.add_parser(
+        "beacon-key", help="print the beacon key of a widget (needs EXPORTER_BEACON_SECRET)"
+    )
+    p.add_argument("--organization", required=True, metavar="ORG")
+    p.add_argument("--widget", required=True, metavar="WIDGET")
+    p.set_defaults(func=_cmd_beacon_key)
 
     p = sub.add_parser("up", help="run the whole stack on this machine (exporter, bridge, ...)")
     p.add_argument("--demo", action="store_true", help="also generate demo traffic with bursts")
     p.add_argument(
-        "--base-port", type=int, metavar="N", help="ports N..N+3 instead of the defaults"
+        "--base-port", type=int, metavar="N", help="ports N..N+5 instead of the defaults"
     )
     p.add_argument("--fast", action="store_true", help="1s scrape/evaluation/grouping (tests)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")

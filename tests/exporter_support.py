@@ -8,11 +8,22 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import RECORDER, REGISTRY, create_app
+from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
+
+BEACON_SECRET = "beacon-secret-for-the-tests"
 
 
 def make_app(**overrides: Any):
+    """The internal app (``app[PUBLIC]`` is the public one); a development run unless a token
+    is given, with a beacon secret unless one is given."""
+    overrides.setdefault("development", not overrides.get("ingest_token"))
+    overrides.setdefault("beacon_secret", BEACON_SECRET)
     return create_app(ExporterConfig(**overrides))
+
+
+def key_for(organization_id: str, widget_id: str, secret: str = BEACON_SECRET) -> str:
+    return beacon_key(secret, organization_id, widget_id)
 
 
 def sample(app, name: str, **labels: str) -> float:
@@ -36,10 +47,12 @@ def parse_exposition(text: str) -> dict[str, list]:
     return {f.name: f.samples for f in text_string_to_metric_families(text)}
 
 
-# Series that change with time rather than input: the ingest-latency histogram, and the
+# Series that change with time rather than input: the ingest-latency and loop-lag histograms, the
 # sliding-window source gauges (recomputed at each scrape as old slots age out).
 _TIME_DEPENDENT = (
     "passiton_exporter_ingest_duration",
+    "passiton_event_loop_lag_seconds",
+    "passiton_widget_failure_distinct_sources",
     "passiton_traffic_window_requests",
     "passiton_traffic_top_sources_ratio",
     "passiton_traffic_distinct_sources",

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 SEVERITIES = ("critical", "high", "medium", "low")
-CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system")
+CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system", "security")
 BRIDGE_URL = "http://localhost:9821/v1/alertmanager"
 
 

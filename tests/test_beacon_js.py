@@ -7,11 +7,14 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from exporter.app import create_app
+from exporter.app import PUBLIC, create_app
+from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
+from tests.exporter_support import BEACON_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tests" / "js" / "beacon_harness.js"
@@ -21,6 +24,8 @@ ATTRS = {"data-organization-id": "org-1", "data-widget-id": "widget-9"}
 SCRIPT = {"src": "https://exporter.example/v1/beacon.js", "attrs": ATTRS}
 ENDPOINT = "https://exporter.example/v1/beacon"
 PAGE = "https://example.org/give"
+KEY = beacon_key(BEACON_SECRET, "org-1", "widget-9")
+KEYED_SCRIPT = {"src": SCRIPT["src"], "attrs": {**ATTRS, "data-beacon-key": KEY}}
 
 
 @pytest.fixture(scope="session")
@@ -413,9 +418,16 @@ async def test_the_exporter_serves_the_snippet_and_accepts_what_it_sends(
         tick();
         """,
         performance={"navigation": {"loadEventStart": 2500}},
+        script=KEYED_SCRIPT,
     )
-    config = ExporterConfig.from_env({"EXPORTER_CORS_ORIGINS": "https://example.org"})
-    client = await aiohttp_client(create_app(config))
+    config = ExporterConfig.from_env(
+        {
+            "EXPORTER_CORS_ORIGINS": "https://example.org",
+            "EXPORTER_BEACON_SECRET": BEACON_SECRET,
+            "EXPORTER_INGEST_TOKEN": "token-of-the-beacon-test",
+        }
+    )
+    client = await aiohttp_client(create_app(config)[PUBLIC])
 
     served = await client.get("/v1/beacon.js")
     assert served.status == 200
@@ -425,8 +437,10 @@ async def test_the_exporter_serves_the_snippet_and_accepts_what_it_sends(
     sent_types = []
     for request in result["sent"]:
         body = json.dumps(request["body"])
+        url = urlsplit(request["url"])
+        assert url.query == f"key={KEY}"
         response = await client.post(
-            "/v1/beacon",
+            f"{url.path}?{url.query}",
             data=body,
             headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://example.org"},
         )

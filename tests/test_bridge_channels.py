@@ -3,16 +3,27 @@ of Slack, PagerDuty, Twilio and an SMTP server: the whole path from webhook to t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from bridge.app import BRIDGE, create_app
+from bridge.app import BRIDGE, create_app, utc_now
 from bridge.config import BridgeConfig
 from tests.bridge_support import AUTH, T0, TOKEN, am_alert, body, count, payload
 from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 SMS_TO = "+14155550111"
+
+
+class Clock:
+    """The bridge's clock: real time, or held still while a test needs "now" not to move (a
+    retry 10 ms later must not come due inside one drain on a loaded machine)."""
+
+    def __init__(self) -> None:
+        self.frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.frozen or utc_now()
 
 
 @pytest.fixture
@@ -39,9 +50,11 @@ async def stack(db_url, aiohttp_client, fake_slack, fake_pagerduty, fake_twilio,
         "ALERT_EMAIL_FROM": "alerts@passiton.test",
     }
     config = BridgeConfig.from_env(env)
-    app = create_app(config, workers=False)
+    clock = Clock()
+    app = create_app(config, workers=False, clock=clock)
     client = await aiohttp_client(app)
     client.bridge = app[BRIDGE]
+    client.clock = clock
     assert sorted(client.bridge.notifiers) == ["email", "pagerduty", "slack", "sms"]
     return client
 
@@ -103,6 +116,7 @@ async def test_transient_errors_are_retried_and_permanent_ones_dead_lettered(
 ):
     fake_slack.script(503, "service_unavailable")
     fake_pagerduty.script(400, {"status": "invalid event", "errors": ["bad"]})
+    stack.clock.frozen = utc_now()
     await post(stack, am_alert(fingerprint="bbbb000000000001", severity="critical"))
     await drain(stack, rounds=1)
     assert fake_slack.messages == []
@@ -112,6 +126,7 @@ async def test_transient_errors_are_retried_and_permanent_ones_dead_lettered(
     by_channel = {r["channel"]: (r["state"], r["last_error"]) for r in states}
     assert by_channel["slack"][0] == "pending"
     assert by_channel["pagerduty"][0] == "dead"
+    stack.clock.frozen = None  # time moves on: the retry comes due
     await drain(stack)
     assert len(fake_slack.messages) == 1
     assert await count(stack.bridge.storage, "alert_deliveries", "WHERE state = 'sent'") == 3

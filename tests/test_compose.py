@@ -37,6 +37,7 @@ REQUIRED_SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret",
     "BRIDGE_WEBHOOK_TOKEN": "hook-token",
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
+    "EXPORTER_INGEST_TOKEN": "ingest-token-of-the-compose-test",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -199,11 +200,26 @@ def test_health_checks_ask_the_service_itself() -> None:
         assert parts.port == listen_port(name), urls[0]
 
 
+def published_listen_port(service: str) -> int:
+    """The listening port a service publishes: the exporter publishes only its public one."""
+    if service == "exporter":
+        return int(environment("exporter")["EXPORTER_PUBLIC_LISTEN"].rpartition(":")[2])
+    return listen_port(service)
+
+
+def test_the_exporter_publishes_only_its_public_listener() -> None:
+    published = [
+        int(interpolate(entry, ENV).rpartition(":")[2]) for entry in SERVICES["exporter"]["ports"]
+    ]
+    assert published == [published_listen_port("exporter")]
+    assert listen_port("exporter") not in published
+
+
 def test_published_ports_reach_the_listening_port() -> None:
     for name, service in SERVICES.items():
         for entry in service.get("ports") or []:
             container_port = int(interpolate(entry, ENV).rpartition(":")[2])
-            assert container_port == listen_port(name), (name, entry)
+            assert container_port == published_listen_port(name), (name, entry)
             assert interpolate(entry, ENV).startswith("127.0.0.1:"), (
                 "published on localhost by default"
             )

@@ -8,10 +8,12 @@ import subprocess
 
 import pytest
 
+from exporter.app import PUBLIC, create_app
 from exporter.classify import client_class
-from exporter.config import LabelBounds
+from exporter.config import ExporterConfig, LabelBounds
 from exporter.events import EVENT_TYPES
-from tests.exporter_support import all_samples, make_app, sample, series
+from passiton_common.settings import ConfigError
+from tests.exporter_support import all_samples, key_for, make_app, sample, series
 
 PAYMENT = {"type": "payment.failed", "organization_id": "org-1", "amount": 100, "currency": "usd"}
 
@@ -205,21 +207,50 @@ async def test_unknown_fields_are_ignored_and_timestamp_accepted(aiohttp_client)
 
 
 async def test_health_ready_openapi_and_beacon_js(aiohttp_client):
-    client = await aiohttp_client(make_app())
-    assert (await client.get("/-/healthy")).status == 200
-    assert (await client.get("/-/ready")).status == 200
+    app = make_app()
+    client = await aiohttp_client(app)
+    public = await aiohttp_client(app[PUBLIC])
+    for c in (client, public):
+        assert (await c.get("/-/healthy")).status == 200
+        assert (await c.get("/-/ready")).status == 200
     doc = await (await client.get("/v1/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) >= {"/v1/events", "/v1/beacon", "/v1/stripe/webhook"}
-    script = await client.get("/v1/beacon.js")
+    script = await public.get("/v1/beacon.js")
     assert script.status == 200
     assert script.content_type == "application/javascript"
     assert "sendBeacon" in await script.text()
 
 
+async def test_each_listener_serves_only_its_own_endpoints(aiohttp_client):
+    app = make_app()
+    internal = await aiohttp_client(app)
+    public = await aiohttp_client(app[PUBLIC])
+    for path in ("/v1/beacon", "/v1/stripe/webhook"):
+        assert (await internal.post(path, data="[]")).status == 404
+    assert (await internal.get("/v1/beacon.js")).status == 404
+    assert (await public.post("/v1/events", json=PAYMENT)).status == 404
+    assert (await public.get("/metrics")).status == 404
+    assert (await public.get("/v1/openapi.json")).status == 404
+
+
+def test_refuses_to_start_without_a_token_outside_development():
+    with pytest.raises(ConfigError, match="EXPORTER_INGEST_TOKEN"):
+        create_app(ExporterConfig())
+    create_app(ExporterConfig(ingest_token="a-token-for-this-test"))
+    create_app(ExporterConfig(development=True))
+
+
+async def test_without_a_token_events_are_refused_unless_development(aiohttp_client):
+    production = await aiohttp_client(make_app(development=False, ingest_token="t0ken-of-tests"))
+    assert (await production.post("/v1/events", json=PAYMENT)).status == 401
+    development = await aiohttp_client(make_app())
+    assert (await development.post("/v1/events", json=PAYMENT)).status == 202
+
+
 async def test_beacon_accepts_text_plain_widget_events_only(aiohttp_client):
     app = make_app(cors_origins=("https://donate.example.org",))
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(app[PUBLIC])
     body = json.dumps(
         [
             {"type": "widget.loaded", "organization_id": "o", "widget_id": "w", "duration_ms": 900},
@@ -228,7 +259,7 @@ async def test_beacon_accepts_text_plain_widget_events_only(aiohttp_client):
         ]
     )
     response = await client.post(
-        "/v1/beacon",
+        f"/v1/beacon?key={key_for('o', 'w')}",
         data=body,
         headers={
             "Content-Type": "text/plain;charset=UTF-8",
@@ -238,23 +269,23 @@ async def test_beacon_accepts_text_plain_widget_events_only(aiohttp_client):
     assert response.status == 202
     assert response.headers["Access-Control-Allow-Origin"] == "https://donate.example.org"
     payload = await response.json()
-    assert payload["accepted"] == 2
-    assert payload["errors"][0]["reason"] == "type_not_allowed"
+    assert payload["accepted"] == 1
+    assert [e["reason"] for e in payload["errors"]] == ["type_not_allowed"] * 2
     assert sample(app, "passiton_widget_loads_total", organization_id="o", widget_id="w") == 1
     assert (
         sample(app, "passiton_payment_attempts_total", organization_id="o", outcome="failed") == 0
     )
-    # the address comes from the connection, not from the browser's claim
-    assert sample(app, "passiton_traffic_distinct_sources") == pytest.approx(1, abs=0.1)
+    assert sample(app, "passiton_traffic_window_requests") == 0
 
 
 async def test_beacon_cors(aiohttp_client):
-    client = await aiohttp_client(make_app(cors_origins=("https://donate.example.org",)))
+    app = make_app(cors_origins=("https://donate.example.org",))
+    client = await aiohttp_client(app[PUBLIC])
     ok = await client.options("/v1/beacon", headers={"Origin": "https://donate.example.org"})
     assert ok.status == 204
     assert ok.headers["Access-Control-Allow-Origin"] == "https://donate.example.org"
     denied = await client.post(
-        "/v1/beacon",
+        f"/v1/beacon?key={key_for('o', 'w')}",
         data="[]",
         headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
     )
@@ -264,14 +295,14 @@ async def test_beacon_cors(aiohttp_client):
 
 async def test_beacon_rate_limited_per_client(aiohttp_client):
     app = make_app(beacon_rate_per_minute=5)
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(app[PUBLIC])
     event = {"type": "widget.script_error", "organization_id": "o", "widget_id": "w"}
     statuses = []
     for _ in range(8):
-        response = await client.post("/v1/beacon", json=event)
+        response = await client.post(f"/v1/beacon?key={key_for('o', 'w')}", json=event)
         statuses.append(response.status)
     assert statuses == [202] * 5 + [429] * 3
-    assert sample(app, "passiton_exporter_beacon_rate_limited_total") == 3
+    assert sample(app, "passiton_exporter_beacon_rate_limited_total", limit="client") == 3
     assert (
         sample(
             app, "passiton_widget_errors_total", organization_id="o", widget_id="w", kind="script"

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,11 +41,21 @@ def wait_ready(url: str, timeout: float = 20.0) -> None:
     raise AssertionError(f"{url} did not become ready")
 
 
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("passiton-monitoring"))
+
+
 def test_console_script_serves_and_stops_on_sigterm():
-    port = free_port()
-    env = {**os.environ, "EXPORTER_INGEST_TOKEN": "tok"}
+    port, public_port = free_port(), free_port()
+    env = {**os.environ, "EXPORTER_INGEST_TOKEN": "tok", "EXPORTER_BEACON_SECRET": "b-secret"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
+        [
+            CONSOLE_SCRIPT,
+            "exporter",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--public-listen",
+            f"127.0.0.1:{public_port}",
+        ],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,6 +71,22 @@ def test_console_script_serves_and_stops_on_sigterm():
         assert response.status_code == 202
         metrics = httpx.get(f"{base}/metrics").text
         assert 'passiton_auth_failures_total{reason="invalid_token"} 1.0' in metrics
+        public = f"http://127.0.0.1:{public_port}"
+        wait_ready(f"{public}/-/ready")
+        assert httpx.get(f"{public}/metrics").status_code == 404
+        key = subprocess.run(
+            [CONSOLE_SCRIPT, "beacon-key", "--organization", "o", "--widget", "w"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        beacon = httpx.post(
+            f"{public}/v1/beacon",
+            params={"key": key},
+            json={"type": "widget.script_error", "organization_id": "o", "widget_id": "w"},
+        )
+        assert beacon.status_code == 202, beacon.text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
@@ -68,6 +95,28 @@ def test_console_script_serves_and_stops_on_sigterm():
     logs = proc.stderr.read()
     assert '"message": "exporter listening"' in logs
     assert "tok" not in logs.replace("token", "")
+
+
+def test_refuses_to_start_without_an_ingest_token():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTER_")}
+    result = subprocess.run(
+        [CONSOLE_SCRIPT, "exporter", "--listen", f"127.0.0.1:{free_port()}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "EXPORTER_INGEST_TOKEN must be set" in result.stderr
+    no_secret = subprocess.run(
+        [CONSOLE_SCRIPT, "beacon-key", "--organization", "o", "--widget", "w"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert no_secret.returncode == 2
+    assert "EXPORTER_BEACON_SECRET" in no_secret.stderr
 
 
 def test_invalid_configuration_is_reported_by_name():
@@ -79,6 +128,11 @@ def test_invalid_configuration_is_reported_by_name():
     with pytest.raises(ValueError, match="EXPORTER_LISTEN"):
         ExporterConfig.from_env({"EXPORTER_LISTEN": "localhost"})
     assert ExporterConfig.from_env({"EXPORTER_LISTEN": "[::1]:9999"}).listen_port == 9999
+    with pytest.raises(ValueError, match="EXPORTER_PUBLIC_LISTEN"):
+        ExporterConfig.from_env({"EXPORTER_PUBLIC_LISTEN": "nope"})
+    assert ExporterConfig.from_env({}).public_listen_port == 9822
+    with pytest.raises(ValueError, match="EXPORTER_TRUSTED_PROXIES"):
+        ExporterConfig.from_env({"EXPORTER_TRUSTED_PROXIES": "10.0.0.0/8,not-a-network"})
 
 
 async def test_database_probe_against_real_postgres():
@@ -98,7 +152,9 @@ async def test_database_probe_against_real_postgres():
 
 async def test_probe_runs_inside_the_app(aiohttp_client):
 
-    app = create_app(ExporterConfig(probe_database_url=PG_URL, probe_interval_seconds=0.05))
+    app = create_app(
+        ExporterConfig(probe_database_url=PG_URL, probe_interval_seconds=0.05, development=True)
+    )
     client = await aiohttp_client(app)
     for _ in range(100):
         text = await (await client.get("/metrics")).text()

@@ -15,26 +15,34 @@ from schemathesis.checks import negative_data_rejection
 
 from exporter.config import ExporterConfig
 from exporter.events import EVENT_CLASSES, EVENT_TYPES
-from tests.exporter_support import all_samples
-from tests.live_exporter import running_exporter
+from tests.exporter_support import BEACON_SECRET, all_samples
+from tests.live_exporter import live_exporter
 
-REJECTION_COUNTER = "passiton_exporter_events_rejected_total"
+REJECTION_COUNTERS = (
+    "passiton_exporter_events_rejected_total",
+    "passiton_exporter_beacon_key_rejections_total",
+)
 TOKEN = "prop-token"
 
 
 @pytest.fixture(scope="module")
 def live():
-    config = ExporterConfig(ingest_token=TOKEN, cors_origins=("*",), beacon_rate_per_minute=100_000)
+    config = ExporterConfig(
+        ingest_token=TOKEN,
+        cors_origins=("*",),
+        beacon_rate_per_minute=100_000,
+        beacon_secret=BEACON_SECRET,
+    )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with (
-        running_exporter(config) as (url, app),
-        httpx.Client(base_url=url, headers=auth) as client,
+        live_exporter(config) as exporter,
+        httpx.Client(base_url=exporter.internal, headers=auth) as client,
     ):
-        yield url, app, client
+        yield exporter, exporter.app, client
 
 
 def metric_changes(before: dict, after: dict) -> dict:
-    return {k: v for k, v in after.items() if before.get(k) != v and k[0] != REJECTION_COUNTER}
+    return {k: v for k, v in after.items() if before.get(k) != v and k[0] not in REJECTION_COUNTERS}
 
 
 json_values = st.recursive(
@@ -179,8 +187,9 @@ def test_arbitrary_bodies_never_break_the_server(live, body):
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/beacon"])
 def test_openapi_contract(live, path, mode):
     """schemathesis drives the served document: valid and invalid bodies, every response checked."""
-    url, app, _ = live
-    schema = schemathesis.openapi.from_url(f"{url}/v1/openapi.json")
+    exporter, app, _ = live
+    schema = schemathesis.openapi.from_url(f"{exporter.internal}/v1/openapi.json")
+    url = exporter.internal if path == "/v1/events" else exporter.public
     operation = schema["/v1/events" if path == "/v1/events" else "/v1/beacon"]["POST"]
     headers = {"Authorization": f"Bearer {TOKEN}"}
 

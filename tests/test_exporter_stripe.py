@@ -8,6 +8,7 @@ import time
 import pytest
 import stripe
 
+from exporter.app import PUBLIC
 from tests.exporter_support import all_samples, make_app, sample, series
 
 SECRET = "whsec_test_secret"
@@ -52,7 +53,7 @@ FAILED_INTENT = {
 @pytest.fixture
 async def stripe_exporter(aiohttp_client):
     app = make_app(stripe_webhook_secret=SECRET)
-    return app, await aiohttp_client(app)
+    return app, await aiohttp_client(app[PUBLIC])
 
 
 async def test_failed_payment_intent_feeds_payment_metrics(stripe_exporter):
@@ -200,6 +201,6 @@ async def test_tampered_body_fails(stripe_exporter):
 
 
 async def test_webhook_off_without_secret(aiohttp_client):
-    client = await aiohttp_client(make_app())
+    client = await aiohttp_client(make_app()[PUBLIC])
     response = await client.post("/v1/stripe/webhook", data=b"{}")
     assert response.status == 404

@@ -28,7 +28,7 @@ TEST_FILES = sorted((PROMETHEUS / "tests").glob("*.yml"))
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 SEVERITIES = {"critical", "high", "medium", "low"}
-CATEGORIES = {"payment", "widget", "traffic", "dashboard", "system"}
+CATEGORIES = {"payment", "widget", "traffic", "dashboard", "system", "security"}
 
 # Series of Prometheus itself, Alertmanager and the blackbox exporter the rules may read.
 OTHER_METRICS = {

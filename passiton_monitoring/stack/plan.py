@@ -51,6 +51,12 @@ def python_service_argv(service: str, listen: str) -> list[str]:
     return [sys.executable, "-m", "passiton_monitoring", service, "--listen", listen]
 
 
+def exporter_argv(listen: str, public_listen: str, ingest_token: str) -> list[str]:
+    """The exporter's two listeners; without EXPORTER_INGEST_TOKEN, an explicit development run."""
+    argv = [*python_service_argv("exporter", listen), "--public-listen", public_listen]
+    return argv if ingest_token else [*argv, "--dev"]
+
+
 def prometheus_argv(
     binary: str, config: Path, data: Path, listen: str, timing: Timing | None
 ) -> list[str]:
@@ -230,7 +236,7 @@ def plan_stack(config: StackConfig) -> StackPlan:
     services = [
         ServiceSpec(
             "exporter",
-            python_service_argv("exporter", listen.exporter),
+            exporter_argv(listen.exporter, f"{host}:{ports.exporter_public}", config.ingest_token),
             browsable(addresses.exporter),
             logs / "exporter.log",
             child_env,

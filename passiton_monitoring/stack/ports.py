@@ -27,15 +27,16 @@ class Ports:
     prometheus: int = 9090
     alertmanager: int = 9093
     blackbox: int = BLACKBOX_DEFAULT_PORT
+    exporter_public: int = 9822
 
     @classmethod
     def from_base(cls, base: int | None) -> Ports:
-        """The contract's ports, or ``base``, ``base+1``, ``base+2``, ``base+3`` (blackbox +4)."""
+        """The contract's ports, or ``base``..``base+4`` (exporter public +4, blackbox +5)."""
         if base is None:
             return cls()
-        if not 1 <= base <= 65535 - 4:
-            raise StackError(f"--base-port must be between 1 and 65531, got {base}")
-        return cls(base, base + 1, base + 2, base + 3, base + 4)
+        if not 1 <= base <= 65535 - 5:
+            raise StackError(f"--base-port must be between 1 and 65530, got {base}")
+        return cls(base, base + 1, base + 2, base + 3, base + 5, base + 4)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from passiton_monitoring.stack.plan import (
     ServiceSpec,
     StackConfig,
     StackPlan,
+    browsable,
     plan_stack,
     port_in_use,
 )
@@ -183,6 +184,8 @@ def banner(config: StackConfig, plan: StackPlan, supervisor: Supervisor) -> str:
             "ready" if r.ready else ("EXITED" if r.process.returncode is not None else "starting")
         )
         lines.append(f"  {r.spec.name:<13} {r.spec.url:<28} {state}")
+    public = browsable(f"{config.host}:{config.ports.exporter_public}")
+    lines.append(f"  {'exporter':<13} {public:<28} public: beacon, Stripe webhook")
     for name in plan.missing:
         lines.append(f"  {name:<13} {'(not installed)':<28} -")
     lines.append("")

@@ -107,7 +107,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def free_port_block(count: int = 5, attempts: int = 200) -> int:
+def free_port_block(count: int = 6, attempts: int = 200) -> int:
     """A base port N with N..N+count-1 all free right now (``up --base-port`` needs a block)."""
     rng = random.Random()
     for _ in range(attempts):
@@ -258,6 +258,10 @@ class UpStack:
     @property
     def exporter_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.exporter}"
+
+    @property
+    def exporter_public_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.exporter_public}"
 
     @property
     def bridge_url(self) -> str:

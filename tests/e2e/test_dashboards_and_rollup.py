@@ -96,12 +96,12 @@ def demo_stack(tmp_path_factory: pytest.TempPathFactory, e2e_database: str) -> I
     stack = UpStack.start(state, env, "--demo")
     try:
         post_events(stack.exporter_url, EXTRA_EVENTS)
-        send_bad_stripe_signatures(stack.exporter_url, 2)
+        send_bad_stripe_signatures(stack.exporter_public_url, 2)
         intent = {"id": "pi_e2e_1", "object": "payment_intent", "amount": 2500, "currency": "usd",
                   "metadata": {"organization_id": "hope-shelter"}}  # fmt: skip
         paid = {"id": "evt_e2e_1", "type": "payment_intent.succeeded", "data": {"object": intent}}
-        post_stripe_event(stack.exporter_url, paid)
-        post_stripe_event(stack.exporter_url, paid)  # a redelivery: counted as a duplicate
+        post_stripe_event(stack.exporter_public_url, paid)
+        post_stripe_event(stack.exporter_public_url, paid)  # a redelivery: counted as a duplicate
         # the first burst has fired an alert, the bridge has delivered it, and every series a
         # panel rates has samples enough for rate() over the panels' window
         for series in (

@@ -32,7 +32,7 @@ def _samples(url: str, name: str) -> list[tuple[dict[str, str], float]]:
 
 def _simulate(burst: Burst | None, start: float, seconds: float, *, seed: int = 1) -> dict:
     """Drive ``seconds`` of demo traffic from ``start`` into a fresh exporter; its metrics."""
-    with running_exporter(ExporterConfig()) as (url, _):
+    with running_exporter(ExporterConfig(development=True)) as (url, _):
         monitoring = Monitoring(url, flush_interval=0.1)
         traffic = DemoTraffic(
             monitoring,

@@ -22,6 +22,7 @@ from passiton_monitoring.stack import (
     ServiceSpec,
     alertmanager_argv,
     ensure_token_file,
+    exporter_argv,
     find_binary,
     prometheus_argv,
     python_service_argv,
@@ -54,6 +55,7 @@ class HaStack:
     group: ProcessGroup
     addresses: Addresses
     database_url: str
+    exporter_public: str
 
     def url(self, address: str) -> str:
         return f"http://{address}"
@@ -73,6 +75,7 @@ def ha_stack(
         blackbox=f"{host}:{free_port()}",  # not started: the uptime probes are simply down
     )
     cluster = (f"{host}:{free_port()}", f"{host}:{free_port()}")
+    exporter_public = f"{host}:{free_port()}"
     token, token_file = ensure_token_file(state, "")
     env = {
         **clean_environ(),
@@ -91,7 +94,7 @@ def ha_stack(
         group.start(
             ServiceSpec(
                 "exporter",
-                python_service_argv("exporter", addresses.exporter),
+                exporter_argv(addresses.exporter, exporter_public, ""),
                 f"http://{addresses.exporter}",
                 logs / "exporter.log",
                 env,
@@ -154,7 +157,7 @@ def ha_stack(
             )
         )
         group.wait_ready()
-        yield HaStack(group, addresses, e2e_database)
+        yield HaStack(group, addresses, e2e_database, exporter_public)
     finally:
         group.stop_all()
 
@@ -175,7 +178,7 @@ def test_two_alertmanagers_and_two_bridges_store_and_notify_each_alert_once(
 ) -> None:
     am_urls = [ha_stack.url(a) for a in ha_stack.addresses.alertmanager]
     prom = ha_stack.url(ha_stack.addresses.prometheus)
-    exporter = ha_stack.url(ha_stack.addresses.exporter)
+    exporter = ha_stack.url(ha_stack.exporter_public)
     for url in am_urls:
         wait_until(lambda url=url: _cluster_size(url) == 2, 30, "the Alertmanager cluster to form")
     wait_until(

@@ -40,10 +40,10 @@ def _targets(config: dict) -> dict[str, list[str]]:
 
 
 def test_ports_follow_the_contract() -> None:
-    assert Ports.from_base(None) == Ports(9820, 9821, 9090, 9093, 9115)
-    assert Ports.from_base(20000) == Ports(20000, 20001, 20002, 20003, 20004)
+    assert Ports.from_base(None) == Ports(9820, 9821, 9090, 9093, 9115, 9822)
+    assert Ports.from_base(20000) == Ports(20000, 20001, 20002, 20003, 20005, 20004)
     with pytest.raises(StackError):
-        Ports.from_base(65533)
+        Ports.from_base(65531)
 
 
 def test_durations_round_trip() -> None:
@@ -153,7 +153,13 @@ def test_plan_without_binaries_runs_the_two_services_only(tmp_path: Path) -> Non
     assert plan.missing == ["prometheus", "alertmanager"]
     assert config.channels == ("console",)
     exporter = plan.services[0]
-    assert exporter.argv[-2:] == ["--listen", "127.0.0.1:30000"]
+    assert exporter.argv[-5:] == [
+        "--listen",
+        "127.0.0.1:30000",
+        "--public-listen",
+        "127.0.0.1:30004",
+        "--dev",  # no EXPORTER_INGEST_TOKEN: an explicit local development run
+    ]
     assert exporter.env is not None
     assert exporter.env["PASSITON_STATE_DIR"] == str(tmp_path / "state")
     assert exporter.env["BRIDGE_WEBHOOK_TOKEN"] == plan.webhook_token

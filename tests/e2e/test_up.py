@@ -131,7 +131,8 @@ def _stored(database_url: str, alertname: str) -> list[dict[str, Any]]:
 def test_silence_stops_the_notification_and_inhibition_keeps_the_lower_severity_quiet(
     up_stack: UpStack, slack: FakeSlack, e2e_database: str
 ) -> None:
-    am, prom, exporter = up_stack.alertmanager_url, up_stack.prometheus_url, up_stack.exporter_url
+    am, prom = up_stack.alertmanager_url, up_stack.prometheus_url
+    exporter = up_stack.exporter_public_url
     silence_id = amtool(
         am,
         "silence",

@@ -9,6 +9,7 @@ Depends on httpx only. The aiohttp middleware (``passiton_monitoring_client.midd
 the ``aiohttp`` extra: ``pip install 'passiton-monitoring-client[aiohttp]'``.
 """
 
+from passiton_monitoring_client.beacon_keys import beacon_key
 from passiton_monitoring_client.client import MAX_TEXT, ClientStats, InvalidEvent, Monitoring
 
-__all__ = ["MAX_TEXT", "ClientStats", "InvalidEvent", "Monitoring"]
+__all__ = ["MAX_TEXT", "ClientStats", "InvalidEvent", "Monitoring", "beacon_key"]

@@ -1,0 +1,104 @@
+"""A real exporter process (the console script) on free ports, for the abuse tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("passiton-monitoring"))
+TOKEN = "abuse-test-ingest-token-0123456789"
+BEACON_SECRET = "abuse-test-beacon-secret-0123456789"
+ORIGIN = "https://donate.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    internal: str
+    public: str
+    pid: int
+    public_port: int
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the exporter process, from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS")
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.internal}/metrics", timeout=30).text
+
+    def sample(self, line_prefix: str) -> float:
+        """The value of the exposition line starting with ``line_prefix`` (0 when absent)."""
+        for line in self.metrics().splitlines():
+            if line.startswith(line_prefix + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
+@contextmanager
+def exporter_process(env: Mapping[str, str] | None = None) -> Iterator[Exporter]:
+    internal, public = free_port(), free_port()
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EXPORTER_")},
+        "EXPORTER_INGEST_TOKEN": TOKEN,
+        "EXPORTER_BEACON_SECRET": BEACON_SECRET,
+        "EXPORTER_CORS_ORIGINS": ORIGIN,
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [
+            CONSOLE_SCRIPT,
+            "exporter",
+            "--listen",
+            f"127.0.0.1:{internal}",
+            "--public-listen",
+            f"127.0.0.1:{public}",
+        ],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    exporter = Exporter(
+        f"http://127.0.0.1:{internal}", f"http://127.0.0.1:{public}", proc.pid, public
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = all(
+                    httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+                    for url in (exporter.internal, exporter.public)
+                )
+            except httpx.HTTPError:
+                ready = False
+            if ready:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the exporter did not become ready"
+            time.sleep(0.1)
+        yield exporter
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
