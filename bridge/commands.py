@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from bridge.config import BridgeConfig
+from bridge.sanitize import redact
 from exporter.env import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -373,7 +374,7 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
             Check(
                 "database",
                 False,
-                f"{scheme}: {exc}",
+                f"{scheme}: {redact(str(exc))}",
                 "check DATABASE_URL and that the database server is running",
             )
         )

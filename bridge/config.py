@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.retry import RetryPolicy
-from exporter.env import ConfigError, env_bool, env_float, env_int, parse_listen
+from exporter.env import ConfigError, env_bool, env_float, env_int, parse_listen, read_secrets
 
 if TYPE_CHECKING:
     from bridge.channels.config import ChannelsConfig
@@ -44,8 +44,8 @@ def default_database_url(state_dir: Path) -> str:
 class BridgeConfig:
     """Everything the bridge needs; built by ``from_env`` or directly in tests."""
 
-    database_url: str
-    webhook_token: str = ""
+    database_url: str = field(repr=False)  # may hold a password
+    webhook_token: str = field(default="", repr=False)
     retention_days: int = 90
     state_dir: Path = Path(".passiton")
     listen_host: str = "0.0.0.0"
@@ -82,6 +82,7 @@ class BridgeConfig:
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
         from bridge.channels.config import ChannelsConfig
 
+        env = read_secrets(env)
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
         database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
         if not database_url.startswith(("postgres://", "postgresql://", "sqlite://")):

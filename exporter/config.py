@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.env import env_csv, env_float, env_int, parse_listen
+from exporter.env import env_csv, env_float, env_int, parse_listen, read_secrets
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class ExporterConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExporterConfig:
+        env = read_secrets(env)
         try:
             host, port = parse_listen(env.get("EXPORTER_LISTEN", "").strip() or "0.0.0.0:9820")
         except ValueError as exc:

@@ -15,6 +15,8 @@ from email.utils import parseaddr
 from typing import Literal
 from urllib.parse import urlsplit
 
+from exporter.env import read_secrets
+
 SmtpTls = Literal["starttls", "tls", "none"]
 
 DEFAULT_PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -97,7 +99,7 @@ class ChannelsConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ChannelsConfig:
         """Parse and validate the contract's channel variables; ValueError names the culprit."""
-        get = _Env(env)
+        get = _Env(read_secrets(env))
         return cls(
             slack=_slack(get),
             email=_email(get),
