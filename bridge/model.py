@@ -70,6 +70,9 @@ class Message:
     external_url: str = ""
     recipients: tuple[str, ...] = ()  # per-organization override; empty = channel default
     notice: str = ""  # e.g. "flapping": a bridge-generated note shown above the alerts
+    # The whole Alertmanager group's status ("" outside a notification): a channel keyed by the
+    # group (PagerDuty with PAGERDUTY_DEDUP_KEY=group) resolves only when the group has.
+    group_status: str = ""
 
     @property
     def severity(self) -> str:

@@ -30,11 +30,14 @@ from typing import Any, TextIO
 import httpx
 import yaml
 
+from exporter.env import ConfigError, read_secrets
+
 BLACKBOX_DEFAULT_PORT = 9115
 INSTALL_HINT = (
     "sudo apt-get install prometheus prometheus-alertmanager prometheus-blackbox-exporter"
 )
 TOKEN_FILE = "bridge-webhook-token"  # noqa: S105 (a file name)
+PAGERDUTY_KEY_FILE = "pagerduty-routing-key"
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 BLACKBOX_BINARIES = ("prometheus-blackbox-exporter", "blackbox_exporter")
 
@@ -201,15 +204,32 @@ def _fast_routes(route: dict[str, Any], timing: Timing, *, root: bool) -> None:
         _fast_routes(child, timing, root=False)
 
 
+@dataclass(frozen=True)
+class PagerDutyDirect:
+    """Alertmanager's own PagerDuty receiver (the out-of-band path): its key file and URL."""
+
+    routing_key_file: Path
+    url: str | None = None  # None: Alertmanager's default, PagerDuty's Events API v2
+
+
 def render_alertmanager(
     source: Path,
     addresses: Addresses,
     token_file: Path,
     timing: Timing | None = None,
+    pagerduty: PagerDutyDirect | None = None,
 ) -> dict[str, Any]:
-    """``alertmanager.yml`` for this stack: the bridge's address and token file filled in."""
+    """``alertmanager.yml`` for this stack: the bridge's address and token file filled in; the
+    out-of-band PagerDuty receiver pointed at ``pagerduty``, or dropped without it."""
     config = _rewrite(_load_yaml(source), addresses)
     for receiver in config.get("receivers") or []:
+        if pagerduty is None:
+            receiver.pop("pagerduty_configs", None)
+        for direct in receiver.get("pagerduty_configs") or []:
+            direct.pop("routing_key", None)
+            direct["routing_key_file"] = str(pagerduty.routing_key_file)
+            if pagerduty.url:
+                direct["url"] = pagerduty.url
         for webhook in receiver.get("webhook_configs") or []:
             http = webhook.get("http_config") or {}
             if "authorization" in http:
@@ -243,6 +263,21 @@ def write_yaml(path: Path, data: dict[str, Any], source: Path) -> Path:
     header = f"# Rendered by passiton-monitoring from {source}; edit that file, not this one.\n"
     path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def pagerduty_direct(env: Mapping[str, str], state_dir: Path) -> PagerDutyDirect | None:
+    """Alertmanager's own PagerDuty receiver when the bridge pages PagerDuty with Alertmanager's
+    dedup_key (``PAGERDUTY_DEDUP_KEY=group``): the key in a 0600 file in the state directory."""
+    key = env.get("PAGERDUTY_INTEGRATION_KEY", "").strip()
+    if not key or env.get("PAGERDUTY_DEDUP_KEY", "").strip().lower() != "group":
+        return None
+    path = state_dir / PAGERDUTY_KEY_FILE
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key)
+    url = env.get("PAGERDUTY_EVENTS_URL", "").strip() or None
+    return PagerDutyDirect(path, url)
 
 
 def ensure_token_file(state_dir: Path, token: str) -> tuple[str, Path]:
@@ -400,6 +435,10 @@ class StackConfig:
     ) -> StackConfig:
         from bridge.channels.config import ChannelsConfig
 
+        try:
+            env = read_secrets(env)  # NAME_FILE secrets become NAME for the child processes too
+        except ConfigError as exc:
+            raise StackError(str(exc)) from None
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton").resolve()
         try:
             channels = ChannelsConfig.from_env(env).enabled
@@ -503,7 +542,9 @@ def plan_stack(config: StackConfig) -> StackPlan:
     if alertmanager:
         path = write_yaml(
             state / "alertmanager.yml",
-            render_alertmanager(am_source, addresses, token_file, config.timing),
+            render_alertmanager(
+                am_source, addresses, token_file, config.timing, pagerduty_direct(config.env, state)
+            ),
             am_source,
         )
         rendered.append(path)

@@ -67,6 +67,10 @@ class SmsSettings:
 class PagerDutySettings:
     integration_key: str = field(repr=False)
     events_url: str = DEFAULT_PAGERDUTY_EVENTS_URL
+    # "alert": one incident per alert (fingerprint + startsAt); "group": Alertmanager's own
+    # dedup_key (sha256 of the group key), so its pagerduty_configs receiver (the out-of-band
+    # path while the bridge's database is down) and the bridge open one incident, not two.
+    dedup: Literal["alert", "group"] = "alert"
 
 
 @dataclass(frozen=True)
@@ -257,4 +261,11 @@ def _pagerduty(get: _Env) -> PagerDutySettings | None:
         return None
     if any(c.isspace() for c in key):
         raise ValueError("PAGERDUTY_INTEGRATION_KEY must not contain whitespace")
-    return PagerDutySettings(integration_key=key, events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL)
+    dedup = (get("PAGERDUTY_DEDUP_KEY") or "alert").lower()
+    if dedup not in ("alert", "group"):
+        raise ValueError(f"PAGERDUTY_DEDUP_KEY must be alert or group, got {dedup!r}")
+    return PagerDutySettings(
+        integration_key=key,
+        events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL,
+        dedup="group" if dedup == "group" else "alert",
+    )
