@@ -3,13 +3,13 @@ of Slack, PagerDuty, Twilio and an SMTP server: the whole path from webhook to t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bridge.app import BRIDGE, create_app
 from bridge.config import BridgeConfig
-from tests.bridge_support import AUTH, T0, TOKEN, am_alert, body, count, payload
+from tests.bridge_support import AUTH, T0, TOKEN, Clock, am_alert, body, count, payload
 from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 SMS_TO = "+14155550111"
@@ -39,9 +39,13 @@ async def stack(db_url, aiohttp_client, fake_slack, fake_pagerduty, fake_twilio,
         "ALERT_EMAIL_FROM": "alerts@passiton.test",
     }
     config = BridgeConfig.from_env(env)
-    app = create_app(config, workers=False)
+    # A clock moved by drain(): a retry is due in the next round, never within the same one
+    # (with the real clock, a slow machine made it due before run_once finished).
+    clock = Clock(datetime.now(UTC))
+    app = create_app(config, workers=False, clock=clock)
     client = await aiohttp_client(app)
     client.bridge = app[BRIDGE]
+    client.clock = clock
     assert sorted(client.bridge.notifiers) == ["email", "pagerduty", "slack", "sms"]
     return client
 
@@ -54,6 +58,7 @@ async def post(client, *alerts):
 async def drain(client, rounds: int = 5):
     for _ in range(rounds):
         await client.bridge.delivery.run_once()
+        client.clock.advance(1)
 
 
 async def test_critical_group_reaches_every_channel_and_resolves_on_pagerduty(
