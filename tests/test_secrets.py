@@ -7,9 +7,11 @@ import asyncio
 import sys
 
 import asyncpg
+import httpx
 import pytest
 
 from bridge.app import create_app
+from bridge.channels.registry import build_notifiers
 from bridge.config import BridgeConfig, ConfigError
 from exporter.config import ExporterConfig
 from exporter.env import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
@@ -107,9 +109,14 @@ async def test_the_bridge_refuses_to_start_with_a_short_token(tmp_path):
     assert "passiton-dev" not in (out + err).decode()
 
 
-def test_reprs_show_no_secret():
+async def test_reprs_show_no_secret():
     env = {**CHANNELS, **SECRETS}
-    shown = repr(BridgeConfig.from_env(env)) + repr(ExporterConfig.from_env(env))
+    config = BridgeConfig.from_env(env)
+    shown = repr(config) + repr(ExporterConfig.from_env(env))
+    async with httpx.AsyncClient() as http:
+        notifiers = build_notifiers(config.channels, http)
+        assert sorted(notifiers) == ["email", "pagerduty", "slack", "sms"]
+        shown += repr(notifiers)
     for secret in NEVER_SHOWN:
         assert secret not in shown
 
