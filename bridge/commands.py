@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from bridge.config import BridgeConfig
+from bridge.double_paging import alertmanager_pages_pagerduty, double_paging_verdict
 from bridge.sanitize import redact
 from exporter.env import listen_argument
 
@@ -410,6 +411,11 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
                 f"{url} " + ("ready" if error is None else f"not ready: {error}"),
                 f"start {name} or set {variable}",
             )
+        )
+    if channels.pagerduty:
+        pages = await alertmanager_pages_pagerduty(config.alertmanager_url)
+        checks.append(
+            Check("pagerduty paging", *double_paging_verdict(pages, channels.pagerduty.dedup))
         )
     return checks
 

@@ -26,6 +26,7 @@ import yaml
 from bridge.app import BRIDGE, create_app
 from bridge.channels.config import ChannelsConfig, PagerDutySettings
 from bridge.channels.pagerduty import PagerDutyNotifier, group_dedup_key
+from bridge.double_paging import alertmanager_pages_pagerduty, double_paging_verdict
 from bridge.model import Alert, Message
 from bridge.stack import (
     FAST,
@@ -200,6 +201,16 @@ async def test_critical_pages_while_the_database_is_down_and_once_when_back(stac
 
     await wait_until(resolved_by_both, timeout=60)
     assert fake_pagerduty.incidents == {expected: "resolved"}
+
+    # doctor notices the configuration that would page twice.
+    assert await alertmanager_pages_pagerduty(stack.alertmanager) is True
+    assert double_paging_verdict(True, "group")[0] is True
+    ok, detail, fix = double_paging_verdict(True, "alert")
+    assert not ok
+    assert "two incidents" in detail
+    assert fix == "set PAGERDUTY_DEDUP_KEY=group for the bridge"
+    assert double_paging_verdict(False, "alert")[0] is True
+    assert await alertmanager_pages_pagerduty("http://127.0.0.1:9") is None
 
 
 async def test_group_dedup_resolves_only_with_the_group(fake_pagerduty):
