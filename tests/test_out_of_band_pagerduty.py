@@ -27,7 +27,7 @@ from bridge.app import BRIDGE, create_app
 from bridge.channels.config import ChannelsConfig, PagerDutySettings
 from bridge.channels.pagerduty import PagerDutyNotifier, group_dedup_key
 from bridge.model import Alert, Message
-from bridge.stack import (
+from passiton_monitoring.stack import (
     FAST,
     Addresses,
     PagerDutyDirect,
