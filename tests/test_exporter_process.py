@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.app import create_app
 from exporter.config import ExporterConfig
 from exporter.metrics import ExporterMetrics
 from exporter.probe import DatabaseProbe
@@ -43,7 +44,7 @@ def test_console_script_serves_and_stops_on_sigterm():
     port = free_port()
     env = {**os.environ, "EXPORTER_INGEST_TOKEN": "tok-0123456789abcdef"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -96,7 +97,6 @@ async def test_database_probe_against_real_postgres():
 
 
 async def test_probe_runs_inside_the_app(aiohttp_client):
-    from exporter.app import create_app
 
     app = create_app(ExporterConfig(probe_database_url=PG_URL, probe_interval_seconds=0.05))
     client = await aiohttp_client(app)

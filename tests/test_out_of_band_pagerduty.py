@@ -28,7 +28,7 @@ from bridge.channels.config import ChannelsConfig, PagerDutySettings
 from bridge.channels.pagerduty import PagerDutyNotifier, group_dedup_key
 from bridge.double_paging import alertmanager_pages_pagerduty, double_paging_verdict
 from bridge.model import Alert, Message
-from bridge.stack import (
+from passiton_monitoring.stack import (
     FAST,
     Addresses,
     PagerDutyDirect,

@@ -14,7 +14,7 @@ from bridge.app import create_app
 from bridge.channels.registry import build_notifiers
 from bridge.config import BridgeConfig, ConfigError
 from exporter.config import ExporterConfig
-from exporter.env import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
+from passiton_common.settings import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
 from tests.bridge_support import make_config, notifiers
 from tests.conftest import PG_ADMIN_URL
 
@@ -97,7 +97,7 @@ async def test_the_bridge_refuses_to_start_with_a_short_token(tmp_path):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bridge.cli",
+        "passiton_monitoring",
         "bridge",
         env={"BRIDGE_WEBHOOK_TOKEN": "passiton-dev", "PASSITON_STATE_DIR": str(tmp_path)},
         stdout=asyncio.subprocess.PIPE,
@@ -127,7 +127,7 @@ async def test_doctor_shows_no_secret(tmp_path):
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bridge.cli",
+        "passiton_monitoring",
         "doctor",
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -17,7 +17,7 @@ from bridge.app import BRIDGE, create_app
 from bridge.config import ConfigError
 from bridge.sanitize import redact, redact_mapping
 from bridge.webhook import MAX_VALUE, TRUNCATED_MARKER
-from exporter.env import MIN_TOKEN_LENGTH, TOKEN_NAMES, read_secrets
+from passiton_common.settings import MIN_TOKEN_LENGTH, TOKEN_NAMES, read_secrets
 from tests.abuse.bridge_inputs import ADVERSARIAL, SECRETS
 from tests.bridge_support import AUTH, TOKEN, am_alert, body, count, make_config, notifiers, payload
 
