@@ -140,9 +140,20 @@ def _may_need_redaction(text: str) -> bool:
     return any(t in lowered for t in _TRIGGERS) or _DIGIT_RUN.search(text) is not None
 
 
-@lru_cache(maxsize=8192)
+# Label values repeat (names, ids, hosts): short ones are cached. Long ones (descriptions, up to
+# 16 KiB) are not, so unique long values cannot fill memory (8192 x 16 KiB).
+CACHED_LENGTH = 512
+
+
 def redact(text: str) -> str:
     """``text`` with secrets, Luhn-valid card numbers and e-mail addresses replaced."""
+    if len(text) <= CACHED_LENGTH:
+        return _redact_cached(text)
+    return _redact_all(text) if _may_need_redaction(text) else text
+
+
+@lru_cache(maxsize=8192)
+def _redact_cached(text: str) -> str:
     if not text or not _may_need_redaction(text):
         return text
     return _redact_all(text)

@@ -15,7 +15,7 @@ import pytest
 
 from bridge.app import BRIDGE, create_app
 from bridge.config import ConfigError
-from bridge.sanitize import redact, redact_mapping
+from bridge.sanitize import _redact_cached, redact, redact_mapping
 from bridge.webhook import MAX_VALUE, TRUNCATED_MARKER
 from passiton_common.settings import MIN_TOKEN_LENGTH, TOKEN_NAMES, read_secrets
 from tests.abuse.bridge_inputs import ADVERSARIAL, SECRETS
@@ -33,7 +33,6 @@ def test_every_pattern_has_adversarial_inputs_and_a_secret() -> None:
 def test_redaction_of_16kib_adversarial_input(pattern: str, name: str) -> None:
     text = ADVERSARIAL[pattern, name](SIZE)
     assert len(text) == SIZE
-    redact.cache_clear()
     redact(text)
     secret_text, secret = SECRETS[pattern]
     for attacked in (f"{text} {secret_text}", f"{secret_text} {text}"):
@@ -141,3 +140,15 @@ async def test_readiness_reveals_nothing_about_the_database(client):
     response = await client.get("/-/ready")
     assert response.status == 503
     assert await response.text() == "database unavailable\n"
+
+
+def test_unique_long_values_are_not_cached():
+    """8,192 unique 16 KiB descriptions would hold 128 MiB in the redaction cache: long values
+    are redacted without caching, short ones (label values) still hit the cache."""
+    _redact_cached.cache_clear()
+    before = _redact_cached.cache_info().currsize
+    for i in range(200):
+        assert redact(f"{i} token=abc " + "x" * SIZE) == f"{i} token=[REDACTED] " + "x" * SIZE
+    assert _redact_cached.cache_info().currsize == before
+    redact("org-cache-probe")
+    assert _redact_cached.cache_info().currsize == before + 1
