@@ -56,6 +56,11 @@ class BridgeConfig:
     listen_host: str = "0.0.0.0"
     listen_port: int = 9821
     max_body_bytes: int = 4 * 1024 * 1024
+    # A connection without a complete request head (or idle) this long is closed; a body not
+    # received in body_timeout_seconds is answered 503 (Alertmanager retries it, a stalled
+    # sender no longer holds the handler).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
     auto_migrate: bool = True
     db_pool_size: int = 10
     # Alert fatigue: no repeat notification of the same alert on a channel within the cooldown
@@ -111,6 +116,10 @@ class BridgeConfig:
             listen_host=host,
             listen_port=port,
             max_body_bytes=env_int(env, "BRIDGE_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+            header_timeout_seconds=env_float(
+                env, "BRIDGE_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.1
+            ),
+            body_timeout_seconds=env_float(env, "BRIDGE_BODY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             auto_migrate=env_bool(env, "BRIDGE_AUTO_MIGRATE", True),
             db_pool_size=env_int(env, "BRIDGE_DB_POOL_SIZE", 10, minimum=1),
             cooldown_seconds=env_float(env, "BRIDGE_COOLDOWN_SECONDS", 1800.0),

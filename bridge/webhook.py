@@ -7,6 +7,7 @@ database is unavailable, 400 (with the reason) for a payload that will never be 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -218,11 +219,21 @@ async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> we
     if length is not None and length > bridge.config.max_body_bytes:
         metrics.notifications_received.labels(status="too_large").inc()
         return web.json_response({"error": "payload too large"}, status=413)
+    timeout = bridge.config.body_timeout_seconds
     try:
-        body = await request.read()
+        async with asyncio.timeout(timeout):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         metrics.notifications_received.labels(status="too_large").inc()
         return web.json_response({"error": "payload too large"}, status=413)
+    except TimeoutError:
+        # 503, not 408: Alertmanager drops a 4xx, and a slow network must not lose the group.
+        metrics.notifications_received.labels(status="body_timeout").inc()
+        return web.json_response(
+            {"error": f"body not received within {timeout:g}s"},
+            status=503,
+            headers={"Connection": "close"},
+        )
     try:
         notification = parse_notification(body)
     except InvalidPayload as exc:

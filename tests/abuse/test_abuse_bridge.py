@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
 
 from bridge.app import BRIDGE, create_app
 from bridge.config import ConfigError
 from bridge.sanitize import _redact_cached, redact, redact_mapping
+from bridge.server import runner_options
 from bridge.webhook import MAX_VALUE, TRUNCATED_MARKER
 from passiton_common.settings import MIN_TOKEN_LENGTH, TOKEN_NAMES, read_secrets
 from tests.abuse.bridge_inputs import ADVERSARIAL, SECRETS
@@ -152,3 +154,57 @@ def test_unique_long_values_are_not_cached():
     assert _redact_cached.cache_info().currsize == before
     redact("org-cache-probe")
     assert _redact_cached.cache_info().currsize == before + 1
+
+
+# --- Slow clients: a stalled sender does not hold a connection or a handler ----------------------
+
+
+@pytest.fixture
+async def slow_server(tmp_path):
+    """The bridge served with the runner options `passiton-monitoring bridge` uses, and short
+    timeouts."""
+    config = make_config(
+        f"sqlite:///{tmp_path / 'b.sqlite3'}", header_timeout_seconds=0.5, body_timeout_seconds=0.5
+    )
+    app = create_app(config, notifiers=notifiers("slack"), workers=False)
+    runner = web.AppRunner(app, **runner_options(config))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield app, port
+    await runner.cleanup()
+
+
+async def test_a_stalled_request_head_is_closed_after_the_header_timeout(slow_server):
+    """Half a request head, then nothing: the bridge closes the connection (bound: the 0.5 s
+    header timeout; the read below would wait 10 s)."""
+    _, port = slow_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /v1/alertmanager HTTP/1.1\r\nHost: b\r\n")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, nothing answered
+    writer.close()
+
+
+async def test_a_stalled_body_is_answered_503_after_the_body_timeout(slow_server):
+    """The head and 10 of 1,000 announced bytes, then nothing: 503 (Alertmanager retries it),
+    counted, and nothing stored."""
+    app, port = slow_server
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/alertmanager HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer "
+        + TOKEN.encode()
+        + b"\r\nContent-Length: 1000\r\n\r\n"
+        + b'{"version"'
+    )
+    await writer.drain()
+    # Bound: the answer comes after the 0.5 s body timeout, the connection closes after 1 s of
+    # lingering; the read below would wait 10 s.
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b"body not received within 0.5s" in answer
+    bridge = app[BRIDGE]
+    assert bridge.metrics.notifications_received.labels(status="body_timeout")._value.get() == 1
+    assert await count(bridge.storage, "alert_notifications") == 0
