@@ -8,7 +8,7 @@ CLIENT_SOURCES := clients/python/pyproject.toml $(wildcard clients/python/passit
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean wheels
+.PHONY: up test lint format debs postgres install bench clean wheels screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,7 @@ debs:
 	done; \
 	pkgs="$(DEBS)"; command -v node >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs nodejs"; }; \
 	command -v wrk >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs wrk"; }; \
+	command -v chromium >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs chromium"; }; \
 	{ command -v pgbouncer || test -x /usr/sbin/pgbouncer; } >/dev/null 2>&1 || { missing=1; pkgs="$$pkgs pgbouncer"; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$pkgs"; \
@@ -67,6 +68,11 @@ bench: install debs postgres
 	$(BIN)/python benchmarks/bridge_sanitize.py
 	$(BIN)/python benchmarks/rollup.py
 	$(BIN)/python benchmarks/e2e_latency.py
+	$(BIN)/python benchmarks/console.py
+
+# The console's screenshots in docs/console/, from its browser test against a real stack.
+screenshots: $(STAMP) debs postgres
+	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/e2e/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache

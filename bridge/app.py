@@ -16,6 +16,7 @@ from bridge.channels.base import Notifier
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
+from bridge.console.views import add_console
 from bridge.deadman import DeadMansSwitch
 from bridge.delivery import DeliveryEngine
 from bridge.fatigue import FatigueRules
@@ -239,6 +240,12 @@ def create_app(
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_get("/metrics", _metrics)
+    add_console(
+        app,
+        bridge,
+        secret=config.console_secret,
+        session_seconds=config.console_session_seconds,
+    )
 
     async def lifecycle(_: web.Application):
         await bridge.start(workers=workers)

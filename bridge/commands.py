@@ -22,6 +22,7 @@ import httpx
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import encode_message
 from bridge.config import BridgeConfig
+from bridge.console import cli as console_cli
 from bridge.delivery import DeliveryEngine
 from bridge.doctor import doctor
 from bridge.metrics import BridgeMetrics
@@ -275,6 +276,13 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    config = load_config()
+    if config is None:
+        return 2
+    return console_cli.cmd_user(args, config)
+
+
 def _no_arguments(_: argparse.ArgumentParser) -> None:
     return None
 
@@ -302,5 +310,10 @@ COMMANDS: dict[
         "delete alert rows older than --older-than (e.g. 90d)",
         _configure_purge,
         cmd_purge,
+    ),
+    "user": (
+        "console users: user add NAME --role viewer|responder|admin (password on stdin)",
+        console_cli.configure_user,
+        cmd_user,
     ),
 }

@@ -87,6 +87,9 @@ class BridgeConfig:
     rollup_interval_seconds: float = 300.0
     alertmanager_url: str = "http://127.0.0.1:9093"
     channels: ChannelsConfig | Any = None
+    # The console's session signing key; empty: a random key kept in bridge_state.
+    console_secret: str = field(default="", repr=False)
+    console_session_seconds: float = 12 * 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
@@ -138,4 +141,8 @@ class BridgeConfig:
             alertmanager_url=channels.alertmanager_url or "http://127.0.0.1:9093",
             rollup_interval_seconds=env_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
             channels=channels,
+            console_secret=env.get("BRIDGE_CONSOLE_SECRET", "").strip(),
+            console_session_seconds=env_float(
+                env, "BRIDGE_CONSOLE_SESSION_SECONDS", 12 * 3600.0, minimum=60
+            ),
         )

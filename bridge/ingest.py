@@ -7,7 +7,7 @@ routed, so a retried or duplicated notification stores nothing new and notifies 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -88,14 +88,22 @@ def plan_notification(
     router: Router,
     rules: FatigueRules,
     now: datetime,
+    acknowledged: Set[tuple[str, datetime]] = frozenset(),
 ) -> Plan:
-    """Decide, in Python, who hears about the new alert events (keys run parallel to them)."""
+    """Decide, in Python, who hears about the new alert events (keys run parallel to them).
+
+    A firing the console acknowledged (same fingerprint and starts_at: the same instance, so
+    neither a re-fire after a resolve nor an escalation, which changes the severity label and
+    with it the fingerprint) is not repeated to the channels; its resolve still is."""
     plan = Plan()
     groups: dict[tuple[str, tuple[str, ...], datetime | None, str], list[Alert]] = defaultdict(list)
     for alert, key in zip(new_alerts, keys, strict=True):
         reason = router.suppression(alert)
         if reason:
             plan.suppressed[reason] += 1
+            continue
+        if alert.status == "firing" and (alert.fingerprint, alert.starts_at) in acknowledged:
+            plan.suppressed["acknowledged"] += 1
             continue
         state, verdict, changed = flap_step(
             plan.states.get(key) or states.get(key), alert, now, rules
@@ -176,6 +184,8 @@ class Ingestor:
             if alerts:
                 events = await tx.store_alerts(alerts, keys, now)
                 new = [alerts[i] for i in events.indexes]
+                firing = [(a.fingerprint, a.starts_at) for a in new if a.status == "firing"]
+                acknowledged = await tx.acknowledged(firing) if firing else set()
                 plan = plan_notification(
                     notification,
                     new,
@@ -184,6 +194,7 @@ class Ingestor:
                     self.router,
                     self.rules,
                     now,
+                    acknowledged,
                 )
             if watchdog:
                 plan.deliveries.extend(await self.deadman.on_watchdog(tx, now))

@@ -88,7 +88,8 @@ async def test_migrate_is_idempotent(empty_db_url):
     kind = "postgres" if empty_db_url.startswith("postgres") else "sqlite"
     versions = [m.version for m in load_migrations(kind)]
     assert versions[0] == "0001_initial"
-    assert out.splitlines() == [f"applied {v}" for v in versions]
+    assert versions[:2] == ["0001_initial", "0002_console"]
+    assert out.strip().splitlines() == [f"applied {v}" for v in versions]
     code, out, _ = await cli("migrate", environ=environ)
     assert code == 0
     assert out.strip() == "database schema is up to date"
@@ -108,6 +109,10 @@ async def test_migrate_is_idempotent(empty_db_url):
             "widget_analytics",
             "dashboard_metrics",
             "alert_deliveries",
+            "console_users",
+            "alert_acknowledgements",
+            "console_audit",
+            "delivery_alerts",
         ):
             assert await count(storage, table) == 0
         if storage.kind == "postgres":

@@ -186,6 +186,12 @@ class Transaction(abc.ABC):
         """Atomically change key from expected to value; True for exactly one caller."""
 
     @abc.abstractmethod
+    async def acknowledged(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        """Which of these alert instances (fingerprint, starts_at) the console acknowledged."""
+
+    @abc.abstractmethod
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         """Clear the flapping flag of alerts unchanged since quiet_since; returns those cleared."""
 

@@ -29,6 +29,7 @@ from bridge.storage.base import (
     Transaction,
     load_migrations,
 )
+from bridge.storage.console_postgres import PostgresConsole
 from bridge.storage.postgres_tx import PostgresTransaction, write_deliveries
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,8 @@ class PostgresStorage(Storage):
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < $1",
             "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < $1",
+            "alert_acknowledgements": "DELETE FROM alert_acknowledgements WHERE created_at < $1",
+            "console_audit": "DELETE FROM console_audit WHERE at < $1",
         }
         counts = {}
         async with self._conn() as conn, conn.transaction():
@@ -331,6 +334,10 @@ class PostgresStorage(Storage):
             return await conn.fetchval(
                 "SELECT value FROM bridge_state WHERE key = 'config_version'"
             )
+
+    def console(self) -> PostgresConsole:
+        """The alert console's queries on this database."""
+        return PostgresConsole(self._conn)
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
         async with self._conn() as conn:

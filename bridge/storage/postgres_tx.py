@@ -187,6 +187,18 @@ class PostgresTransaction(Transaction):
         )
         return status == "UPDATE 1"
 
+    async def acknowledged(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        rows = await self.conn.fetch(
+            "SELECT a.fingerprint, a.starts_at FROM alert_acknowledgements a"
+            " JOIN unnest($1::text[], $2::timestamptz[]) AS i(f, s)"
+            " ON a.fingerprint = i.f AND a.starts_at = i.s",
+            [i[0] for i in instances],
+            [i[1] for i in instances],
+        )
+        return {(r[0], r[1]) for r in rows}
+
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         rows = await self.conn.fetch(
             """

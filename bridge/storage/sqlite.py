@@ -29,6 +29,7 @@ from bridge.storage.base import (
     Transaction,
     load_migrations,
 )
+from bridge.storage.console_sqlite import SqliteConsole
 from bridge.storage.sqlite_tx import SqliteTransaction, parse_time, parse_ts, ts, write_deliveries
 
 
@@ -243,6 +244,8 @@ class SqliteStorage(Storage):
             "alert_deliveries": "DELETE FROM alert_deliveries"
             " WHERE state <> 'pending' AND finished_at < ?",
             "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < ?",
+            "alert_acknowledgements": "DELETE FROM alert_acknowledgements WHERE created_at < ?",
+            "console_audit": "DELETE FROM console_audit WHERE at < ?",
         }
         counts = {}
         async with self._locked(write=True) as db:
@@ -283,6 +286,10 @@ class SqliteStorage(Storage):
             cursor = await db.execute("SELECT value FROM bridge_state WHERE key = 'config_version'")
             row = await cursor.fetchone()
             return row[0] if row else "0"
+
+    def console(self) -> SqliteConsole:
+        """The alert console's queries on this database."""
+        return SqliteConsole(self._locked)
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
         async with self._locked(write=False) as db:

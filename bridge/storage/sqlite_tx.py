@@ -192,6 +192,23 @@ class SqliteTransaction(Transaction):
         )
         return cursor.rowcount == 1
 
+    async def acknowledged(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> set[tuple[str, datetime]]:
+        wanted = {(f, ts(s)) for f, s in instances}
+        found: set[tuple[str, datetime]] = set()
+        for chunk in _chunks(sorted({f for f, _ in wanted})):
+            marks = ", ".join("?" * len(chunk))
+            cursor = await self.db.execute(
+                "SELECT fingerprint, starts_at FROM alert_acknowledgements"  # noqa: S608
+                f" WHERE fingerprint IN ({marks})",
+                chunk,
+            )
+            for r in await cursor.fetchall():
+                if (r[0], r[1]) in wanted:
+                    found.add((r[0], parse_ts(r[1])))  # type: ignore[arg-type]
+        return found
+
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         cursor = await self.db.execute(
             """

@@ -25,6 +25,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from bridge.console.demo_user import ensure_demo_user
+from bridge.storage import StorageUnavailable
 from passiton_monitoring.stack.plan import (
     ServiceSpec,
     StackConfig,
@@ -191,6 +193,8 @@ def banner(config: StackConfig, plan: StackPlan, supervisor: Supervisor) -> str:
     else:
         lines.append("Notifications: " + ", ".join(config.channels))
     lines.append(f"Alert database: {config.database}")
+    bridge_url = next((s.url for s in plan.services if s.name == "bridge"), "")
+    lines.append(f"Console: {bridge_url}/console/ (users: passiton-monitoring user add NAME)")
     lines.append(f"Logs: {config.state_dir / 'logs'}")
     if plan.missing:
         lines.append(
@@ -240,6 +244,11 @@ async def run_stack(
         if not ready:
             supervisor.say("!! not every process became ready; see the logs above")
         if demo is not None and not stop.is_set():
+            try:
+                user, password = await ensure_demo_user(config.env, config.state_dir)
+                supervisor.say(f"Console login: {user} / {password}")
+            except (StorageUnavailable, OSError) as exc:
+                supervisor.say(f"!! no console login created: {exc}")
             exporter = next(s.url for s in plan.services if s.name == "exporter")
             demo_task = asyncio.create_task(demo(exporter, config.ingest_token, stop, out))
         await supervisor.watch(stop)

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.harness import UpStack, http_ok, wait_until
@@ -64,6 +66,21 @@ def test_demo_prints_a_real_alert_on_the_console(tmp_path: Path) -> None:
             on_timeout=stack.diagnostics,
         )
         print(f"demo alert on the console {time.monotonic() - started:.0f}s after starting `up`")
+        # the banner names the web console and a login, and the alert is there
+        text = stack.output.text
+        assert f"Console: {stack.bridge_url}/console/" in text
+        login = re.search(r"Console login: (\S+) / (\S+)", text)
+        assert login, text
+        with httpx.Client(base_url=stack.bridge_url, follow_redirects=True) as client:
+            page = client.get("/console/login")
+            token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+            assert token
+            now = client.post(
+                "/console/login",
+                data={"csrf": token.group(1), "username": login[1], "password": login[2]},
+            )
+            assert now.status_code == 200
+            assert "PaymentFailureRatioHigh" in now.text
     finally:
         stack.stop()
     assert "demo: payments failure burst for animal-rescue" in stack.output.text

@@ -1,0 +1,1 @@
+"""The alert console: server-rendered pages under ``/console/`` of the bridge."""

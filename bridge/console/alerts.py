@@ -1,0 +1,215 @@
+"""The Now page, one alert's page, and acknowledge, silence, retry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from aiohttp import web
+
+from bridge.console import upstream
+from bridge.console.common import (
+    ATTEMPT_LABELS,
+    PREFIX,
+    SILENCE_CHOICES,
+    Console,
+    _audit,
+    _back,
+    _console,
+    _form,
+    _problem,
+    _visitor,
+    render,
+    require,
+)
+from bridge.model import SEVERITY_RANK
+from bridge.storage import ALERT_TABLES
+from bridge.storage.console import (
+    Acknowledgement,
+    AlertRow,
+    DeliveryRow,
+)
+
+
+def _delivery_summary(
+    alert: AlertRow, deliveries: list[DeliveryRow]
+) -> list[tuple[str, str, DeliveryRow]]:
+    """(channel, state, row) of the latest delivery per channel for this alert instance."""
+    latest: dict[str, DeliveryRow] = {}
+    for d in deliveries:
+        if d.carries(alert.fingerprint, alert.starts_at):
+            latest[d.channel] = d
+    return [(c, d.display_state, d) for c, d in sorted(latest.items())]
+
+
+async def _decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
+    deliveries = await console.store.deliveries([a.fingerprint for a in alerts])
+    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    per_alert = {(a.table, a.id): _delivery_summary(a, deliveries) for a in alerts}
+    return per_alert, acks
+
+
+async def now_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    alerts = await console.store.firing(500)
+    delivered, acks = await _decorate(console, alerts)
+    groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
+    for alert in alerts:
+        groups[(alert.severity, alert.category)].append(alert)
+    ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
+    template = "now_live.html" if request.query.get("fragment") == "1" else "now.html"
+    return render(
+        request,
+        template,
+        groups=ordered,
+        delivered=delivered,
+        acks=acks,
+        total=len(alerts),
+        acked=sum(1 for a in alerts if a.instance in acks),
+    )
+
+
+# -- one alert ------------------------------------------------------------------------------
+
+
+async def _alert_or_404(request: web.Request) -> AlertRow:
+    table = request.match_info["table"]
+    try:
+        ident = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    alert = await _console(request).store.alert(table, ident)
+    if alert is None:
+        raise web.HTTPNotFound(text="no such alert")
+    return alert
+
+
+def _alertmanager_link(base: str, alert: AlertRow) -> str:
+    matchers = ",".join(
+        f'{k}="{v}"'
+        for k, v in sorted(alert.labels.items())
+        if k in ("alertname", "organization_id")
+    )
+    return f"{base.rstrip('/')}/#/alerts?filter={quote('{' + matchers + '}')}"
+
+
+async def alert_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    alert = await _alert_or_404(request)
+    deliveries = [
+        d
+        for d in await console.store.deliveries([alert.fingerprint])
+        if d.carries(alert.fingerprint, alert.starts_at)
+    ]
+    acks = await console.store.acknowledgements([alert.instance])
+    audit = await console.store.audit_for(alert.fingerprint, alert.starts_at)
+    timeline: list[tuple[datetime, str, str, str]] = [
+        (alert.starts_at, "fired", f"{alert.severity} — {alert.summary}", ""),
+        (alert.received_at, "received", "first notification reached the bridge", ""),
+    ]
+    channel_of = {d.id: d.channel for d in deliveries}
+    for d in deliveries:
+        what = f"{d.channel}: {d.message_status}{' (' + d.notice + ')' if d.notice else ''}"
+        timeline.append((d.created_at, "queued", what, ""))
+    for attempt in await console.store.attempts(list(channel_of)):
+        label = ATTEMPT_LABELS.get(attempt.result, attempt.result)
+        what = f"{channel_of[attempt.delivery_id]}, attempt {attempt.attempt}"
+        timeline.append((attempt.at, label, what, attempt.error or ""))
+    for entry in audit:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+        timeline.append((entry.at, entry.action, f"by {entry.username}", detail))
+    if alert.status == "resolved" and alert.ends_at is not None:
+        timeline.append((alert.ends_at, "resolved", "", ""))
+    timeline.sort(key=lambda item: item[0])
+    return render(
+        request,
+        "alert.html",
+        alert=alert,
+        ack=acks.get(alert.instance),
+        deliveries=deliveries,
+        timeline=timeline,
+        silences=SILENCE_CHOICES,
+        alertmanager=_alertmanager_link(console.bridge.config.alertmanager_url, alert),
+        graph=alert.generator_url,
+        notice=request.query.get("notice", ""),
+    )
+
+
+@require("responder")
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    alert = await _alert_or_404(request)
+    note = (await _form(request)).get("note", "").strip()[:500]
+    user = _visitor(request).user
+    assert user is not None
+    if alert.status != "firing":
+        return _problem(request, 409, "This alert has resolved; there is nothing to acknowledge.")
+    ack = Acknowledgement(
+        alert.fingerprint,
+        alert.starts_at,
+        alert.table,
+        alert.severity,
+        user.username,
+        note,
+        console.now(),
+    )
+    done = await console.store.acknowledge(ack, _audit(request, "acknowledged", alert, note=note))
+    back = f"{PREFIX}/alerts/{alert.table}/{alert.id}"
+    if (await _form(request)).get("from") == "now":
+        back = f"{PREFIX}/"
+    return _back(back, "acknowledged" if done else "already acknowledged")
+
+
+@require("responder")
+async def silence(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    alert = await _alert_or_404(request)
+    form = await _form(request)
+    choice = form.get("duration", "")
+    if choice not in SILENCE_CHOICES:
+        return _problem(request, 400, f"duration must be one of {', '.join(SILENCE_CHOICES)}")
+    user = _visitor(request).user
+    assert user is not None
+    assert console.http is not None
+    # Alertmanager keeps wall-clock time, whatever clock the bridge was given.
+    now = datetime.now(UTC)
+    comment = (
+        form.get("comment", "").strip()[:500] or f"silenced from the console by {user.username}"
+    )
+    try:
+        silence_id = await upstream.create_silence(
+            console.http,
+            console.bridge.config.alertmanager_url,
+            alert.labels,
+            now,
+            now + timedelta(seconds=SILENCE_CHOICES[choice]),
+            user.username,
+            comment,
+        )
+    except upstream.UpstreamError as exc:
+        return _problem(request, 502, str(exc))
+    await console.store.audit(
+        _audit(request, "silenced", alert, duration=choice, silence_id=silence_id, comment=comment)
+    )
+    return _back(f"{PREFIX}/alerts/{alert.table}/{alert.id}", f"silenced for {choice}")
+
+
+@require("responder")
+async def retry(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    try:
+        delivery_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    form = await _form(request)
+    table, alert_id = form.get("table", ""), form.get("alert", "")
+    alert = None
+    if table in ALERT_TABLES and alert_id.isdigit():
+        alert = await console.store.alert(table, int(alert_id))
+    entry = _audit(request, "retried delivery", alert, delivery=delivery_id)
+    if not await console.store.retry_dead(delivery_id, console.now(), entry):
+        return _problem(request, 409, "That delivery is not dead-lettered (any more).")
+    console.bridge.delivery.wake()
+    target = f"{PREFIX}/alerts/{alert.table}/{alert.id}" if alert else f"{PREFIX}/"
+    return _back(target, f"delivery {delivery_id} queued again")

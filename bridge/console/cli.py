@@ -1,0 +1,67 @@
+"""``passiton-monitoring user add NAME --role viewer|responder|admin``.
+
+The password comes from a prompt (asked twice) on a terminal, or from the first line of
+standard input otherwise (``echo "$PW" | passiton-monitoring user add ...``); it is stored as
+an argon2 hash in the alert database. Re-running it for an existing user changes the password
+and role and ends that user's sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bridge.config import BridgeConfig
+from bridge.console.auth import hash_password, valid_username
+from bridge.storage import StorageUnavailable, open_storage
+from bridge.storage.console import ROLES
+
+MIN_PASSWORD = 12
+
+
+def configure_user(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = sub.add_parser("add", help="create or update a console user")
+    add.add_argument("name", help="user name (letters, digits, . _ @ -)")
+    add.add_argument("--role", required=True, choices=ROLES)
+
+
+def read_password(stdin: TextIO) -> str:
+    if stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+async def add_user(config: BridgeConfig, name: str, role: str, password: str) -> None:
+    async with open_storage(config.database_url) as storage:
+        if config.auto_migrate:
+            await storage.migrate()
+        await storage.console().upsert_user(name, hash_password(password), role, datetime.now(UTC))
+
+
+def cmd_user(args: argparse.Namespace, config: BridgeConfig, stdin: TextIO = sys.stdin) -> int:
+    if not valid_username(args.name):
+        print("user name: 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
+        return 2
+    try:
+        password = read_password(stdin)
+    except (ValueError, EOFError) as exc:
+        print(f"no password: {exc}", file=sys.stderr)
+        return 2
+    if len(password) < MIN_PASSWORD:
+        print(f"the password needs at least {MIN_PASSWORD} characters", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(add_user(config, args.name, args.role, password))
+    except StorageUnavailable as exc:
+        print(f"database unavailable: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.name} saved with role {args.role}")
+    return 0

@@ -1,0 +1,263 @@
+"""What the console's pages share: the Console object, rendering, the session middleware,
+role checks, audit entries. The pages are in access.py, alerts.py, history.py, review.py and
+settings.py; views.py mounts them under ``/console/``.
+
+Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
+settings changes and users need admin. Every POST carries the session's CSRF token, and every
+action writes an audit entry in the same transaction as its effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import jinja2
+from aiohttp import web
+
+from bridge.console.auth import (
+    COOKIE,
+    Session,
+    Sessions,
+    allowed,
+)
+from bridge.storage import StorageUnavailable
+from bridge.storage.console import (
+    AlertRow,
+    AuditEntry,
+    ConsoleUser,
+)
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/console"
+PAGE_SIZE = 100
+CSV_MAX_ROWS = 1_000_000
+SILENCE_CHOICES = {"30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400, "7d": 604800}
+SELF_RESOLVE_SECONDS = 600.0
+ATTEMPT_LABELS = {
+    "sent": "sent",
+    "retry": "failed, will retry",
+    "dead": "gave up",
+    "requeued": "queued again",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Visitor:
+    session: Session
+    user: ConsoleUser | None = None
+    set_cookie: bool = False
+
+
+@dataclass
+class Console:
+    """What the console's handlers share; one per bridge application."""
+
+    bridge: Any  # bridge.app.Bridge (not imported: app imports this module)
+    secret: str = ""
+    session_seconds: float = 12 * 3600.0
+    http: httpx.AsyncClient | None = None
+    sessions: Sessions | None = None
+    env: jinja2.Environment = field(
+        default_factory=lambda: jinja2.Environment(
+            loader=jinja2.PackageLoader("bridge.console", "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+    )
+
+    def __post_init__(self) -> None:
+        self.env.filters["safe_url"] = safe_url
+
+    @property
+    def store(self):  # the storage layer's console queries
+        return self.bridge.storage.console()
+
+    def now(self) -> datetime:
+        return self.bridge.clock()
+
+
+CONSOLE = web.AppKey("console", Console)
+VISITOR: Any = (
+    web.RequestKey("passiton_console_visitor", Visitor)
+    if hasattr(web, "RequestKey")
+    else "passiton_console_visitor"
+)
+
+
+def safe_url(value: object) -> str:
+    """Only http(s) links reach an href (annotations come from outside)."""
+    text = str(value or "")
+    return text if text.lower().startswith(("http://", "https://")) else ""
+
+
+def _age(now: datetime, then: datetime | None) -> str:
+    if then is None:
+        return ""
+    seconds = max(int((now - then).total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE]
+
+
+def _visitor(request: web.Request) -> Visitor:
+    return request[VISITOR]
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    console = _console(request)
+    visitor = _visitor(request)
+    assert console.sessions is not None
+    body = console.env.get_template(template).render(
+        user=visitor.user,
+        csrf=console.sessions.csrf_token(visitor.session),
+        prefix=PREFIX,
+        now=console.now(),
+        age=_age,
+        stamp=_stamp,
+        duration=_duration,
+        path=request.path,
+        query=request.query,
+        **context,
+    )
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def _problem(request: web.Request, status: int, message: str) -> web.Response:
+    return render(request, "problem.html", status=status, message=message)
+
+
+@web.middleware
+async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Session, login requirement, CSRF, and the security headers of every console page."""
+    if not request.path.startswith(PREFIX):
+        return await handler(request)
+    console = _console(request)
+    assert console.sessions is not None
+    session = console.sessions.load(request.cookies.get(COOKIE))
+    visitor = Visitor(session or Sessions.anonymous(), set_cookie=session is None)
+    if session is not None and session.username:
+        try:
+            user = await console.store.get_user(session.username)
+        except StorageUnavailable:
+            return web.Response(status=503, text="database unavailable\n")
+        if user is not None and user.session_epoch == session.epoch:
+            visitor.user = user
+    request[VISITOR] = visitor
+    public = request.path in (f"{PREFIX}/login", f"{PREFIX}/static/console.css") or (
+        request.path.startswith(f"{PREFIX}/static/")
+    )
+    if request.method == "POST":
+        form = await request.post()
+        token = form.get("csrf", "")
+        if not isinstance(token, str) or not console.sessions.csrf_ok(visitor.session, token):
+            response: web.StreamResponse = _problem(
+                request, 403, "The form's security token did not match (CSRF). Reload and retry."
+            )
+            return _finish(console, visitor, response)
+    if visitor.user is None and not public:
+        if request.method == "GET" and "text/csv" not in request.headers.get("Accept", ""):
+            target = request.path_qs
+            response = web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
+        else:
+            response = web.Response(status=401, text="log in first\n")
+        return _finish(console, visitor, response)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    except StorageUnavailable:
+        response = _problem(request, 503, "The alert database is unavailable; try again.")
+    return _finish(console, visitor, response)
+
+
+def _finish(console: Console, visitor: Visitor, response: web.StreamResponse) -> web.StreamResponse:
+    assert console.sessions is not None
+    if visitor.set_cookie and not response.prepared:
+        response.set_cookie(
+            COOKIE,
+            console.sessions.dump(visitor.session),
+            max_age=int(console.session_seconds),
+            path=f"{PREFIX}/",
+            httponly=True,
+            samesite="Lax",
+        )
+    if not response.prepared:
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline';"
+            " frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def require(role: str) -> Callable[[Handler], Handler]:
+    def wrap(handler: Handler) -> Handler:
+        async def checked(request: web.Request) -> web.StreamResponse:
+            user = _visitor(request).user
+            if user is None or not allowed(user.role, role):
+                return _problem(request, 403, f"This needs the {role} role.")
+            return await handler(request)
+
+        return checked
+
+    return wrap
+
+
+def _audit(request: web.Request, action: str, alert: AlertRow | None = None, **detail: Any):
+    user = _visitor(request).user
+    assert user is not None
+    return AuditEntry(
+        _console(request).now(),
+        user.username,
+        action,
+        alert.fingerprint if alert else None,
+        alert.starts_at if alert else None,
+        detail,
+    )
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+
+
+def _back(location: str, notice: str = "") -> web.HTTPSeeOther:
+    if notice:
+        location += ("&" if "?" in location else "?") + urlencode({"notice": notice})
+    return web.HTTPSeeOther(location)

@@ -1,0 +1,176 @@
+"""Per-organization settings (preferences, thresholds) and users."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bridge.console import upstream
+from bridge.console.auth import (
+    hash_password,
+    valid_username,
+)
+from bridge.console.common import (
+    PREFIX,
+    Console,
+    _audit,
+    _back,
+    _console,
+    _form,
+    render,
+    require,
+)
+from bridge.console.forms import (
+    TUNABLE,
+    FormError,
+    parse_configuration,
+    parse_preference,
+    valid_organization,
+)
+from bridge.model import SEVERITIES
+from bridge.storage.console import (
+    ROLES,
+)
+
+
+async def _threshold_readback(console: Console, organization_id: str) -> dict[str, Any]:
+    """What the bridge exports now, and what Prometheus last scraped."""
+    exported = {
+        name: value
+        for org, name, value in console.bridge.router.thresholds()
+        if org == organization_id
+    }
+    scraped: dict[str, float] | str = {}
+    assert console.http is not None
+    try:
+        result = await upstream.instant(
+            console.http,
+            console.bridge.config.prometheus_url,
+            f'passiton_alert_threshold{{organization_id="{organization_id}"}}',
+        )
+        scraped = {r["metric"].get("alertname", ""): float(r["value"][1]) for r in result}
+    except upstream.UpstreamError as exc:
+        scraped = str(exc)
+    return {"exported": exported, "scraped": scraped}
+
+
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    organizations = await console.store.organizations(console.now() - timedelta(days=90))
+    org = request.query.get("org", "").strip()
+    context: dict[str, Any] = {"organizations": organizations, "org": org}
+    if org:
+        try:
+            org = valid_organization(org)
+        except FormError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        context.update(
+            preference=await console.store.preference(org),
+            configurations={c.alertname: c for c in await console.store.configurations(org)},
+            readback=await _threshold_readback(console, org),
+        )
+    return render(
+        request,
+        "settings.html",
+        tunable=TUNABLE,
+        severities=SEVERITIES,
+        notice=request.query.get("notice", ""),
+        problems=[],
+        **context,
+    )
+
+
+@require("admin")
+async def save_preferences(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    form = await _form(request)
+    try:
+        org = valid_organization(form.get("org", ""))
+        row = parse_preference(org, form)
+    except FormError as exc:
+        return render(
+            request, "problem.html", status=400, message="Not saved.", problems=exc.problems
+        )
+    entry = _audit(
+        request,
+        "changed preferences",
+        organization_id=org,
+        channels=row.channels,
+        min_severity=row.min_severity,
+        timezone=row.timezone,
+    )
+    await console.store.save_preference(row, console.now(), entry)
+    await console.bridge.router.refresh(console.bridge.storage)
+    return _back(f"{PREFIX}/settings?{urlencode({'org': org})}", "preferences saved")
+
+
+@require("admin")
+async def save_threshold(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    form = await _form(request)
+    try:
+        org = valid_organization(form.get("org", ""))
+        if form.get("delete") == "1":
+            alertname = form.get("alertname", "")
+            if alertname not in TUNABLE:
+                raise FormError([f"alert name must be one of {', '.join(TUNABLE)}"])
+            entry = _audit(request, "removed threshold", organization_id=org, alertname=alertname)
+            await console.store.delete_configuration(org, alertname, entry)
+            notice = f"{alertname}: back to the default"
+        else:
+            row = parse_configuration(org, form)
+            entry = _audit(
+                request,
+                "changed threshold",
+                organization_id=org,
+                alertname=row.alertname,
+                threshold=row.threshold,
+                enabled=row.enabled,
+            )
+            await console.store.save_configuration(row, console.now(), entry)
+            notice = f"{row.alertname} saved"
+    except FormError as exc:
+        return render(
+            request, "problem.html", status=400, message="Not saved.", problems=exc.problems
+        )
+    await console.bridge.router.refresh(console.bridge.storage)
+    return _back(f"{PREFIX}/settings?{urlencode({'org': org})}", notice)
+
+
+@require("admin")
+async def users_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    return render(
+        request,
+        "users.html",
+        users=await console.store.list_users(),
+        audit=await console.store.recent_audit(100),
+        roles=ROLES,
+        notice=request.query.get("notice", ""),
+    )
+
+
+@require("admin")
+async def save_user(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    form = await _form(request)
+    username, role, password = (
+        form.get("username", "").strip(),
+        form.get("role", ""),
+        form.get("password", ""),
+    )
+    problems = []
+    if not valid_username(username):
+        problems.append("user name: 1-64 letters, digits, '.', '_', '@' or '-'")
+    if role not in ROLES:
+        problems.append(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 12:
+        problems.append("password: at least 12 characters")
+    if problems:
+        return render(request, "problem.html", status=400, message="Not saved.", problems=problems)
+    await console.store.upsert_user(username, hash_password(password), role, console.now())
+    await console.store.audit(_audit(request, "saved user", username=username, role=role))
+    return _back(f"{PREFIX}/users", f"{username} saved as {role}")

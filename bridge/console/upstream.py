@@ -1,0 +1,67 @@
+"""The console's calls to Alertmanager (silences, API v2) and Prometheus (queries, rules)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+class UpstreamError(Exception):
+    """Alertmanager or Prometheus refused or could not be reached; the message says which."""
+
+
+def silence_matchers(labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Exact matchers on every label of the alert: the silence covers this alert only."""
+    return [
+        {"name": name, "value": value, "isRegex": False, "isEqual": True}
+        for name, value in sorted(labels.items())
+    ]
+
+
+async def create_silence(
+    http: httpx.AsyncClient,
+    alertmanager_url: str,
+    labels: dict[str, str],
+    starts_at: datetime,
+    ends_at: datetime,
+    created_by: str,
+    comment: str,
+) -> str:
+    body = {
+        "matchers": silence_matchers(labels),
+        "startsAt": starts_at.isoformat(),
+        "endsAt": ends_at.isoformat(),
+        "createdBy": created_by,
+        "comment": comment,
+    }
+    url = alertmanager_url.rstrip("/") + "/api/v2/silences"
+    try:
+        response = await http.post(url, json=body, timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"Alertmanager unreachable: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise UpstreamError(f"Alertmanager refused the silence: {response.text[:200]}")
+    return str(response.json().get("silenceID", ""))
+
+
+async def prometheus_get(
+    http: httpx.AsyncClient, prometheus_url: str, path: str, params: dict[str, str]
+) -> Any:
+    url = prometheus_url.rstrip("/") + path
+    try:
+        response = await http.get(url, params=params, timeout=20.0)
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"Prometheus unreachable: {type(exc).__name__}") from exc
+    try:
+        data = response.json()
+    except ValueError:
+        raise UpstreamError(f"Prometheus answered {response.status_code}") from None
+    if data.get("status") != "success":
+        raise UpstreamError(f"Prometheus: {data.get('error', response.status_code)}")
+    return data["data"]
+
+
+async def instant(http: httpx.AsyncClient, prometheus_url: str, query: str) -> list[Any]:
+    return (await prometheus_get(http, prometheus_url, "/api/v1/query", {"query": query}))["result"]

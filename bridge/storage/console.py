@@ -1,0 +1,276 @@
+"""What the alert console reads and writes: one interface, implemented for both backends in
+``console_postgres.py`` and ``console_sqlite.py`` (reached through ``Storage.console()``).
+
+Alerts are addressed by (table, id); an alert *instance* is (fingerprint, starts_at), which is
+what acknowledgements and the audit trail refer to, so a re-fire is a new instance.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bridge.storage.base import ALERT_TABLES, ConfigurationRow, PreferenceRow
+
+ROLES = ("viewer", "responder", "admin")
+STATUSES = ("firing", "resolved")
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    username: str
+    password_hash: str
+    role: str
+    session_epoch: int
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    table: str
+    id: int
+    fingerprint: str
+    alertname: str
+    status: str
+    severity: str
+    organization_id: str | None
+    summary: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
+    starts_at: datetime
+    ends_at: datetime | None
+    received_at: datetime
+    updated_at: datetime
+
+    @property
+    def category(self) -> str:
+        return self.table.removesuffix("_alerts")
+
+    @property
+    def instance(self) -> tuple[str, datetime]:
+        return (self.fingerprint, self.starts_at)
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    channel: str
+    state: str  # pending | sent | dead
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None
+    last_error: str | None
+    message_status: str
+    notice: str
+    starts_at: dict[str, datetime]  # fingerprint -> starts_at of the alerts it carries
+
+    def carries(self, fingerprint: str, starts_at: datetime) -> bool:
+        return self.starts_at.get(fingerprint) == starts_at
+
+    @property
+    def display_state(self) -> str:
+        """sent, pending (first attempt not made yet), retrying, dead."""
+        if self.state == "pending" and self.attempts > 0:
+            return "retrying"
+        return self.state
+
+
+@dataclass(frozen=True)
+class Attempt:
+    delivery_id: int
+    attempt: int
+    result: str  # sent | retry | dead | requeued
+    error: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    fingerprint: str
+    starts_at: datetime
+    alert_table: str
+    severity: str
+    username: str
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    username: str
+    action: str
+    fingerprint: str | None = None
+    starts_at: datetime | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    categories: tuple[str, ...] = ()
+    severity: str = ""
+    organization_id: str = ""
+    alertname: str = ""
+    status: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+    def tables(self) -> tuple[str, ...]:
+        if not self.categories:
+            return ALERT_TABLES
+        return tuple(t for t in ALERT_TABLES if t.removesuffix("_alerts") in self.categories)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position in the history, ordered by (starts_at, table, id) descending."""
+
+    starts_at: datetime
+    table: str
+    id: int
+
+    def encode(self) -> str:
+        raw = f"{self.starts_at.isoformat()}|{self.table}|{self.id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            when, table, ident = raw.split("|")
+            cursor = cls(datetime.fromisoformat(when), table, int(ident))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise ValueError("invalid page cursor") from None
+        if table not in ALERT_TABLES or cursor.starts_at.tzinfo is None:
+            raise ValueError("invalid page cursor")
+        return cursor
+
+    def condition(self, table: str) -> tuple[str, bool]:
+        """For one table: the comparison on starts_at and whether ids must be below self.id
+        at equal starts_at (same table); tables sort by name after starts_at."""
+        if table == self.table:
+            return "same", True
+        return ("le" if table < self.table else "lt"), False
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    alertname: str
+    organization_id: str | None
+    fired: int
+    self_resolved: int  # resolved within the self-resolve window, never acknowledged
+    refires: int  # fires of a label set that had fired before in the period (flapping)
+    ack_median: float | None
+    ack_p90: float | None
+    resolve_median: float | None
+    resolve_p90: float | None
+
+
+@dataclass(frozen=True)
+class Review:
+    rows: list[ReviewRow]
+    pages: dict[str, int]  # channel -> deliveries sent in the period
+    daily: list[tuple[str, int]]  # (YYYY-MM-DD, fires)
+    noisiest: list[tuple[str, int]]  # (organization, fires)
+
+
+class ConsoleStore(abc.ABC):
+    """The console's queries; every write of an action and its audit entry commit together."""
+
+    @abc.abstractmethod
+    async def upsert_user(
+        self, username: str, password_hash: str, role: str, now: datetime
+    ) -> None:
+        """Create the user or replace their password and role (and void their sessions)."""
+
+    @abc.abstractmethod
+    async def get_user(self, username: str) -> ConsoleUser | None: ...
+
+    @abc.abstractmethod
+    async def list_users(self) -> list[ConsoleUser]: ...
+
+    @abc.abstractmethod
+    async def end_sessions(self, username: str, audit: AuditEntry) -> None:
+        """Bump the user's session epoch (logout everywhere)."""
+
+    @abc.abstractmethod
+    async def firing(self, limit: int) -> list[AlertRow]:
+        """Firing alerts of every table, newest first."""
+
+    @abc.abstractmethod
+    async def alert(self, table: str, id: int) -> AlertRow | None: ...
+
+    @abc.abstractmethod
+    async def deliveries(self, fingerprints: Sequence[str]) -> list[DeliveryRow]:
+        """Outbox rows carrying any of these fingerprints (any instance), oldest first."""
+
+    @abc.abstractmethod
+    async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
+        """Each recorded attempt of these deliveries, in order."""
+
+    @abc.abstractmethod
+    async def acknowledgements(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> dict[tuple[str, datetime], Acknowledgement]: ...
+
+    @abc.abstractmethod
+    async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
+        """Store the acknowledgement (False when the instance was acknowledged already)."""
+
+    @abc.abstractmethod
+    async def audit(self, entry: AuditEntry) -> None: ...
+
+    @abc.abstractmethod
+    async def audit_for(self, fingerprint: str, starts_at: datetime) -> list[AuditEntry]: ...
+
+    @abc.abstractmethod
+    async def recent_audit(self, limit: int) -> list[AuditEntry]: ...
+
+    @abc.abstractmethod
+    async def retry_dead(self, delivery_id: int, now: datetime, audit: AuditEntry) -> bool:
+        """Put a dead letter back in the queue, due now; False unless it was dead."""
+
+    @abc.abstractmethod
+    async def history(
+        self, where: HistoryFilter, cursor: Cursor | None, limit: int
+    ) -> list[AlertRow]:
+        """Up to limit alerts after the cursor, ordered by (starts_at, table, id) descending."""
+
+    @abc.abstractmethod
+    async def organizations(self, since: datetime) -> list[str]:
+        """Organizations with preferences, configurations or alerts started since then."""
+
+    @abc.abstractmethod
+    async def preference(self, organization_id: str) -> PreferenceRow | None: ...
+
+    @abc.abstractmethod
+    async def configurations(self, organization_id: str) -> list[ConfigurationRow]: ...
+
+    @abc.abstractmethod
+    async def save_preference(
+        self, row: PreferenceRow, now: datetime, audit: AuditEntry
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def save_configuration(
+        self, row: ConfigurationRow, now: datetime, audit: AuditEntry
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_configuration(
+        self, organization_id: str, alertname: str, audit: AuditEntry
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def review(
+        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
+    ) -> Review:
+        """Fire counts, response times and noise per alert name and organization."""

@@ -1,0 +1,482 @@
+"""The console's queries on PostgreSQL (see ``console.py`` for what each one means)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bridge.codec import decode_json, encode_json
+from bridge.storage.base import ALERT_TABLES, ConfigurationRow, PreferenceRow
+from bridge.storage.console import (
+    Acknowledgement,
+    AlertRow,
+    Attempt,
+    AuditEntry,
+    ConsoleStore,
+    ConsoleUser,
+    Cursor,
+    DeliveryRow,
+    HistoryFilter,
+    Review,
+    ReviewRow,
+)
+
+_ALERT_COLUMNS = (
+    "id, fingerprint, alertname, status, severity, organization_id, summary, description,"
+    " labels::text, annotations::text, generator_url, starts_at, ends_at, received_at, updated_at"
+)
+
+
+def _alert(table: str, r: Any) -> AlertRow:
+    return AlertRow(
+        table,
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        decode_json(r[8]) or {},
+        decode_json(r[9]) or {},
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+    )
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _delivery(r: Any) -> DeliveryRow:
+    message = decode_json(r[8]) or {}
+    starts = {
+        a["fingerprint"]: datetime.fromisoformat(a["starts_at"])
+        for a in message.get("alerts", ())
+        if "fingerprint" in a and "starts_at" in a
+    }
+    return DeliveryRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        message.get("status", ""),
+        message.get("notice", ""),
+        starts,
+    )
+
+
+async def _audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
+    await conn.execute(
+        "INSERT INTO console_audit (at, username, action, fingerprint, starts_at, detail)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        entry.at,
+        entry.username,
+        entry.action,
+        entry.fingerprint,
+        entry.starts_at,
+        encode_json(entry.detail),
+    )
+
+
+def _audit_row(r: Any) -> AuditEntry:
+    return AuditEntry(r[0], r[1], r[2], r[3], r[4], decode_json(r[5]) or {})
+
+
+class PostgresConsole(ConsoleStore):
+    def __init__(
+        self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+    ) -> None:
+        self._conn = connection
+
+    async def upsert_user(
+        self, username: str, password_hash: str, role: str, now: datetime
+    ) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                """
+                INSERT INTO console_users (username, password_hash, role, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $4)
+                ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
+                    role = excluded.role, updated_at = excluded.updated_at,
+                    session_epoch = console_users.session_epoch + 1
+                """,
+                username,
+                password_hash,
+                role,
+                now,
+            )
+
+    async def get_user(self, username: str) -> ConsoleUser | None:
+        async with self._conn() as conn:
+            r = await conn.fetchrow(
+                "SELECT username, password_hash, role, session_epoch FROM console_users"
+                " WHERE username = $1",
+                username,
+            )
+        return ConsoleUser(r[0], r[1], r[2], r[3]) if r else None
+
+    async def list_users(self) -> list[ConsoleUser]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT username, '', role, session_epoch FROM console_users ORDER BY username"
+            )
+        return [ConsoleUser(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def end_sessions(self, username: str, audit: AuditEntry) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE console_users SET session_epoch = session_epoch + 1 WHERE username = $1",
+                username,
+            )
+            await _audit(conn, audit)
+
+    async def firing(self, limit: int) -> list[AlertRow]:
+        rows: list[AlertRow] = []
+        async with self._conn() as conn:
+            for table in ALERT_TABLES:
+                found = await conn.fetch(
+                    f"SELECT {_ALERT_COLUMNS} FROM {table} WHERE status = 'firing'"  # noqa: S608
+                    " ORDER BY starts_at DESC LIMIT $1",
+                    limit,
+                )
+                rows.extend(_alert(table, r) for r in found)
+        rows.sort(key=lambda a: a.starts_at, reverse=True)
+        return rows[:limit]
+
+    async def alert(self, table: str, id: int) -> AlertRow | None:
+        if table not in ALERT_TABLES:
+            return None
+        async with self._conn() as conn:
+            r = await conn.fetchrow(
+                f"SELECT {_ALERT_COLUMNS} FROM {table} WHERE id = $1",  # noqa: S608
+                id,
+            )
+        return _alert(table, r) if r else None
+
+    async def deliveries(self, fingerprints: Sequence[str]) -> list[DeliveryRow]:
+        if not fingerprints:
+            return []
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT d.id, d.channel, d.state, d.attempts, d.created_at, d.next_attempt_at,
+                       d.finished_at, d.last_error, d.message::text
+                FROM alert_deliveries d
+                WHERE d.id IN (SELECT delivery_id FROM delivery_alerts
+                               WHERE fingerprint = ANY($1::text[]))
+                ORDER BY d.id
+                """,
+                list(set(fingerprints)),
+            )
+        return [_delivery(r) for r in rows]
+
+    async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
+        if not delivery_ids:
+            return []
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT delivery_id, attempt, result, error, at FROM delivery_attempts"
+                " WHERE delivery_id = ANY($1::bigint[]) ORDER BY id",
+                list(delivery_ids),
+            )
+        return [Attempt(*r) for r in rows]
+
+    async def acknowledgements(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> dict[tuple[str, datetime], Acknowledgement]:
+        if not instances:
+            return {}
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT a.fingerprint, a.starts_at, a.alert_table, a.severity, a.username, a.note,
+                       a.created_at
+                FROM alert_acknowledgements a
+                JOIN unnest($1::text[], $2::timestamptz[]) AS i(f, s)
+                  ON a.fingerprint = i.f AND a.starts_at = i.s
+                """,
+                [i[0] for i in instances],
+                [i[1] for i in instances],
+            )
+        return {(r[0], r[1]): Acknowledgement(*r) for r in rows}
+
+    async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            status = await conn.execute(
+                """
+                INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table, severity,
+                    username, note, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+                """,
+                ack.fingerprint,
+                ack.starts_at,
+                ack.alert_table,
+                ack.severity,
+                ack.username,
+                ack.note,
+                ack.created_at,
+            )
+            if status.endswith(" 0"):
+                return False
+            await _audit(conn, audit)
+        return True
+
+    async def audit(self, entry: AuditEntry) -> None:
+        async with self._conn() as conn:
+            await _audit(conn, entry)
+
+    async def audit_for(self, fingerprint: str, starts_at: datetime) -> list[AuditEntry]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT at, username, action, fingerprint, starts_at, detail::text"
+                " FROM console_audit WHERE fingerprint = $1 AND starts_at = $2 ORDER BY id",
+                fingerprint,
+                starts_at,
+            )
+        return [_audit_row(r) for r in rows]
+
+    async def recent_audit(self, limit: int) -> list[AuditEntry]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT at, username, action, fingerprint, starts_at, detail::text"
+                " FROM console_audit ORDER BY id DESC LIMIT $1",
+                limit,
+            )
+        return [_audit_row(r) for r in rows]
+
+    async def retry_dead(self, delivery_id: int, now: datetime, audit: AuditEntry) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            status = await conn.execute(
+                "UPDATE alert_deliveries SET state = 'pending', next_attempt_at = $2,"
+                " created_at = $2, finished_at = NULL, locked_until = NULL, attempts = 0"
+                " WHERE id = $1 AND state = 'dead'",
+                delivery_id,
+                now,
+            )
+            if status.endswith(" 0"):
+                return False
+            await _audit(conn, audit)
+        return True
+
+    async def history(
+        self, where: HistoryFilter, cursor: Cursor | None, limit: int
+    ) -> list[AlertRow]:
+        parts: list[str] = []
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        common: list[str] = []
+        if where.severity:
+            common.append(f"severity = {arg(where.severity)}")
+        if where.organization_id:
+            common.append(f"organization_id = {arg(where.organization_id)}")
+        if where.alertname:
+            common.append(f"alertname = {arg(where.alertname)}")
+        if where.status:
+            common.append(f"status = {arg(where.status)}")
+        if where.since:
+            common.append(f"starts_at >= {arg(where.since)}")
+        if where.until:
+            common.append(f"starts_at < {arg(where.until)}")
+        if where.text:
+            pattern = arg(_like(where.text))
+            # the expression of the trigram index (0002_console.sql)
+            common.append(
+                "(summary || ' ' || alertname || ' ' || coalesce(organization_id, ''))"
+                f" ILIKE {pattern}"
+            )
+        limit_arg = arg(limit)
+        for table in where.tables():
+            conditions = list(common)
+            if cursor is not None:
+                op, same = cursor.condition(table)
+                ts = arg(cursor.starts_at)
+                if same:
+                    conditions.append(f"(starts_at, id) < ({ts}, {arg(cursor.id)})")
+                else:
+                    conditions.append(f"starts_at {'<=' if op == 'le' else '<'} {ts}")
+            clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+            parts.append(
+                f"(SELECT '{table}' AS tbl, {_ALERT_COLUMNS} FROM {table} {clause}"  # noqa: S608
+                f" ORDER BY starts_at DESC, id DESC LIMIT {limit_arg})"
+            )
+        union = " UNION ALL ".join(parts)
+        sql = f"SELECT * FROM ({union}) u ORDER BY 13 DESC, 1 DESC, 2 DESC LIMIT {limit_arg}"  # noqa: S608
+        async with self._conn() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_alert(r[0], r[1:]) for r in rows]
+
+    async def organizations(self, since: datetime) -> list[str]:
+        recent = " UNION ".join(
+            f"SELECT DISTINCT organization_id FROM {t}"  # noqa: S608
+            " WHERE organization_id IS NOT NULL AND starts_at > $1"
+            for t in ALERT_TABLES
+        )
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT organization_id FROM notification_preferences UNION"  # noqa: S608
+                f" SELECT organization_id FROM alert_configurations UNION {recent}"
+                " ORDER BY 1",
+                since,
+            )
+        return [r[0] for r in rows if r[0] != "*"]
+
+    async def preference(self, organization_id: str) -> PreferenceRow | None:
+        async with self._conn() as conn:
+            r = await conn.fetchrow(
+                "SELECT organization_id, channels::text, recipients::text, min_severity,"
+                " quiet_hours_start, quiet_hours_end, timezone FROM notification_preferences"
+                " WHERE organization_id = $1",
+                organization_id,
+            )
+        if r is None:
+            return None
+        return PreferenceRow(
+            r[0], decode_json(r[1]), decode_json(r[2]) or {}, r[3], r[4], r[5], r[6]
+        )
+
+    async def configurations(self, organization_id: str) -> list[ConfigurationRow]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT organization_id, alertname, threshold, enabled FROM alert_configurations"
+                " WHERE organization_id = $1 ORDER BY alertname",
+                organization_id,
+            )
+        return [ConfigurationRow(*r) for r in rows]
+
+    async def save_preference(self, row: PreferenceRow, now: datetime, audit: AuditEntry) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO notification_preferences (organization_id, channels, recipients,
+                    min_severity, quiet_hours_start, quiet_hours_end, timezone, updated_at)
+                VALUES ($1, $2::jsonb, $3::jsonb, $4, $5, $6, $7, $8)
+                ON CONFLICT (organization_id) DO UPDATE SET channels = excluded.channels,
+                    recipients = excluded.recipients, min_severity = excluded.min_severity,
+                    quiet_hours_start = excluded.quiet_hours_start,
+                    quiet_hours_end = excluded.quiet_hours_end, timezone = excluded.timezone,
+                    updated_at = excluded.updated_at
+                """,
+                row.organization_id,
+                None if row.channels is None else encode_json(row.channels),
+                encode_json(row.recipients),
+                row.min_severity,
+                row.quiet_hours_start,
+                row.quiet_hours_end,
+                row.timezone,
+                now,
+            )
+            await _audit(conn, audit)
+
+    async def save_configuration(
+        self, row: ConfigurationRow, now: datetime, audit: AuditEntry
+    ) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO alert_configurations (organization_id, alertname, threshold, enabled,
+                    updated_at)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (organization_id, alertname) DO UPDATE SET
+                    threshold = excluded.threshold, enabled = excluded.enabled,
+                    updated_at = excluded.updated_at
+                """,
+                row.organization_id,
+                row.alertname,
+                row.threshold,
+                row.enabled,
+                now,
+            )
+            await _audit(conn, audit)
+
+    async def delete_configuration(
+        self, organization_id: str, alertname: str, audit: AuditEntry
+    ) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM alert_configurations WHERE organization_id = $1 AND alertname = $2",
+                organization_id,
+                alertname,
+            )
+            await _audit(conn, audit)
+
+    async def review(
+        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
+    ) -> Review:
+        union = " UNION ALL ".join(
+            f"SELECT fingerprint, alertname, organization_id, status, starts_at, ends_at"  # noqa: S608
+            f" FROM {t} WHERE starts_at >= $1 AND starts_at < $2"
+            for t in ALERT_TABLES
+        )
+        async with self._conn() as conn, conn.transaction():
+            # the aggregates sort tens of thousands of rows: in memory, for this transaction only
+            await conn.execute("SET LOCAL work_mem = '64MB'")
+            rows = await conn.fetch(
+                f"""
+                WITH a AS ({union}),
+                j AS (
+                    SELECT a.fingerprint, a.alertname, a.organization_id,
+                        EXTRACT(EPOCH FROM k.created_at - a.starts_at) AS ack_s,
+                        CASE WHEN a.status = 'resolved'
+                             THEN EXTRACT(EPOCH FROM a.ends_at - a.starts_at) END AS res_s,
+                        k.fingerprint IS NOT NULL AS acked
+                    FROM a LEFT JOIN alert_acknowledgements k
+                      ON k.fingerprint = a.fingerprint AND k.starts_at = a.starts_at
+                )
+                SELECT alertname, organization_id, count(*) AS fired,
+                    count(*) FILTER (WHERE NOT acked AND res_s < $3) AS self_resolved,
+                    count(*) - count(DISTINCT fingerprint) AS refires,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY ack_s),
+                    percentile_cont(0.9) WITHIN GROUP (ORDER BY ack_s),
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY res_s),
+                    percentile_cont(0.9) WITHIN GROUP (ORDER BY res_s)
+                FROM j GROUP BY alertname, organization_id
+                ORDER BY fired DESC, alertname, organization_id
+                """,  # noqa: S608
+                since,
+                until,
+                self_resolve_seconds,
+            )
+            pages = await conn.fetch(
+                "SELECT channel, count(*) FROM alert_deliveries WHERE state = 'sent'"
+                " AND created_at >= $1 AND created_at < $2 GROUP BY channel ORDER BY channel",
+                since,
+                until,
+            )
+            daily = await conn.fetch(
+                f"""
+                SELECT to_char(date_trunc('day', starts_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD'),
+                       count(*)
+                FROM ({union}) a GROUP BY 1 ORDER BY 1
+                """,  # noqa: S608
+                since,
+                until,
+            )
+        per_org: dict[str, int] = {}
+        for r in rows:
+            if r[1] is not None:
+                per_org[r[1]] = per_org.get(r[1], 0) + r[2]
+        noisiest = sorted(per_org.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        return Review(
+            [ReviewRow(*r) for r in rows[:limit]],
+            {r[0]: r[1] for r in pages},
+            [(r[0], r[1]) for r in daily],
+            noisiest,
+        )
