@@ -25,6 +25,7 @@ from bridge.metrics import BridgeMetrics
 from bridge.model import Notification
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
+from bridge.sanitize import redact
 from bridge.storage import Storage, StorageUnavailable, open_storage
 from bridge.webhook import alertmanager_handler
 from passiton_common import loop_lag
@@ -207,7 +208,9 @@ async def _ready(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(bridge.storage.ping(), 3.0)
     except (StorageUnavailable, TimeoutError) as exc:
-        return web.Response(status=503, text=f"database unavailable: {exc}\n")
+        # The reason goes to the log only: error text can name hosts, users and databases.
+        log.warning("not ready: database unavailable", extra={"error": redact(str(exc))})
+        return web.Response(status=503, text="database unavailable\n")
     return web.Response(text="OK\n")
 
 

@@ -48,6 +48,7 @@ def encode_message(message: Message) -> bytes:
             "external_url": message.external_url,
             "recipients": list(message.recipients),
             "notice": message.notice,
+            "group_status": message.group_status,
         }
     )
 
@@ -63,6 +64,7 @@ def decode_message(raw: bytes | str) -> Message:
         external_url=data.get("external_url", ""),
         recipients=tuple(data.get("recipients") or ()),
         notice=data.get("notice", ""),
+        group_status=data.get("group_status", ""),
     )
 
 

@@ -9,7 +9,14 @@ from typing import Any
 
 from bridge.channels.config import ChannelsConfig
 from bridge.retry import RetryPolicy
-from passiton_common.settings import ConfigError, env_bool, env_float, env_int, parse_listen
+from passiton_common.settings import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_int,
+    parse_listen,
+    read_secrets,
+)
 
 DEFAULT_LISTEN = "0.0.0.0:9821"
 __all__ = ["DEFAULT_LISTEN", "BridgeConfig", "ConfigError", "parse_listen", "parse_rate_limits"]
@@ -42,13 +49,18 @@ def default_database_url(state_dir: Path) -> str:
 class BridgeConfig:
     """Everything the bridge needs; built by ``from_env`` or directly in tests."""
 
-    database_url: str
-    webhook_token: str = ""
+    database_url: str = field(repr=False)  # may hold a password
+    webhook_token: str = field(default="", repr=False)
     retention_days: int = 90
     state_dir: Path = Path(".passiton")
     listen_host: str = "0.0.0.0"
     listen_port: int = 9821
     max_body_bytes: int = 4 * 1024 * 1024
+    # A connection without a complete request head (or idle) this long is closed; a body not
+    # received in body_timeout_seconds is answered 503 (Alertmanager retries it, a stalled
+    # sender no longer holds the handler).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
     auto_migrate: bool = True
     db_pool_size: int = 10
     # Alert fatigue: no repeat notification of the same alert on a channel within the cooldown
@@ -82,6 +94,7 @@ class BridgeConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
 
+        env = read_secrets(env)
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
         database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
         if not database_url.startswith(("postgres://", "postgresql://", "sqlite://")):
@@ -106,6 +119,10 @@ class BridgeConfig:
             listen_host=host,
             listen_port=port,
             max_body_bytes=env_int(env, "BRIDGE_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
+            header_timeout_seconds=env_float(
+                env, "BRIDGE_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.1
+            ),
+            body_timeout_seconds=env_float(env, "BRIDGE_BODY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             auto_migrate=env_bool(env, "BRIDGE_AUTO_MIGRATE", True),
             db_pool_size=env_int(env, "BRIDGE_DB_POOL_SIZE", 10, minimum=1),
             cooldown_seconds=env_float(env, "BRIDGE_COOLDOWN_SECONDS", 1800.0),

@@ -3,8 +3,9 @@
 A claim sets ``locked_until`` (a lease): a bridge killed mid-send leaves the row pending and,
 once the lease runs out, any replica sends it again. Postgres claims with ``FOR UPDATE SKIP
 LOCKED`` so replicas never take the same row; SQLite claims inside one write transaction.
-Every channel retries through the one ``RetryPolicy``; permanent errors and deliveries older
-than its maximum age are dead-lettered with their last error.
+Every channel retries through the one ``RetryPolicy``; permanent errors and deliveries whose first
+attempt is older than its maximum age are dead-lettered with their last error (the age counts
+from the first real send, so quiet hours and rate limits do not eat a delivery's retries).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from bridge.channels.base import DeliveryError, Notifier
 from bridge.codec import decode_message, encode_message
@@ -141,13 +143,15 @@ class DeliveryEngine:
         if notifier is not None and channel in self.rate_limits:
             wait_until = self._rate_limited(channel, _recipients(delivery.message))
             if wait_until is not None:
-                # Over this destination's budget: not a failure, just later.
+                # Over this destination's budget: not a failure, just later (and not an attempt:
+                # the retry budget and the maximum age start with the first real send).
                 await self._record(
                     self.storage.mark_retry, delivery.id, wait_until, "rate limited", None
                 )
                 self.metrics.rate_limited.labels(channel=channel).inc()
                 return "deferred"
         started = time.perf_counter()
+        attempted_at = self.clock()
         error: BaseException | None = None
         retryable = True
         retry_after = None
@@ -183,7 +187,10 @@ class DeliveryEngine:
         text = _error_text(error)
         if retry_after:
             self.metrics.rate_limited.labels(channel=channel).inc()
-        if not retryable or self.retry.expired(delivery.created_at, now):
+        # The maximum age counts from the first real attempt: a delivery held by quiet hours or a
+        # rate limit before it was ever sent keeps every retry.
+        first_attempt = delivery.first_attempt_at or attempted_at
+        if not retryable or self.retry.expired(first_attempt, now):
             await self._record(self.storage.mark_dead, delivery.id, now, text)
             self.metrics.deliveries.labels(channel=channel, outcome="dead").inc()
             self.metrics.dead_letters.labels(channel=channel).inc()
@@ -198,7 +205,11 @@ class DeliveryEngine:
             # Some recipients have it already; the retry goes only to those still owed it.
             rewritten = encode_message(replace(message, recipients=remaining))
         await self._record(
-            self.storage.mark_retry, delivery.id, now + timedelta(seconds=delay), text, rewritten
+            partial(self.storage.mark_retry, attempted_at=attempted_at),
+            delivery.id,
+            now + timedelta(seconds=delay),
+            text,
+            rewritten,
         )
         self.metrics.deliveries.labels(channel=channel, outcome="retry").inc()
         log.warning(

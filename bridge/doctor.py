@@ -15,6 +15,8 @@ import httpx
 
 from bridge.config import BridgeConfig
 from bridge.deadman import LAST_SEEN, STATE
+from bridge.double_paging import alertmanager_pages_pagerduty, double_paging_verdict
+from bridge.sanitize import redact
 from bridge.storage import StorageUnavailable, open_storage
 
 
@@ -116,7 +118,7 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
             Check(
                 "database",
                 False,
-                f"{scheme}: {exc}",
+                f"{scheme}: {redact(str(exc))}",
                 "check DATABASE_URL and that the database server is running",
             )
         )
@@ -153,6 +155,10 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
                 f"start {name} or set {variable}",
             )
         )
+    if channels.pagerduty:
+        pages = await alertmanager_pages_pagerduty(config.alertmanager_url)
+        verdict = double_paging_verdict(pages, channels.pagerduty.dedup)
+        checks.append(Check("pagerduty paging", *verdict))
     return checks
 
 

@@ -57,6 +57,7 @@ def build_deliveries(
     common_labels: dict[str, str],
     external_url: str,
     now: datetime,
+    group_status: str = "",
 ) -> list[NewDelivery]:
     deliveries = []
     for (channel, recipients, not_before, notice), alerts in groups.items():
@@ -71,6 +72,7 @@ def build_deliveries(
                 external_url=external_url,
                 recipients=recipients,
                 notice=notice,
+                group_status=group_status,
             )
             deliveries.append(
                 NewDelivery(channel, group_key, encode_message(message), not_before or now)
@@ -143,6 +145,7 @@ def plan_notification(
         common_labels=notification.common_labels,
         external_url=notification.external_url,
         now=now,
+        group_status=notification.status,
     )
     return plan
 

@@ -37,7 +37,7 @@ class BridgeMetrics:
         self.notifications_received = Counter(
             "passiton_bridge_notifications_received",
             "Alertmanager notifications received, by outcome "
-            "(accepted, invalid, unauthorized, too_large, unavailable, error).",
+            "(accepted, invalid, unauthorized, too_large, body_timeout, unavailable, error).",
             ["status"],
             registry=r,
         )

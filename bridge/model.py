@@ -71,6 +71,9 @@ class Message:
     external_url: str = ""
     recipients: tuple[str, ...] = ()  # per-organization override; empty = channel default
     notice: str = ""  # e.g. "flapping": a bridge-generated note shown above the alerts
+    # The whole Alertmanager group's status ("" outside a notification): a channel keyed by the
+    # group (PagerDuty with PAGERDUTY_DEDUP_KEY=group) resolves only when the group has.
+    group_status: str = ""
 
     @property
     def severity(self) -> str:
@@ -123,3 +126,4 @@ class Notification:
     common_labels: dict[str, str]
     external_url: str
     truncated_alerts: int = 0
+    duplicates: int = 0  # alerts sent twice in the notification, kept once

@@ -15,8 +15,15 @@ REDACTED = "[REDACTED]"
 REDACTED_CARD = "[REDACTED-CARD]"
 REDACTED_EMAIL = "[REDACTED-EMAIL]"
 
+# Every pattern here sees text from outside (alert labels and annotations), so every one runs in
+# linear time: a match may only start where a run of its characters starts (a lookbehind, not
+# ``\b``, which lets "a-a-a-..." start a scan at every hyphen), and runs are taken possessively
+# (``*+``, ``++``: no backtracking into them). benchmarks/bridge_sanitize.py measures it.
+
 # scheme://user:password@host -> keep the user, drop the password.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/?#@]*):([^\s/?#@]+)@")
+_URL_PASSWORD = re.compile(
+    r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*+://[^\s:/?#@]*+):([^\s/?#@]++)@"
+)
 
 _AUTH_SCHEME = re.compile(
     r"(?i)\b(bearer|authorization:\s*basic|authorization:\s*token)(\s+)[A-Za-z0-9._~+/\-]{8,}=*"
@@ -38,16 +45,19 @@ _KEY_PATTERNS = [
     # Google API keys.
     re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"),
     # JSON Web Tokens (Supabase keys are JWTs).
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+"),
+    re.compile(
+        r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}+\.eyJ[A-Za-z0-9_\-]{8,}+\.[A-Za-z0-9_\-]++"
+    ),
 ]
 
 _SECRET_NAMES = (
     r"password|passwd|pwd|secret|token|api[_\-]?key|apikey|private[_\-]?key|credentials?"  # noqa: S105
 )
-# password=..., token: ..., ?api_key=... in URLs and free text alike.
+# password=..., token: ..., ?api_key=... in URLs and free text alike; client_secret=... too (the
+# name may end a longer one after "_" or "-"; only the value is replaced).
 _KEY_VALUE = re.compile(
-    rf"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_\-])*(?:{_SECRET_NAMES}))(\s*[=:]\s*)"
-    r"(\"[^\"]*\"|'[^']*'|[^\s&#,;\"'<>]+)"
+    rf"(?i)(?<![A-Za-z0-9])({_SECRET_NAMES})(\s*+[=:]\s*+)"
+    r"(\"[^\"]*+\"|'[^']*+'|[^\s&#,;\"'<>]++)"
 )
 _SECRET_KEY = re.compile(
     rf"(?i)(?:^|[_\-.])(?:{_SECRET_NAMES}|auth|authorization|cookie|signature)$"
@@ -130,9 +140,20 @@ def _may_need_redaction(text: str) -> bool:
     return any(t in lowered for t in _TRIGGERS) or _DIGIT_RUN.search(text) is not None
 
 
-@lru_cache(maxsize=8192)
+# Label values repeat (names, ids, hosts): short ones are cached. Long ones (descriptions, up to
+# 16 KiB) are not, so unique long values cannot fill memory (8192 x 16 KiB).
+CACHED_LENGTH = 512
+
+
 def redact(text: str) -> str:
     """``text`` with secrets, Luhn-valid card numbers and e-mail addresses replaced."""
+    if len(text) <= CACHED_LENGTH:
+        return _redact_cached(text)
+    return _redact_all(text) if _may_need_redaction(text) else text
+
+
+@lru_cache(maxsize=8192)
+def _redact_cached(text: str) -> str:
     if not text or not _may_need_redaction(text):
         return text
     return _redact_all(text)

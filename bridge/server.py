@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
@@ -18,6 +19,17 @@ QUIET_LOGGERS = ("httpx", "httpcore", "twilio", "aiosmtplib")
 def quiet_noisy_loggers() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def runner_options(config: BridgeConfig) -> dict[str, Any]:
+    """aiohttp runner options: aiohttp's keep-alive timer runs from the moment a connection opens,
+    so a client that never completes its request head is closed after the header timeout."""
+    return {
+        "access_log": None,
+        "keepalive_timeout": config.header_timeout_seconds,
+        # after an early answer (413, 503 on a stalled body) unread body is drained this long
+        "lingering_time": 1.0,
+    }
 
 
 def run(config: BridgeConfig, host: str, port: int) -> None:
@@ -37,9 +49,9 @@ def run(config: BridgeConfig, host: str, port: int) -> None:
         app,
         host=host,
         port=port,
-        access_log=None,
         print=None,
         shutdown_timeout=10.0,
         handle_signals=True,
+        **runner_options(config),
     )
     log.info("bridge stopped")

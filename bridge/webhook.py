@@ -7,6 +7,7 @@ database is unavailable, 400 (with the reason) for a payload that will never be 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -30,6 +31,7 @@ MAX_ALERTS = 10_000
 MAX_LABELS = 200
 MAX_KEY = 256
 MAX_VALUE = 16_384
+TRUNCATED_MARKER = "… [truncated by the bridge: {n} more characters]"
 
 
 class InvalidPayload(ValueError):
@@ -38,7 +40,9 @@ class InvalidPayload(ValueError):
 
 # Limits checked by msgspec while decoding (in C), with the JSON path in the error message.
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY)]
-_Value = Annotated[str, msgspec.Meta(max_length=MAX_VALUE)]
+# Values are not limited while decoding: one long annotation is truncated (``clean_value``), it
+# must not turn the whole group into a 400 that Alertmanager would drop.
+_Value = str
 _Mapping = Annotated[dict[_Name, _Value], msgspec.Meta(max_length=MAX_LABELS)]
 
 
@@ -75,17 +79,24 @@ def _aware(value: datetime, where: str) -> datetime:
 
 
 def parse_notification(body: bytes) -> Notification:
-    """Validate a version-4 payload completely (raising InvalidPayload) and sanitise it."""
+    """Validate a version-4 payload completely (raising InvalidPayload) and sanitise it.
+
+    What one odd alert can carry never costs the group its notification (Alertmanager drops a
+    4xx): control characters are replaced (``clean_text``), an over-long value is truncated with
+    a marker, and the same alert twice is kept once (a resolve wins over its firing twin).
+    """
     try:
         raw = _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidPayload(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidPayload(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidPayload("JSON nested too deeply") from None
     if not raw.group_key:
         raise InvalidPayload("groupKey must not be empty")
-    seen: set[tuple[str, datetime]] = set()
-    alerts = []
+    kept: dict[tuple[str, datetime], int] = {}
+    alerts: list[Alert] = []
     for i, a in enumerate(raw.alerts):
         where = f"$.alerts[{i}]"
         if not a.labels.get("alertname"):
@@ -94,30 +105,60 @@ def parse_notification(body: bytes) -> Notification:
         ends_at = _aware(a.ends_at, f"{where}.endsAt") if a.ends_at is not None else None
         if ends_at is not None and ends_at.year <= 1:  # Go's zero time: not set
             ends_at = None
-        if (a.fingerprint, starts_at) in seen:
-            raise InvalidPayload(f"{where}: duplicate fingerprint and startsAt")
-        seen.add((a.fingerprint, starts_at))
-        alerts.append(
-            Alert(
-                fingerprint=a.fingerprint,
-                status=a.status,
-                labels=redact_mapping(a.labels),
-                annotations=redact_mapping(a.annotations),
-                starts_at=starts_at,
-                ends_at=ends_at,
-                generator_url=a.generator_url,
-            )
+        alert = Alert(
+            fingerprint=clean_text(a.fingerprint),
+            status=a.status,
+            labels=clean_mapping(a.labels),
+            annotations=clean_mapping(a.annotations),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            generator_url=clean_value(a.generator_url),
         )
+        identity = (alert.fingerprint, starts_at)
+        if identity in kept:
+            # Alertmanager never sends this; a relay might. Store it once, keep the later state.
+            if alert.status == "resolved":
+                alerts[kept[identity]] = alert
+            continue
+        kept[identity] = len(alerts)
+        alerts.append(alert)
     return Notification(
-        group_key=raw.group_key,
+        group_key=clean_text(raw.group_key),
         status=raw.status,
-        receiver=raw.receiver,
+        receiver=clean_value(raw.receiver),
         alerts=tuple(alerts),
-        group_labels=redact_mapping(raw.group_labels),
-        common_labels=redact_mapping(raw.common_labels),
-        external_url=raw.external_url,
+        group_labels=clean_mapping(raw.group_labels),
+        common_labels=clean_mapping(raw.common_labels),
+        external_url=clean_value(raw.external_url),
         truncated_alerts=raw.truncated_alerts,
+        duplicates=len(raw.alerts) - len(alerts),
     )
+
+
+# C0 and C1 control characters other than tab, newline and carriage return. NUL cannot be stored
+# by PostgreSQL at all (text or jsonb); the others corrupt terminals, logs and SMS.
+_CONTROL = dict.fromkeys(
+    (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)), "\ufffd"
+)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with control characters (NUL included) replaced by U+FFFD; linear time."""
+    return text.translate(_CONTROL)
+
+
+def clean_value(text: str) -> str:
+    """A label or annotation value: cleaned, and cut to MAX_VALUE characters with a marker."""
+    text = clean_text(text)
+    if len(text) <= MAX_VALUE:
+        return text
+    marker = TRUNCATED_MARKER.format(n=len(text) - MAX_VALUE)
+    return text[:MAX_VALUE] + marker
+
+
+def clean_mapping(m: dict[str, str]) -> dict[str, str]:
+    """Labels or annotations cleaned, truncated and redacted (``bridge.sanitize``)."""
+    return redact_mapping({clean_text(k): clean_value(v) for k, v in m.items()})
 
 
 def authorized(header: str | None, token: str) -> bool:
@@ -128,16 +169,17 @@ def authorized(header: str | None, token: str) -> bool:
     scheme = scheme.lower()
     credentials = credentials.strip()
     if scheme == "bearer":
-        presented = credentials.encode()
+        # aiohttp decodes header bytes that are not UTF-8 as surrogates: compare them as bytes.
+        presented = credentials.encode("utf-8", "surrogateescape")
     elif scheme == "basic":
         try:
             decoded = base64.b64decode(credentials, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError):  # non-ASCII included
             return False
         presented = decoded.partition(b":")[2]
     else:
         return False
-    return hmac.compare_digest(presented, token.encode())
+    return hmac.compare_digest(presented, token.encode("utf-8", "surrogateescape"))
 
 
 def now_utc() -> datetime:
@@ -177,11 +219,21 @@ async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> we
     if length is not None and length > bridge.config.max_body_bytes:
         metrics.notifications_received.labels(status="too_large").inc()
         return web.json_response({"error": "payload too large"}, status=413)
+    timeout = bridge.config.body_timeout_seconds
     try:
-        body = await request.read()
+        async with asyncio.timeout(timeout):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         metrics.notifications_received.labels(status="too_large").inc()
         return web.json_response({"error": "payload too large"}, status=413)
+    except TimeoutError:
+        # 503, not 408: Alertmanager drops a 4xx, and a slow network must not lose the group.
+        metrics.notifications_received.labels(status="body_timeout").inc()
+        return web.json_response(
+            {"error": f"body not received within {timeout:g}s"},
+            status=503,
+            headers={"Connection": "close"},
+        )
     try:
         notification = parse_notification(body)
     except InvalidPayload as exc:
@@ -198,6 +250,11 @@ async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> we
         metrics.notifications_received.labels(status="error").inc()
         log.exception("failed to store notification")
         return web.json_response({"error": "internal error"}, status=500)
+    if notification.duplicates:
+        log.warning(
+            "the same alert arrived twice in one notification; stored once",
+            extra={"group_key": notification.group_key, "duplicates": notification.duplicates},
+        )
     if notification.truncated_alerts:
         log.warning(
             "alertmanager truncated the notification; raise max_alerts in its webhook config",

@@ -22,7 +22,11 @@ from pathlib import Path
 import yaml
 
 from passiton_monitoring.stack.ports import Addresses
-from passiton_monitoring.stack.render import render_alertmanager, render_prometheus
+from passiton_monitoring.stack.render import (
+    PagerDutyDirect,
+    render_alertmanager,
+    render_prometheus,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = Path("deploy/compose")
@@ -37,6 +41,9 @@ COMPOSE_ADDRESSES = Addresses(
 )
 # Where docker-compose.yml mounts the bridge's webhook token (a Compose secret).
 TOKEN_FILE = Path("/run/secrets/bridge_webhook_token")
+# The out-of-band variant (deploy/compose/pagerduty.yml, a Compose override file): Alertmanager
+# also pages PagerDuty itself, with the key mounted as this secret.
+PAGERDUTY_KEY_FILE = Path("/run/secrets/pagerduty_integration_key")
 PROMETHEUS_SOURCE = Path("prometheus/prometheus.yml")
 ALERTMANAGER_SOURCE = Path("alertmanager/alertmanager.yml")
 
@@ -63,9 +70,16 @@ def render(root: Path = ROOT) -> dict[Path, str]:
     with (root / PROMETHEUS_SOURCE).open(encoding="utf-8") as f:
         prometheus["rule_files"] = yaml.safe_load(f).get("rule_files") or []
     alertmanager = render_alertmanager(root / ALERTMANAGER_SOURCE, COMPOSE_ADDRESSES, TOKEN_FILE)
+    out_of_band = render_alertmanager(
+        root / ALERTMANAGER_SOURCE,
+        COMPOSE_ADDRESSES,
+        TOKEN_FILE,
+        pagerduty=PagerDutyDirect(PAGERDUTY_KEY_FILE),
+    )
     return {
         OUT_DIR / "prometheus.yml": _dump(prometheus, PROMETHEUS_SOURCE),
         OUT_DIR / "alertmanager.yml": _dump(alertmanager, ALERTMANAGER_SOURCE),
+        OUT_DIR / "alertmanager-pagerduty.yml": _dump(out_of_band, ALERTMANAGER_SOURCE),
     }
 
 

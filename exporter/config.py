@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from exporter.edge import parse_networks
-from passiton_common.settings import ConfigError, env_csv, env_float, env_int, parse_listen
+from passiton_common.settings import (
+    ConfigError,
+    env_csv,
+    env_float,
+    env_int,
+    parse_listen,
+    read_secrets,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class ExporterConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExporterConfig:
+        env = read_secrets(env)
         host, port = _listen(env, "EXPORTER_LISTEN", "0.0.0.0:9820")
         public_host, public_port = _listen(env, "EXPORTER_PUBLIC_LISTEN", "0.0.0.0:9822")
         return cls(

@@ -9,11 +9,62 @@ import argparse
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
     """An environment variable has a value the service cannot use."""
+
+
+# Variables holding a credential: each can also be given as a file (``NAME_FILE``, Docker and
+# Kubernetes secrets), and none is ever printed.
+SECRET_NAMES = (
+    "BRIDGE_WEBHOOK_TOKEN",
+    "EXPORTER_INGEST_TOKEN",
+    "EXPORTER_BEACON_SECRET",
+    "STRIPE_WEBHOOK_SECRET",
+    "DATABASE_URL",
+    "PROBE_DATABASE_URL",
+    "SLACK_WEBHOOK_URL",
+    "SMTP_PASSWORD",
+    "TWILIO_AUTH_TOKEN",
+    "PAGERDUTY_INTEGRATION_KEY",
+)
+# Shared secrets this project's own parts authenticate each other with: too short to resist
+# guessing is refused at start-up.
+TOKEN_NAMES = ("BRIDGE_WEBHOOK_TOKEN", "EXPORTER_INGEST_TOKEN", "EXPORTER_BEACON_SECRET")
+MIN_TOKEN_LENGTH = 16
+
+
+def read_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with every ``NAME_FILE`` of a secret replaced by ``NAME`` (the file's text, without
+    its trailing newline), and tokens shorter than MIN_TOKEN_LENGTH refused.
+
+    Errors name the variable and the file, never a secret's value. Idempotent: the result has no
+    ``NAME_FILE`` left for a secret, so services may call it on what they were given.
+    """
+    out = dict(env)
+    for name in SECRET_NAMES:
+        path = out.pop(f"{name}_FILE", "").strip()
+        if not path:
+            continue
+        if out.get(name, "").strip():
+            raise ConfigError(f"set {name} or {name}_FILE, not both")
+        try:
+            out[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {reason}") from None
+    for name in TOKEN_NAMES:
+        value = out.get(name, "").strip()
+        if value and len(value) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"{name} is {len(value)} characters long; use at least {MIN_TOKEN_LENGTH}"
+                " random characters (for example: python -c 'import secrets;"
+                " print(secrets.token_urlsafe(32))')"
+            )
+    return out
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -141,8 +142,17 @@ def test_every_receiver_is_the_bridge_with_the_token_file() -> None:
         assert webhook["send_resolved"] is True
         auth = webhook["http_config"]["authorization"]
         assert auth["type"] == "Bearer"
-        token_file = CONFIG.parent / auth["credentials_file"]
-        assert token_file.read_text().strip(), "the example token file is not empty"
+        assert "credentials" not in auth  # never a token in the file itself
+        assert auth["credentials_file"] == "bridge-token"
+    # The token file is generated, never committed.
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "alertmanager/bridge-token"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    assert tracked.returncode != 0, "alertmanager/bridge-token must not be committed"
+    assert "alertmanager/bridge-token" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_inhibit_rules_name_existing_alerts() -> None:
@@ -170,6 +180,7 @@ class Bridge:
     """Stands in for the bridge's webhook endpoint and keeps what Alertmanager posts."""
 
     def __init__(self) -> None:
+        self.token = ""
         self.port = 0
         self.posts: list[tuple[str | None, dict[str, Any]]] = []
         self.arrived = asyncio.Event()
@@ -199,11 +210,13 @@ async def bridge(aiohttp_server: Any) -> Bridge:
 
 @pytest.fixture
 async def alertmanager(bridge: Bridge, tmp_path: Path) -> AsyncIterator[str]:
-    """The repository's alertmanager.yml, with only the bridge's port changed, next to a copy of
-    its token file (so the relative credentials_file resolves as it does in the repository)."""
+    """The repository's alertmanager.yml, with only the bridge's port changed, next to a freshly
+    generated token file (the relative credentials_file resolves as it does in the repository,
+    where the token is generated too: none is committed)."""
     text = CONFIG.read_text().replace("localhost:9821", f"127.0.0.1:{bridge.port}")
     (tmp_path / "alertmanager.yml").write_text(text)
-    shutil.copy(CONFIG.parent / "bridge-token", tmp_path / "bridge-token")
+    bridge.token = secrets.token_urlsafe(32)
+    (tmp_path / "bridge-token").write_text(bridge.token + "\n")
     log = tmp_path / "alertmanager.log"
     for _attempt in range(3):  # another process may take the free port before Alertmanager does
         listen = f"127.0.0.1:{free_port()}"
@@ -295,7 +308,7 @@ async def test_real_alertmanager_inhibits_and_posts_to_the_bridge(
             pytest.fail(f"inhibited {inhibited}, expected {expected}")
     assert len(state) == len(alerts)
 
-    token = (CONFIG.parent / "bridge-token").read_text().strip()
+    token = bridge.token
     async with asyncio.timeout(60):
         watchdog = await bridge.wait_for("bridge-watchdog")
         critical = await bridge.wait_for("bridge-critical")

@@ -23,7 +23,7 @@ def test_values_from_the_environment(tmp_path):
     config = BridgeConfig.from_env(
         {
             "PASSITON_STATE_DIR": str(tmp_path),
-            "BRIDGE_WEBHOOK_TOKEN": " s3cret ",
+            "BRIDGE_WEBHOOK_TOKEN": " s3cret-s3cret-s3cret ",
             "RETENTION_DAYS": "30",
             "BRIDGE_LISTEN": "127.0.0.1:19821",
             "BRIDGE_COOLDOWN_SECONDS": "0",
@@ -34,7 +34,7 @@ def test_values_from_the_environment(tmp_path):
         }
     )
     assert config.database_url == f"sqlite:///{(tmp_path / 'bridge.sqlite3').resolve()}"
-    assert config.webhook_token == "s3cret"
+    assert config.webhook_token == "s3cret-s3cret-s3cret"
     assert config.retention_days == 30
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 19821)
     assert config.cooldown_seconds == 0

@@ -239,7 +239,7 @@ async def test_rate_limit_per_destination_defers_without_failing(db_url, aiohttp
     assert await states(bridge.storage) == [
         ("sent", 1, None),
         ("sent", 1, None),
-        ("pending", 1, "rate limited"),
+        ("pending", 0, "rate limited"),  # a deferral is not an attempt
     ]
     clock.advance(59)
     assert await bridge.delivery.run_once() == 0

@@ -108,7 +108,6 @@ BAD_PAYLOADS = {
     "label not a string": body(payload({**am_alert(), "labels": {"alertname": "X", "n": 1}})),
     "bad time": body(payload({**am_alert(), "startsAt": "yesterday"})),
     "naive time": body(payload({**am_alert(), "startsAt": "2026-03-01T09:00:00"})),
-    "duplicate alert": body(payload(am_alert(), am_alert())),
 }
 
 

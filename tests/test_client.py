@@ -485,9 +485,9 @@ def exporter_samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 
 def test_against_the_real_exporter_the_metrics_change() -> None:
-    config = ExporterConfig.from_env({"EXPORTER_INGEST_TOKEN": "ingest-token"})
+    config = ExporterConfig.from_env({"EXPORTER_INGEST_TOKEN": "ingest-token-0123456789"})
     with ThreadedServer(create_app(config)) as exporter:
-        with Monitoring(exporter.url, token="ingest-token", flush_interval=3600) as m:
+        with Monitoring(exporter.url, token="ingest-token-0123456789", flush_interval=3600) as m:
             m.payment.success("org-live", amount=1000, currency="usd", duration_ms=900)
             m.payment.failure(
                 "org-live", amount=2500, currency="usd", error="Your card was declined."

@@ -46,7 +46,11 @@ CONSOLE_SCRIPT = str(Path(sys.executable).with_name("passiton-monitoring"))
 
 def test_console_script_serves_and_stops_on_sigterm():
     port, public_port = free_port(), free_port()
-    env = {**os.environ, "EXPORTER_INGEST_TOKEN": "tok", "EXPORTER_BEACON_SECRET": "b-secret"}
+    env = {
+        **os.environ,
+        "EXPORTER_INGEST_TOKEN": "tok-0123456789abcdef",
+        "EXPORTER_BEACON_SECRET": "beacon-secret-0123456789",
+    }
     proc = subprocess.Popen(
         [
             CONSOLE_SCRIPT,
@@ -66,7 +70,7 @@ def test_console_script_serves_and_stops_on_sigterm():
         response = httpx.post(
             f"{base}/v1/events",
             json={"type": "auth.failed", "reason": "invalid_token"},
-            headers={"Authorization": "Bearer tok"},
+            headers={"Authorization": "Bearer tok-0123456789abcdef"},
         )
         assert response.status_code == 202
         metrics = httpx.get(f"{base}/metrics").text
@@ -94,7 +98,7 @@ def test_console_script_serves_and_stops_on_sigterm():
             proc.kill()
     logs = proc.stderr.read()
     assert '"message": "exporter listening"' in logs
-    assert "tok" not in logs.replace("token", "")
+    assert "tok-0123456789abcdef" not in logs
 
 
 def test_refuses_to_start_without_an_ingest_token():

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Literal
 
-from passiton_common.settings import ConfigError, EnvReader
+from passiton_common.settings import ConfigError, EnvReader, read_secrets
 
 SmtpTls = Literal["starttls", "tls", "none"]
 
@@ -66,6 +66,10 @@ class SmsSettings:
 class PagerDutySettings:
     integration_key: str = field(repr=False)
     events_url: str = DEFAULT_PAGERDUTY_EVENTS_URL
+    # "alert": one incident per alert (fingerprint + startsAt); "group": Alertmanager's own
+    # dedup_key (sha256 of the group key), so its pagerduty_configs receiver (the out-of-band
+    # path while the bridge's database is down) and the bridge open one incident, not two.
+    dedup: Literal["alert", "group"] = "alert"
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class ChannelsConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ChannelsConfig:
         """Parse and validate the contract's channel variables; ConfigError names the culprit."""
-        get = EnvReader(env)
+        get = EnvReader(read_secrets(env))
         return cls(
             slack=_slack(get),
             email=_email(get),
@@ -209,4 +213,11 @@ def _pagerduty(get: EnvReader) -> PagerDutySettings | None:
         return None
     if any(c.isspace() for c in key):
         raise ConfigError("PAGERDUTY_INTEGRATION_KEY must not contain whitespace")
-    return PagerDutySettings(integration_key=key, events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL)
+    dedup = (get("PAGERDUTY_DEDUP_KEY") or "alert").lower()
+    if dedup not in ("alert", "group"):
+        raise ConfigError(f"PAGERDUTY_DEDUP_KEY must be alert or group, got {dedup!r}")
+    return PagerDutySettings(
+        integration_key=key,
+        events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL,
+        dedup="group" if dedup == "group" else "alert",
+    )

@@ -5,13 +5,20 @@ of an alert (the same firing episode always maps to the same key, a later episod
 label set opens a new incident rather than re-opening a resolved one, and nothing about the
 labels leaks into the key). Triggers and resolves with one key are idempotent at PagerDuty, so a
 retried delivery simply re-sends every event of the message.
+
+With ``dedup="group"`` (``PAGERDUTY_DEDUP_KEY=group``) the key is Alertmanager's own: the hex
+sha256 of the notification's group key (Alertmanager's pagerduty notifier sends
+``DedupKey: key.Hash()``). Alertmanager's ``pagerduty_configs`` on the critical receiver then
+pages even while the bridge's database is down (the bridge answers 503 and Alertmanager keeps
+retrying it), and when the bridge catches up its trigger lands on the same incident: one page,
+not two. The incident resolves when the whole group has, as Alertmanager's does.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -37,11 +44,19 @@ def dedup_key(alert: Alert) -> str:
     return f"passiton-{digest}"
 
 
-def render_event(alert: Alert, routing_key: str, external_url: str = "") -> dict[str, Any]:
-    """The Events API v2 body for one alert: ``trigger`` while firing, ``resolve`` after."""
+def group_dedup_key(group_key: str) -> str:
+    """Alertmanager's PagerDuty dedup_key for a notification group: sha256 of the group key."""
+    return hashlib.sha256(group_key.encode()).hexdigest()
+
+
+def render_event(
+    alert: Alert, routing_key: str, external_url: str = "", *, key: str | None = None
+) -> dict[str, Any]:
+    """The Events API v2 body for one alert: ``trigger`` while firing, ``resolve`` after.
+    ``key`` overrides the per-alert dedup_key (the group's)."""
     event: dict[str, Any] = {
         "routing_key": routing_key,
-        "dedup_key": dedup_key(alert),
+        "dedup_key": key or dedup_key(alert),
         "event_action": "resolve" if alert.status == "resolved" else "trigger",
     }
     if alert.status == "resolved":
@@ -91,29 +106,50 @@ class PagerDutyNotifier:
         http: httpx.AsyncClient | None = None,
         *,
         timeout: float = 10.0,
+        dedup: Literal["alert", "group"] = "alert",
     ) -> None:
         self.integration_key = integration_key
+        self.dedup = dedup
         self.events_url = events_url
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self._timeout = timeout
 
     def __repr__(self) -> str:
-        return f"PagerDutyNotifier(events_url={self.events_url!r})"
+        return f"PagerDutyNotifier(events_url={self.events_url!r}, dedup={self.dedup!r})"
+
+    def events(self, message: Message, routing_key: str) -> list[tuple[Alert, dict[str, Any]]]:
+        """The events one message sends to one routing key."""
+        if self.dedup == "alert":
+            return [(a, render_event(a, routing_key, message.external_url)) for a in message.alerts]
+        # Keyed by the group: a trigger per firing alert (the same incident), one resolve once
+        # the whole group is resolved, nothing for an alert resolving inside a firing group.
+        key = group_dedup_key(message.group_key)
+        group_resolved = (message.group_status or message.status) == "resolved"
+        out = [
+            (a, render_event(a, routing_key, message.external_url, key=key))
+            for a in message.alerts
+            if a.status == "firing"
+        ]
+        resolved = [a for a in message.alerts if a.status == "resolved"]
+        if group_resolved and resolved:
+            out.append((resolved[0], render_event(resolved[0], routing_key, key=key)))
+        return out
 
     async def notify(self, message: Message) -> None:
         """One event per alert, to each routing key in ``Message.recipients`` or the default."""
         keys = message.recipients or (self.integration_key,)
         failures: list[tuple[Alert, DeliveryError]] = []
+        total = 0
         for key in keys:
-            for alert in message.alerts:
+            for alert, event in self.events(message, key):
+                total += 1
                 try:
-                    await self._send(render_event(alert, key, message.external_url))
+                    await self._send(event)
                 except DeliveryError as exc:
                     failures.append((alert, exc))
         if not failures:
             return
-        total = len(message.alerts) * len(keys)
         summary = f"{total - len(failures)}/{total} events accepted; "
         summary += "; ".join(f"{a.alertname or a.fingerprint}: {e}" for a, e in failures)
         transient = [e for _, e in failures if e.retryable]

@@ -66,7 +66,11 @@ def build_notifiers(
         )
     if config.pagerduty:
         notifiers["pagerduty"] = PagerDutyNotifier(
-            config.pagerduty.integration_key, config.pagerduty.events_url, http, timeout=timeout
+            config.pagerduty.integration_key,
+            config.pagerduty.events_url,
+            http,
+            timeout=timeout,
+            dedup=config.pagerduty.dedup,
         )
     if not notifiers:
         notifiers["console"] = ConsoleNotifier()

@@ -82,6 +82,7 @@ class ClaimedDelivery:
     message: bytes | str
     attempts: int
     created_at: datetime
+    first_attempt_at: datetime | None = None  # None until a send failed once
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,19 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def mark_retry(
-        self, id: int, next_attempt_at: datetime, error: str, message: bytes | None = None
+        self,
+        id: int,
+        next_attempt_at: datetime,
+        error: str,
+        message: bytes | None = None,
+        *,
+        attempted_at: datetime | None = None,
     ) -> None:
-        """Schedule another attempt; ``message`` replaces the stored one (fewer recipients)."""
+        """Schedule another attempt; ``message`` replaces the stored one (fewer recipients).
+
+        ``attempted_at``: when the failed send started; kept as ``first_attempt_at`` if that is
+        not set yet. None means nothing was sent (held by a rate limit): the claim's attempt is
+        given back, so a held delivery keeps its retries."""
 
     @abc.abstractmethod
     async def mark_dead(self, id: int, now: datetime, error: str) -> None: ...

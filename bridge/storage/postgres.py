@@ -213,7 +213,8 @@ class PostgresStorage(Storage):
                     FOR UPDATE SKIP LOCKED
                 ) c
                 WHERE d.id = c.id
-                RETURNING d.id, d.channel, d.message::text, d.attempts, d.created_at
+                RETURNING d.id, d.channel, d.message::text, d.attempts, d.created_at,
+                    d.first_attempt_at
                 """,
                 channel,
                 now,
@@ -221,7 +222,7 @@ class PostgresStorage(Storage):
                 limit,
                 list(ids) if ids is not None else None,
             )
-        return [ClaimedDelivery(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [ClaimedDelivery(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
         async with self._conn() as conn:
@@ -233,16 +234,26 @@ class PostgresStorage(Storage):
             )
 
     async def mark_retry(
-        self, id: int, next_attempt_at: datetime, error: str, message: bytes | None = None
+        self,
+        id: int,
+        next_attempt_at: datetime,
+        error: str,
+        message: bytes | None = None,
+        *,
+        attempted_at: datetime | None = None,
     ) -> None:
         async with self._conn() as conn:
             await conn.execute(
                 "UPDATE alert_deliveries SET next_attempt_at = $2, locked_until = NULL,"
-                " last_error = $3, message = COALESCE($4::text::jsonb, message) WHERE id = $1",
+                " last_error = $3, message = COALESCE($4::text::jsonb, message),"
+                " first_attempt_at = COALESCE(first_attempt_at, $5),"
+                " attempts = CASE WHEN $5::timestamptz IS NULL THEN greatest(attempts - 1, 0)"
+                " ELSE attempts END WHERE id = $1",
                 id,
                 next_attempt_at,
                 error,
                 message.decode() if message is not None else None,
+                attempted_at,
             )
 
     async def mark_dead(self, id: int, now: datetime, error: str) -> None:
@@ -270,7 +281,8 @@ class PostgresStorage(Storage):
     async def queue_stats(self) -> tuple[int, datetime | None, dict[str, int]]:
         async with self._conn() as conn:
             row = await conn.fetchrow(
-                "SELECT count(*), min(created_at) FROM alert_deliveries WHERE state = 'pending'"
+                "SELECT count(*), min(COALESCE(first_attempt_at, next_attempt_at))"
+                " FROM alert_deliveries WHERE state = 'pending'"
             )
             dead = await conn.fetch(
                 "SELECT channel, count(*) FROM alert_deliveries WHERE state = 'dead'"

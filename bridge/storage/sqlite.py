@@ -153,12 +153,14 @@ class SqliteStorage(Storage):
                       AND (locked_until IS NULL OR locked_until <= ?){id_filter}
                     ORDER BY next_attempt_at LIMIT ?
                 )
-                RETURNING id, channel, message, attempts, created_at
+                RETURNING id, channel, message, attempts, created_at, first_attempt_at
                 """,  # noqa: S608
                 [ts(lease_until), *params],
             )
             rows = await cursor.fetchall()
-        return [ClaimedDelivery(r[0], r[1], r[2], r[3], parse_ts(r[4])) for r in rows]
+        return [
+            ClaimedDelivery(r[0], r[1], r[2], r[3], parse_ts(r[4]), parse_ts(r[5])) for r in rows
+        ]
 
     async def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
         async with self._locked(write=True) as db:
@@ -169,13 +171,30 @@ class SqliteStorage(Storage):
             )
 
     async def mark_retry(
-        self, id: int, next_attempt_at: datetime, error: str, message: bytes | None = None
+        self,
+        id: int,
+        next_attempt_at: datetime,
+        error: str,
+        message: bytes | None = None,
+        *,
+        attempted_at: datetime | None = None,
     ) -> None:
+        attempted = ts(attempted_at) if attempted_at is not None else None
         async with self._locked(write=True) as db:
             await db.execute(
                 "UPDATE alert_deliveries SET next_attempt_at = ?, locked_until = NULL,"
-                " last_error = ?, message = COALESCE(?, message) WHERE id = ?",
-                (ts(next_attempt_at), error, message.decode() if message else None, id),
+                " last_error = ?, message = COALESCE(?, message),"
+                " first_attempt_at = COALESCE(first_attempt_at, ?),"
+                " attempts = CASE WHEN ? IS NULL THEN max(attempts - 1, 0) ELSE attempts END"
+                " WHERE id = ?",
+                (
+                    ts(next_attempt_at),
+                    error,
+                    message.decode() if message else None,
+                    attempted,
+                    attempted,
+                    id,
+                ),
             )
 
     async def mark_dead(self, id: int, now: datetime, error: str) -> None:
@@ -204,7 +223,8 @@ class SqliteStorage(Storage):
     async def queue_stats(self) -> tuple[int, datetime | None, dict[str, int]]:
         async with self._locked(write=False) as db:
             cursor = await db.execute(
-                "SELECT count(*), min(created_at) FROM alert_deliveries WHERE state = 'pending'"
+                "SELECT count(*), min(COALESCE(first_attempt_at, next_attempt_at))"
+                " FROM alert_deliveries WHERE state = 'pending'"
             )
             row = await cursor.fetchone()
             cursor = await db.execute(

@@ -38,8 +38,10 @@ from passiton_monitoring.stack.ports import (
     Timing,
 )
 from passiton_monitoring.stack.render import (
+    PagerDutyDirect,
     duration,
     ensure_token_file,
+    pagerduty_direct,
     parse_duration,
     render_alertmanager,
     render_blackbox,
@@ -68,6 +70,7 @@ __all__ = [
     "TOKEN_FILE",
     "Addresses",
     "DemoRunner",
+    "PagerDutyDirect",
     "Ports",
     "Running",
     "ServiceSpec",
@@ -86,6 +89,7 @@ __all__ = [
     "find_binary",
     "find_config_dir",
     "is_ready",
+    "pagerduty_direct",
     "parse_duration",
     "plan_stack",
     "port_in_use",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.channels.config import ChannelsConfig
+from passiton_common.settings import ConfigError, read_secrets
 from passiton_monitoring.stack.ports import (
     ALERTMANAGER_BINARIES,
     BLACKBOX_BINARIES,
@@ -24,6 +25,7 @@ from passiton_monitoring.stack.ports import (
 from passiton_monitoring.stack.render import (
     duration,
     ensure_token_file,
+    pagerduty_direct,
     render_alertmanager,
     render_blackbox,
     render_prometheus,
@@ -176,7 +178,10 @@ class StackConfig:
         host: str = "127.0.0.1",
         config_dir: Path | None = None,
     ) -> StackConfig:
-
+        try:
+            env = read_secrets(env)  # NAME_FILE secrets become NAME for the child processes too
+        except ConfigError as exc:
+            raise StackError(str(exc)) from None
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton").resolve()
         try:
             channels = ChannelsConfig.from_env(env).enabled
@@ -280,7 +285,9 @@ def plan_stack(config: StackConfig) -> StackPlan:
     if alertmanager:
         path = write_yaml(
             state / "alertmanager.yml",
-            render_alertmanager(am_source, addresses, token_file, config.timing),
+            render_alertmanager(
+                am_source, addresses, token_file, config.timing, pagerduty_direct(config.env, state)
+            ),
             am_source,
         )
         rendered.append(path)

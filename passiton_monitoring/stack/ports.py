@@ -9,6 +9,7 @@ INSTALL_HINT = (
     "sudo apt-get install prometheus prometheus-alertmanager prometheus-blackbox-exporter"
 )
 TOKEN_FILE = "bridge-webhook-token"  # noqa: S105 (a file name)
+PAGERDUTY_KEY_FILE = "pagerduty-routing-key"
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 BLACKBOX_BINARIES = ("prometheus-blackbox-exporter", "blackbox_exporter")
 

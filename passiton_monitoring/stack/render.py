@@ -10,12 +10,20 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from passiton_monitoring.stack.ports import TOKEN_FILE, Addresses, StackError, Timing
+from passiton_monitoring.stack.ports import (
+    PAGERDUTY_KEY_FILE,
+    TOKEN_FILE,
+    Addresses,
+    StackError,
+    Timing,
+)
 
 # A default address in the repository's configs: what every substitution looks for.
 _DEFAULT_ADDRESS = re.compile(r"\b(?:localhost|127\.0\.0\.1):(9820|9821|9090|9093|9115)\b")
@@ -114,15 +122,32 @@ def _fast_routes(route: dict[str, Any], timing: Timing, *, root: bool) -> None:
         _fast_routes(child, timing, root=False)
 
 
+@dataclass(frozen=True)
+class PagerDutyDirect:
+    """Alertmanager's own PagerDuty receiver (the out-of-band path): its key file and URL."""
+
+    routing_key_file: Path
+    url: str | None = None  # None: Alertmanager's default, PagerDuty's Events API v2
+
+
 def render_alertmanager(
     source: Path,
     addresses: Addresses,
     token_file: Path,
     timing: Timing | None = None,
+    pagerduty: PagerDutyDirect | None = None,
 ) -> dict[str, Any]:
-    """``alertmanager.yml`` for this stack: the bridge's address and token file filled in."""
+    """``alertmanager.yml`` for this stack: the bridge's address and token file filled in; the
+    out-of-band PagerDuty receiver pointed at ``pagerduty``, or dropped without it."""
     config = _rewrite(_load_yaml(source), addresses)
     for receiver in config.get("receivers") or []:
+        if pagerduty is None:
+            receiver.pop("pagerduty_configs", None)
+        for direct in receiver.get("pagerduty_configs") or []:
+            direct.pop("routing_key", None)
+            direct["routing_key_file"] = str(pagerduty.routing_key_file)
+            if pagerduty.url:
+                direct["url"] = pagerduty.url
         for webhook in receiver.get("webhook_configs") or []:
             http = webhook.get("http_config") or {}
             if "authorization" in http:
@@ -156,6 +181,21 @@ def write_yaml(path: Path, data: dict[str, Any], source: Path) -> Path:
     header = f"# Rendered by passiton-monitoring from {source}; edit that file, not this one.\n"
     path.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def pagerduty_direct(env: Mapping[str, str], state_dir: Path) -> PagerDutyDirect | None:
+    """Alertmanager's own PagerDuty receiver when the bridge pages PagerDuty with Alertmanager's
+    dedup_key (``PAGERDUTY_DEDUP_KEY=group``): the key in a 0600 file in the state directory."""
+    key = env.get("PAGERDUTY_INTEGRATION_KEY", "").strip()
+    if not key or env.get("PAGERDUTY_DEDUP_KEY", "").strip().lower() != "group":
+        return None
+    path = state_dir / PAGERDUTY_KEY_FILE
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(key)
+    url = env.get("PAGERDUTY_EVENTS_URL", "").strip() or None
+    return PagerDutyDirect(path, url)
 
 
 def ensure_token_file(state_dir: Path, token: str) -> tuple[str, Path]:
