@@ -217,8 +217,7 @@ export type BeaconEvent =
   | WidgetLoaded
   | WidgetLoadError
   | WidgetRenderError
-  | WidgetScriptError
-  | TrafficRequest;
+  | WidgetScriptError;
 
 export interface FieldSpec {
   readonly kind: "string" | "integer" | "number" | "boolean";
@@ -601,7 +600,7 @@ export const EVENT_FIELDS: { readonly [T in EventType]: { readonly [field: strin
 };
 
 /** The event types the public beacon endpoint accepts. */
-export const BEACON_TYPES: readonly EventType[] = ["widget.loaded","widget.load_error","widget.render_error","widget.script_error","traffic.request"];
+export const BEACON_TYPES: readonly EventType[] = ["widget.loaded","widget.load_error","widget.render_error","widget.script_error"];
 
 /** Arguments as given (camelCase) -> an unchecked event with every wire field, one literal per
  * type so that building one costs named property loads, not dynamic ones. */
