@@ -42,6 +42,7 @@ test: $(STAMP) debs postgres lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python prometheus/generate_slo_rules.py --check
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -53,15 +53,30 @@ class ExporterMetrics:
     label_values: Gauge
     ingest_duration: Histogram
     beacon_rate_limited: Counter
+    # False when PROBE_DATABASE_URL is not set: the probe gauges are then neither registered nor
+    # rendered, so an unconfigured probe says nothing instead of "down" (0).
+    database_probe_enabled: bool = True
 
     def all(self) -> list[MetricWrapperBase]:
-        return [getattr(self, f.name) for f in fields(self)]
+        probe = {"database_probe_up", "database_probe_duration"}
+        return [
+            getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "database_probe_enabled"
+            and (self.database_probe_enabled or f.name not in probe)
+        ]
 
     @classmethod
     def create(
-        cls, registry: CollectorRegistry, widget_timeout_seconds: float = 5.0
+        cls,
+        registry: CollectorRegistry,
+        widget_timeout_seconds: float = 5.0,
+        database_probe: bool = True,
     ) -> ExporterMetrics:
+        """The exporter's metrics in ``registry``; the database probe's gauges only with
+        ``database_probe`` (PROBE_DATABASE_URL set)."""
         r = registry
+        probe_registry = registry if database_probe else None
         widget_buckets = tuple(sorted({*WIDGET_LOAD_BUCKETS, float(widget_timeout_seconds)}))
         return cls(
             payment_attempts=Counter(
@@ -179,13 +194,14 @@ class ExporterMetrics:
             ),
             database_probe_up=Gauge(
                 "passiton_database_probe_up",
-                "1 when the last SELECT 1 probe of PROBE_DATABASE_URL succeeded, else 0.",
-                registry=r,
+                "1 when the last SELECT 1 probe of PROBE_DATABASE_URL succeeded, else 0 "
+                "(absent when PROBE_DATABASE_URL is not set).",
+                registry=probe_registry,
             ),
             database_probe_duration=Gauge(
                 "passiton_database_probe_duration_seconds",
                 "Duration of the last database probe.",
-                registry=r,
+                registry=probe_registry,
             ),
             events_accepted=Counter(
                 "passiton_exporter_events_accepted",
@@ -223,4 +239,5 @@ class ExporterMetrics:
                 "Beacon requests refused by the per-client rate limit.",
                 registry=r,
             ),
+            database_probe_enabled=database_probe,
         )
