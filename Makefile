@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean
+.PHONY: up test lint format debs postgres install bench clean backtest mutate-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ bench: $(STAMP) debs postgres
 	$(BIN)/python benchmarks/bridge_sanitize.py
 	$(BIN)/python benchmarks/rollup.py
 	$(BIN)/python benchmarks/e2e_latency.py
+
+# Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules
+# (the simulated history is cached in .passiton/backtest-history while the scenario is unchanged).
+backtest: $(STAMP) debs
+	$(BIN)/python -m backtest --history .passiton/backtest-history --json .passiton/backtest.json
+
+# Mutation testing of the rules: thresholds, windows and `for` durations halved and doubled.
+mutate-rules: $(STAMP) debs
+	$(BIN)/python -m backtest.mutate
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache

@@ -26,6 +26,7 @@ class ExporterMetrics:
     payment_failures: Counter
     payment_failed_amount: Counter
     payment_timeouts: Counter
+    payment_failure_streak: Gauge
     payment_duration: Histogram
     stripe_events: Counter
     stripe_duplicate_events: Counter
@@ -101,6 +102,13 @@ class ExporterMetrics:
                 "passiton_payment_timeouts",
                 "Payments that timed out, by organization and payment provider.",
                 ["organization_id", "provider"],
+                registry=r,
+            ),
+            payment_failure_streak=Gauge(
+                "passiton_payment_consecutive_failures",
+                "Payments of the organization that failed or timed out in a row since its last "
+                "successful one, not counting declines caused by the card.",
+                ["organization_id"],
                 registry=r,
             ),
             payment_duration=Histogram(

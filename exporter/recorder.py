@@ -49,8 +49,18 @@ class _Children:
 
 
 class Recorder:
-    def __init__(self, metrics: ExporterMetrics, config: ExporterConfig) -> None:
+    """``clock`` (seconds, monotonic) drives the time-based state: the source sketch's sliding
+    window and the snapshot cache. A replay passes its simulated time so a compressed run of
+    weeks of traffic sees the same windows as live traffic would."""
+
+    def __init__(
+        self,
+        metrics: ExporterMetrics,
+        config: ExporterConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         m = self.metrics = metrics
+        self._clock = clock
         b = config.bounds
 
         def bound(name: str, limit: int) -> BoundedLabel:
@@ -64,13 +74,17 @@ class Recorder:
         self.auth_reason = bound("reason", 50)
         self.db_operation = bound("operation", 50)
         self.sources = SourceWindow(
-            config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
+            config.source_window_seconds,
+            capacity=config.source_capacity,
+            top_n=config.source_top_n,
+            clock=clock,
         )
 
         self._attempts = _Children(m.payment_attempts)
         self._failures = _Children(m.payment_failures)
         self._failed_amount = _Children(m.payment_failed_amount)
         self._timeouts = _Children(m.payment_timeouts)
+        self._streak = _Children(m.payment_failure_streak)
         self._payment_duration = _Children(m.payment_duration)
         self._webhook_failures = _Children(m.stripe_webhook_handler_failures)
         self._widget_loads = _Children(m.widget_loads)
@@ -128,7 +142,9 @@ class Recorder:
     # -- payments -------------------------------------------------------------------------
 
     def _payment_succeeded(self, e: PaymentSucceeded) -> None:
-        self._inc(self._attempts(self.organization(e.organization_id), "succeeded"))
+        org = self.organization(e.organization_id)
+        self._inc(self._attempts(org, "succeeded"))
+        self._streak(org).set(0)
         if e.duration_ms is not None:
             self._payment_duration("succeeded").observe(e.duration_ms / 1000.0)
 
@@ -138,6 +154,8 @@ class Recorder:
         decline = classify.decline_code_label(e.decline_code)
         cls = classify.failure_class(e.decline_code, e.failure_code, e.error)
         self._inc(self._failures(org, decline, cls))
+        if cls not in classify.CARD_FAILURE_CLASSES:
+            self._streak(org).inc()
         if e.amount is not None:
             currency = classify.currency_label(e.currency)
             if currency in classify.CURRENCIES:
@@ -150,6 +168,7 @@ class Recorder:
     def _payment_timeout(self, e: PaymentTimeout) -> None:
         org = self.organization(e.organization_id)
         self._inc(self._attempts(org, "timeout"))
+        self._streak(org).inc()
         provider = classify.token_label(e.provider) if e.provider else "unknown"
         self._inc(self._timeouts(org, self.provider(provider) if provider else OTHER))
         if e.duration_ms is not None:
@@ -199,7 +218,7 @@ class Recorder:
 
     def _source_snapshot(self) -> tuple[int, float, float]:
         # The three gauges are read in one scrape; compute the merge once for all of them.
-        now = time.monotonic()
+        now = self._clock()
         cached = self._snapshot_cache
         if cached is None or now - cached[0] > 1.0:
             cached = self._snapshot_cache = (now, self.sources.snapshot())
