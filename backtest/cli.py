@@ -15,13 +15,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+
+import yaml
 
 from backtest.alerts import Episode, duration, evaluate
 from backtest.report import Report, render, score
-from backtest.scenario import DAY, incidents
+from backtest.scenario import DAY, Incident, incidents
 from backtest.simulate import Platform, replay, series_names_read_by_rules
-from backtest.tsdb import Importer, Prometheus, backfill_recording_rules, rule_groups
+from backtest.tsdb import (
+    Importer,
+    Prometheus,
+    backfill_recording_rules,
+    drop_recorded_series,
+    rule_groups,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "rules"
@@ -131,6 +140,60 @@ def run(
             shutil.rmtree(work, ignore_errors=True)
 
 
+def load_incidents(path: Path, origin: int) -> list[Incident]:
+    """Ground truth for a deployment's own history: a YAML list of
+    ``{name, start: RFC 3339, duration: 30m, expected: [AlertName, ...]}``."""
+    entries = yaml.safe_load(path.read_text()) or []
+    return [
+        Incident(
+            name=str(e["name"]),
+            category=str(e.get("category", "")),
+            start=int(_timestamp(str(e["start"]))) - origin,
+            duration=int(duration(str(e["duration"]))),
+            expected=tuple(e["expected"]),
+        )
+        for e in entries
+    ]
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def run_history(
+    tsdb: Path,
+    start: int,
+    end: int,
+    incidents_file: Path,
+    step: int = 15,
+    work: Path | None = None,
+    rule_files: list[Path] | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[Report, list[Episode]]:
+    """The rules under test over a copy of a deployment's TSDB (a snapshot's directory): its
+    recorded series are dropped, the recording rules backfilled, the alert rules evaluated."""
+    rule_files = rule_files or sorted(RULES.glob("*.yml"))
+    owned = work is None
+    work = Path(tempfile.mkdtemp(prefix="backtest-")) if work is None else work
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        shutil.copytree(tsdb, work / "data")
+        prometheus = Prometheus(work / "data", step, lookback=2 * step, admin=True)
+        prometheus.start()
+        try:
+            drop_recorded_series(prometheus)
+            counts = backfill_recording_rules(prometheus, rule_files, start, end, work)
+            log(f"recording rules: {len(counts)} levels, {sum(counts)} samples")
+            found = evaluate_alerts(prometheus, rule_files, start, end)
+        finally:
+            prometheus.stop()
+        seeded = load_incidents(incidents_file, start)
+        return score(found, seeded, start, start, end, step, end), found
+    finally:
+        if owned:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m backtest",
@@ -152,8 +215,32 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="cache of the simulated history: reused while the scenario and code are unchanged",
     )
+    parser.add_argument(
+        "--tsdb",
+        type=Path,
+        help="replay a deployment's own history instead: a copy of its TSDB (snapshot) directory; "
+        "needs --start, --end and --incidents",
+    )
+    parser.add_argument("--start", help="RFC 3339 start of the deployment's history to replay")
+    parser.add_argument("--end", help="RFC 3339 end")
+    parser.add_argument("--incidents", type=Path, help="YAML ground truth of its incidents")
     args = parser.parse_args(argv)
     clock = time.monotonic()
+    if args.tsdb:
+        if not (args.start and args.end and args.incidents):
+            parser.error("--tsdb needs --start, --end and --incidents")
+        report, _ = run_history(
+            args.tsdb,
+            int(_timestamp(args.start)),
+            int(_timestamp(args.end)),
+            args.incidents,
+            step=int(duration(args.step)) if args.step != "60s" else 15,
+            work=args.keep_work,
+            rule_files=sorted(args.rules.glob("*.yml")),
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+        print(render(report))
+        return 0
     report, _ = run(
         days=args.days,
         incident_days=args.incident_days,

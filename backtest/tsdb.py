@@ -85,6 +85,8 @@ class Prometheus:
     step: int
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
+    lookback: int = 0  # seconds; default just under the step
+    admin: bool = False
 
     def start(self) -> None:
         work = self.data_dir.parent
@@ -101,7 +103,8 @@ class Prometheus:
                     f"--storage.tsdb.path={self.data_dir}",
                     "--storage.tsdb.retention.time=3650d",
                     f"--web.listen-address=127.0.0.1:{port}",
-                    f"--query.lookback-delta={self.step - 1}s",
+                    f"--query.lookback-delta={self.lookback or self.step - 1}s",
+                    *(["--web.enable-admin-api"] if self.admin else []),
                     "--query.max-samples=200000000",
                     "--query.timeout=10m",
                 ],
@@ -144,6 +147,19 @@ class Prometheus:
                 raise RuntimeError(f"query failed: {expr}\n{body.get('error')}")
             yield from body["data"]["result"]
             t = stop + self.step
+
+
+def drop_recorded_series(prometheus: Prometheus) -> None:
+    """Delete the series a deployment's own rules recorded (names with a colon) and its ALERTS,
+    so the rules under test are evaluated afresh over its raw history (admin API)."""
+    for match in ('{__name__=~".+:.+"}', '{__name__=~"ALERTS|ALERTS_FOR_STATE"}'):
+        response = httpx.post(
+            f"{prometheus.url}/api/v1/admin/tsdb/delete_series",
+            params={"match[]": match},
+            timeout=600,
+        )
+        response.raise_for_status()
+    httpx.post(f"{prometheus.url}/api/v1/admin/tsdb/clean_tombstones", timeout=3600)
 
 
 def rule_groups(rule_files: list[Path]) -> list[dict[str, Any]]:

@@ -1,0 +1,198 @@
+"""make mutate-rules: mutation testing of the Prometheus rules against their promtool tests.
+
+Every threshold compared against, every range window and every `for` / `keep_firing_for` duration
+of every rule is halved and doubled, one at a time; a mutant is killed when a promtool test of
+its rule file fails. Prints the surviving mutants and the score; exits 1 under --min-score.
+
+    python -m backtest.mutate [--jobs 2] [--min-score 0.9] [--only payment.yml]
+
+Mutants listed in prometheus/tests/mutation-equivalents.yml (with the reason each is equivalent)
+are excluded from the score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backtest.alerts import duration
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMETHEUS = ROOT / "prometheus"
+EQUIVALENTS = PROMETHEUS / "tests" / "mutation-equivalents.yml"
+# A number compared against: `> 0.5`, `>= 5`, `> (14.4 * 0.001)`, `> 3 * baseline`.
+_THRESHOLD = re.compile(r"(?:>=|<=|==|!=|>|<)\s*\(?\s*(\d+(?:\.\d+)?)(?![\w.])")
+_WINDOW = re.compile(r"\[(\d+[smhdw])\]")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    file: str
+    group: int
+    rule: int
+    name: str  # the rule's alert or record name
+    field: str  # expr, for, keep_firing_for
+    start: int  # span of the mutated text within the field (expr only)
+    end: int
+    old: str
+    new: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}:{self.name}:{self.field}:{self.old}->{self.new}@{self.start}"
+
+
+def _fmt_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _number(value: float) -> str:
+    return format(value, "g")
+
+
+def mutants(path: Path) -> list[Mutant]:
+    found = []
+    groups = yaml.safe_load(path.read_text())["groups"]
+    for g, group in enumerate(groups):
+        for r, rule in enumerate(group["rules"]):
+            name = rule.get("alert") or rule["record"]
+            if "alert" in rule:
+                name = f"{name}/{rule.get('labels', {}).get('severity', '')}"
+            expr = rule["expr"]
+            for m in _THRESHOLD.finditer(expr):
+                value = float(m.group(1))
+                if value == 0:
+                    continue
+                for new in (value / 2, value * 2):
+                    found.append(
+                        Mutant(path.name, g, r, name, "expr", *m.span(1), m.group(1), _number(new))
+                    )
+            for m in _WINDOW.finditer(expr):
+                seconds = duration(m.group(1))
+                for new in (seconds / 2, seconds * 2):
+                    found.append(
+                        Mutant(
+                            path.name, g, r, name, "expr", *m.span(1), m.group(1),
+                            _fmt_duration(new),
+                        )
+                    )  # fmt: skip
+            for field in ("for", "keep_firing_for"):
+                if field in rule:
+                    seconds = duration(str(rule[field]))
+                    for new in (seconds / 2, seconds * 2):
+                        found.append(
+                            Mutant(
+                                path.name, g, r, name, field, 0, 0, str(rule[field]),
+                                _fmt_duration(new),
+                            )
+                        )  # fmt: skip
+    return found
+
+
+def apply(text: str, mutant: Mutant) -> str:
+    document: dict[str, Any] = yaml.safe_load(text)
+    rule = document["groups"][mutant.group]["rules"][mutant.rule]
+    if mutant.field == "expr":
+        expr = rule["expr"]
+        rule["expr"] = expr[: mutant.start] + mutant.new + expr[mutant.end :]
+    else:
+        rule[mutant.field] = mutant.new
+    return yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def test_files_for(rule_file: str) -> list[Path]:
+    """The promtool test files that load ``rule_file``, the quickest first (by size)."""
+    tests = []
+    for path in sorted((PROMETHEUS / "tests").glob("*_test.yml"), key=lambda p: p.stat().st_size):
+        suite = yaml.safe_load(path.read_text())
+        if any(Path(f).name == rule_file for f in suite.get("rule_files", [])):
+            tests.append(path)
+    return tests
+
+
+def killed(mutant: Mutant, workdir: Path) -> bool:
+    rules = workdir / "rules" / mutant.file
+    original = (PROMETHEUS / "rules" / mutant.file).read_text()
+    rules.write_text(apply(original, mutant))
+    try:
+        for test in test_files_for(mutant.file):
+            result = subprocess.run(
+                ["promtool", "test", "rules", str(workdir / "tests" / test.name)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if result.returncode != 0:
+                return True
+        return False
+    finally:
+        rules.write_text(original)
+
+
+def load_equivalents() -> dict[str, str]:
+    if not EQUIVALENTS.exists():
+        return {}
+    entries = yaml.safe_load(EQUIVALENTS.read_text()) or []
+    return {entry["mutant"]: entry["reason"] for entry in entries}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backtest.mutate", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=2, help="promtool processes at once (2)")
+    parser.add_argument("--min-score", type=float, default=0.0)
+    parser.add_argument("--only", action="append", help="rule file name(s) to mutate")
+    args = parser.parse_args(argv)
+    if shutil.which("promtool") is None:
+        print("promtool is not installed (make debs installs it)", file=sys.stderr)
+        return 2
+    files = sorted((PROMETHEUS / "rules").glob("*.yml"))
+    if args.only:
+        files = [f for f in files if f.name in args.only]
+    all_mutants = [m for f in files for m in mutants(f)]
+    equivalents = load_equivalents()
+    clock = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        workdirs = []
+        for i in range(max(1, args.jobs)):
+            work = Path(tmp) / str(i)
+            shutil.copytree(PROMETHEUS / "rules", work / "rules")
+            shutil.copytree(PROMETHEUS / "tests", work / "tests")
+            workdirs.append(work)
+        chunks = [all_mutants[i :: len(workdirs)] for i in range(len(workdirs))]
+
+        def run_chunk(index: int) -> list[tuple[Mutant, bool]]:
+            return [(m, killed(m, workdirs[index])) for m in chunks[index]]
+
+        with ThreadPoolExecutor(len(workdirs)) as pool:
+            results = [r for chunk in pool.map(run_chunk, range(len(workdirs))) for r in chunk]
+    survivors = [m for m, k in results if not k]
+    excused = [m for m in survivors if m.id in equivalents]
+    counted = len(results) - len(excused)
+    score = (counted - (len(survivors) - len(excused))) / counted if counted else 1.0
+    for m in survivors:
+        reason = equivalents.get(m.id)
+        print(f"survived: {m.id}" + (f"  (equivalent: {reason})" if reason else ""))
+    print(
+        f"\n{len(results)} mutants, {len(results) - len(survivors)} killed, {len(survivors)} "
+        f"survived ({len(excused)} listed as equivalent): mutation score {score:.1%} "
+        f"in {time.monotonic() - clock:.0f}s"
+    )
+    return 1 if score < args.min_score else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
