@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CLIENT_STAMP := $(VENV)/.client-installed
+CLIENT_SOURCES := clients/python/pyproject.toml $(wildcard clients/python/passiton_monitoring_client/*.py)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean backtest mutate-rules
+.PHONY: up test lint format debs postgres install bench clean wheels backtest mutate-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The client is its own distribution, installed (not editable) so its tests run against what
+# `pip install` ships; reinstalled whenever its sources change.
+$(CLIENT_STAMP): $(STAMP) $(CLIENT_SOURCES)
+	$(BIN)/pip install --quiet --force-reinstall --no-deps ./clients/python
+	$(BIN)/pip install --quiet "./clients/python[aiohttp]"
+	touch $(CLIENT_STAMP)
+
+install: $(STAMP) $(CLIENT_STAMP)
 
 debs:
 	@missing=""; \
@@ -33,22 +42,27 @@ debs:
 postgres:
 	@scripts/ensure-postgres
 
-up: $(STAMP) debs
+up: install debs
 	$(BIN)/passiton-monitoring up --demo
 
-test: $(STAMP) debs postgres lint
+test: install debs postgres lint wheels
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+# The server and client wheels, each installed into a clean virtualenv and used from there.
+wheels: install
+	PYTHON=$(BIN)/python scripts/check-wheels
+
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python prometheus/generate_slo_rules.py --check
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) debs postgres
+bench: install debs postgres
 	$(BIN)/python benchmarks/exporter_ingest.py
 	$(BIN)/python benchmarks/bridge_webhook.py
 	$(BIN)/python benchmarks/bridge_sanitize.py
@@ -57,11 +71,11 @@ bench: $(STAMP) debs postgres
 
 # Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules
 # (the simulated history is cached in .passiton/backtest-history while the scenario is unchanged).
-backtest: $(STAMP) debs
+backtest: install debs
 	$(BIN)/python -m backtest --history .passiton/backtest-history --json .passiton/backtest.json
 
 # Mutation testing of the rules: thresholds, windows and `for` durations halved and doubled.
-mutate-rules: $(STAMP) debs
+mutate-rules: install debs
 	$(BIN)/python -m backtest.mutate
 
 clean:

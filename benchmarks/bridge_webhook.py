@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bridge.app import Bridge, create_app
 from bridge.config import BridgeConfig
 from bridge.model import Message
+from bridge.storage import open_storage
 from bridge.webhook import parse_notification
 
 ADMIN_URL = os.environ.get("PASSITON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -361,8 +362,6 @@ async def main(args: argparse.Namespace) -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = db_url(name)
     try:
-        from bridge.storage import open_storage
-
         async with open_storage(url) as storage:
             await storage.migrate()
         results = {}

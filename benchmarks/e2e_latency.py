@@ -44,7 +44,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bridge.stack import FAST, parse_duration  # noqa: E402
+from passiton_monitoring.stack import FAST, parse_duration  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
     PAGERDUTY_KEY,
     STRIPE_SECRET,

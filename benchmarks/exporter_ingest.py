@@ -33,6 +33,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import generate_latest
+
+from exporter.app import METRICS, RECORDER, REGISTRY, create_app
+from exporter.config import ExporterConfig, LabelBounds
+from exporter.events import TrafficRequest
+from exporter.exposition import CachedExposition
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -186,13 +193,6 @@ def rss_mb(pid: int) -> float:
 
 
 def render_benchmark() -> dict:
-    from prometheus_client import CollectorRegistry, Counter
-    from prometheus_client.exposition import generate_latest
-
-    from exporter.app import METRICS, RECORDER, REGISTRY, create_app
-    from exporter.config import ExporterConfig, LabelBounds
-    from exporter.events import TrafficRequest
-    from exporter.exposition import CachedExposition
 
     app = create_app(ExporterConfig(bounds=LabelBounds(organization_id=2000)))
     rec = app[RECORDER]
@@ -233,7 +233,8 @@ def memory_benchmark(port: int) -> list[tuple[int, float]]:
     points = []
     with (
         server(
-            [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"], f"{base}/-/ready"
+            [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
+            f"{base}/-/ready",
         ) as proc,
         httpx.Client(timeout=30) as client,
     ):
@@ -284,7 +285,7 @@ def main() -> None:
 
     port = free_port()
     with server(
-        [PY, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+        [PY, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
         f"http://127.0.0.1:{port}/-/ready",
     ):
         results["exporter_single"] = wrk(

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.channels.base import Notifier
+from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
 from bridge.deadman import DeadMansSwitch
@@ -19,10 +21,11 @@ from bridge.delivery import DeliveryEngine
 from bridge.fatigue import FatigueRules
 from bridge.ingest import Ingestor, IngestResult, build_deliveries
 from bridge.metrics import BridgeMetrics
+from bridge.model import Notification
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.storage import Storage, StorageUnavailable, open_storage
-from bridge.webhook import Notification, handle_alertmanager
+from bridge.webhook import alertmanager_handler
 
 log = logging.getLogger(__name__)
 
@@ -223,17 +226,13 @@ def create_app(
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
     owned: list = []
     if notifiers is None:
-        import httpx
-
-        from bridge.channels.registry import build_notifiers
-
         http = httpx.AsyncClient()
         notifiers = build_notifiers(config.channels, http)
         owned = [http]
     bridge = Bridge(config, notifiers, clock=clock)
     app = web.Application(client_max_size=config.max_body_bytes)
     app[BRIDGE] = bridge
-    app.router.add_post("/v1/alertmanager", handle_alertmanager)
+    app.router.add_post("/v1/alertmanager", alertmanager_handler(bridge))
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_get("/metrics", _metrics)
@@ -243,8 +242,6 @@ def create_app(
         yield
         await bridge.stop()
         if owned:
-            from bridge.channels.registry import aclose_notifiers
-
             await aclose_notifiers(bridge.notifiers)
             for client in owned:
                 await client.aclose()

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
-import socket
 import sys
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
+import httpx
+
+from bridge.channels.registry import aclose_notifiers, build_notifiers
+from bridge.codec import encode_message
 from bridge.config import BridgeConfig
-from exporter.env import listen_argument
+from bridge.delivery import DeliveryEngine
+from bridge.doctor import doctor
+from bridge.metrics import BridgeMetrics
+from bridge.model import Alert, Message
+from bridge.server import quiet_noisy_loggers, run
+from bridge.storage import NewDelivery, StorageUnavailable, open_storage
+from passiton_common.settings import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -58,7 +65,6 @@ def _configure_bridge(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from bridge.server import run
 
     config = load_config()
     if config is None:
@@ -78,14 +84,12 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 async def migrate(config: BridgeConfig) -> list[str]:
-    from bridge.storage import open_storage
 
     async with open_storage(config.database_url) as storage:
         return await storage.migrate()
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    from bridge.storage import StorageUnavailable
 
     config = load_config()
     if config is None:
@@ -116,14 +120,12 @@ def _configure_purge(p: argparse.ArgumentParser) -> None:
 
 
 async def purge(config: BridgeConfig, cutoff: datetime) -> dict[str, int]:
-    from bridge.storage import open_storage
 
     async with open_storage(config.database_url) as storage:
         return await storage.purge(cutoff)
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from bridge.storage import StorageUnavailable
 
     config = load_config()
     if config is None:
@@ -153,7 +155,6 @@ def _configure_test_alerts(p: argparse.ArgumentParser) -> None:
 
 
 def synthetic_message(channel: str, now: datetime) -> Any:
-    from bridge.model import Alert, Message
 
     alert = Alert(
         fingerprint=f"passiton-test-{uuid.uuid4().hex[:16]}",
@@ -190,12 +191,6 @@ async def run_test_alerts(
 ) -> dict[str, tuple[str, str | None]]:
     """Queue one test alert per channel and run the real delivery path until each is settled;
     returns channel -> (state, last error)."""
-    from dataclasses import replace
-
-    from bridge.codec import encode_message
-    from bridge.delivery import DeliveryEngine
-    from bridge.metrics import BridgeMetrics
-    from bridge.storage import NewDelivery, open_storage
 
     # A short maximum age: a channel still failing when the time is up counts as failed.
     retry = replace(config.retry, max_age_seconds=max(give_up_after, 1.0))
@@ -235,7 +230,6 @@ async def run_test_alerts(
 
 
 def cmd_test_alerts(args: argparse.Namespace) -> int:
-    from bridge.server import quiet_noisy_loggers
 
     quiet_noisy_loggers()
     config = load_config()
@@ -245,10 +239,6 @@ def cmd_test_alerts(args: argparse.Namespace) -> int:
 
 
 async def _test_alerts(config: BridgeConfig, give_up_after: float) -> int:
-    import httpx
-
-    from bridge.channels.registry import aclose_notifiers, build_notifiers
-    from bridge.storage import StorageUnavailable
 
     async with httpx.AsyncClient() as http:
         notifiers = build_notifiers(config.channels, http)
@@ -271,164 +261,6 @@ async def _test_alerts(config: BridgeConfig, give_up_after: float) -> int:
 
 
 # -- doctor -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    warning: bool = False
-
-
-def _endpoint(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-
-
-async def _tcp(host: str, port: int, seconds: float = 3.0) -> str | None:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), seconds)
-    except (OSError, TimeoutError, socket.gaierror) as exc:
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return None
-
-
-async def _http_ready(url: str, seconds: float = 3.0) -> str | None:
-    import httpx
-
-    try:
-        async with httpx.AsyncClient(timeout=seconds) as http:
-            response = await http.get(url.rstrip("/") + "/-/ready")
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if response.status_code == 200 else f"HTTP {response.status_code}"
-
-
-async def doctor(env: Mapping[str, str]) -> list[Check]:
-    from bridge.storage import StorageUnavailable, open_storage
-
-    checks: list[Check] = []
-    try:
-        config = BridgeConfig.from_env(env)
-    except ValueError as exc:
-        return [Check("configuration", False, str(exc), "fix the variable named above")]
-    checks.append(Check("configuration", True, "environment parsed"))
-    checks.append(
-        Check(
-            "webhook token",
-            bool(config.webhook_token),
-            "BRIDGE_WEBHOOK_TOKEN is set" if config.webhook_token else "BRIDGE_WEBHOOK_TOKEN unset",
-            "set BRIDGE_WEBHOOK_TOKEN to a long random secret, and the same in alertmanager.yml",
-        )
-    )
-    enabled = config.channels.enabled
-    checks.append(
-        Check(
-            "channels",
-            True,
-            ", ".join(enabled),
-            "set SLACK_WEBHOOK_URL, SMTP_HOST, TWILIO_* or PAGERDUTY_INTEGRATION_KEY"
-            if enabled == ("console",)
-            else "",
-            warning=enabled == ("console",),
-        )
-    )
-    scheme = config.database_url.split("://", 1)[0]
-    try:
-        async with open_storage(config.database_url) as storage:
-            await asyncio.wait_for(storage.ping(), 5)
-            checks.append(Check("database", True, f"{scheme} answers"))
-            pending = await storage.pending_migrations()
-            checks.append(
-                Check(
-                    "migrations",
-                    not pending,
-                    f"pending: {', '.join(pending)}" if pending else "schema up to date",
-                    "run `passiton-monitoring migrate`",
-                )
-            )
-            if not pending:
-                depth, oldest, dead = await storage.queue_stats()
-                age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-                checks.append(
-                    Check(
-                        "delivery queue",
-                        True,
-                        f"{depth} pending (oldest {age:.0f}s), dead letters: "
-                        + (", ".join(f"{c}={n}" for c, n in sorted(dead.items())) or "none"),
-                        "inspect alert_deliveries WHERE state = 'dead' for last_error"
-                        if dead
-                        else "",
-                        warning=bool(dead),
-                    )
-                )
-                checks.append(await _watchdog_check(storage, config))
-    except (StorageUnavailable, TimeoutError, OSError) as exc:
-        checks.append(
-            Check(
-                "database",
-                False,
-                f"{scheme}: {exc}",
-                "check DATABASE_URL and that the database server is running",
-            )
-        )
-    channels = config.channels
-    endpoints = []
-    if channels.slack:
-        endpoints.append(("slack", *_endpoint(channels.slack.webhook_url)))
-    if channels.pagerduty:
-        endpoints.append(("pagerduty", *_endpoint(channels.pagerduty.events_url)))
-    if channels.sms:
-        endpoints.append(("sms", *_endpoint(channels.sms.api_url)))
-    if channels.email:
-        endpoints.append(("email", channels.email.host, channels.email.port))
-    for name, host, port in endpoints:
-        error = await _tcp(host, port)
-        checks.append(
-            Check(
-                f"{name} endpoint",
-                error is None,
-                f"{host}:{port} " + ("reachable" if error is None else f"unreachable: {error}"),
-                "check the channel's URL/host variables and outbound network access",
-            )
-        )
-    for name, url, variable in (
-        ("prometheus", config.prometheus_url, "PROMETHEUS_URL"),
-        ("alertmanager", config.alertmanager_url, "ALERTMANAGER_URL"),
-    ):
-        error = await _http_ready(url)
-        checks.append(
-            Check(
-                name,
-                error is None,
-                f"{url} " + ("ready" if error is None else f"not ready: {error}"),
-                f"start {name} or set {variable}",
-            )
-        )
-    return checks
-
-
-async def _watchdog_check(storage: Any, config: BridgeConfig) -> Check:
-    from bridge.deadman import LAST_SEEN, STATE
-
-    async with storage.transaction() as tx:
-        last_seen = await tx.get_state(LAST_SEEN)
-        state = await tx.get_state(STATE)
-    fix = (
-        "make sure Prometheus evaluates the Watchdog rule and Alertmanager routes it to the bridge"
-    )
-    if state == "down":
-        return Check("watchdog", False, "the dead man's switch has fired: pipeline down", fix)
-    if last_seen is None:
-        return Check("watchdog", True, "no bridge has run yet", fix, warning=True)
-    age = (datetime.now(UTC) - datetime.fromisoformat(last_seen)).total_seconds()
-    overdue = config.deadman_after_seconds > 0 and age > config.deadman_after_seconds
-    return Check("watchdog", True, f"last seen {age:.0f}s ago", fix if overdue else "", overdue)
 
 
 def cmd_doctor(_: argparse.Namespace) -> int:

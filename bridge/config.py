@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bridge.channels.config import ChannelsConfig
 from bridge.retry import RetryPolicy
-from exporter.env import ConfigError, env_bool, env_float, env_int, parse_listen
-
-if TYPE_CHECKING:
-    from bridge.channels.config import ChannelsConfig
+from passiton_common.settings import ConfigError, env_bool, env_float, env_int, parse_listen
 
 DEFAULT_LISTEN = "0.0.0.0:9821"
 __all__ = ["DEFAULT_LISTEN", "BridgeConfig", "ConfigError", "parse_listen", "parse_rate_limits"]
@@ -80,7 +78,6 @@ class BridgeConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
-        from bridge.channels.config import ChannelsConfig
 
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
         database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
@@ -97,6 +94,7 @@ class BridgeConfig:
                 env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS", 6 * 3600.0, minimum=1
             ),
         )
+        channels = ChannelsConfig.from_env(env)
         return cls(
             database_url=database_url,
             webhook_token=env.get("BRIDGE_WEBHOOK_TOKEN", "").strip(),
@@ -118,8 +116,9 @@ class BridgeConfig:
             ),
             retry=retry,
             rate_limits=parse_rate_limits(env.get("BRIDGE_RATE_LIMITS", "")),
-            prometheus_url=env.get("PROMETHEUS_URL", "").strip() or "http://127.0.0.1:9090",
-            alertmanager_url=env.get("ALERTMANAGER_URL", "").strip() or "http://127.0.0.1:9093",
+            # parsed and checked once, with the channels' URLs
+            prometheus_url=channels.prometheus_url or "http://127.0.0.1:9090",
+            alertmanager_url=channels.alertmanager_url or "http://127.0.0.1:9093",
             rollup_interval_seconds=env_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
-            channels=ChannelsConfig.from_env(env),
+            channels=channels,
         )

@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bridge.codec import alert_to_dict, encode_json
-from bridge.model import SEVERITY_RANK, Alert
-from bridge.storage import AlertState, FatigueState
+from bridge.model import SEVERITY_RANK, Alert, AlertState, FatigueState
 
 FLAPPING_NOTICE = "flapping"
 

@@ -22,7 +22,7 @@ from bridge.fatigue import (
     sent,
 )
 from bridge.metrics import BridgeMetrics
-from bridge.model import Alert, Message, category_table
+from bridge.model import Alert, Message, Notification, category_table
 from bridge.routing import Router
 from bridge.storage import (
     AlertState,
@@ -30,7 +30,6 @@ from bridge.storage import (
     NotificationRecord,
     Storage,
 )
-from bridge.webhook import Notification
 
 ONE_PER_ALERT = frozenset({"pagerduty"})  # each alert resolves on its own there
 

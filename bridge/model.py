@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 SEVERITIES = ("critical", "high", "medium", "low")
 # low=0 .. critical=3
@@ -83,3 +84,42 @@ class Message:
         state = "FIRING" if self.status == "firing" else "RESOLVED"
         count = f":{firing}" if self.status == "firing" else ""
         return f"[{state}{count}] [{self.severity.upper()}] {name}"
+
+
+@dataclass(frozen=True)
+class FatigueState:
+    """The last notification of one alert on one channel."""
+
+    last_sent_at: datetime
+    last_severity_rank: int
+    last_starts_at: datetime
+    last_fingerprint: str = ""
+
+    def same_instance(self, fingerprint: str, starts_at: datetime) -> bool:
+        return self.last_fingerprint == fingerprint and self.last_starts_at == starts_at
+
+
+@dataclass
+class AlertState:
+    """Alert-fatigue state of one alert (its labels without severity)."""
+
+    window_started_at: datetime
+    cycles: int = 0
+    flapping: bool = False
+    last_event_at: datetime | None = None
+    last_alert: dict[str, Any] | None = None
+    channels: dict[str, FatigueState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One parsed and sanitised Alertmanager notification (one alert group)."""
+
+    group_key: str
+    status: str
+    receiver: str
+    alerts: tuple[Alert, ...]
+    group_labels: dict[str, str]
+    common_labels: dict[str, str]
+    external_url: str
+    truncated_alerts: int = 0

@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from bridge.storage.base import Storage, StorageUnavailable
-from bridge.storage.rollup_sql import upsert_rollup
+from bridge.storage.rollup_sql import HISTORY_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,8 @@ async def write(storage: Storage, rows: RollupRows, now: datetime) -> None:
     rolls it up again, complete, after it ends."""
     async with storage.transaction() as tx:
         for table, table_rows in rows.tables.items():
-            await upsert_rollup(tx, table, table_rows, now)
+            if table_rows:
+                await tx.upsert_history(HISTORY_TABLES[table], table_rows, now)
         if now >= rows.hour + HOUR:
             done = await tx.get_state(STATE_KEY)
             if done is None or datetime.fromisoformat(done) < rows.hour:

@@ -11,15 +11,18 @@ import base64
 import binascii
 import hmac
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 from aiohttp import web
 
-from bridge.model import Alert
+from bridge.config import BridgeConfig
+from bridge.metrics import BridgeMetrics
+from bridge.model import Alert, Notification
 from bridge.sanitize import redact_mapping
+from bridge.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +63,6 @@ class _AMNotification(msgspec.Struct, rename="camel"):
     common_labels: _Mapping = {}
     common_annotations: _Mapping = {}
     external_url: str = msgspec.field(default="", name="externalURL")
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One parsed and sanitised Alertmanager notification (one alert group)."""
-
-    group_key: str
-    status: str
-    receiver: str
-    alerts: tuple[Alert, ...]
-    group_labels: dict[str, str]
-    common_labels: dict[str, str]
-    external_url: str
-    truncated_alerts: int = 0
 
 
 _decoder = msgspec.json.Decoder(_AMNotification)
@@ -155,10 +144,27 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-async def handle_alertmanager(request: web.Request) -> web.Response:
-    from bridge.app import BRIDGE
+class WebhookTarget(Protocol):
+    """What the webhook needs from the bridge (``bridge.app.Bridge``)."""
 
-    bridge = request.app[BRIDGE]
+    config: BridgeConfig
+    metrics: BridgeMetrics
+
+    async def ingest(self, notification: Notification) -> Any: ...
+
+
+def alertmanager_handler(
+    bridge: WebhookTarget,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The ``POST /v1/alertmanager`` handler of one bridge."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return await handle_alertmanager(bridge, request)
+
+    return handler
+
+
+async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> web.Response:
     metrics = bridge.metrics
     if not authorized(request.headers.get("Authorization"), bridge.config.webhook_token):
         metrics.notifications_received.labels(status="unauthorized").inc()
@@ -182,8 +188,6 @@ async def handle_alertmanager(request: web.Request) -> web.Response:
         metrics.notifications_received.labels(status="invalid").inc()
         log.warning("invalid alertmanager payload", extra={"reason": str(exc)})
         return web.json_response({"error": "invalid payload", "reason": str(exc)}, status=400)
-    from bridge.storage import StorageUnavailable
-
     try:
         result = await bridge.ingest(notification)
     except StorageUnavailable as exc:

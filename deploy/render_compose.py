@@ -4,8 +4,9 @@ The repository's configs are the one source of truth and name every service as
 ``localhost:<default port>``, which is right on one machine (``passiton-monitoring up``) and
 wrong inside Compose, where each service is reached by its service name. Neither Prometheus nor
 Alertmanager can take targets or receiver URLs from flags or the environment, so the Compose
-files are rendered from the sources with the same code ``up`` uses (``bridge.stack``), and
-committed under ``deploy/compose/``; ``tests/test_compose.py`` fails when they are out of date.
+files are rendered from the sources with the same code ``up`` uses
+(``passiton_monitoring.stack``), and committed under ``deploy/compose/``;
+``tests/test_compose.py`` fails when they are out of date.
 
     python -m deploy.render_compose          # rewrite deploy/compose/*.yml
     python -m deploy.render_compose --check  # exit 1 when they differ from the sources
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from bridge.stack import Addresses, render_alertmanager, render_prometheus
+from passiton_monitoring.stack.ports import Addresses
+from passiton_monitoring.stack.render import render_alertmanager, render_prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = Path("deploy/compose")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.env import env_csv, env_float, env_int, parse_listen
+from passiton_common.settings import env_csv, env_float, env_int, parse_listen
 
 
 @dataclass(frozen=True)

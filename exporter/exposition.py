@@ -3,7 +3,9 @@
 ``generate_latest`` rebuilds every sample's name and label string on every scrape. The
 exporter's label values are bounded and never change for a series, so the rendered prefix
 (``name{a="x",b="y"} ``) is computed once and kept; a scrape then only formats values. The
-output is byte-identical to ``generate_latest`` (a test holds it to that).
+output is byte-identical to ``generate_latest`` (a test holds it to that). It reads
+client_python's private attributes (``_type``, ``_name``, ...), so ``pyproject.toml`` pins
+``prometheus-client`` to the versions that test passed with; widen the pin only after it passes.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
+from bridge.storage.postgres import PostgresStorage
+
 pytest_plugins = ["tests.fakes.fixtures"]
 
 PG_ADMIN_URL = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -28,7 +30,6 @@ async def _admin(*statements: str) -> None:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     """A database with the bridge's migrations applied, cloned for each test."""
-    from bridge.storage.postgres import PostgresStorage
 
     name = f"passiton_tpl_{uuid.uuid4().hex[:10]}"
 

@@ -57,7 +57,7 @@ async def cli(*args: str, environ: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bridge.cli",
+        "passiton_monitoring",
         *args,
         env=environ,
         stdout=asyncio.subprocess.PIPE,
@@ -254,7 +254,7 @@ async def test_bridge_process_receives_delivers_and_stops_on_sigterm(db_url, fak
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bridge.cli",
+        "passiton_monitoring",
         "bridge",
         "--listen",
         f"127.0.0.1:{port}",

@@ -11,6 +11,7 @@ from bridge.app import BRIDGE, Bridge, create_app
 from bridge.channels.base import DeliveryError
 from bridge.codec import decode_message
 from bridge.config import ConfigError, parse_rate_limits
+from bridge.webhook import parse_notification
 from tests.bridge_support import (
     AUTH,
     Clock,
@@ -140,7 +141,6 @@ async def test_stopped_bridge_delivers_pending_once_after_restart(db_url):
     first = notifiers("slack", "email")
     bridge = Bridge(config, first)
     await bridge.start(workers=False)
-    from bridge.webhook import parse_notification
 
     await bridge.ingest(parse_notification(body(payload(am_alert(severity="high")))))
     await bridge.stop()  # stopped before any delivery ran
@@ -164,7 +164,6 @@ async def test_stopped_bridge_delivers_pending_once_after_restart(db_url):
 async def test_claim_of_a_killed_bridge_expires_and_is_delivered_once(db_url):
     clock = Clock()
     config = make_config(db_url, delivery_lease_seconds=120)
-    from bridge.webhook import parse_notification
 
     crashed = Bridge(config, notifiers("slack"), clock=clock)
     await crashed.start(workers=False)
@@ -191,7 +190,6 @@ async def test_claim_of_a_killed_bridge_expires_and_is_delivered_once(db_url):
 
 async def test_replicas_share_the_queue_without_double_delivery(db_url):
     config = make_config(db_url, delivery_concurrency=3)
-    from bridge.webhook import parse_notification
 
     replicas = [Bridge(config, notifiers("slack")) for _ in range(3)]
     for bridge in replicas:

@@ -9,6 +9,7 @@ import pytest
 
 from bridge.app import BRIDGE, Bridge, create_app
 from bridge.routing import quiet_until
+from bridge.webhook import parse_notification
 from tests.bridge_support import (
     AUTH,
     T0,
@@ -288,7 +289,6 @@ async def test_dead_mans_switch_pages_once_and_resolves(db_url, replicas):
     for bridge in bridges:
         await bridge.start(workers=False)
     try:
-        from bridge.webhook import parse_notification
 
         def watchdog():
             alert = am_alert("Watchdog", fingerprint="wd", severity="none", category="system")
@@ -335,7 +335,6 @@ async def test_dead_mans_switch_pages_once_and_resolves(db_url, replicas):
 async def test_dead_mans_switch_waits_a_full_period_after_a_bridge_restart(db_url):
     clock = Clock()
     config = make_config(db_url, deadman_after_seconds=300)
-    from bridge.webhook import parse_notification
 
     first = Bridge(config, notifiers("pagerduty"), clock=clock)
     await first.start(workers=False)

@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bridge.app import BRIDGE, create_app
+from bridge.storage import open_storage
 from bridge.storage.postgres import pooler_dsn
 from bridge.storage.sqlite import sqlite_path
 from tests.bridge_support import AUTH, alert_rows, am_alert, body, make_config, notifiers, payload
@@ -132,9 +134,6 @@ async def test_without_the_flag_pgbouncer_breaks_prepared_statements(pgbouncer, 
 
 async def test_config_version_bumps_for_a_role_row_level_security_keeps_out(pg_database):
     """Like Supabase's `authenticated` role editing notification_preferences under a policy."""
-    import asyncpg
-
-    from bridge.storage import open_storage
 
     role = f"passiton_api_{os.getpid()}"
     conn = await asyncpg.connect(pg_database)

@@ -1,3 +1,4 @@
+import asyncio
 import json
 import re
 
@@ -260,7 +261,6 @@ async def test_at_most_one_message_a_second_per_webhook(fake_slack, http):
 
 
 async def test_interval_limiter_spaces_concurrent_callers():
-    import asyncio
 
     clock = ManualClock()
     limiter = IntervalLimiter(0.5, clock=clock, sleep=clock.sleep)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from passiton_monitoring_client import MAX_TEXT, Monitoring
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import create_app
-from exporter.client import MAX_TEXT, Monitoring
 from exporter.config import ExporterConfig
 
 WAIT = 10.0  # generous upper bound for background work; never a timing assertion

@@ -17,8 +17,8 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from bridge.cli import build_parser
 from deploy import render_compose
+from passiton_monitoring.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -438,7 +438,7 @@ def test_dockerfile_is_multi_stage_non_root_with_the_console_script() -> None:
     assert entrypoint.value == ("passiton-monitoring",)
     # the console script the image runs is the one the distribution installs
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert 'passiton-monitoring = "bridge.cli:main"' in pyproject
+    assert 'passiton-monitoring = "passiton_monitoring.cli:main"' in pyproject
 
 
 def image_env() -> dict[str, str]:
@@ -464,7 +464,14 @@ def test_dockerignore_keeps_the_build_context_small() -> None:
         if c.cmd == "COPY" and not any(f.startswith("--from") for f in c.flags)
         for source in c.value[:-1]
     }
-    assert sources == {"pyproject.toml", "README.md", "exporter", "bridge"}
+    assert sources == {
+        "pyproject.toml",
+        "README.md",
+        "exporter",
+        "bridge",
+        "passiton_common",
+        "passiton_monitoring",
+    }
     assert sources <= allowed, "the Dockerfile copies something .dockerignore excludes"
 
 

@@ -45,7 +45,7 @@ def test_console_script_serves_and_stops_on_sigterm():
     port = free_port()
     env = {**os.environ, "EXPORTER_INGEST_TOKEN": "tok"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "exporter", "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "passiton_monitoring", "exporter", "--listen", f"127.0.0.1:{port}"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,

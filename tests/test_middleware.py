@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
-
-from exporter.client import Monitoring
-from exporter.middleware import monitoring_middleware
+from passiton_monitoring_client import Monitoring
+from passiton_monitoring_client.middleware import monitoring_middleware
 
 
 @dataclass

@@ -22,6 +22,7 @@ from bridge.rollup import HOUR, RollupError, RollupRunner, run_rollup
 from bridge.storage import open_storage
 from bridge.storage.base import Storage
 from tests.bridge_support import make_config
+from tests.test_grafana import known_series, series_in
 
 HOUR_START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday
 ALL_QUERIES = {
@@ -435,7 +436,6 @@ async def test_the_rollup_is_off_at_interval_zero(prometheus, tmp_path, aiohttp_
 
 
 def test_rollup_queries_name_only_series_that_exist() -> None:
-    from tests.test_grafana import known_series, series_in
 
     known = known_series()
     for query in ALL_QUERIES:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Literal
-from urllib.parse import urlsplit
+
+from passiton_common.settings import ConfigError, EnvReader
 
 SmtpTls = Literal["starttls", "tls", "none"]
 
@@ -96,8 +97,8 @@ class ChannelsConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ChannelsConfig:
-        """Parse and validate the contract's channel variables; ValueError names the culprit."""
-        get = _Env(env)
+        """Parse and validate the contract's channel variables; ConfigError names the culprit."""
+        get = EnvReader(env)
         return cls(
             slack=_slack(get),
             email=_email(get),
@@ -108,59 +109,12 @@ class ChannelsConfig:
         )
 
 
-class _Env:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def __call__(self, name: str) -> str | None:
-        value = self._env.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
-
-    def required(self, name: str, because: str) -> str:
-        value = self(name)
-        if value is None:
-            raise ValueError(f"{name} is required when {because}")
-        return value
-
-    def url(self, name: str, default: str | None = None) -> str | None:
-        value = self(name)
-        if value is None:
-            return default
-        check_url(name, value)
-        return value.rstrip("/") if name != "SLACK_WEBHOOK_URL" else value
-
-    def list(self, name: str) -> tuple[str, ...]:
-        value = self(name) or ""
-        return tuple(part for part in re.split(r"[,;\s]+", value) if part)
-
-
-def check_url(name: str, value: str) -> None:
-    try:
-        parts = urlsplit(value)
-    except ValueError as exc:
-        raise ValueError(f"{name} is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{name} must be an http(s) URL with a host, got {_shown(value)!r}")
-
-
-def _shown(value: str) -> str:
-    """A URL for an error message, without anything that may be a credential."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return "<unparseable>"
-    return f"{parts.scheme}://{parts.hostname or ''}/…" if parts.scheme else value[:20]
-
-
-def _slack(get: _Env) -> SlackSettings | None:
+def _slack(get: EnvReader) -> SlackSettings | None:
     url = get.url("SLACK_WEBHOOK_URL")
     return SlackSettings(webhook_url=url) if url else None
 
 
-def _email(get: _Env) -> EmailSettings | None:
+def _email(get: EnvReader) -> EmailSettings | None:
     names = (
         "SMTP_HOST",
         "ALERT_EMAIL_RECIPIENTS",
@@ -177,25 +131,25 @@ def _email(get: _Env) -> EmailSettings | None:
     recipients = get.list("ALERT_EMAIL_RECIPIENTS")
     for address in recipients:
         if not is_email(address):
-            raise ValueError(f"ALERT_EMAIL_RECIPIENTS: {address!r} is not an e-mail address")
+            raise ConfigError(f"ALERT_EMAIL_RECIPIENTS: {address!r} is not an e-mail address")
     tls = (get("SMTP_TLS") or "starttls").lower()
     if tls not in SMTP_DEFAULT_PORTS:
-        raise ValueError(f"SMTP_TLS must be starttls, tls or none, got {get('SMTP_TLS')!r}")
+        raise ConfigError(f"SMTP_TLS must be starttls, tls or none, got {get('SMTP_TLS')!r}")
     port_text = get("SMTP_PORT")
     if port_text is None:
         port = SMTP_DEFAULT_PORTS[tls]
     else:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ValueError(f"SMTP_PORT must be a port number (1-65535), got {port_text!r}")
+            raise ConfigError(f"SMTP_PORT must be a port number (1-65535), got {port_text!r}")
         port = int(port_text)
     username, password = get("SMTP_USERNAME"), get("SMTP_PASSWORD")
     if username and password is None:
-        raise ValueError("SMTP_PASSWORD is required when SMTP_USERNAME is set")
+        raise ConfigError("SMTP_PASSWORD is required when SMTP_USERNAME is set")
     if password and username is None:
-        raise ValueError("SMTP_USERNAME is required when SMTP_PASSWORD is set")
+        raise ConfigError("SMTP_USERNAME is required when SMTP_PASSWORD is set")
     sender = get("ALERT_EMAIL_FROM") or DEFAULT_EMAIL_FROM
     if not is_email(parseaddr(sender)[1]):
-        raise ValueError(f"ALERT_EMAIL_FROM must be an e-mail address, got {sender!r}")
+        raise ConfigError(f"ALERT_EMAIL_FROM must be an e-mail address, got {sender!r}")
     return EmailSettings(
         host=host,
         port=port,
@@ -207,7 +161,7 @@ def _email(get: _Env) -> EmailSettings | None:
     )
 
 
-def _sms(get: _Env) -> SmsSettings | None:
+def _sms(get: EnvReader) -> SmsSettings | None:
     names = (
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
@@ -220,18 +174,18 @@ def _sms(get: _Env) -> SmsSettings | None:
     because = "SMS is configured (TWILIO_* or ALERT_SMS_RECIPIENTS)"
     sid = get.required("TWILIO_ACCOUNT_SID", because)
     if not _TWILIO_SID.match(sid):
-        raise ValueError("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hexadecimal digits")
+        raise ConfigError("TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hexadecimal digits")
     token = get.required("TWILIO_AUTH_TOKEN", because)
     from_number = get.required("TWILIO_PHONE_NUMBER", because)
     if not is_e164(from_number):
-        raise ValueError(
+        raise ConfigError(
             f"TWILIO_PHONE_NUMBER must be an E.164 number like +14155550100, got {from_number!r}"
         )
     get.required("ALERT_SMS_RECIPIENTS", because)
     recipients = get.list("ALERT_SMS_RECIPIENTS")
     for number in recipients:
         if not is_e164(number):
-            raise ValueError(
+            raise ConfigError(
                 f"ALERT_SMS_RECIPIENTS: {number!r} is not an E.164 number like +14155550100"
             )
     api_url = get.url("TWILIO_API_URL", DEFAULT_TWILIO_API_URL) or DEFAULT_TWILIO_API_URL
@@ -244,15 +198,15 @@ def _sms(get: _Env) -> SmsSettings | None:
     )
 
 
-def _pagerduty(get: _Env) -> PagerDutySettings | None:
+def _pagerduty(get: EnvReader) -> PagerDutySettings | None:
     key = get("PAGERDUTY_INTEGRATION_KEY")
     url = get.url("PAGERDUTY_EVENTS_URL", DEFAULT_PAGERDUTY_EVENTS_URL)
     if key is None:
         if get("PAGERDUTY_EVENTS_URL"):
-            raise ValueError(
+            raise ConfigError(
                 "PAGERDUTY_INTEGRATION_KEY is required when PAGERDUTY_EVENTS_URL is set"
             )
         return None
     if any(c.isspace() for c in key):
-        raise ValueError("PAGERDUTY_INTEGRATION_KEY must not contain whitespace")
+        raise ConfigError("PAGERDUTY_INTEGRATION_KEY must not contain whitespace")
     return PagerDutySettings(integration_key=key, events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL)

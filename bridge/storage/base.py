@@ -9,15 +9,16 @@ reading first, so concurrent replicas cannot both win.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from importlib import resources
 from typing import Any
 
 from bridge.codec import decode_json, encode_json
-from bridge.model import Alert
+from bridge.model import Alert, AlertState, FatigueState
+from bridge.storage.rollup_sql import HistoryTable
 
 ALERT_TABLES = (
     "payment_alerts",
@@ -32,51 +33,29 @@ class StorageUnavailable(Exception):
     """The database cannot be reached (or refuses work) right now; try again later."""
 
 
-@dataclass(frozen=True)
-class FatigueState:
-    """The last notification of one alert on one channel."""
-
-    last_sent_at: datetime
-    last_severity_rank: int
-    last_starts_at: datetime
-    last_fingerprint: str = ""
-
-    def same_instance(self, fingerprint: str, starts_at: datetime) -> bool:
-        return self.last_fingerprint == fingerprint and self.last_starts_at == starts_at
-
-
-@dataclass
-class AlertState:
-    """Alert-fatigue state of one alert (its labels without severity)."""
-
-    window_started_at: datetime
-    cycles: int = 0
-    flapping: bool = False
-    last_event_at: datetime | None = None
-    last_alert: dict[str, Any] | None = None
-    channels: dict[str, FatigueState] = field(default_factory=dict)
-
-    def channels_json(self) -> str:
-        return encode_json(
-            {
-                name: [
-                    s.last_sent_at.timestamp(),
-                    s.last_severity_rank,
-                    s.last_starts_at.isoformat(),
-                    s.last_fingerprint,
-                ]
-                for name, s in self.channels.items()
-            }
-        )
-
-    @staticmethod
-    def parse_channels(raw: str | bytes | None) -> dict[str, FatigueState]:
-        return {
-            name: FatigueState(
-                datetime.fromtimestamp(sent, UTC), rank, datetime.fromisoformat(starts), fingerprint
-            )
-            for name, (sent, rank, starts, fingerprint) in (decode_json(raw) or {}).items()
+def encode_channels(state: AlertState) -> str:
+    """An alert's per-channel fatigue state as the JSON stored in ``alert_state.channels``."""
+    return encode_json(
+        {
+            name: [
+                s.last_sent_at.timestamp(),
+                s.last_severity_rank,
+                s.last_starts_at.isoformat(),
+                s.last_fingerprint,
+            ]
+            for name, s in state.channels.items()
         }
+    )
+
+
+def decode_channels(raw: str | bytes | None) -> dict[str, FatigueState]:
+    """The inverse of ``encode_channels``."""
+    return {
+        name: FatigueState(
+            datetime.fromtimestamp(sent, UTC), rank, datetime.fromisoformat(starts), fingerprint
+        )
+        for name, (sent, rank, starts, fingerprint) in (decode_json(raw) or {}).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -209,6 +188,12 @@ class Transaction(abc.ABC):
     async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
         """Clear the flapping flag of alerts unchanged since quiet_since; returns those cleared."""
 
+    @abc.abstractmethod
+    async def upsert_history(
+        self, table: HistoryTable, rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> int:
+        """Insert or update history ``rows`` (every column but ``updated_at``); their count."""
+
 
 class Storage(abc.ABC):
     """A database holding the alert tables, the delivery outbox and the bridge's state."""
@@ -298,16 +283,3 @@ class Storage(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def open_storage(url: str, *, pool_size: int = 10) -> Storage:
-    """The backend a ``DATABASE_URL`` names (not opened yet)."""
-    if url.startswith(("postgres://", "postgresql://")):
-        from bridge.storage.postgres import PostgresStorage
-
-        return PostgresStorage(url, pool_size=pool_size)
-    if url.startswith("sqlite://"):
-        from bridge.storage.sqlite import SqliteStorage
-
-        return SqliteStorage(url)
-    raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")

@@ -1,4 +1,4 @@
-"""Upserts into the history tables (``traffic_baselines``, ``endpoint_metrics``,
+"""The history tables and their upsert statement (``traffic_baselines``, ``endpoint_metrics``,
 ``widget_analytics``, ``dashboard_metrics``) for the hourly rollup, on both backends.
 
 Each table's primary key ends in ``hour``; writing the same hour again replaces the values of
@@ -7,13 +7,7 @@ the rows it writes (``ON CONFLICT ... DO UPDATE``), so a rollup can run any numb
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
-from bridge.codec import encode_json
-from bridge.storage.base import Transaction
 
 
 @dataclass(frozen=True)
@@ -75,45 +69,3 @@ def upsert_sql(table: HistoryTable, dialect: str) -> str:
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) "  # noqa: S608
         f"ON CONFLICT ({', '.join(table.key)}) DO UPDATE SET {updates}"
     )
-
-
-async def upsert_rollup(
-    tx: Transaction, table_name: str, rows: Sequence[Mapping[str, Any]], now: datetime
-) -> int:
-    """Insert or update ``rows`` (dicts with every column but ``updated_at``); their count."""
-    table = HISTORY_TABLES[table_name]
-    if not rows:
-        return 0
-    from bridge.storage.postgres import PostgresTransaction
-
-    if isinstance(tx, PostgresTransaction):
-        args = [
-            [
-                *(encode_json(r[c]) if c in table.json_columns else r[c] for c in table.columns),
-                now,
-            ]
-            for r in rows
-        ]
-        await tx.conn.executemany(upsert_sql(table, "postgres"), args)
-        return len(rows)
-
-    from bridge.storage.sqlite import SqliteTransaction, ts
-
-    if isinstance(tx, SqliteTransaction):
-        args = [
-            [
-                *(
-                    encode_json(r[c])
-                    if c in table.json_columns
-                    else ts(r[c])
-                    if c == "hour"
-                    else r[c]
-                    for c in table.columns
-                ),
-                ts(now),
-            ]
-            for r in rows
-        ]
-        await tx.db.executemany(upsert_sql(table, "sqlite"), args)
-        return len(rows)
-    raise TypeError(f"no history upsert for {type(tx).__name__}")

@@ -2,8 +2,8 @@
 
 A module's stack is either ``passiton-monitoring up --fast --base-port N`` itself (``UpStack``)
 or, for topologies ``up`` does not run (two Alertmanagers, two bridges), processes started from
-the same building blocks in ``bridge.stack`` (``ProcessGroup``). Either way Prometheus and
-Alertmanager read configs rendered from this repository's files with 1 s intervals.
+the same building blocks in ``passiton_monitoring.stack`` (``ProcessGroup``). Either way
+Prometheus and Alertmanager read configs rendered from this repository's files with 1 s intervals.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 
-from bridge.stack import Ports, ServiceSpec, tail
+from passiton_monitoring.stack import Ports, ServiceSpec, tail
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -224,7 +224,7 @@ class UpStack:
             [
                 sys.executable,
                 "-m",
-                "bridge.cli",
+                "passiton_monitoring",
                 "up",
                 *(options or ("--fast",)),
                 "--base-port",

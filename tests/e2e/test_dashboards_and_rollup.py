@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from bridge import rollup
-from bridge.demo import ORGANIZATIONS, ROUTES
 from bridge.storage import open_storage
+from passiton_monitoring.stack.demo import ORGANIZATIONS, ROUTES
 from tests.e2e.conftest import stack_env
 from tests.e2e.harness import (
     REPO,

@@ -10,11 +10,11 @@ from collections import defaultdict
 
 import httpx
 import pytest
+from passiton_monitoring_client import Monitoring
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.demo import ORGANIZATIONS, Burst, DemoTraffic, daily_load, schedule
-from exporter.client import Monitoring
 from exporter.config import ExporterConfig
+from passiton_monitoring.stack.demo import ORGANIZATIONS, Burst, DemoTraffic, daily_load, schedule
 from tests.live_exporter import running_exporter
 
 DAY = 1800.0

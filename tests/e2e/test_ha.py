@@ -1,6 +1,7 @@
 """High availability: two clustered Alertmanagers, each sending to its own bridge replica, both
 replicas on one PostgreSQL database. One exporter and one Prometheus sending to both
-Alertmanagers. Every config is rendered from the repository's files by ``bridge.stack``."""
+Alertmanagers. Every config is rendered from the repository's files by
+``passiton_monitoring.stack``."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from bridge.stack import (
+from passiton_monitoring.stack import (
     ALERTMANAGER_BINARIES,
     FAST,
     Addresses,
@@ -158,7 +160,6 @@ def ha_stack(
 
 
 def _cluster_size(url: str) -> int:
-    import httpx
 
     status = httpx.get(f"{url}/api/v2/status", timeout=5).json()
     return len(status["cluster"].get("peers") or [])
@@ -243,7 +244,6 @@ def test_two_alertmanagers_and_two_bridges_store_and_notify_each_alert_once(
 
 
 def _notifications_per_bridge(stack: HaStack) -> list[Any]:
-    import httpx
 
     totals = []
     for address in stack.addresses.bridge:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bridge.stack import (
+from passiton_monitoring.stack import (
     FAST,
     Addresses,
     Ports,
@@ -165,7 +165,7 @@ def test_up_refuses_ports_in_use_and_names_them(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", base + 2))
         taken.listen()
         result = subprocess.run(
-            [sys.executable, "-m", "bridge.cli", "up", "--base-port", str(base)],
+            [sys.executable, "-m", "passiton_monitoring", "up", "--base-port", str(base)],
             cwd=REPO,
             env={**clean_environ(), "PASSITON_STATE_DIR": str(tmp_path / "state")},
             capture_output=True,

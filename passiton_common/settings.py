@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -69,3 +71,52 @@ def listen_argument(value: str) -> tuple[str, int]:
         return parse_listen(value)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class EnvReader:
+    """Optional, required, URL and list variables of one environment; errors name the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def __call__(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def required(self, name: str, because: str) -> str:
+        value = self(name)
+        if value is None:
+            raise ConfigError(f"{name} is required when {because}")
+        return value
+
+    def url(self, name: str, default: str | None = None) -> str | None:
+        value = self(name)
+        if value is None:
+            return default
+        check_url(name, value)
+        return value.rstrip("/") if name != "SLACK_WEBHOOK_URL" else value
+
+    def list(self, name: str) -> tuple[str, ...]:
+        value = self(name) or ""
+        return tuple(part for part in re.split(r"[,;\s]+", value) if part)
+
+
+def check_url(name: str, value: str) -> None:
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL with a host, got {_shown(value)!r}")
+
+
+def _shown(value: str) -> str:
+    """A URL for an error message, without anything that may be a credential."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "<unparseable>"
+    return f"{parts.scheme}://{parts.hostname or ''}/…" if parts.scheme else value[:20]

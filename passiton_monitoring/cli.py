@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pythonjsonlogger.json import JsonFormatter
-
-from exporter.env import listen_argument
-
-
-def setup_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr, for both services."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+from bridge.commands import COMMANDS
+from exporter.config import ExporterConfig
+from exporter.server import run
+from passiton_common.logs import setup_logging
+from passiton_common.settings import listen_argument
+from passiton_monitoring.stack import up
 
 
 def _cmd_exporter(args: argparse.Namespace) -> int:
-    from exporter.config import ExporterConfig
-    from exporter.server import run
 
     config = ExporterConfig.from_env(os.environ)
     host, port = args.listen or (config.listen_host, config.listen_port)
@@ -38,7 +25,6 @@ def _cmd_exporter(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from bridge.stack import up
 
     return up(args, os.environ)
 
@@ -66,8 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--config-dir", type=Path, help="checkout with prometheus/ and alertmanager/")
     p.set_defaults(func=_cmd_up)
-
-    from bridge.commands import COMMANDS
 
     for name, (help_text, configure, func) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)

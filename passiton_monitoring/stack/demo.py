@@ -1,8 +1,9 @@
 """Demo traffic for ``up --demo``: a platform's day, compressed, with failure bursts.
 
-Everything goes through the real Python client (``exporter.client.Monitoring``) to the running
-exporter: visitors from several countries (and bots) on the organizations' pages, widget loads,
-dashboard API calls and payments, following a daily curve that repeats every ``day_seconds``.
+Everything goes through the real Python client (``passiton_monitoring_client.Monitoring``) to
+the running exporter: visitors from several countries (and bots) on the organizations' pages,
+widget loads, dashboard API calls and payments, following a daily curve that repeats every
+``day_seconds``.
 Failure bursts are scheduled so that a real rule fires early: the first one, most payments of
 one organization failing, starts a few seconds in and lasts long enough for the critical
 ``PaymentFailureRatioHigh`` rule (``for: 45s``) to fire and reach the console.
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from exporter.client import Monitoring
+from passiton_monitoring_client import Monitoring
 
 ORGANIZATIONS: tuple[tuple[str, float], ...] = (
     ("hope-shelter", 3.0),

@@ -1,0 +1,272 @@
+"""PostgreSQL: one transaction's reads and writes (``PostgresTransaction``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from bridge.codec import decode_json, encode_json
+from bridge.model import Alert, category_table
+from bridge.storage.base import (
+    ALERT_TABLES,
+    AlertState,
+    NewDelivery,
+    NewEvents,
+    NotificationRecord,
+    Transaction,
+    decode_channels,
+    encode_channels,
+)
+from bridge.storage.rollup_sql import HistoryTable, upsert_sql
+
+
+class PostgresTransaction(Transaction):
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def store_alerts(
+        self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
+    ) -> NewEvents:
+        """One statement: upsert every alert into its table (a CTE per table), returning the
+        rows that were inserted or moved from firing to resolved, joined to their fatigue
+        state."""
+        p = _Params()
+        now_ = p.add(now)
+        tables = [category_table(a.category) for a in alerts]
+        input_sql = f"""SELECT * FROM unnest(
+                {p.add(tables)}::text[],
+                {p.add([a.fingerprint for a in alerts])}::text[],
+                {p.add([a.starts_at for a in alerts])}::timestamptz[],
+                {p.add([a.status for a in alerts])}::text[],
+                {p.add([a.alertname for a in alerts])}::text[],
+                {p.add([a.severity for a in alerts])}::text[],
+                {p.add([a.organization_id for a in alerts])}::text[],
+                {p.add([a.summary for a in alerts])}::text[],
+                {p.add([a.description for a in alerts])}::text[],
+                {p.add([encode_json(a.labels) for a in alerts])}::text[],
+                {p.add([encode_json(a.annotations) for a in alerts])}::text[],
+                {p.add([a.generator_url for a in alerts])}::text[],
+                {p.add([a.ends_at for a in alerts])}::timestamptz[],
+                {p.add(list(keys))}::text[]
+            ) WITH ORDINALITY AS u(tbl, f, s, st, an, sev, org, su, de, l, a, g, e, k, i)"""  # noqa: S608
+        ctes = [f"input AS ({input_sql})"]
+        present = sorted(set(tables))
+        for n, table in enumerate(present):
+            ctes.append(
+                f"""t{n} AS (
+                INSERT INTO {table} AS t (fingerprint, starts_at, status, alertname, severity,
+                    organization_id, summary, description, labels, annotations, generator_url,
+                    ends_at, received_at, updated_at)
+                SELECT f, s, st, an, sev, org, su, de, l::jsonb, a::jsonb, g, e, {now_}, {now_}
+                FROM input WHERE tbl = '{table}'
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
+                    status = excluded.status, ends_at = excluded.ends_at,
+                    annotations = excluded.annotations, summary = excluded.summary,
+                    description = excluded.description, updated_at = excluded.updated_at,
+                    held_until = NULL
+                WHERE t.status = 'firing' AND (excluded.status = 'resolved'
+                    OR t.held_until <= excluded.updated_at)
+                RETURNING fingerprint, starts_at, status)"""  # noqa: S608 - table from ALERT_TABLES
+            )
+        changed = " UNION ALL ".join(f"SELECT * FROM t{n}" for n in range(len(present)))  # noqa: S608
+        rows = await self.conn.fetch(
+            f"""WITH {", ".join(ctes)}, new AS ({changed})
+            SELECT input.i, input.k, a.window_started_at, a.cycles, a.flapping, a.last_event_at,
+                   a.last_alert::text, a.channels::text
+            FROM new
+            JOIN input ON input.f = new.fingerprint AND input.s = new.starts_at
+                      AND input.st = new.status
+            LEFT JOIN alert_fatigue a ON a.alert_key = input.k""",  # noqa: S608
+            *p.values,
+        )
+        states = {
+            r[1]: AlertState(r[2], r[3], r[4], r[5], decode_json(r[6]), decode_channels(r[7]))
+            for r in rows
+            if r[2] is not None
+        }
+        return NewEvents(sorted(r[0] - 1 for r in rows), states)
+
+    async def save_states(self, rows: dict[str, AlertState]) -> None:
+        await self.write_notification(rows, [], None, now=None)
+
+    async def hold_alerts(self, holds: Sequence[tuple[str, str, datetime, datetime]]) -> None:
+        await self.write_notification({}, [], None, None, holds)
+
+    async def insert_deliveries(self, rows: Sequence[NewDelivery], now: datetime) -> None:
+        await self.write_notification({}, rows, None, now)
+
+    async def insert_notification(self, record: NotificationRecord, now: datetime) -> None:
+        await self.write_notification({}, [], record, now)
+
+    async def write_notification(
+        self,
+        states: dict[str, AlertState],
+        deliveries: Sequence[NewDelivery],
+        record: NotificationRecord | None,
+        now: datetime | None,
+        holds: Sequence[tuple[str, str, datetime, datetime]] = (),
+    ) -> None:
+        """One statement: a data-modifying CTE per table, so one round trip for all of them."""
+        p = _Params()
+        ctes = []
+        for table in sorted({h[0] for h in holds}):
+            if table not in ALERT_TABLES:
+                raise ValueError(f"not an alert table: {table}")
+            rows = [h for h in holds if h[0] == table]
+            ctes.append(
+                f"""UPDATE {table} t SET held_until = u.h
+                FROM unnest({p.add([h[1] for h in rows])}::text[],
+                            {p.add([h[2] for h in rows])}::timestamptz[],
+                            {p.add([h[3] for h in rows])}::timestamptz[]) AS u(f, s, h)
+                WHERE t.fingerprint = u.f AND t.starts_at = u.s"""  # noqa: S608
+            )
+        if states:
+            ctes.append(_state_upsert(states, p))
+        if deliveries:
+            ctes.append(
+                f"""INSERT INTO alert_deliveries (channel, group_key, message, created_at,
+                    next_attempt_at)
+                SELECT c, g, m::jsonb, {p.add(now)}, n
+                FROM unnest({p.add([r.channel for r in deliveries])}::text[],
+                            {p.add([r.group_key for r in deliveries])}::text[],
+                            {p.add([r.message.decode() for r in deliveries])}::text[],
+                            {p.add([r.next_attempt_at for r in deliveries])}::timestamptz[])
+                    AS u(c, g, m, n)"""  # noqa: S608 - only $n placeholders are interpolated
+            )
+        if record is not None:
+            ctes.append(
+                f"""INSERT INTO alert_notifications (group_key, receiver, status, alert_count,
+                    new_event_count, delivery_count, received_at)
+                VALUES ({p.add(record.group_key)}, {p.add(record.receiver)},
+                    {p.add(record.status)}, {p.add(record.alert_count)}::int,
+                    {p.add(record.new_event_count)}::int, {p.add(record.delivery_count)}::int,
+                    {p.add(now)})"""  # noqa: S608
+            )
+        if not ctes:
+            return
+        if len(ctes) == 1:
+            await self.conn.execute(ctes[0], *p.values)
+            return
+        sql = "WITH " + ",\n".join(f"w{i} AS ({c})" for i, c in enumerate(ctes)) + " SELECT 1"
+        await self.conn.execute(sql, *p.values)
+
+    async def get_state(self, key: str) -> str | None:
+        return await self.conn.fetchval("SELECT value FROM bridge_state WHERE key = $1", key)
+
+    async def set_state(self, key: str, value: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO bridge_state (key, value, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            key,
+            value,
+            now,
+        )
+
+    async def init_state(self, key: str, value: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO bridge_state (key, value, updated_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key) DO NOTHING",
+            key,
+            value,
+            now,
+        )
+
+    async def compare_and_set_state(
+        self, key: str, expected: str, value: str, now: datetime
+    ) -> bool:
+        status = await self.conn.execute(
+            "UPDATE bridge_state SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2",
+            key,
+            expected,
+            value,
+            now,
+        )
+        return status == "UPDATE 1"
+
+    async def claim_settled_flaps(self, quiet_since: datetime) -> list[tuple[str, AlertState]]:
+        rows = await self.conn.fetch(
+            """
+            UPDATE alert_fatigue SET flapping = FALSE, cycles = 0, window_started_at = $1
+            WHERE flapping AND last_event_at < $1
+            RETURNING alert_key, window_started_at, cycles, flapping, last_event_at,
+                      last_alert::text, channels::text
+            """,
+            quiet_since,
+        )
+        return [
+            (
+                r[0],
+                AlertState(r[1], r[2], r[3], r[4], decode_json(r[5]), decode_channels(r[6])),
+            )
+            for r in rows
+        ]
+
+    async def upsert_history(
+        self, table: HistoryTable, rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> int:
+        args = [
+            [
+                *(encode_json(r[c]) if c in table.json_columns else r[c] for c in table.columns),
+                now,
+            ]
+            for r in rows
+        ]
+        await self.conn.executemany(upsert_sql(table, "postgres"), args)
+        return len(rows)
+
+
+class _Params:
+    """Collects statement arguments and hands out their ``$n`` placeholders."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def _state_upsert(states: dict[str, AlertState], p: _Params) -> str:
+    items = list(states.items())
+    last_event = [v.last_event_at or v.window_started_at for _, v in items]
+    last_alert = [encode_json(v.last_alert) if v.last_alert else None for _, v in items]
+    return f"""INSERT INTO alert_fatigue AS f (alert_key, window_started_at, cycles, flapping,
+            last_event_at, last_alert, channels)
+        SELECT k, w, c, fl, l, a::jsonb, ch::jsonb
+        FROM unnest({p.add([k for k, _ in items])}::text[],
+                    {p.add([v.window_started_at for _, v in items])}::timestamptz[],
+                    {p.add([v.cycles for _, v in items])}::int[],
+                    {p.add([v.flapping for _, v in items])}::bool[],
+                    {p.add(last_event)}::timestamptz[],
+                    {p.add(last_alert)}::text[],
+                    {p.add([encode_channels(v) for _, v in items])}::text[])
+            AS u(k, w, c, fl, l, a, ch)
+        ON CONFLICT (alert_key) DO UPDATE SET
+            window_started_at = excluded.window_started_at, cycles = excluded.cycles,
+            flapping = excluded.flapping, last_event_at = excluded.last_event_at,
+            last_alert = excluded.last_alert, channels = excluded.channels"""  # noqa: S608
+
+
+async def write_deliveries(
+    conn: asyncpg.Connection, rows: Sequence[NewDelivery], now: datetime, *, returning: bool
+) -> list[int]:
+    sql = """
+        INSERT INTO alert_deliveries (channel, group_key, message, created_at, next_attempt_at)
+        SELECT c, g, m::jsonb, $4, n
+        FROM unnest($1::text[], $2::text[], $3::text[], $5::timestamptz[]) AS u(c, g, m, n)
+    """
+    args = (
+        [r.channel for r in rows],
+        [r.group_key for r in rows],
+        [r.message.decode() for r in rows],
+        now,
+        [r.next_attempt_at for r in rows],
+    )
+    if returning:
+        return [r[0] for r in await conn.fetch(sql + " RETURNING id", *args)]
+    await conn.execute(sql, *args)
+    return []

@@ -1,0 +1,7 @@
+"""``python -m passiton_monitoring``: the same as the ``passiton-monitoring`` console script."""
+
+import sys
+
+from passiton_monitoring.cli import main
+
+sys.exit(main())
