@@ -1,8 +1,9 @@
 """make mutate-rules: mutation testing of the Prometheus rules against their promtool tests.
 
 Every threshold compared against, every range window and every `for` / `keep_firing_for` duration
-of every rule is halved and doubled, one at a time; a mutant is killed when a promtool test of
-its rule file fails. Prints the surviving mutants and the score; exits 1 under --min-score.
+of every rule is halved and doubled, one at a time; a mutant is killed when a promtool test case
+of its rule file fails (each case runs on its own, the cheapest first, until one fails). Prints
+the surviving mutants and the score; exits 1 under --min-score.
 
     python -m backtest.mutate [--jobs 2] [--min-score 0.9] [--only payment.yml]
 
@@ -114,24 +115,42 @@ def apply(text: str, mutant: Mutant) -> str:
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
-def test_files_for(rule_file: str) -> list[Path]:
-    """The promtool test files that load ``rule_file``, the quickest first (by size)."""
-    tests = []
-    for path in sorted((PROMETHEUS / "tests").glob("*_test.yml"), key=lambda p: p.stat().st_size):
+def _cost(case: dict[str, Any], interval: float) -> float:
+    """Evaluations promtool makes for one test case: its last evaluation time / the interval."""
+    times = [
+        duration(str(check["eval_time"]))
+        for key in ("alert_rule_test", "promql_expr_test")
+        for check in case.get(key) or []
+    ]
+    return max(times, default=0) / interval
+
+
+def split_cases(tests_dir: Path, out: Path) -> dict[str, list[Path]]:
+    """Each promtool test case in a file of its own under ``out``, by rule file, the cheapest
+    first: a mutant is killed by the first failing case, so most never run the slow ones."""
+    by_rule: dict[str, list[tuple[float, Path]]] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(tests_dir.glob("*_test.yml")):
         suite = yaml.safe_load(path.read_text())
-        if any(Path(f).name == rule_file for f in suite.get("rule_files", [])):
-            tests.append(path)
-    return tests
+        interval = duration(str(suite.get("evaluation_interval", "1m")))
+        rule_files = [str((tests_dir / f).resolve()) for f in suite.get("rule_files", [])]
+        for index, case in enumerate(suite["tests"]):
+            single = {**suite, "rule_files": rule_files, "tests": [case]}
+            target = out / f"{path.stem}-{index:02d}.yml"
+            target.write_text(yaml.safe_dump(single, sort_keys=False, width=1000))
+            for rule_file in suite.get("rule_files", []):
+                by_rule.setdefault(Path(rule_file).name, []).append((_cost(case, interval), target))
+    return {name: [p for _, p in sorted(cases)] for name, cases in by_rule.items()}
 
 
-def killed(mutant: Mutant, workdir: Path) -> bool:
+def killed(mutant: Mutant, workdir: Path, cases: dict[str, list[Path]]) -> bool:
     rules = workdir / "rules" / mutant.file
     original = (PROMETHEUS / "rules" / mutant.file).read_text()
     rules.write_text(apply(original, mutant))
     try:
-        for test in test_files_for(mutant.file):
+        for case in cases.get(mutant.file, []):
             result = subprocess.run(
-                ["promtool", "test", "rules", str(workdir / "tests" / test.name)],
+                ["promtool", "test", "rules", str(case)],
                 capture_output=True,
                 text=True,
                 timeout=600,
@@ -166,16 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     equivalents = load_equivalents()
     clock = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
-        workdirs = []
+        workdirs, cases = [], []
         for i in range(max(1, args.jobs)):
             work = Path(tmp) / str(i)
             shutil.copytree(PROMETHEUS / "rules", work / "rules")
             shutil.copytree(PROMETHEUS / "tests", work / "tests")
             workdirs.append(work)
+            cases.append(split_cases(work / "tests", work / "cases"))
         chunks = [all_mutants[i :: len(workdirs)] for i in range(len(workdirs))]
 
         def run_chunk(index: int) -> list[tuple[Mutant, bool]]:
-            return [(m, killed(m, workdirs[index])) for m in chunks[index]]
+            return [(m, killed(m, workdirs[index], cases[index])) for m in chunks[index]]
 
         with ThreadPoolExecutor(len(workdirs)) as pool:
             results = [r for chunk in pool.map(run_chunk, range(len(workdirs))) for r in chunk]
