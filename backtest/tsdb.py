@@ -218,12 +218,18 @@ def record_level(
     count = 0
     with out.open("w") as f:
         for rule in rules:
+            # Results that differ only in their metric name (an `or` of a recorded series and an
+            # expression) become one series once named after the rule, as in live evaluation:
+            # their samples are merged in time order.
+            merged: dict[str, dict[int, str]] = {}
             for series in prometheus.query_range(rule["expr"], start, end):
                 metric = {**series["metric"], **rule.get("labels", {}), "__name__": rule["record"]}
-                name = _format_labels(metric)
+                samples = merged.setdefault(_format_labels(metric), {})
                 for t, value in series["values"]:
-                    f.write(f"{name} {value} {int(t)}\n")
-                    count += 1
+                    samples.setdefault(int(t), value)
+            for name, samples in merged.items():
+                f.writelines(f"{name} {samples[t]} {t}\n" for t in sorted(samples))
+                count += len(samples)
         f.write("# EOF\n")
     return count
 
