@@ -7,7 +7,7 @@ the surviving mutants and the score; exits 1 under --min-score.
 
     python -m backtest.mutate [--jobs 2] [--min-score 0.9] [--only payment.yml]
 
-Mutants listed in prometheus/tests/mutation-equivalents.yml (with the reason each is equivalent)
+Mutants listed in prometheus/mutation-equivalents.yml (with the reason each is equivalent)
 are excluded from the score.
 """
 
@@ -31,7 +31,7 @@ from backtest.alerts import duration
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "prometheus"
-EQUIVALENTS = PROMETHEUS / "tests" / "mutation-equivalents.yml"
+EQUIVALENTS = PROMETHEUS / "mutation-equivalents.yml"
 # A number compared against: `> 0.5`, `>= 5`, `> (14.4 * 0.001)`, `> 3 * baseline`.
 _THRESHOLD = re.compile(r"(?:>=|<=|==|!=|>|<)\s*\(?\s*(\d+(?:\.\d+)?)(?![\w.])")
 _WINDOW = re.compile(r"\[(\d+[smhdw])\]")
