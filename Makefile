@@ -10,7 +10,8 @@ TS_STAMP := $(TS)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBS := prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter
 
-.PHONY: up test lint format debs postgres install bench clean wheels screenshots ts-build ts-check ts-generate
+.PHONY: up test lint format debs postgres install bench clean wheels screenshots ts-build ts-check \
+	ts-generate backtest mutate-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,7 @@ wheels: install
 lint: install ts-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python prometheus/generate_slo_rules.py --check
 	$(BIN)/lint-imports
 
 # The TypeScript client (clients/typescript): dev dependencies from the committed lock file.
@@ -100,6 +102,15 @@ bench: install debs postgres
 # The console's screenshots in docs/console/, from its browser test against a real stack.
 screenshots: $(STAMP) debs postgres
 	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/e2e/test_console_browser.py
+
+# Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules
+# (the simulated history is cached in .passiton/backtest-history while the scenario is unchanged).
+backtest: install debs
+	$(BIN)/python -m backtest --history .passiton/backtest-history --json .passiton/backtest.json
+
+# Mutation testing of the rules: thresholds, windows and `for` durations halved and doubled.
+mutate-rules: install debs
+	$(BIN)/python -m backtest.mutate
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache $(TS)/node_modules $(TS)/dist

@@ -346,7 +346,9 @@ def create_app(config: ExporterConfig) -> web.Application:
     config.check_startable()
     disable_created_metrics()
     registry = CollectorRegistry()
-    metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
+    metrics = ExporterMetrics.create(
+        registry, config.widget_timeout_seconds, database_probe=bool(config.probe_database_url)
+    )
     recorder = Recorder(metrics, config)
     ingest = Ingest(config, metrics, recorder)
     app = web.Application(client_max_size=config.max_body_bytes)

@@ -152,6 +152,19 @@ FAILURE_CLASSES = (
     UNKNOWN,
 )
 
+# Failures the card (or its holder) causes: the payment path worked and the issuer said no. They
+# neither extend nor break an organization's run of failed payments (the failure streak).
+CARD_FAILURE_CLASSES = frozenset(
+    [
+        "card_declined",
+        "insufficient_funds",
+        "fraud",
+        "authentication_required",
+        "invalid_card",
+        "invalid_amount",
+    ]
+)
+
 _TEXT_FAILURE_CLASS = (
     (re.compile(r"insufficient|not enough funds", re.I), "insufficient_funds"),
     (re.compile(r"fraud|stolen|lost card", re.I), "fraud"),

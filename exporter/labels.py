@@ -20,13 +20,14 @@ OTHER = "other"
 class Clock:
     """A coarse clock: read once per batch by the recorder, shared by its labels."""
 
-    __slots__ = ("now",)
+    __slots__ = ("now", "source")
 
-    def __init__(self) -> None:
-        self.now = time.monotonic()
+    def __init__(self, source: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self.now = source()
 
     def tick(self) -> float:
-        self.now = time.monotonic()
+        self.now = self.source()
         return self.now
 
 

@@ -27,6 +27,7 @@ class ExporterMetrics:
     payment_failures: Counter
     payment_failed_amount: Counter
     payment_timeouts: Counter
+    payment_failure_streak: Gauge
     payment_duration: Histogram
     stripe_events: Counter
     stripe_duplicate_events: Counter
@@ -62,15 +63,30 @@ class ExporterMetrics:
     label_expired: Counter
     series_budget_overflow: Counter
     event_loop_lag: Histogram
+    # False when PROBE_DATABASE_URL is not set: the probe gauges are then neither registered nor
+    # rendered, so an unconfigured probe says nothing instead of "down" (0).
+    database_probe_enabled: bool = True
 
     def all(self) -> list[MetricWrapperBase]:
-        return [getattr(self, f.name) for f in fields(self)]
+        probe = {"database_probe_up", "database_probe_duration"}
+        return [
+            getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "database_probe_enabled"
+            and (self.database_probe_enabled or f.name not in probe)
+        ]
 
     @classmethod
     def create(
-        cls, registry: CollectorRegistry, widget_timeout_seconds: float = 5.0
+        cls,
+        registry: CollectorRegistry,
+        widget_timeout_seconds: float = 5.0,
+        database_probe: bool = True,
     ) -> ExporterMetrics:
+        """The exporter's metrics in ``registry``; the database probe's gauges only with
+        ``database_probe`` (PROBE_DATABASE_URL set)."""
         r = registry
+        probe_registry = registry if database_probe else None
         widget_buckets = tuple(sorted({*WIDGET_LOAD_BUCKETS, float(widget_timeout_seconds)}))
         return cls(
             payment_attempts=Counter(
@@ -95,6 +111,13 @@ class ExporterMetrics:
                 "passiton_payment_timeouts",
                 "Payments that timed out, by organization and payment provider.",
                 ["organization_id", "provider"],
+                registry=r,
+            ),
+            payment_failure_streak=Gauge(
+                "passiton_payment_consecutive_failures",
+                "Payments of the organization that failed or timed out in a row since its last "
+                "successful one, not counting declines caused by the card.",
+                ["organization_id"],
                 registry=r,
             ),
             payment_duration=Histogram(
@@ -188,13 +211,14 @@ class ExporterMetrics:
             ),
             database_probe_up=Gauge(
                 "passiton_database_probe_up",
-                "1 when the last SELECT 1 probe of PROBE_DATABASE_URL succeeded, else 0.",
-                registry=r,
+                "1 when the last SELECT 1 probe of PROBE_DATABASE_URL succeeded, else 0 "
+                "(absent when PROBE_DATABASE_URL is not set).",
+                registry=probe_registry,
             ),
             database_probe_duration=Gauge(
                 "passiton_database_probe_duration_seconds",
                 "Duration of the last database probe.",
-                registry=r,
+                registry=probe_registry,
             ),
             events_accepted=Counter(
                 "passiton_exporter_events_accepted",
@@ -278,4 +302,5 @@ class ExporterMetrics:
                 buckets=EVENT_LOOP_LAG_BUCKETS,
                 registry=r,
             ),
+            database_probe_enabled=database_probe,
         )

@@ -83,11 +83,21 @@ class _Children:
 
 
 class Recorder:
-    def __init__(self, metrics: ExporterMetrics, config: ExporterConfig) -> None:
+    """``clock`` (seconds, monotonic) drives the time-based state: the source sketch's sliding
+    window and the snapshot cache. A replay passes its simulated time so a compressed run of
+    weeks of traffic sees the same windows as live traffic would."""
+
+    def __init__(
+        self,
+        metrics: ExporterMetrics,
+        config: ExporterConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         m = self.metrics = metrics
+        self._clock = clock
         b = config.bounds
 
-        self.clock = Clock()
+        self.clock = Clock(clock)
         self.client_class = classify.ClientClassifier()
         idle = config.label_idle_seconds
 
@@ -114,11 +124,17 @@ class Recorder:
         self.auth_reason = bound("reason", 50)
         self.db_operation = bound("operation", 50)
         self.sources = SourceWindow(
-            config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
+            config.source_window_seconds,
+            capacity=config.source_capacity,
+            top_n=config.source_top_n,
+            clock=clock,
         )
         # clients (through trusted proxies) that sent widget errors through the beacon
         self.failure_sources = SourceWindow(
-            config.source_window_seconds, capacity=config.source_capacity, top_n=config.source_top_n
+            config.source_window_seconds,
+            capacity=config.source_capacity,
+            top_n=config.source_top_n,
+            clock=clock,
         )
 
         budget = config.max_series_per_metric
@@ -130,6 +146,7 @@ class Recorder:
         self._failures = children(m.payment_failures, 0)
         self._failed_amount = _Children(m.payment_failed_amount)
         self._timeouts = children(m.payment_timeouts, 0)
+        self._streak = children(m.payment_failure_streak, 0)
         self._payment_duration = _Children(m.payment_duration)
         self._webhook_failures = _Children(m.stripe_webhook_handler_failures)
         self._widget_loads = children(m.widget_loads, 0, 1)
@@ -145,6 +162,7 @@ class Recorder:
                 (self._attempts, 0),
                 (self._failures, 0),
                 (self._timeouts, 0),
+                (self._streak, 0),
                 (self._traffic, 0),
             ],
             "widget_organization_id": [
@@ -222,7 +240,9 @@ class Recorder:
     # -- payments -------------------------------------------------------------------------
 
     def _payment_succeeded(self, e: PaymentSucceeded) -> None:
-        self._inc(self._attempts(self.organization(e.organization_id), "succeeded"))
+        org = self.organization(e.organization_id)
+        self._inc(self._attempts(org, "succeeded"))
+        self._streak(org).set(0)
         if e.duration_ms is not None:
             self._payment_duration("succeeded").observe(e.duration_ms / 1000.0)
 
@@ -232,6 +252,8 @@ class Recorder:
         decline = classify.decline_code_label(e.decline_code)
         cls = classify.failure_class(e.decline_code, e.failure_code, e.error)
         self._inc(self._failures(org, decline, cls))
+        if cls not in classify.CARD_FAILURE_CLASSES:
+            self._streak(org).inc()
         if e.amount is not None:
             currency = classify.currency_label(e.currency)
             if currency in classify.CURRENCIES:
@@ -244,6 +266,7 @@ class Recorder:
     def _payment_timeout(self, e: PaymentTimeout) -> None:
         org = self.organization(e.organization_id)
         self._inc(self._attempts(org, "timeout"))
+        self._streak(org).inc()
         provider = classify.token_label(e.provider) if e.provider else "unknown"
         self._inc(self._timeouts(org, self.provider(provider) if provider else OTHER))
         if e.duration_ms is not None:
@@ -291,7 +314,7 @@ class Recorder:
 
     def _source_snapshot(self) -> tuple[int, float, float]:
         # The three gauges are read in one scrape; compute the merge once for all of them.
-        now = time.monotonic()
+        now = self._clock()
         cached = self._snapshot_cache
         if cached is None or now - cached[0] > 1.0:
             cached = self._snapshot_cache = (now, self.sources.snapshot())

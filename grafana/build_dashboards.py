@@ -543,15 +543,15 @@ def widgets() -> dict[str, Any]:
         ),
         timeseries(
             "Script errors against the previous hour",
-            "Script errors per second over 10 minutes, per organization, and (dashed) the mean "
+            "Script errors per second over 5 minutes, per organization, and (dashed) the mean "
             "of the hour before: the comparison behind the script-error spike alert.",
             "ops",
             target(
-                f"organization:passiton_widget_script_errors:rate10m{{{ORG}}}",
+                f"organization:passiton_widget_script_errors:rate5m{{{ORG}}}",
                 "{{organization_id}}",
             ),
             target(
-                f"organization:passiton_widget_script_errors:rate10m_baseline1h{{{ORG}}}",
+                f"organization:passiton_widget_script_errors:rate5m_baseline1h{{{ORG}}}",
                 "baseline {{organization_id}}",
             ),
             overrides=[dashed("baseline .*")],
@@ -617,11 +617,11 @@ def traffic() -> dict[str, Any]:
     panels = [
         timeseries(
             "Requests against the seasonal baseline: $organization",
-            "Requests per second over 10 minutes, with the baseline the traffic alerts use: the "
+            "Requests per second over 5 minutes, with the baseline the traffic alerts use: the "
             "same hour of up to four previous weeks (or six previous days), its mean (dashed) "
             "and a band of two standard deviations. No band until three days of history exist.",
             "reqps",
-            target(f"organization:passiton_traffic_requests:rate10m{{{ORG}}}", "requests"),
+            target(f"organization:passiton_traffic_requests:rate5m{{{ORG}}}", "requests"),
             target(mean, "baseline"),
             target(f"{mean} + 2 * {stddev}", "upper"),
             target(f"clamp_min({mean} - 2 * {stddev}, 0)", "lower"),
@@ -652,7 +652,7 @@ def traffic() -> dict[str, Any]:
             "the spike and drop alerts fire beyond their limits (red).",
             "short",
             target(
-                f"organization:passiton_traffic_requests:rate10m_zscore{{{ORG}}}",
+                f"organization:passiton_traffic_requests:rate5m_zscore{{{ORG}}}",
                 "{{organization_id}}",
             ),
             minimum=None,
@@ -668,11 +668,11 @@ def traffic() -> dict[str, Any]:
         ),
         timeseries(
             "Bot share",
-            "Share of declared bots in each organization's traffic over 30 minutes, with its "
-            "threshold (dashed).",
+            "Share of declared bots in each organization's traffic over 5 minutes, with its "
+            "threshold (dashed; by default its share over the previous day plus 25 points).",
             "percentunit",
             target(
-                f"organization:passiton_traffic_bot_share:ratio30m{{{ORG}}}", "{{organization_id}}"
+                f"organization:passiton_traffic_bot_share:ratio5m{{{ORG}}}", "{{organization_id}}"
             ),
             target(
                 f"organization:passiton_traffic_bot_share:threshold{{{ORG}}}",
@@ -692,15 +692,15 @@ def traffic() -> dict[str, Any]:
             stack=True,
         ),
         timeseries(
-            "Country share against the previous day",
-            "Each country's share of all traffic over 30 minutes and (dashed) over the previous "
-            "day, for the five largest shares: the comparison behind the geographic anomaly "
-            "alert.",
+            "Country share against yesterday and last week",
+            "Each country's share of all traffic over 5 minutes and (dashed) in the same hour "
+            "yesterday and a week ago, for the five largest shares: the comparison behind the "
+            "geographic anomaly alert.",
             "percentunit",
-            target("topk(5, country:passiton_traffic_requests:share30m)", "{{country}}"),
+            target("topk(5, country:passiton_traffic_requests:share5m)", "{{country}}"),
             target(
-                "country:passiton_traffic_requests:share30m_baseline1d"
-                " and on (country) topk(5, country:passiton_traffic_requests:share30m)",
+                "country:passiton_traffic_requests:share_baseline"
+                " and on (country) topk(5, country:passiton_traffic_requests:share5m)",
                 "baseline {{country}}",
             ),
             maximum=1,

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
 
-from exporter.app import create_app
+from exporter.app import REGISTRY, create_app
 from exporter.config import ExporterConfig
 from exporter.metrics import ExporterMetrics
 from exporter.probe import DatabaseProbe
@@ -155,7 +156,6 @@ async def test_database_probe_against_real_postgres():
 
 
 async def test_probe_runs_inside_the_app(aiohttp_client):
-
     app = create_app(
         ExporterConfig(probe_database_url=PG_URL, probe_interval_seconds=0.05, development=True)
     )
@@ -166,3 +166,16 @@ async def test_probe_runs_inside_the_app(aiohttp_client):
             break
         await asyncio.sleep(0.05)
     assert "passiton_database_probe_up 1.0" in text
+
+
+async def test_unconfigured_probe_exposes_nothing(aiohttp_client):
+    """Without PROBE_DATABASE_URL the probe says nothing, not "down": no DatabaseUnreachable."""
+    app = create_app(ExporterConfig())
+    client = await aiohttp_client(app)
+    text = await (await client.get("/metrics")).text()
+    assert "passiton_database_probe" not in text
+    assert "passiton_database_probe" not in generate_latest(app[REGISTRY]).decode()
+    assert "passiton_payment_attempts_total" in text
+
+    configured = create_app(ExporterConfig(probe_database_url=PG_URL))
+    assert "passiton_database_probe_up" in generate_latest(configured[REGISTRY]).decode()

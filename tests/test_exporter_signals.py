@@ -118,6 +118,38 @@ async def test_payment_family(exporter):
     }
 
 
+async def test_consecutive_failures_count_until_a_success(exporter):
+    """Failures in a row since the last success, per organization; card declines (the issuer
+    answered: the payment path works) neither extend nor break the run."""
+    app, client = exporter
+    name = "passiton_payment_consecutive_failures"
+
+    def streak(org: str) -> float | None:
+        return series(app, name).get((name, (("organization_id", org),)))
+
+    outage = {
+        "type": "payment.failed",
+        "organization_id": "org-1",
+        "failure_code": "processing_error",
+    }
+    await post(client, [outage, outage, {"type": "payment.timeout", "organization_id": "org-1"}])
+    assert streak("org-1") == 3
+    declined = {
+        "type": "payment.failed",
+        "organization_id": "org-1",
+        "decline_code": "expired_card",
+    }
+    await post(client, [declined, {**outage, "failure_code": None, "error": "connection reset"}])
+    assert streak("org-1") == 4
+    await post(client, [{"type": "payment.succeeded", "organization_id": "org-1"}])
+    assert streak("org-1") == 0
+    await post(client, [outage, {**outage, "organization_id": "org-2"}])
+    assert (streak("org-1"), streak("org-2")) == (1, 1)
+    # a success and failures in one batch count in their order
+    await post(client, [outage, {"type": "payment.succeeded", "organization_id": "org-1"}, outage])
+    assert streak("org-1") == 1
+
+
 async def test_widget_family(exporter):
     app, client = exporter
     await post(

@@ -148,7 +148,7 @@ def render() -> str:
         check("14d12h", "TrafficSpike"),
     ]
     zscore_e = (
-        'round(organization:passiton_traffic_requests:rate10m_zscore{organization_id="org-e"}'
+        'round(organization:passiton_traffic_requests:rate5m_zscore{organization_id="org-e"}'
         " * 1000) / 1000"
     )
     spike_a = alert("TrafficSpike", "org-a", "medium", "15.0", "above")

@@ -1,0 +1,140 @@
+"""Scores alert episodes against the ground truth of the seeded incidents."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from backtest.alerts import Episode
+from backtest.scenario import GRACE_SECONDS, PAGING_SEVERITIES, Incident
+
+# Alerts that always fire by design (the dead man's switch's heartbeat) are not pages.
+IGNORED = frozenset({"Watchdog"})
+
+
+@dataclass
+class IncidentResult:
+    name: str
+    category: str
+    start: int
+    duration: int
+    expected: list[str]
+    detected: bool
+    detected_by: str
+    time_to_detect: int | None  # seconds from the start of the incident to the first page
+    alerts: dict[str, int]  # alertname/severity → firings within the incident
+    flaps: int  # an alert instance resolving and firing again within the incident
+    most_pages_per_alert: int
+
+
+@dataclass
+class Report:
+    start: int
+    end: int
+    calm_until: int
+    step: int
+    incidents: list[IncidentResult]
+    outside: dict[str, int]  # alertname/severity → firings outside every incident
+    outside_calm_pages: dict[str, int]  # critical/high firings in the calm weeks
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _key(e: Episode) -> str:
+    return f"{e.alertname}/{e.severity}"
+
+
+def score(
+    found: list[Episode], incidents: list[Incident], origin: int, start: int, end: int, step: int,
+    calm_until: int,
+) -> Report:  # fmt: skip
+    found = [e for e in found if e.alertname not in IGNORED]
+    windows = [(origin + i.start, origin + i.end + GRACE_SECONDS) for i in incidents]
+    results = []
+    for incident, (begin, finish) in zip(incidents, windows, strict=True):
+        inside = [e for e in found if begin <= e.fired_at < finish]
+        expected = [e for e in inside if e.alertname in incident.expected]
+        first = min(expected, key=lambda e: e.fired_at, default=None)
+        per_instance = Counter((e.alertname, e.severity, e.labels) for e in inside)
+        results.append(
+            IncidentResult(
+                name=incident.name,
+                category=incident.category,
+                start=begin,
+                duration=incident.duration,
+                expected=list(incident.expected),
+                detected=first is not None,
+                detected_by=_key(first) if first else "",
+                time_to_detect=first.fired_at - begin if first else None,
+                alerts=dict(sorted(Counter(_key(e) for e in inside).items())),
+                flaps=sum(n - 1 for n in per_instance.values()),
+                most_pages_per_alert=max(per_instance.values(), default=0),
+            )
+        )
+    outside = [e for e in found if not any(b <= e.fired_at < f for b, f in windows)]
+    calm = [e for e in outside if e.fired_at < calm_until and e.severity in PAGING_SEVERITIES]
+    report = Report(
+        start=start,
+        end=end,
+        calm_until=calm_until,
+        step=step,
+        incidents=results,
+        outside=dict(sorted(Counter(_key(e) for e in outside).items())),
+        outside_calm_pages=dict(sorted(Counter(_key(e) for e in calm).items())),
+    )
+    times = [r.time_to_detect for r in results if r.time_to_detect is not None]
+    paging_outside = sum(
+        n for k, n in report.outside.items() if k.split("/")[1] in PAGING_SEVERITIES
+    )
+    report.summary = {
+        "incidents": len(results),
+        "detected": sum(r.detected for r in results),
+        "median_time_to_detect_seconds": statistics.median(times) if times else None,
+        "max_time_to_detect_seconds": max(times) if times else None,
+        "pages_outside_incidents": paging_outside,
+        "pages_in_calm_weeks": sum(report.outside_calm_pages.values()),
+        "flaps": sum(r.flaps for r in results),
+        "most_pages_per_alert_per_incident": max(
+            (r.most_pages_per_alert for r in results), default=0
+        ),
+    }
+    return report
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def render(report: Report) -> str:
+    lines = [
+        "| incident | expected alert | detected | time to detect | flaps | most pages per alert |"
+        " alerts fired |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report.incidents:
+        fired = ", ".join(f"{k} x{n}" for k, n in r.alerts.items()) or "—"
+        lines.append(
+            f"| {r.name} | {' / '.join(r.expected)} | {'yes' if r.detected else '**no**'}"
+            f"{' (' + r.detected_by + ')' if r.detected else ''} | {_minutes(r.time_to_detect)} |"
+            f" {r.flaps} | {r.most_pages_per_alert} | {fired} |"
+        )
+    lines.append("")
+    by_alert: dict[str, int] = defaultdict(int)
+    by_alert.update(report.outside)
+    lines.append("Firings outside incidents (alert/severity: count): " + (
+        ", ".join(f"{k} {n}" for k, n in by_alert.items()) or "none"
+    ))  # fmt: skip
+    s = report.summary
+    lines.append("")
+    lines.append(
+        f"Detected {s['detected']}/{s['incidents']}; median time to detect "
+        f"{_minutes(s['median_time_to_detect_seconds'])}, max "
+        f"{_minutes(s['max_time_to_detect_seconds'])}; critical/high pages outside incidents "
+        f"{s['pages_outside_incidents']} (in the calm weeks {s['pages_in_calm_weeks']}); flaps "
+        f"{s['flaps']}; most pages per alert per incident {s['most_pages_per_alert_per_incident']}."
+    )
+    return "\n".join(lines)
