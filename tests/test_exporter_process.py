@@ -170,12 +170,12 @@ async def test_probe_runs_inside_the_app(aiohttp_client):
 
 async def test_unconfigured_probe_exposes_nothing(aiohttp_client):
     """Without PROBE_DATABASE_URL the probe says nothing, not "down": no DatabaseUnreachable."""
-    app = create_app(ExporterConfig())
+    app = create_app(ExporterConfig(development=True))
     client = await aiohttp_client(app)
     text = await (await client.get("/metrics")).text()
     assert "passiton_database_probe" not in text
     assert "passiton_database_probe" not in generate_latest(app[REGISTRY]).decode()
     assert "passiton_payment_attempts_total" in text
 
-    configured = create_app(ExporterConfig(probe_database_url=PG_URL))
+    configured = create_app(ExporterConfig(probe_database_url=PG_URL, development=True))
     assert "passiton_database_probe_up" in generate_latest(configured[REGISTRY]).decode()
