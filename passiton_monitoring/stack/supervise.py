@@ -67,8 +67,10 @@ class Supervisor:
         self.died: list[str] = []
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+        # A closed terminal or pipe must not keep ``stop()`` from stopping the processes.
+        with contextlib.suppress(OSError, ValueError):
+            self.out.write(text + "\n")
+            self.out.flush()
 
     async def start(self) -> None:
         for spec in self.specs:

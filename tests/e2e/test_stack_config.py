@@ -3,6 +3,8 @@ by the real tools (promtool, amtool) as well as by reading the result."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import socket
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from passiton_monitoring.stack import (
     render_prometheus,
     write_yaml,
 )
+from passiton_monitoring.stack.supervise import Running, Supervisor
 from tests.e2e.harness import REPO, clean_environ, free_port_block
 
 PROMETHEUS_YML = REPO / "prometheus" / "prometheus.yml"
@@ -189,3 +192,20 @@ def test_prometheus_keeps_enough_history_for_the_seasonal_baseline():
     # TrafficSpike/TrafficDrop compare with the same hour of up to four previous weeks.
     argv = prometheus_argv("prometheus", Path("p.yml"), Path("data"), "127.0.0.1:9090", None)
     assert "--storage.tsdb.retention.time=35d" in argv
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_stop_reaches_every_process_when_the_output_is_gone():
+    """`up` under a parent that died: reporting fails, stopping must still happen."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    supervisor = Supervisor([], _ClosedPipe())
+    supervisor.running.append(Running(spec=None, process=child))  # type: ignore[arg-type]
+    supervisor.say("stopping...")
+    await supervisor.stop(grace=5)
+    assert child.returncode is not None
