@@ -36,6 +36,9 @@ def _config() -> ExporterConfig:
     return ExporterConfig.from_env({"EXPORTER_INGEST_TOKEN": TOKEN})
 
 
+TIMING_METRICS = ("passiton_exporter_ingest_duration_seconds", "passiton_event_loop_lag_seconds")
+
+
 def series(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The application-signal samples, without the ones that measure the exporter's own timing."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
@@ -45,7 +48,7 @@ def series(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             name = sample.name
             if not name.startswith("passiton_") or name.endswith("_created"):
                 continue
-            if name.startswith("passiton_exporter_ingest_duration_seconds"):
+            if name.startswith(TIMING_METRICS):
                 continue
             if sample.value:
                 out[(name, tuple(sorted(sample.labels.items())))] = sample.value
