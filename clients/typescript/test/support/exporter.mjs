@@ -93,16 +93,12 @@ export async function startExporter({ port, env = {} } = {}) {
   };
 }
 
-/**
- * The widget's key, minted by `passiton-monitoring beacon-key` with the tests' secret. Until that
- * command exists (issue 10, built in parallel), the exporter ignores the key and a fixed one is used.
- */
+/** The widget's key, minted by `passiton-monitoring beacon-key` with the tests' secret. */
 export function beaconKey(organizationId, widgetId) {
   const done = spawnSync(BIN, ["beacon-key", "--organization", organizationId, "--widget", widgetId], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME ?? "/tmp", EXPORTER_BEACON_SECRET: BEACON_SECRET },
     encoding: "utf8",
   });
-  if (done.status === 2 && /invalid choice: 'beacon-key'/.test(done.stderr)) return `pre-key-${widgetId}`;
   if (done.status !== 0) throw new Error(`beacon-key failed: ${done.stderr}`);
   return done.stdout.trim();
 }
