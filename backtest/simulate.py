@@ -97,7 +97,8 @@ def poisson(rng: random.Random, lam: float) -> int:
 
 def series_names_read_by_rules(rule_texts: list[str]) -> frozenset[str]:
     """The exporter's series names (with _total, _bucket, _count) the rules read."""
-    return frozenset(re.findall(r"\b(passiton_[a-z0-9_]+)", "\n".join(rule_texts)))
+    # not the middle of a recorded series' name (level:metric:operations)
+    return frozenset(re.findall(r"(?<![\w:])(passiton_[a-z0-9_]+)(?![\w:])", "\n".join(rule_texts)))
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Platform:
             for i, o in enumerate(ORGANIZATIONS)
         }
         self._bots = [f"66.249.{i}.{i * 3 % 250}" for i in range(25)]
+        self._beacons: list[tuple[str, list[msgspec.Struct]]] = []
 
     # -- one scrape interval of events ---------------------------------------------------------
 
@@ -171,9 +173,12 @@ class Platform:
                 out.extend(self._payment(org, bool(outage), bool(cluster)))
             # widgets
             for _ in range(poisson(rng, org.widget_loads_per_minute * level * minutes)):
-                out.extend(
-                    self._widget(org, bool(cdn), scripts is not None and scripts.target == org.id)
+                beacon = self._widget(
+                    org, bool(cdn), scripts is not None and scripts.target == org.id
                 )
+                out.extend(beacon)
+                # widgets report from the donor's browser, through the beacon
+                self._beacons.append((rng.choice(self._visitors[org.id]), beacon))
             # traffic
             rate = org.requests_per_minute * level
             if spike and spike.target == org.id:
@@ -308,13 +313,18 @@ class Platform:
     # -- the replay ----------------------------------------------------------------------------
 
     def ingest(self, events: list[msgspec.Struct]) -> None:
-        """Through the exporter's own event decoding (the /v1/events schema) and recorder."""
+        """Through the exporter's own event decoding (the /v1/events schema) and recorder; the
+        widgets' events came as beacons from donors' browsers, and their errors are counted by
+        client as the beacon endpoint counts them."""
         if not events:
             return
         decoded, rejected, _ = decode_events(self._encode(events), len(events))
         if rejected:
             raise RuntimeError(f"the simulation produced invalid events: {rejected[:3]}")
         self.recorder.record(decoded)
+        for client, beacon in self._beacons:
+            self.recorder.count_widget_reports(beacon, "beacon", client)
+        self._beacons.clear()
 
     def probe(self, t: float) -> None:
         down = self._active("database down", t)

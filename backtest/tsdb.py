@@ -5,12 +5,15 @@ dependency order (each level backfilled as blocks before the next one reads it).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import shutil
 import socket
 import subprocess
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,24 +213,42 @@ def _format_labels(metric: dict[str, str]) -> str:
     return f"{name}{{{labels}}}"
 
 
+def _recorded_series(
+    prometheus: Prometheus, rule: dict[str, Any], start: int, end: int
+) -> list[tuple[str, dict[int, str]]]:
+    # Results that differ only in their metric name (an `or` of a recorded series and an
+    # expression) become one series once named after the rule, as in live evaluation: their
+    # samples are merged in time order.
+    merged: dict[str, dict[int, str]] = {}
+    for series in prometheus.query_range(rule["expr"], start, end):
+        metric = {**series["metric"], **rule.get("labels", {}), "__name__": rule["record"]}
+        samples = merged.setdefault(_format_labels(metric), {})
+        for t, value in series["values"]:
+            samples.setdefault(int(t), value)
+    return list(merged.items())
+
+
 def record_level(
-    prometheus: Prometheus, rules: list[dict[str, Any]], start: int, end: int, out: Path
-) -> int:
+    prometheus: Prometheus, rules: list[dict[str, Any]], start: int, end: int, out: Path,
+    workers: int = 2,
+) -> int:  # fmt: skip
     """Evaluate one level's recording rules over [start, end] and write the results as
-    OpenMetrics; returns the number of samples."""
+    OpenMetrics; returns the number of samples. Rules are queried ``workers`` at a time, so
+    that Prometheus evaluates one while this process decodes another."""
     count = 0
-    with out.open("w") as f:
-        for rule in rules:
-            # Results that differ only in their metric name (an `or` of a recorded series and an
-            # expression) become one series once named after the rule, as in live evaluation:
-            # their samples are merged in time order.
-            merged: dict[str, dict[int, str]] = {}
-            for series in prometheus.query_range(rule["expr"], start, end):
-                metric = {**series["metric"], **rule.get("labels", {}), "__name__": rule["record"]}
-                samples = merged.setdefault(_format_labels(metric), {})
-                for t, value in series["values"]:
-                    samples.setdefault(int(t), value)
-            for name, samples in merged.items():
+    pending = iter(rules)
+    with out.open("w") as f, ThreadPoolExecutor(workers) as pool:
+        # at most `workers` results held at once, written in the rules' order
+        running = deque(
+            pool.submit(_recorded_series, prometheus, rule, start, end)
+            for rule in itertools.islice(pending, workers)
+        )
+        while running:
+            recorded = running.popleft().result()
+            rule = next(pending, None)
+            if rule is not None:
+                running.append(pool.submit(_recorded_series, prometheus, rule, start, end))
+            for name, samples in recorded:
                 f.writelines(f"{name} {samples[t]} {t}\n" for t in sorted(samples))
                 count += len(samples)
         f.write("# EOF\n")

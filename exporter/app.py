@@ -19,7 +19,6 @@ from exporter.config import ExporterConfig
 from exporter.edge import ClientAddress, RateLimiter
 from exporter.events import (
     BEACON_TYPES,
-    WIDGET_ERRORS,
     BatchTooLarge,
     MalformedBody,
     Rejection,
@@ -92,8 +91,6 @@ class Ingest:
         self._client_address = ClientAddress(config.trusted_proxies)
         self._client_limited = metrics.beacon_rate_limited.labels(limit="client")
         self._key_limited = metrics.beacon_rate_limited.labels(limit="key")
-        self._widget_errors_beacon = metrics.widget_error_reports.labels(channel="beacon")
-        self._widget_errors_events = metrics.widget_error_reports.labels(channel="events")
         self._stripe_seen = stripe_events.SeenIds(config.stripe_dedupe_ids)
         self._ingest_events = metrics.ingest_duration.labels(endpoint="events")
         self._ingest_beacon = metrics.ingest_duration.labels(endpoint="beacon")
@@ -140,9 +137,7 @@ class Ingest:
         except BatchTooLarge as exc:
             return self._reject_request(413, "batch_too_large", str(exc))
         self.recorder.record(events)
-        widget_errors = sum(1 for e in events if isinstance(e, WIDGET_ERRORS))
-        if widget_errors:
-            self._widget_errors_events.inc(widget_errors)
+        self.recorder.count_widget_reports(events, "events")
         if rejected:
             counter = self.metrics.events_rejected
             for r in rejected:
@@ -265,13 +260,7 @@ class Ingest:
                 )
         events = [_cut_text(e, self.config.beacon_text_length) for e in events]
         self.recorder.record(events)
-        widget_errors = 0
-        for e in events:
-            if isinstance(e, WIDGET_ERRORS):
-                widget_errors += 1
-                self.recorder.failure_sources.add(client)
-        if widget_errors:
-            self._widget_errors_beacon.inc(widget_errors)
+        self.recorder.count_widget_reports(events, "beacon", client)
         for r in rejected:
             self.metrics.events_rejected.labels(type=r.type, reason=r.reason).inc()
         if not is_batch and rejected:

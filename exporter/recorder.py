@@ -13,6 +13,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from exporter import classify
 from exporter.config import ExporterConfig
 from exporter.events import (
+    WIDGET_ERRORS,
     AuthFailed,
     DatabaseError,
     EndpointRequest,
@@ -200,6 +201,10 @@ class Recorder:
         m.traffic_top_sources_ratio.set_function(lambda: self._source_snapshot()[1])
         m.traffic_distinct_sources.set_function(lambda: self._source_snapshot()[2])
         m.widget_failure_sources.set_function(lambda: self.failure_sources.snapshot()[2])
+        self._error_reports = {
+            channel: m.widget_error_reports.labels(channel=channel)
+            for channel in ("events", "beacon")
+        }
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
         self._pending: dict[Any, float] = {}
 
@@ -225,6 +230,21 @@ class Recorder:
             handler(event)
             pending[accepted] = pending.get(accepted, 0.0) + 1.0
         self._flush()
+
+    def count_widget_reports(
+        self, events: Iterable[Any], channel: str, client: str | None = None
+    ) -> None:
+        """Count the widget errors among recorded ``events`` by the channel they arrived through
+        ("events": the authenticated API, "beacon": browsers); each one from a beacon adds its
+        client to the distinct failure sources, the evidence of an outage seen by many."""
+        errors = 0
+        for e in events:
+            if isinstance(e, WIDGET_ERRORS):
+                errors += 1
+                if client is not None:
+                    self.failure_sources.add(client)
+        if errors:
+            self._error_reports[channel].inc(errors)
 
     def _inc(self, child: Any, amount: float = 1.0) -> None:
         # Counter increments of one batch are summed here and applied once per series in _flush:

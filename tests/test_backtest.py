@@ -40,8 +40,8 @@ def test_recording_rules_by_dependency_level() -> None:
     # a ratio after its rates, the baseline's statistics after its samples after their rate
     assert level_of["organization:passiton_payment_attempts:rate1m"] == 0
     assert (
-        level_of["organization:passiton_payment_failure_ratio:rate1m"]
-        > level_of["organization:passiton_payment_failures:rate1m"]
+        level_of["organization:passiton_payment_processing_failure_ratio:rate1m"]
+        > level_of["organization:passiton_payment_processing_failures:rate1m"]
         > level_of["organization:passiton_payment_attempts:rate1m"]
     )
     assert (

@@ -109,13 +109,14 @@ def test_payment_failure_burst_notifies_slack_and_pagerduty_stores_and_resolves(
         assert pagerduty.incidents[dedup_key] == "triggered"
 
         traffic.failing = False  # the burst stops: successes only
+        # resolved once the one-minute ratio is under one half for the rule's keep_firing_for (2m)
         resolves = wait_until(
             lambda: [
                 e
                 for e in pagerduty.events
                 if e["event_action"] == "resolve" and e["dedup_key"] == dedup_key
             ],
-            120,
+            240,
             "the resolve at PagerDuty",
             interval=0.5,
             on_timeout=up_stack.diagnostics,
