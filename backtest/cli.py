@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from backtest.alerts import Episode, duration, evaluate
+from backtest.inhibit import load_inhibit_rules, pages
 from backtest.report import Report, render, score
 from backtest.scenario import DAY, Incident, incidents
 from backtest.simulate import Platform, replay, series_names_read_by_rules
@@ -34,18 +35,27 @@ from backtest.tsdb import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "rules"
+ALERTMANAGER = ROOT / "alertmanager" / "alertmanager.yml"
 # Monday 2026-01-05 00:00 UTC: the replay's first day (the weekly seasonality starts on a Monday).
 ORIGIN = 1_767_571_200
 
 
 def evaluate_alerts(
-    prometheus: Prometheus, rule_files: list[Path], start: int, end: int
+    prometheus: Prometheus,
+    rule_files: list[Path],
+    start: int,
+    end: int,
+    alertmanager: Path | None = ALERTMANAGER,
 ) -> list[Episode]:
+    """Every firing of the alert rules; with ``alertmanager``, as its inhibit rules let them
+    page (inhibited firings dropped, or paging when their inhibition ends)."""
     found: list[Episode] = []
     for group in rule_groups(rule_files):
         for rule in group["rules"]:
             if "alert" in rule:
                 found.extend(evaluate(prometheus, rule, start, end))
+    if alertmanager is not None:
+        found = pages(found, load_inhibit_rules(alertmanager))
     return found
 
 
@@ -77,6 +87,7 @@ def run(
     seed: int = 7,
     history: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
+    alertmanager: Path | None = ALERTMANAGER,
 ) -> tuple[Report, list[Episode]]:
     """The whole backtest: simulate, backfill, evaluate, score."""
     if not 0 < incident_days < days:
@@ -129,7 +140,7 @@ def run(
             )
             clock = time.monotonic()
             start = ORIGIN + warmup
-            found = evaluate_alerts(prometheus, rule_files, start, end)
+            found = evaluate_alerts(prometheus, rule_files, start, end, alertmanager)
             log(f"alert rules evaluated in {time.monotonic() - clock:.0f}s")
         finally:
             prometheus.stop()
@@ -169,6 +180,7 @@ def run_history(
     work: Path | None = None,
     rule_files: list[Path] | None = None,
     log: Callable[[str], None] = lambda _: None,
+    alertmanager: Path | None = ALERTMANAGER,
 ) -> tuple[Report, list[Episode]]:
     """The rules under test over a copy of a deployment's TSDB (a snapshot's directory): its
     recorded series are dropped, the recording rules backfilled, the alert rules evaluated."""
@@ -184,7 +196,7 @@ def run_history(
             drop_recorded_series(prometheus)
             counts = backfill_recording_rules(prometheus, rule_files, start, end, work)
             log(f"recording rules: {len(counts)} levels, {sum(counts)} samples")
-            found = evaluate_alerts(prometheus, rule_files, start, end)
+            found = evaluate_alerts(prometheus, rule_files, start, end, alertmanager)
         finally:
             prometheus.stop()
         seeded = load_incidents(incidents_file, start)
@@ -207,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", default="60s", help="scrape and evaluation interval (60s)")
     parser.add_argument("--warmup", default="1d", help="history before alerts are evaluated")
     parser.add_argument("--rules", type=Path, default=RULES, help="directory of rule files")
+    parser.add_argument(
+        "--alertmanager",
+        type=Path,
+        default=ALERTMANAGER,
+        help="Alertmanager config whose inhibit rules decide what pages (default: this repo's)",
+    )
+    parser.add_argument(
+        "--no-inhibit", action="store_true", help="score every firing, inhibited or not"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument("--keep-work", type=Path, help="keep the TSDB and files in this directory")
@@ -238,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             work=args.keep_work,
             rule_files=sorted(args.rules.glob("*.yml")),
             log=lambda line: print(line, file=sys.stderr, flush=True),
+            alertmanager=None if args.no_inhibit else args.alertmanager,
         )
         print(render(report))
         return 0
@@ -251,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         history=args.history,
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        alertmanager=None if args.no_inhibit else args.alertmanager,
     )
     print(render(report))
     print(f"\n(backtest took {time.monotonic() - clock:.0f}s)", file=sys.stderr)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backtest.alerts import duration, episodes
-from backtest.cli import RULES, run
+from backtest.alerts import Episode, duration, episodes
+from backtest.cli import ALERTMANAGER, RULES, run
+from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
 from backtest.report import render
 from backtest.tsdb import recording_levels, rule_groups
 
@@ -26,6 +27,44 @@ def test_for_and_keep_firing_for_as_prometheus_applies_them() -> None:
     assert episodes(flapping, 60, 60, 300, 10_000) == [(0, 60, 720)]
     # a gap as long as keep_firing_for resolves it
     assert episodes([0, 60, 420], 60, 0, 300, 10_000) == [(0, 0, 420), (420, 420, 780)]
+
+
+def _firing(alertname: str, severity: str, fired: int, resolved: int, **labels: str) -> Episode:
+    return Episode(
+        alertname,
+        severity,
+        tuple(sorted({**labels, "severity": severity}.items())),
+        fired,
+        fired,
+        resolved,
+    )
+
+
+def test_pages_as_alertmanager_inhibits_them() -> None:
+    rules = load_inhibit_rules(ALERTMANAGER)
+    platform = _firing("PaymentFailureRatioHighPlatform", "high", 600, 1800)
+    # an organization's high page while the platform's fires: never sent
+    hidden = _firing("PaymentFailureRatioHigh", "high", 700, 1700, organization_id="org-1")
+    # one that outlasts it pages when the platform's resolves
+    late = _firing("PaymentFailureRatioHigh", "high", 700, 2400, organization_id="org-2")
+    # a critical one is not inhibited by the platform's high page
+    critical = _firing("PaymentFailureRatioHigh", "critical", 700, 900, organization_id="org-3")
+    # later, the organization's critical page inhibits its high one (equal organization_id), not
+    # another organization's
+    second = _firing("PaymentFailureRatioHigh", "critical", 3000, 3600, organization_id="org-3")
+    same_org = _firing("PaymentFailureRatioHigh", "high", 3100, 3500, organization_id="org-3")
+    other_org = _firing("PaymentFailureRatioHigh", "high", 3100, 3500, organization_id="org-4")
+    paged = pages([platform, hidden, late, critical, second, same_org, other_org], rules)
+    assert [(e.label("organization_id"), e.severity, e.fired_at) for e in paged] == [
+        ("", "high", 600),
+        ("org-2", "high", 1800),
+        ("org-3", "critical", 700),
+        ("org-3", "critical", 3000),
+        ("org-4", "high", 3100),
+    ]
+    assert parse_matcher('alertname=~"A|B"').matches({"alertname": "B"})
+    assert not parse_matcher('alertname=~"A|B"').matches({"alertname": "AB"})
+    assert parse_matcher('severity!="low"').matches({})
 
 
 def test_durations() -> None:
