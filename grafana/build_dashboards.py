@@ -542,16 +542,16 @@ def widgets() -> dict[str, Any]:
             maximum=1,
         ),
         timeseries(
-            "Script errors against the previous hour",
-            "Script errors per second over 5 minutes, per organization, and (dashed) the mean "
-            "of the hour before: the comparison behind the script-error spike alert.",
+            "Script errors against the previous two hours",
+            "Script errors per second over 5 minutes, per organization, and (dashed) their median "
+            "over the two hours before: the comparison behind the script-error spike alert.",
             "ops",
             target(
                 f"organization:passiton_widget_script_errors:rate5m{{{ORG}}}",
                 "{{organization_id}}",
             ),
             target(
-                f"organization:passiton_widget_script_errors:rate5m_baseline1h{{{ORG}}}",
+                f"organization:passiton_widget_script_errors:rate5m_baseline2h{{{ORG}}}",
                 "baseline {{organization_id}}",
             ),
             overrides=[dashed("baseline .*")],
