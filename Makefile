@@ -110,7 +110,7 @@ backtest: install debs
 
 # Mutation testing of the rules: thresholds, windows and `for` durations halved and doubled.
 mutate-rules: install debs
-	$(BIN)/python -m backtest.mutate
+	$(BIN)/python -m backtest.mutate --min-score 0.9
 
 clean:
 	rm -rf $(VENV) .passiton .pytest_cache $(TS)/node_modules $(TS)/dist

@@ -206,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     for m in survivors:
         reason = equivalents.get(m.id)
         print(f"survived: {m.id}" + (f"  (equivalent: {reason})" if reason else ""))
+    print()
+    for f in files:
+        mine = [(m, k) for m, k in results if m.file == f.name]
+        counted_here = [(m, k) for m, k in mine if k or m.id not in equivalents]
+        killed_here = sum(k for _, k in counted_here)
+        share = killed_here / len(counted_here) if counted_here else 1.0
+        print(f"{f.name}: {len(mine)} mutants, {killed_here} killed, {share:.1%}")
     print(
         f"\n{len(results)} mutants, {len(results) - len(survivors)} killed, {len(survivors)} "
         f"survived ({len(excused)} listed as equivalent): mutation score {score:.1%} "
