@@ -112,5 +112,13 @@ def test_two_day_replay(tmp_path: Path) -> None:
         e for e in found if e.alertname == "DatabaseUnreachable" and e.fired_at < database.start
     ]
     assert "DatabaseUnreachable/critical" not in report.outside
+    # the widgets' errors come through the beacon from many donors: the outage rule sees them
+    assert by_name["widget CDN outage"].detected_by == "WidgetPlatformOutage/critical"
+    # what the tuning holds: every incident pages, once per alert, nothing else pages
+    summary = report.summary
+    assert summary["detected"] == summary["incidents"]
+    assert summary["flaps"] == 0
+    assert summary["most_pages_per_alert_per_incident"] == 1
+    assert summary["pages_outside_incidents"] == 0
     table = render(report)
     assert "| database down | DatabaseUnreachable | yes" in table
