@@ -138,6 +138,13 @@ class Ingest:
             return self._reject_request(413, "batch_too_large", str(exc))
         self.recorder.record(events)
         self.recorder.count_widget_reports(events, "events")
+        return self._outcome(events, rejected, is_batch)
+
+    def _outcome(
+        self, events: list[Any], rejected: list[Rejection], is_batch: bool
+    ) -> web.Response:
+        """Rejected events counted; a single rejected event is a 400 naming the problem, a batch
+        is a 202 with what was accepted and what was rejected."""
         if rejected:
             counter = self.metrics.events_rejected
             for r in rejected:
@@ -261,24 +268,7 @@ class Ingest:
         events = [_cut_text(e, self.config.beacon_text_length) for e in events]
         self.recorder.record(events)
         self.recorder.count_widget_reports(events, "beacon", client)
-        for r in rejected:
-            self.metrics.events_rejected.labels(type=r.type, reason=r.reason).inc()
-        if not is_batch and rejected:
-            r = rejected[0]
-            response = _json(
-                400,
-                {
-                    "error": r.reason,
-                    "message": r.message,
-                    "accepted": 0,
-                    "rejected": 1,
-                    "errors": [r],
-                },
-            )
-        else:
-            response = _json(
-                202, {"accepted": len(events), "rejected": len(rejected), "errors": rejected}
-            )
+        response = self._outcome(events, rejected, is_batch)
         response.headers.update(cors)
         self._ingest_beacon.observe(time.perf_counter() - started)
         return response
