@@ -2,8 +2,8 @@
 
 A local aiohttp server answers Prometheus's ``/api/v1/query`` with as many series as the
 exporter's default bounds allow (1000 organizations, 2000 widgets, 200 routes), and
-``bridge.rollup.run_rollup`` writes the hour into PostgreSQL (a temporary database) and SQLite.
-Reported per backend: seconds per hour (queries + transformation + upserts) and rows written, for
+``bridge.rollup.run_rollup`` writes the hour into PostgreSQL (a temporary database).
+Reported: seconds per hour (queries + transformation + upserts) and rows written, for
 the first write of an hour and for a rewrite of the same hour (updates in place).
 
 Run: `.venv/bin/python benchmarks/rollup.py [--hours 3]` (PostgreSQL at PASSITON_TEST_POSTGRES,
@@ -17,7 +17,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -120,9 +119,6 @@ async def main(hours: int) -> None:
     try:
         print("PostgreSQL")
         await bench(f"{base}/{name}", prometheus, hours)
-        with tempfile.TemporaryDirectory() as tmp:
-            print("SQLite")
-            await bench(f"sqlite:///{tmp}/bench.sqlite3", prometheus, hours)
     finally:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()

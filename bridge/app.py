@@ -98,6 +98,7 @@ class Bridge:
             clock=clock,
         )
         self._maintenance: asyncio.Task[None] | None = None
+        self._listener = self.storage.outbox_listener(self.delivery.wake)
         self._migrated = False
         self._last_purge: float | None = None
 
@@ -117,6 +118,8 @@ class Bridge:
                 "database unavailable at start-up; will keep trying", extra={"error": str(exc)}
             )
         if workers:
+            if self._listener is not None:
+                self._listener.start()
             self.delivery.start()
             self._maintenance = asyncio.create_task(self._maintenance_loop(), name="maintenance")
             if self.config.rollup_interval_seconds > 0:
@@ -128,6 +131,8 @@ class Bridge:
             self._maintenance.cancel()
             await asyncio.gather(self._maintenance, return_exceptions=True)
             self._maintenance = None
+        if self._listener is not None:
+            await self._listener.stop()
         await self.delivery.stop()
         await self.storage.close()
 

@@ -28,7 +28,7 @@ from bridge.doctor import doctor
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message
 from bridge.server import quiet_noisy_loggers, run
-from bridge.storage import NewDelivery, StorageUnavailable, open_storage
+from bridge.storage import NewDelivery, StorageUnavailable, open_database
 from passiton_common.settings import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -86,7 +86,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 async def migrate(config: BridgeConfig) -> list[str]:
 
-    async with open_storage(config.database_url) as storage:
+    async with open_database(config.database_url, config.state_dir) as storage:
         return await storage.migrate()
 
 
@@ -122,7 +122,7 @@ def _configure_purge(p: argparse.ArgumentParser) -> None:
 
 async def purge(config: BridgeConfig, cutoff: datetime) -> dict[str, int]:
 
-    async with open_storage(config.database_url) as storage:
+    async with open_database(config.database_url, config.state_dir) as storage:
         return await storage.purge(cutoff)
 
 
@@ -195,7 +195,7 @@ async def run_test_alerts(
 
     # A short maximum age: a channel still failing when the time is up counts as failed.
     retry = replace(config.retry, max_age_seconds=max(give_up_after, 1.0))
-    async with open_storage(config.database_url) as storage:
+    async with open_database(config.database_url, config.state_dir) as storage:
         if config.auto_migrate:
             await storage.migrate()
         now = clock()

@@ -9,6 +9,7 @@ from typing import Any
 
 from bridge.channels.config import ChannelsConfig
 from bridge.retry import RetryPolicy
+from bridge.storage.connection import check_url
 from passiton_common.settings import (
     ConfigError,
     env_bool,
@@ -41,15 +42,12 @@ def parse_rate_limits(value: str) -> dict[str, tuple[int, float]]:
     return limits
 
 
-def default_database_url(state_dir: Path) -> str:
-    return f"sqlite:///{(state_dir / 'bridge.sqlite3').resolve()}"
-
-
 @dataclass(frozen=True)
 class BridgeConfig:
     """Everything the bridge needs; built by ``from_env`` or directly in tests."""
 
-    database_url: str = field(repr=False)  # may hold a password
+    # postgresql://… (may hold a password); empty: the embedded PostgreSQL in state_dir
+    database_url: str = field(default="", repr=False)
     webhook_token: str = field(default="", repr=False)
     retention_days: int = 90
     state_dir: Path = Path(".passiton")
@@ -96,9 +94,12 @@ class BridgeConfig:
 
         env = read_secrets(env)
         state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
-        database_url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
-        if not database_url.startswith(("postgres://", "postgresql://", "sqlite://")):
-            raise ConfigError("DATABASE_URL must start with postgresql:// or sqlite:///")
+        database_url = env.get("DATABASE_URL", "").strip()
+        if database_url:
+            try:
+                check_url(database_url)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         try:
             host, port = parse_listen(env.get("BRIDGE_LISTEN", "").strip() or DEFAULT_LISTEN)
         except ConfigError as exc:

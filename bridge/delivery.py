@@ -1,8 +1,9 @@
 """Outbox workers: claim due deliveries, send them through their channel, record the outcome.
 
 A claim sets ``locked_until`` (a lease): a bridge killed mid-send leaves the row pending and,
-once the lease runs out, any replica sends it again. Postgres claims with ``FOR UPDATE SKIP
-LOCKED`` so replicas never take the same row; SQLite claims inside one write transaction.
+once the lease runs out, any replica sends it again. Claims use ``FOR UPDATE SKIP LOCKED`` so
+replicas never take the same row; an insert by any replica wakes every replica's workers
+(``LISTEN/NOTIFY``, ``storage/outbox.py``), and a poll catches retries that come due.
 Every channel retries through the one ``RetryPolicy``; permanent errors and deliveries whose first
 attempt is older than its maximum age are dead-lettered with their last error (the age counts
 from the first real send, so quiet hours and rate limits do not eat a delivery's retries).

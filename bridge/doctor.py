@@ -17,7 +17,7 @@ from bridge.config import BridgeConfig
 from bridge.deadman import LAST_SEEN, STATE
 from bridge.double_paging import alertmanager_pages_pagerduty, double_paging_verdict
 from bridge.sanitize import redact
-from bridge.storage import StorageUnavailable, open_storage
+from bridge.storage import StorageUnavailable, open_database
 
 
 @dataclass
@@ -83,9 +83,13 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
             warning=enabled == ("console",),
         )
     )
-    scheme = config.database_url.split("://", 1)[0]
+    scheme = (
+        config.database_url.split("://", 1)[0]
+        if config.database_url
+        else f"the embedded PostgreSQL in {config.state_dir}"
+    )
     try:
-        async with open_storage(config.database_url) as storage:
+        async with open_database(config.database_url, config.state_dir) as storage:
             await asyncio.wait_for(storage.ping(), 5)
             checks.append(Check("database", True, f"{scheme} answers"))
             pending = await storage.pending_migrations()

@@ -34,8 +34,8 @@ from typing import Any
 
 import httpx
 
-from bridge.storage.base import Storage, StorageUnavailable
-from bridge.storage.rollup_sql import HISTORY_TABLES
+from bridge.storage import Storage, StorageUnavailable
+from bridge.storage.history import HISTORY_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from bridge.app import create_app
 from bridge.config import BridgeConfig
+from bridge.storage.embedded import database_url
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +36,26 @@ def runner_options(config: BridgeConfig) -> dict[str, Any]:
 
 def run(config: BridgeConfig, host: str, port: int) -> None:
     """Serve until a signal; aiohttp then stops accepting, finishes in-flight requests, and the
-    app's cleanup stops the delivery workers (letting sends in flight finish) and closes pools."""
+    app's cleanup stops the delivery workers (letting sends in flight finish) and closes pools.
+    With ``DATABASE_URL`` unset the embedded PostgreSQL is joined first and left last."""
     quiet_noisy_loggers()
-    app = create_app(config)
-    log.info(
-        "bridge starting",
-        extra={
-            "listen": f"{host}:{port}",
-            "database": config.database_url.split("://", 1)[0],
-            "channels": list(config.channels.enabled) if config.channels else [],
-        },
-    )
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=None,
-        shutdown_timeout=10.0,
-        handle_signals=True,
-        **runner_options(config),
-    )
+    with database_url(config.database_url, config.state_dir) as url:
+        app = create_app(replace(config, database_url=url))
+        log.info(
+            "bridge starting",
+            extra={
+                "listen": f"{host}:{port}",
+                "database": "postgresql" if config.database_url else "embedded postgresql",
+                "channels": list(config.channels.enabled) if config.channels else [],
+            },
+        )
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=None,
+            shutdown_timeout=10.0,
+            handle_signals=True,
+            **runner_options(config),
+        )
     log.info("bridge stopped")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from bridge.storage.postgres import PostgresStorage
+from bridge.storage import Storage
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -35,7 +35,7 @@ def pg_template() -> Iterator[str]:
 
     async def create() -> None:
         await _admin(f'CREATE DATABASE "{name}"')
-        storage = PostgresStorage(_pg_url(name))
+        storage = Storage(_pg_url(name))
         await storage.open()
         try:
             await storage.migrate()
@@ -56,9 +56,7 @@ def pg_database(pg_template: str) -> Iterator[str]:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """The bridge's database, once per backend: both must pass the same tests."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'bridge.sqlite3'}"
-    return request.getfixturevalue("pg_database")
+@pytest.fixture
+def db_url(pg_database: str) -> str:
+    """The bridge's database: a fresh, migrated PostgreSQL database (see ``pg_database``)."""
+    return pg_database

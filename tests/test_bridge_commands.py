@@ -18,7 +18,7 @@ from aiohttp import web
 from bridge.app import Bridge
 from bridge.commands import parse_duration
 from bridge.storage import open_storage
-from bridge.storage.base import load_migrations
+from bridge.storage.migrations import load_migrations
 from bridge.webhook import parse_notification
 from tests.bridge_support import (
     AUTH,
@@ -69,24 +69,19 @@ async def cli(*args: str, environ: dict[str, str]) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def empty_db_url(request, tmp_path):
-    """An empty database (no migrations yet), per backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
+def empty_db_url():
+    """An empty database (no migrations yet)."""
     name = f"passiton_empty_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     yield _pg_url(name)
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.mark.parametrize("empty_db_url", ["sqlite", "postgres"], indirect=True)
 async def test_migrate_is_idempotent(empty_db_url):
     environ = env(DATABASE_URL=empty_db_url)
     code, out, err = await cli("migrate", environ=environ)
     assert code == 0, err
-    kind = "postgres" if empty_db_url.startswith("postgres") else "sqlite"
-    versions = [m.version for m in load_migrations(kind)]
+    versions = [m.version for m in load_migrations()]
     assert versions[0] == "0001_initial"
     assert versions[:2] == ["0001_initial", "0002_console"]
     assert out.strip().splitlines() == [f"applied {v}" for v in versions]
@@ -115,12 +110,11 @@ async def test_migrate_is_idempotent(empty_db_url):
             "delivery_alerts",
         ):
             assert await count(storage, table) == 0
-        if storage.kind == "postgres":
-            without_rls = await storage.query(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity"
-            )
-            assert without_rls == []
+        without_rls = await storage.query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity"
+        )
+        assert without_rls == []
 
 
 async def test_concurrent_migrations_apply_once(pg_template):
@@ -131,7 +125,7 @@ async def test_concurrent_migrations_apply_once(pg_template):
         for storage in storages:
             await storage.open()
         results = await asyncio.gather(*(s.migrate() for s in storages))
-        versions = [m.version for m in load_migrations("postgres")]
+        versions = [m.version for m in load_migrations()]
         assert sorted(results) == [[], [], versions]
         for storage in storages:
             await storage.close()
@@ -177,8 +171,8 @@ async def test_purge_deletes_only_old_rows(db_url):
     assert code == 2
 
 
-async def test_test_alerts_reports_each_channel(tmp_path, fake_slack):
-    url = f"sqlite:///{tmp_path / 'ta.sqlite3'}"
+async def test_test_alerts_reports_each_channel(pg_database, fake_slack):
+    url = pg_database
     environ = env(DATABASE_URL=url, SLACK_WEBHOOK_URL=fake_slack.webhook_url)
     code, out, err = await cli("test-alerts", "--timeout", "10", environ=environ)
     assert code == 0, out + err

@@ -12,7 +12,8 @@ from bridge.config import BridgeConfig, ConfigError
 def test_defaults():
     config = BridgeConfig.from_env({})
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9821)
-    assert config.database_url == f"sqlite:///{(Path('.passiton') / 'bridge.sqlite3').resolve()}"
+    assert config.database_url == ""  # the embedded PostgreSQL in the state directory
+    assert config.state_dir == Path(".passiton")
     assert config.retention_days == 90
     assert config.webhook_token == ""
     assert config.channels.enabled == ("console",)
@@ -33,7 +34,8 @@ def test_values_from_the_environment(tmp_path):
             "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/XXXX",
         }
     )
-    assert config.database_url == f"sqlite:///{(tmp_path / 'bridge.sqlite3').resolve()}"
+    assert config.database_url == ""
+    assert config.state_dir == tmp_path
     assert config.webhook_token == "s3cret-s3cret-s3cret"
     assert config.retention_days == 30
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 19821)

@@ -1,4 +1,4 @@
-"""The outbox and its workers on real PostgreSQL and SQLite: retries, dead letters, restarts."""
+"""The outbox and its workers on real PostgreSQL: retries, dead letters, restarts."""
 
 from __future__ import annotations
 

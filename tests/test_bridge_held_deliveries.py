@@ -1,5 +1,5 @@
 """A delivery held back (quiet hours, a rate limit) keeps its retries: the maximum age counts
-from its first real attempt, not from when it was stored. Real PostgreSQL and SQLite."""
+from its first real attempt, not from when it was stored. Real PostgreSQL."""
 
 from __future__ import annotations
 

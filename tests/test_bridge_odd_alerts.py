@@ -1,6 +1,6 @@
 """One odd alert never costs its group the notification (Alertmanager drops every 4xx).
 
-Against real PostgreSQL and SQLite: control characters, a duplicated alert, an over-long
+Against real PostgreSQL: control characters, a duplicated alert, an over-long
 annotation, a non-UTF-8 ``Authorization`` header and pathological nesting.
 """
 

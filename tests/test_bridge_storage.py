@@ -1,4 +1,4 @@
-"""Storage details: PgBouncer/Supabase pooler safety, URL handling, SQLite paths."""
+"""Storage details: PgBouncer/Supabase pooler safety, URL handling, SQLite refused."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ import pytest
 
 from bridge.app import BRIDGE, create_app
 from bridge.storage import open_storage
-from bridge.storage.postgres import pooler_dsn
-from bridge.storage.sqlite import sqlite_path
+from bridge.storage.connection import pooler_dsn
 from tests.bridge_support import AUTH, alert_rows, am_alert, body, make_config, notifiers, payload
 
 
@@ -35,10 +34,14 @@ def test_pooler_dsn():
     assert pooler_dsn("postgresql://u@db/app?pgbouncer=false")[1] is False
 
 
-def test_sqlite_paths():
-    assert sqlite_path("sqlite:////var/lib/bridge.db") == "/var/lib/bridge.db"
-    assert sqlite_path("sqlite:///relative/bridge.db") == "relative/bridge.db"
-    assert sqlite_path("sqlite:///:memory:") == ":memory:"
+def test_sqlite_is_refused_with_what_to_use_instead():
+    for url in ("sqlite:////var/lib/bridge.db", "sqlite:///relative/bridge.db", "sqlite://"):
+        with pytest.raises(ValueError, match="SQLite is no longer supported") as caught:
+            open_storage(url)
+        assert "postgresql://" in str(caught.value)
+        assert "unset DATABASE_URL for the embedded PostgreSQL" in str(caught.value)
+    with pytest.raises(ValueError, match="must start with postgresql://"):
+        open_storage("mysql://db/app")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""POST /v1/alertmanager against real PostgreSQL and SQLite: auth, limits, validation, storage."""
+"""POST /v1/alertmanager against real PostgreSQL: auth, limits, validation, storage."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The alert console on PostgreSQL and SQLite: login, CSRF, roles, every page and action."""
+"""The alert console on PostgreSQL: login, CSRF, roles, every page and action."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The hourly history rollup against a small fake of Prometheus's HTTP API (``/api/v1/query``)
-and the real storage backends (SQLite and PostgreSQL). The real Prometheus is in
+and the real storage backends (PostgreSQL). The real Prometheus is in
 ``tests/e2e/test_dashboards_and_rollup.py``."""
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from aiohttp import web
 from bridge import rollup
 from bridge.app import BRIDGE, create_app
 from bridge.rollup import HOUR, RollupError, RollupRunner, run_rollup
-from bridge.storage import open_storage
-from bridge.storage.base import Storage
+from bridge.storage import Storage, open_storage
 from tests.bridge_support import make_config
 from tests.test_grafana import known_series, series_in
 
@@ -426,10 +425,9 @@ async def test_the_bridge_runs_the_rollup_when_started(prometheus, db_url: str, 
                       rollup.hour_floor(datetime.now(UTC)) - 2 * HOUR}  # fmt: skip
 
 
-async def test_the_rollup_is_off_at_interval_zero(prometheus, tmp_path, aiohttp_client):
+async def test_the_rollup_is_off_at_interval_zero(prometheus, pg_database, aiohttp_client):
     fake, url = prometheus
-    database_url = f"sqlite:///{tmp_path / 'bridge.sqlite3'}"  # the backend plays no part here
-    config = replace(make_config(database_url), prometheus_url=url, rollup_interval_seconds=0)
+    config = replace(make_config(pg_database), prometheus_url=url, rollup_interval_seconds=0)
     client = await aiohttp_client(create_app(config, notifiers={}))
     assert (await client.get("/-/ready")).status == 200
     assert fake.requests == []

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bridge.config import BridgeConfig
 from bridge.console.auth import hash_password, valid_username
-from bridge.storage import StorageUnavailable, open_storage
+from bridge.storage import StorageUnavailable, open_database
 from bridge.storage.console import ROLES
 
 MIN_PASSWORD = 12
@@ -40,7 +40,7 @@ def read_password(stdin: TextIO) -> str:
 
 
 async def add_user(config: BridgeConfig, name: str, role: str, password: str) -> None:
-    async with open_storage(config.database_url) as storage:
+    async with open_database(config.database_url, config.state_dir) as storage:
         if config.auto_migrate:
             await storage.migrate()
         await storage.console().upsert_user(name, hash_password(password), role, datetime.now(UTC))

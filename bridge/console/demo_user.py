@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bridge.config import default_database_url
 from bridge.console.auth import hash_password
-from bridge.storage import open_storage
+from bridge.storage import open_database
 
 DEMO_USER = "demo"
 PASSWORD_FILE = "console-demo-password"  # noqa: S105 - a file name
@@ -34,8 +33,8 @@ def demo_password(state_dir: Path) -> str:
 async def ensure_demo_user(env: Mapping[str, str], state_dir: Path) -> tuple[str, str]:
     """Create (or reset) the demo user in the stack's alert database; (user, password)."""
     password = demo_password(state_dir)
-    url = env.get("DATABASE_URL", "").strip() or default_database_url(state_dir)
-    async with open_storage(url, pool_size=1) as storage:
+    url = env.get("DATABASE_URL", "").strip()
+    async with open_database(url, state_dir, pool_size=1) as storage:
         await storage.migrate()
         await storage.console().upsert_user(
             DEMO_USER, hash_password(password), "admin", datetime.now(UTC)

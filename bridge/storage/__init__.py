@@ -1,6 +1,28 @@
-"""Storage of alerts, deliveries and bridge state: one interface, PostgreSQL and SQLite."""
+"""The bridge's storage: PostgreSQL (Supabase in production; an embedded server by default).
 
-from bridge.storage.base import (
+Small modules by concern: ``store.py`` (the pool, ``Storage`` and ``Transaction``),
+``alerts.py`` (the alert upsert and what one notification writes), ``outbox.py`` (deliveries,
+their claims and the LISTEN/NOTIFY wake-up), ``state.py`` (``bridge_state``), ``routing.py``
+(per-organization preferences), ``history.py`` (the rollup's tables and the retention purge),
+``console.py`` + ``console_queries.py`` (the console's interface and queries),
+``migrations.py``, ``connection.py`` (URLs and availability) and ``embedded.py`` (the server in
+the state directory).
+
+Everything the webhook writes for one notification happens inside one ``transaction()``; the
+decisions in between (routing, fatigue) are plain Python working on what the transaction read.
+Deduplication is done by the database (unique keys and ``ON CONFLICT``), never by reading first,
+so concurrent replicas cannot both win.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bridge.storage.connection import check_url
+from bridge.storage.embedded import EmbeddedPostgres
+from bridge.storage.store import Storage, Transaction
+from bridge.storage.types import (
     ALERT_TABLES,
     AlertState,
     ClaimedDelivery,
@@ -10,12 +32,8 @@ from bridge.storage.base import (
     NewEvents,
     NotificationRecord,
     PreferenceRow,
-    Storage,
     StorageUnavailable,
-    Transaction,
 )
-from bridge.storage.postgres import PostgresStorage
-from bridge.storage.sqlite import SqliteStorage
 
 __all__ = [
     "ALERT_TABLES",
@@ -30,14 +48,31 @@ __all__ = [
     "Storage",
     "StorageUnavailable",
     "Transaction",
+    "open_database",
     "open_storage",
 ]
 
 
 def open_storage(url: str, *, pool_size: int = 10) -> Storage:
-    """The backend a ``DATABASE_URL`` names (not opened yet)."""
-    if url.startswith(("postgres://", "postgresql://")):
-        return PostgresStorage(url, pool_size=pool_size)
-    if url.startswith("sqlite://"):
-        return SqliteStorage(url)
-    raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")
+    """The database a ``DATABASE_URL`` names (not opened yet); ValueError for anything but
+    PostgreSQL, naming what to use instead."""
+    return Storage(check_url(url), pool_size=pool_size)
+
+
+@asynccontextmanager
+async def open_database(
+    url: str, state_dir: Path, *, pool_size: int = 10
+) -> AsyncIterator[Storage]:
+    """The opened storage of ``url``, or with ``url`` empty of the embedded PostgreSQL in
+    ``state_dir`` (joined for the block, stopped after it when no other process uses it)."""
+    if url:
+        async with open_storage(url, pool_size=pool_size) as storage:
+            yield storage
+        return
+    server = EmbeddedPostgres(state_dir)
+    embedded = await asyncio.to_thread(server.acquire)
+    try:
+        async with open_storage(embedded, pool_size=pool_size) as storage:
+            yield storage
+    finally:
+        await asyncio.to_thread(server.release)

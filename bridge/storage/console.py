@@ -1,5 +1,5 @@
-"""What the alert console reads and writes: one interface, implemented for both backends in
-``console_postgres.py`` and ``console_sqlite.py`` (reached through ``Storage.console()``).
+"""What the alert console reads and writes: its row types and ``ConsoleStore``, the typed
+interface it reaches storage through (``Storage.console()`` gives ``console_queries.py``'s).
 
 Alerts are addressed by (table, id); an alert *instance* is (fingerprint, starts_at), which is
 what acknowledgements and the audit trail refer to, so a re-fire is a new instance.
@@ -7,15 +7,14 @@ what acknowledgements and the audit trail refer to, so a re-fire is a new instan
 
 from __future__ import annotations
 
-import abc
 import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from bridge.storage.base import ALERT_TABLES, ConfigurationRow, PreferenceRow
+from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 ROLES = ("viewer", "responder", "admin")
 STATUSES = ("firing", "resolved")
@@ -182,94 +181,72 @@ class Review:
     noisiest: list[tuple[str, int]]  # (organization, fires)
 
 
-class ConsoleStore(abc.ABC):
+class ConsoleStore(Protocol):
     """The console's queries; every write of an action and its audit entry commit together."""
 
-    @abc.abstractmethod
     async def upsert_user(
         self, username: str, password_hash: str, role: str, now: datetime
     ) -> None:
         """Create the user or replace their password and role (and void their sessions)."""
 
-    @abc.abstractmethod
     async def get_user(self, username: str) -> ConsoleUser | None: ...
 
-    @abc.abstractmethod
     async def list_users(self) -> list[ConsoleUser]: ...
 
-    @abc.abstractmethod
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
         """Bump the user's session epoch (logout everywhere)."""
 
-    @abc.abstractmethod
     async def firing(self, limit: int) -> list[AlertRow]:
         """Firing alerts of every table, newest first."""
 
-    @abc.abstractmethod
     async def alert(self, table: str, id: int) -> AlertRow | None: ...
 
-    @abc.abstractmethod
     async def deliveries(self, fingerprints: Sequence[str]) -> list[DeliveryRow]:
         """Outbox rows carrying any of these fingerprints (any instance), oldest first."""
 
-    @abc.abstractmethod
     async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
         """Each recorded attempt of these deliveries, in order."""
 
-    @abc.abstractmethod
     async def acknowledgements(
         self, instances: Sequence[tuple[str, datetime]]
     ) -> dict[tuple[str, datetime], Acknowledgement]: ...
 
-    @abc.abstractmethod
     async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
         """Store the acknowledgement (False when the instance was acknowledged already)."""
 
-    @abc.abstractmethod
     async def audit(self, entry: AuditEntry) -> None: ...
 
-    @abc.abstractmethod
     async def audit_for(self, fingerprint: str, starts_at: datetime) -> list[AuditEntry]: ...
 
-    @abc.abstractmethod
     async def recent_audit(self, limit: int) -> list[AuditEntry]: ...
 
-    @abc.abstractmethod
     async def retry_dead(self, delivery_id: int, now: datetime, audit: AuditEntry) -> bool:
         """Put a dead letter back in the queue, due now; False unless it was dead."""
 
-    @abc.abstractmethod
     async def history(
         self, where: HistoryFilter, cursor: Cursor | None, limit: int
     ) -> list[AlertRow]:
         """Up to limit alerts after the cursor, ordered by (starts_at, table, id) descending."""
 
-    @abc.abstractmethod
     async def organizations(self, since: datetime) -> list[str]:
         """Organizations with preferences, configurations or alerts started since then."""
 
-    @abc.abstractmethod
     async def preference(self, organization_id: str) -> PreferenceRow | None: ...
 
-    @abc.abstractmethod
     async def configurations(self, organization_id: str) -> list[ConfigurationRow]: ...
 
-    @abc.abstractmethod
     async def save_preference(
         self, row: PreferenceRow, now: datetime, audit: AuditEntry
     ) -> None: ...
 
-    @abc.abstractmethod
     async def save_configuration(
         self, row: ConfigurationRow, now: datetime, audit: AuditEntry
     ) -> None: ...
 
-    @abc.abstractmethod
     async def delete_configuration(
         self, organization_id: str, alertname: str, audit: AuditEntry
     ) -> None: ...
 
-    @abc.abstractmethod
     async def review(
         self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
     ) -> Review:

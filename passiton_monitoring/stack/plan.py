@@ -164,7 +164,7 @@ class StackConfig:
     ingest_token: str = ""
     env: Mapping[str, str] = field(default_factory=dict)  # inherited by the child processes
     channels: tuple[str, ...] = ("console",)
-    database: str = "sqlite"
+    database: str = "embedded PostgreSQL"
     binaries_path: str | None = None  # PATH to look up binaries in (None: the process's)
 
     @classmethod
@@ -206,9 +206,7 @@ class StackConfig:
 
 def _describe_database(url: str, state_dir: Path) -> str:
     if not url:
-        return f"SQLite {state_dir / 'bridge.sqlite3'}"
-    if url.startswith("sqlite"):
-        return "SQLite " + url.removeprefix("sqlite:///")
+        return f"embedded PostgreSQL in {state_dir / 'postgres'}"
     return "PostgreSQL " + re.sub(r"//[^@/]*@", "//", url).split("?")[0]
 
 

@@ -160,12 +160,10 @@ def test_unique_long_values_are_not_cached():
 
 
 @pytest.fixture
-async def slow_server(tmp_path):
+async def slow_server(pg_database):
     """The bridge served with the runner options `passiton-monitoring bridge` uses, and short
     timeouts."""
-    config = make_config(
-        f"sqlite:///{tmp_path / 'b.sqlite3'}", header_timeout_seconds=0.5, body_timeout_seconds=0.5
-    )
+    config = make_config(pg_database, header_timeout_seconds=0.5, body_timeout_seconds=0.5)
     app = create_app(config, notifiers=notifiers("slack"), workers=False)
     runner = web.AppRunner(app, **runner_options(config))
     await runner.setup()

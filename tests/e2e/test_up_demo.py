@@ -19,9 +19,10 @@ pytestmark = pytest.mark.e2e
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
+    return state not in ("Z", "X")  # a zombie has exited
 
 
 def test_without_binaries_up_runs_the_two_services_says_how_to_install_and_stops_cleanly(
@@ -42,13 +43,14 @@ def test_without_binaries_up_runs_the_two_services_says_how_to_install_and_stops
         assert "Notifications: console" in text
         assert http_ok(stack.exporter_url + "/-/ready")
         assert http_ok(stack.bridge_url + "/-/ready")
-        assert (state / "bridge.sqlite3").exists()
-        pids = [stack.service_pid("exporter"), stack.service_pid("bridge")]
+        assert (state / "postgres" / "PG_VERSION").exists()  # the embedded PostgreSQL
+        postmaster = int((state / "postgres" / "postmaster.pid").read_text().split()[0])
+        pids = [stack.service_pid("exporter"), stack.service_pid("bridge"), postmaster]
     finally:
         code = stack.stop()
     assert code == 0, stack.output.text
     assert stack.output.lines[-1] == "stopped"
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if _alive(pid)]  # the database stopped with its last user
 
 
 def test_demo_prints_a_real_alert_on_the_console(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The console's queries on PostgreSQL (see ``console.py`` for what each one means)."""
+"""The console's queries (see ``console.py`` for what each one means)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 
 from bridge.codec import decode_json, encode_json
-from bridge.storage.base import ALERT_TABLES, ConfigurationRow, PreferenceRow
 from bridge.storage.console import (
     Acknowledgement,
     AlertRow,
@@ -24,6 +23,7 @@ from bridge.storage.console import (
     Review,
     ReviewRow,
 )
+from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 _ALERT_COLUMNS = (
     "id, fingerprint, alertname, status, severity, organization_id, summary, description,"
@@ -96,7 +96,7 @@ def _audit_row(r: Any) -> AuditEntry:
     return AuditEntry(r[0], r[1], r[2], r[3], r[4], decode_json(r[5]) or {})
 
 
-class PostgresConsole(ConsoleStore):
+class ConsoleQueries(ConsoleStore):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:

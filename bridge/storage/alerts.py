@@ -1,8 +1,10 @@
-"""PostgreSQL: one transaction's reads and writes (``PostgresTransaction``)."""
+"""One notification's alert rows and what goes with them: the upsert that deduplicates, the
+fatigue state, cooldown holds, the outbox rows and the notification record, written by the
+ingest transaction in two statements (one read-and-upsert, one write of everything else)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,22 +12,22 @@ import asyncpg
 
 from bridge.codec import decode_json, encode_json
 from bridge.model import Alert, category_table
-from bridge.storage.base import (
+from bridge.storage.outbox import NOTIFY_SQL
+from bridge.storage.types import (
     ALERT_TABLES,
     AlertState,
     NewDelivery,
     NewEvents,
     NotificationRecord,
-    Transaction,
     decode_channels,
     encode_channels,
 )
-from bridge.storage.rollup_sql import HistoryTable, upsert_sql
 
 
-class PostgresTransaction(Transaction):
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
+class AlertWrites:
+    """The alert operations of a ``Transaction`` (on its connection, ``conn``)."""
+
+    conn: asyncpg.Connection
 
     async def store_alerts(
         self, alerts: Sequence[Alert], keys: Sequence[str], now: datetime
@@ -147,45 +149,13 @@ class PostgresTransaction(Transaction):
             )
         if not ctes:
             return
-        if len(ctes) == 1:
+        if len(ctes) == 1 and not deliveries:
             await self.conn.execute(ctes[0], *p.values)
             return
-        sql = "WITH " + ",\n".join(f"w{i} AS ({c})" for i, c in enumerate(ctes)) + " SELECT 1"
+        # The outbox's NOTIFY rides on the same statement; it is delivered at commit.
+        last = f" {NOTIFY_SQL}" if deliveries else " SELECT 1"
+        sql = "WITH " + ",\n".join(f"w{i} AS ({c})" for i, c in enumerate(ctes)) + last
         await self.conn.execute(sql, *p.values)
-
-    async def get_state(self, key: str) -> str | None:
-        return await self.conn.fetchval("SELECT value FROM bridge_state WHERE key = $1", key)
-
-    async def set_state(self, key: str, value: str, now: datetime) -> None:
-        await self.conn.execute(
-            "INSERT INTO bridge_state (key, value, updated_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
-            key,
-            value,
-            now,
-        )
-
-    async def init_state(self, key: str, value: str, now: datetime) -> None:
-        await self.conn.execute(
-            "INSERT INTO bridge_state (key, value, updated_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (key) DO NOTHING",
-            key,
-            value,
-            now,
-        )
-
-    async def compare_and_set_state(
-        self, key: str, expected: str, value: str, now: datetime
-    ) -> bool:
-        status = await self.conn.execute(
-            "UPDATE bridge_state SET value = $3, updated_at = $4 WHERE key = $1 AND value = $2",
-            key,
-            expected,
-            value,
-            now,
-        )
-        return status == "UPDATE 1"
 
     async def acknowledged(
         self, instances: Sequence[tuple[str, datetime]]
@@ -216,19 +186,6 @@ class PostgresTransaction(Transaction):
             )
             for r in rows
         ]
-
-    async def upsert_history(
-        self, table: HistoryTable, rows: Sequence[Mapping[str, Any]], now: datetime
-    ) -> int:
-        args = [
-            [
-                *(encode_json(r[c]) if c in table.json_columns else r[c] for c in table.columns),
-                now,
-            ]
-            for r in rows
-        ]
-        await self.conn.executemany(upsert_sql(table, "postgres"), args)
-        return len(rows)
 
 
 class _Params:
@@ -261,24 +218,3 @@ def _state_upsert(states: dict[str, AlertState], p: _Params) -> str:
             window_started_at = excluded.window_started_at, cycles = excluded.cycles,
             flapping = excluded.flapping, last_event_at = excluded.last_event_at,
             last_alert = excluded.last_alert, channels = excluded.channels"""  # noqa: S608
-
-
-async def write_deliveries(
-    conn: asyncpg.Connection, rows: Sequence[NewDelivery], now: datetime, *, returning: bool
-) -> list[int]:
-    sql = """
-        INSERT INTO alert_deliveries (channel, group_key, message, created_at, next_attempt_at)
-        SELECT c, g, m::jsonb, $4, n
-        FROM unnest($1::text[], $2::text[], $3::text[], $5::timestamptz[]) AS u(c, g, m, n)
-    """
-    args = (
-        [r.channel for r in rows],
-        [r.group_key for r in rows],
-        [r.message.decode() for r in rows],
-        now,
-        [r.next_attempt_at for r in rows],
-    )
-    if returning:
-        return [r[0] for r in await conn.fetch(sql + " RETURNING id", *args)]
-    await conn.execute(sql, *args)
-    return []
