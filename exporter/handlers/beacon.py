@@ -39,7 +39,9 @@ def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]
 class BeaconHandler:
     """``POST /v1/beacon`` and its preflight; one instance per application."""
 
-    def __init__(self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder):
+    def __init__(
+        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+    ) -> None:
         self.config = config
         self.metrics = metrics
         self.recorder = recorder

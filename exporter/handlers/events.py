@@ -19,7 +19,9 @@ _JSON_TYPES = ("application/json",)
 class EventsHandler:
     """``POST /v1/events``; one instance per application."""
 
-    def __init__(self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder):
+    def __init__(
+        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+    ) -> None:
         self.config = config
         self.metrics = metrics
         self.recorder = recorder

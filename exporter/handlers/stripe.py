@@ -21,7 +21,9 @@ class StripeWebhook:
     """``POST /v1/stripe/webhook``: signature verified, duplicates answered once, payment
     outcomes recorded; one instance per application."""
 
-    def __init__(self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder):
+    def __init__(
+        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+    ) -> None:
         self.config = config
         self.metrics = metrics
         self.recorder = recorder
