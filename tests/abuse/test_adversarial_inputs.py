@@ -18,6 +18,7 @@ from exporter import classify
 from exporter.config import ExporterConfig
 from exporter.edge import ClientAddress, parse_networks
 from exporter.recorder import stripe_event_type_label
+from exporter.vocab import clients, errors, failures, routes, tokens
 from tests.abuse.adversarial import SIZE, adversarial
 from tests.live_exporter import live_exporter
 
@@ -44,20 +45,25 @@ class Spy:
 @pytest.fixture
 def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
     lengths: dict[str, list[int]] = {}
-    for name in ("_ID_SEGMENT", "_SLUG", "_TOOL_MARKERS", "_BOT_MARKERS", "_TOKEN"):
-        monkeypatch.setattr(
-            classify, name, Spy(getattr(classify, name), lengths.setdefault(name, []))
-        )
+    patterns = {
+        "_ID_SEGMENT": routes,
+        "_SLUG": routes,
+        "_TOOL_MARKERS": clients,
+        "_BOT_MARKERS": clients,
+        "_TOKEN": tokens,
+    }
+    for name, module in patterns.items():
+        monkeypatch.setattr(module, name, Spy(getattr(module, name), lengths.setdefault(name, [])))
     monkeypatch.setattr(
-        classify,
+        clients,
         "_crawler_detect",
-        Spy(classify._crawler_detect, lengths.setdefault("crawlerdetect", [])),
+        Spy(clients._crawler_detect, lengths.setdefault("crawlerdetect", [])),
     )
-    for table in ("_TEXT_FAILURE_CLASS", "_TEXT_ERROR_CLASS"):
+    for table, module in (("_TEXT_FAILURE_CLASS", failures), ("_TEXT_ERROR_CLASS", errors)):
         spied = tuple(
-            (Spy(p, lengths.setdefault(table, [])), cls) for p, cls in getattr(classify, table)
+            (Spy(p, lengths.setdefault(table, [])), cls) for p, cls in getattr(module, table)
         )
-        monkeypatch.setattr(classify, table, spied)
+        monkeypatch.setattr(module, table, spied)
     classify.client_class.cache_clear()
     classify.route_template.cache_clear()
     yield lengths

@@ -1,0 +1,1 @@
+"""The exporter's HTTP handlers, one module per endpoint family; ``exporter.app`` wires them."""

@@ -1,0 +1,70 @@
+"""``POST /v1/events``: the platform's events, behind the ingest token."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from aiohttp import web
+
+from exporter.config import ExporterConfig
+from exporter.events import BatchTooLarge, MalformedBody, decode_events
+from exporter.handlers.http import Refusal, outcome, read_body, refuse
+from exporter.metrics import ExporterMetrics
+from exporter.recorder import Recorder
+
+_JSON_TYPES = ("application/json",)
+
+
+class EventsHandler:
+    """``POST /v1/events``; one instance per application."""
+
+    def __init__(
+        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.recorder = recorder
+        self._token = config.ingest_token.encode()
+        self._duration = metrics.ingest_duration.labels(endpoint="events")
+
+    def _authorized(self, request: web.Request) -> bool:
+        if not self._token:
+            return self.config.development
+        header = request.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), self._token
+        )
+
+    def _ingest(self, body: bytes) -> web.Response:
+        try:
+            events, rejected, is_batch = decode_events(body, self.config.max_batch_events)
+        except MalformedBody as exc:
+            return refuse(self.metrics, Refusal(400, "invalid_json", str(exc)))
+        except BatchTooLarge as exc:
+            return refuse(self.metrics, Refusal(413, "batch_too_large", str(exc)))
+        self.recorder.record(events)
+        self.recorder.count_widget_reports(events, "events")
+        return outcome(self.metrics, events, rejected, is_batch)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        if not self._authorized(request):
+            return refuse(
+                self.metrics, Refusal(401, "unauthorized", "missing or wrong bearer token")
+            )
+        if request.content_type not in _JSON_TYPES:
+            return refuse(
+                self.metrics,
+                Refusal(415, "unsupported_content_type", "Content-Type must be application/json"),
+            )
+        config = self.config
+        body = await read_body(
+            request, config.max_body_bytes, config.body_timeout_seconds, self.metrics
+        )
+        if isinstance(body, Refusal):
+            return refuse(self.metrics, body)
+        response = self._ingest(body)
+        self._duration.observe(time.perf_counter() - started)
+        return response

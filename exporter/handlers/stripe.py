@@ -1,0 +1,80 @@
+"""``POST /v1/stripe/webhook``: Stripe's events, signed with the webhook secret."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from exporter import stripe_events
+from exporter.config import ExporterConfig
+from exporter.handlers.http import Refusal, error_response, json_response, read_body, refuse
+from exporter.metrics import ExporterMetrics
+from exporter.recorder import Recorder
+
+log = logging.getLogger("exporter")
+
+
+class StripeWebhook:
+    """``POST /v1/stripe/webhook``: signature verified, duplicates answered once, payment
+    outcomes recorded; one instance per application."""
+
+    def __init__(
+        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.recorder = recorder
+        self._seen = stripe_events.SeenIds(config.stripe_dedupe_ids)
+        self._duration = metrics.ingest_duration.labels(endpoint="stripe")
+
+    async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        config = self.config
+        secret = config.stripe_webhook_secret
+        if not secret:
+            return error_response(404, "not_configured", "STRIPE_WEBHOOK_SECRET is not set")
+        body = await read_body(
+            request, config.max_body_bytes, config.body_timeout_seconds, self.metrics
+        )
+        if isinstance(body, Refusal):
+            return refuse(self.metrics, body)
+        try:
+            event = stripe_events.verify(body, request.headers.get("Stripe-Signature"), secret)
+        except stripe_events.SignatureFailure as exc:
+            self.metrics.stripe_signature_failures.labels(reason=exc.reason).inc()
+            log.warning("stripe signature failure", extra={"reason": exc.reason})
+            return error_response(400, exc.reason, str(exc))
+        event_id = str(event.get("id", ""))
+        if event_id and not self._seen.add(event_id):
+            self.metrics.stripe_duplicate_events.inc()
+            return json_response(200, {"received": True, "duplicate": True})
+        event_type = str(event.get("type", ""))
+        self.metrics.stripe_events.labels(
+            event_type=self.recorder.stripe_event_type(event_type[:64] or "other")
+        ).inc()
+        self._record(event)
+        self._duration.observe(time.perf_counter() - started)
+        return json_response(200, {"received": True, "duplicate": False})
+
+    def _record(self, event: dict[str, Any]) -> None:
+        outcome = stripe_events.payment_outcome(event)
+        if outcome is None:
+            return
+        self.recorder.record_stripe_payment(
+            outcome.organization_id,
+            outcome.outcome,
+            **(
+                {
+                    "amount": outcome.amount,
+                    "currency": outcome.currency,
+                    "decline_code": outcome.decline_code,
+                    "failure_code": outcome.failure_code,
+                    "error": outcome.error,
+                }
+                if outcome.outcome == "failed"
+                else {}
+            ),
+        )
