@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,22 @@ END = "<!-- variables:end -->"
 
 
 def render_table() -> str:
-    rows = ["| variable | default | used by | meaning |", "|---|---|---|---|"]
+    """The README's paragraph on secrets and its table of every variable, in Markdown."""
+    secrets = ", ".join(f"`{name}`" for name in SECRET_NAMES)
+    tokens = ", ".join(f"`{name}`" for name in TOKEN_NAMES)
+    prose = (
+        f"Secrets ({secrets}) can instead be read from a file: set `NAME_FILE` to its path (Docker"
+        " and Kubernetes secrets; a trailing newline is dropped; setting both is an error). The"
+        f" tokens the project's parts share ({tokens}) must be at least {MIN_TOKEN_LENGTH}"
+        " characters: a shorter one stops the service at start-up. No secret is ever logged,"
+        " shown by `doctor` or echoed by `/-/ready`."
+    )
+    rows = [
+        textwrap.fill(prose, width=100, break_long_words=False, break_on_hyphens=False),
+        "",
+        "| variable | default | used by | meaning |",
+        "|---|---|---|---|",
+    ]
     for v in _CATALOGUE:
         rows.append(f"| `{v.name}` | {v.default_cell} | {v.used_by} | {v.help_cell} |")
     return "\n".join(rows) + "\n"
