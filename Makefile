@@ -62,6 +62,7 @@ lint: install ts-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python prometheus/generate_slo_rules.py --check
+	$(BIN)/python -m passiton_common.variables --check README.md
 	$(BIN)/lint-imports
 
 # The TypeScript client (clients/typescript): dev dependencies from the committed lock file.

@@ -21,7 +21,7 @@ import httpx
 
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import encode_message
-from bridge.config import BridgeConfig
+from bridge.config import DEFAULT_LISTEN, BridgeConfig
 from bridge.console import cli as console_cli
 from bridge.delivery import DeliveryEngine
 from bridge.doctor import doctor
@@ -61,7 +61,7 @@ def load_config(
 
 def _configure_bridge(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--listen", type=listen_argument, metavar="HOST:PORT", help="default 0.0.0.0:9821"
+        "--listen", type=listen_argument, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
     )
 
 

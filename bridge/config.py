@@ -12,14 +12,18 @@ from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
 from passiton_common.settings import (
     ConfigError,
-    env_bool,
-    env_float,
-    env_int,
     parse_listen,
+    read_bool,
+    read_float,
+    read_int,
+    read_listen,
     read_secrets,
+    read_text,
 )
+from passiton_common.variables import default_of
 
-DEFAULT_LISTEN = "0.0.0.0:9821"
+DEFAULT_LISTEN: str = default_of("BRIDGE_LISTEN")
+_LISTEN = parse_listen(DEFAULT_LISTEN)
 __all__ = ["DEFAULT_LISTEN", "BridgeConfig", "ConfigError", "parse_listen", "parse_rate_limits"]
 
 
@@ -49,101 +53,90 @@ class BridgeConfig:
     # postgresql://… (may hold a password); empty: the embedded PostgreSQL in state_dir
     database_url: str = field(default="", repr=False)
     webhook_token: str = field(default="", repr=False)
-    retention_days: int = 90
-    state_dir: Path = Path(".passiton")
-    listen_host: str = "0.0.0.0"
-    listen_port: int = 9821
-    max_body_bytes: int = 4 * 1024 * 1024
+    retention_days: int = default_of("RETENTION_DAYS")
+    state_dir: Path = Path(default_of("PASSITON_STATE_DIR"))
+    listen_host: str = _LISTEN[0]
+    listen_port: int = _LISTEN[1]
+    max_body_bytes: int = default_of("BRIDGE_MAX_BODY_BYTES")
     # A connection without a complete request head (or idle) this long is closed; a body not
     # received in body_timeout_seconds is answered 503 (Alertmanager retries it, a stalled
     # sender no longer holds the handler).
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 10.0
-    auto_migrate: bool = True
-    db_pool_size: int = 10
+    header_timeout_seconds: float = default_of("BRIDGE_HEADER_TIMEOUT_SECONDS")
+    body_timeout_seconds: float = default_of("BRIDGE_BODY_TIMEOUT_SECONDS")
+    auto_migrate: bool = default_of("BRIDGE_AUTO_MIGRATE")
+    db_pool_size: int = default_of("BRIDGE_DB_POOL_SIZE")
     # Alert fatigue: no repeat notification of the same alert on a channel within the cooldown
     # unless its severity rose; N fire/resolve cycles within the window mark it flapping, and it
     # stays quiet until no change for flap_settle_seconds.
-    cooldown_seconds: float = 1800.0
-    flap_cycles: int = 4
-    flap_window_seconds: float = 3600.0
-    flap_settle_seconds: float = 1800.0
+    cooldown_seconds: float = default_of("BRIDGE_COOLDOWN_SECONDS")
+    flap_cycles: int = default_of("BRIDGE_FLAP_CYCLES")
+    flap_window_seconds: float = default_of("BRIDGE_FLAP_WINDOW_SECONDS")
+    flap_settle_seconds: float = default_of("BRIDGE_FLAP_SETTLE_SECONDS")
     # Dead man's switch: 0 disables it.
-    deadman_after_seconds: float = 600.0
+    deadman_after_seconds: float = default_of("BRIDGE_DEADMAN_AFTER_SECONDS")
     # Routing reload, dead man's switch, settled flaps, queue gauges, daily retention.
     maintenance_interval_seconds: float = 5.0
     # Delivery workers, per channel; the lease bounds how long a crashed bridge holds a claim.
-    delivery_concurrency: int = 4
+    delivery_concurrency: int = default_of("BRIDGE_DELIVERY_CONCURRENCY")
     delivery_poll_seconds: float = 1.0
-    delivery_timeout_seconds: float = 30.0
+    delivery_timeout_seconds: float = default_of("BRIDGE_DELIVERY_TIMEOUT_SECONDS")
     delivery_lease_seconds: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Per destination (channel + recipients) and replica: at most N sends per window; more wait.
     rate_limits: dict[str, tuple[int, float]] = field(default_factory=dict)
-    prometheus_url: str = "http://127.0.0.1:9090"
+    prometheus_url: str = default_of("PROMETHEUS_URL")
     # The hourly history rollup (bridge/rollup.py) checks this often for completed hours; 0: off.
-    rollup_interval_seconds: float = 300.0
-    alertmanager_url: str = "http://127.0.0.1:9093"
+    rollup_interval_seconds: float = default_of("BRIDGE_ROLLUP_INTERVAL_SECONDS")
+    alertmanager_url: str = default_of("ALERTMANAGER_URL")
     channels: ChannelsConfig | Any = None
     # The console's session signing key; empty: a random key kept in bridge_state.
     console_secret: str = field(default="", repr=False)
-    console_session_seconds: float = 12 * 3600.0
+    console_session_seconds: float = default_of("BRIDGE_CONSOLE_SESSION_SECONDS")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
 
         env = read_secrets(env)
-        state_dir = Path(env.get("PASSITON_STATE_DIR", "").strip() or ".passiton")
-        database_url = env.get("DATABASE_URL", "").strip()
+        state_dir = Path(read_text(env, "PASSITON_STATE_DIR"))
+        database_url = read_text(env, "DATABASE_URL")
         if database_url:
             try:
                 check_url(database_url)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        try:
-            host, port = parse_listen(env.get("BRIDGE_LISTEN", "").strip() or DEFAULT_LISTEN)
-        except ConfigError as exc:
-            raise ConfigError(f"BRIDGE_LISTEN: {exc}") from None
+        host, port = read_listen(env, "BRIDGE_LISTEN")
         retry = RetryPolicy(
-            initial=env_float(env, "BRIDGE_RETRY_INITIAL_SECONDS", 1.0, minimum=0.001),
-            max_delay=env_float(env, "BRIDGE_RETRY_MAX_DELAY_SECONDS", 300.0, minimum=0.001),
-            max_age_seconds=env_float(
-                env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS", 6 * 3600.0, minimum=1
-            ),
+            initial=read_float(env, "BRIDGE_RETRY_INITIAL_SECONDS"),
+            max_delay=read_float(env, "BRIDGE_RETRY_MAX_DELAY_SECONDS"),
+            max_age_seconds=read_float(env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS"),
         )
         channels = ChannelsConfig.from_env(env)
         return cls(
             database_url=database_url,
-            webhook_token=env.get("BRIDGE_WEBHOOK_TOKEN", "").strip(),
-            retention_days=env_int(env, "RETENTION_DAYS", 90, minimum=1),
+            webhook_token=read_text(env, "BRIDGE_WEBHOOK_TOKEN"),
+            retention_days=read_int(env, "RETENTION_DAYS"),
             state_dir=state_dir,
             listen_host=host,
             listen_port=port,
-            max_body_bytes=env_int(env, "BRIDGE_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024),
-            header_timeout_seconds=env_float(
-                env, "BRIDGE_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.1
-            ),
-            body_timeout_seconds=env_float(env, "BRIDGE_BODY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
-            auto_migrate=env_bool(env, "BRIDGE_AUTO_MIGRATE", True),
-            db_pool_size=env_int(env, "BRIDGE_DB_POOL_SIZE", 10, minimum=1),
-            cooldown_seconds=env_float(env, "BRIDGE_COOLDOWN_SECONDS", 1800.0),
-            flap_cycles=env_int(env, "BRIDGE_FLAP_CYCLES", 4, minimum=2),
-            flap_window_seconds=env_float(env, "BRIDGE_FLAP_WINDOW_SECONDS", 3600.0, minimum=1),
-            flap_settle_seconds=env_float(env, "BRIDGE_FLAP_SETTLE_SECONDS", 1800.0, minimum=1),
-            deadman_after_seconds=env_float(env, "BRIDGE_DEADMAN_AFTER_SECONDS", 600.0),
-            delivery_concurrency=env_int(env, "BRIDGE_DELIVERY_CONCURRENCY", 4, minimum=1),
-            delivery_timeout_seconds=env_float(
-                env, "BRIDGE_DELIVERY_TIMEOUT_SECONDS", 30.0, minimum=1
-            ),
+            max_body_bytes=read_int(env, "BRIDGE_MAX_BODY_BYTES"),
+            header_timeout_seconds=read_float(env, "BRIDGE_HEADER_TIMEOUT_SECONDS"),
+            body_timeout_seconds=read_float(env, "BRIDGE_BODY_TIMEOUT_SECONDS"),
+            auto_migrate=read_bool(env, "BRIDGE_AUTO_MIGRATE"),
+            db_pool_size=read_int(env, "BRIDGE_DB_POOL_SIZE"),
+            cooldown_seconds=read_float(env, "BRIDGE_COOLDOWN_SECONDS"),
+            flap_cycles=read_int(env, "BRIDGE_FLAP_CYCLES"),
+            flap_window_seconds=read_float(env, "BRIDGE_FLAP_WINDOW_SECONDS"),
+            flap_settle_seconds=read_float(env, "BRIDGE_FLAP_SETTLE_SECONDS"),
+            deadman_after_seconds=read_float(env, "BRIDGE_DEADMAN_AFTER_SECONDS"),
+            delivery_concurrency=read_int(env, "BRIDGE_DELIVERY_CONCURRENCY"),
+            delivery_timeout_seconds=read_float(env, "BRIDGE_DELIVERY_TIMEOUT_SECONDS"),
             retry=retry,
-            rate_limits=parse_rate_limits(env.get("BRIDGE_RATE_LIMITS", "")),
-            # parsed and checked once, with the channels' URLs
-            prometheus_url=channels.prometheus_url or "http://127.0.0.1:9090",
-            alertmanager_url=channels.alertmanager_url or "http://127.0.0.1:9093",
-            rollup_interval_seconds=env_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS", 300.0),
+            rate_limits=parse_rate_limits(read_text(env, "BRIDGE_RATE_LIMITS")),
+            # parsed and checked once, with the channels' URLs (their defaults included)
+            prometheus_url=channels.prometheus_url or default_of("PROMETHEUS_URL"),
+            alertmanager_url=channels.alertmanager_url or default_of("ALERTMANAGER_URL"),
+            rollup_interval_seconds=read_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS"),
             channels=channels,
-            console_secret=env.get("BRIDGE_CONSOLE_SECRET", "").strip(),
-            console_session_seconds=env_float(
-                env, "BRIDGE_CONSOLE_SESSION_SECONDS", 12 * 3600.0, minimum=60
-            ),
+            console_secret=read_text(env, "BRIDGE_CONSOLE_SECRET"),
+            console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
         )

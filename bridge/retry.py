@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from passiton_common.variables import default_of
+
 Jitter = Literal["full", "equal", "none"]
 
 
@@ -29,10 +31,10 @@ class RetryPolicy:
     whose first attempt is older than ``max_age_seconds`` is dead-lettered (``expired``).
     """
 
-    initial: float = 1.0
+    initial: float = default_of("BRIDGE_RETRY_INITIAL_SECONDS")
     multiplier: float = 2.0
-    max_delay: float = 300.0
-    max_age_seconds: float = 6 * 3600.0
+    max_delay: float = default_of("BRIDGE_RETRY_MAX_DELAY_SECONDS")
+    max_age_seconds: float = default_of("BRIDGE_DELIVERY_MAX_AGE_SECONDS")
     jitter: Jitter = "equal"
     max_retry_after: float = 3600.0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)

@@ -1,6 +1,8 @@
 """Reading typed settings from an environment mapping, with errors that name the variable.
 
-Both services' configuration objects are built with these at start-up, nowhere else.
+Both services' configuration objects are built with these at start-up, nowhere else. Every
+variable is declared in ``passiton_common.variables``; ``read_int(env, "NAME")`` and the other
+``read_*`` functions take its default and bounds from there.
 """
 
 from __future__ import annotations
@@ -10,31 +12,53 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
+
+from passiton_common.variables import (
+    MIN_TOKEN_LENGTH,
+    SECRET_NAMES,
+    TOKEN_NAMES,
+    Default,
+    Kind,
+    Variable,
+    variable,
+)
+
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "SECRET_NAMES",
+    "TOKEN_NAMES",
+    "ConfigError",
+    "EnvReader",
+    "check_url",
+    "env_bool",
+    "env_csv",
+    "env_float",
+    "env_int",
+    "listen_argument",
+    "parse_listen",
+    "read_bool",
+    "read_choice",
+    "read_csv",
+    "read_float",
+    "read_int",
+    "read_listen",
+    "read_secrets",
+    "read_text",
+]
+
+
+_N = TypeVar("_N", int, float)
 
 
 class ConfigError(ValueError):
     """An environment variable has a value the service cannot use."""
 
 
-# Variables holding a credential: each can also be given as a file (``NAME_FILE``, Docker and
-# Kubernetes secrets), and none is ever printed.
-SECRET_NAMES = (
-    "BRIDGE_WEBHOOK_TOKEN",
-    "EXPORTER_INGEST_TOKEN",
-    "EXPORTER_BEACON_SECRET",
-    "STRIPE_WEBHOOK_SECRET",
-    "DATABASE_URL",
-    "PROBE_DATABASE_URL",
-    "SLACK_WEBHOOK_URL",
-    "SMTP_PASSWORD",
-    "TWILIO_AUTH_TOKEN",
-    "PAGERDUTY_INTEGRATION_KEY",
-)
-# Shared secrets this project's own parts authenticate each other with: too short to resist
-# guessing is refused at start-up.
-TOKEN_NAMES = ("BRIDGE_WEBHOOK_TOKEN", "EXPORTER_INGEST_TOKEN", "EXPORTER_BEACON_SECRET")
-MIN_TOKEN_LENGTH = 16
+# Secrets (each can also be given as a file, ``NAME_FILE``: Docker and Kubernetes secrets; none is
+# ever printed) and the shared tokens (too short to resist guessing is refused at start-up) are
+# marked as such in passiton_common.variables.
 
 
 def read_secrets(env: Mapping[str, str]) -> dict[str, str]:
@@ -124,13 +148,80 @@ def listen_argument(value: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _declared(name: str, *kinds: Kind) -> Variable:
+    declared = variable(name)
+    if declared.kind not in kinds:
+        raise TypeError(f"{name} is declared as {declared.kind}, not read as {' or '.join(kinds)}")
+    return declared
+
+
+def read_text(env: Mapping[str, str], name: str) -> str:
+    """A declared text variable, stripped; its default (or ``""``) when unset or empty."""
+    declared = _declared(name, "text")
+    return env.get(name, "").strip() or cast(str, declared.default or "")
+
+
+def read_int(env: Mapping[str, str], name: str) -> int:
+    declared = _declared(name, "int")
+    value = env_int(env, name, cast(int, declared.default), minimum=int(declared.minimum or 0))
+    return _at_most(declared, value, env)
+
+
+def read_float(env: Mapping[str, str], name: str) -> float:
+    declared = _declared(name, "float")
+    value = env_float(env, name, cast(float, declared.default), minimum=declared.minimum or 0.0)
+    return _at_most(declared, value, env)
+
+
+def _at_most(declared: Variable, value: _N, env: Mapping[str, str]) -> _N:
+    if declared.maximum is not None and value > declared.maximum:
+        raise ConfigError(
+            f"{declared.name} must be at most {declared.maximum:g}, got {env[declared.name]!r}"
+        )
+    return value
+
+
+def read_bool(env: Mapping[str, str], name: str) -> bool:
+    return env_bool(env, name, cast(bool, _declared(name, "bool").default))
+
+
+def read_csv(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    _declared(name, "csv")
+    return env_csv(env, name)
+
+
+def read_listen(env: Mapping[str, str], name: str) -> tuple[str, int]:
+    """A declared ``HOST:PORT`` variable; errors name the variable."""
+    declared = _declared(name, "listen")
+    try:
+        return parse_listen(env.get(name, "").strip() or cast(str, declared.default))
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def read_choice(env: Mapping[str, str], name: str) -> str:
+    """One of a declared variable's choices, lower-cased; its default when unset."""
+    declared = _declared(name, "choice")
+    raw = env.get(name, "").strip()
+    value = raw.lower() or cast(str, declared.default)
+    if value not in declared.choices:
+        *others, last = declared.choices
+        raise ConfigError(f"{name} must be {', '.join(others)} or {last}, got {raw!r}")
+    return value
+
+
 class EnvReader:
-    """Optional, required, URL and list variables of one environment; errors name the variable."""
+    """Optional, required, URL and list variables of one environment; errors name the variable.
+
+    ``get(name)`` is what is set (``None`` when unset or empty: whether a channel is configured);
+    ``get.value(name)`` and ``get.url(name)`` fall back to the declared default.
+    """
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
 
     def __call__(self, name: str) -> str | None:
+        variable(name)  # declared
         value = self._env.get(name)
         if value is None:
             return None
@@ -143,16 +234,31 @@ class EnvReader:
             raise ConfigError(f"{name} is required when {because}")
         return value
 
-    def url(self, name: str, default: str | None = None) -> str | None:
+    def value(self, name: str) -> str | None:
+        """What is set, or the declared default."""
+        value = self(name)
+        return value if value is not None else _text_default(variable(name).default)
+
+    def choice(self, name: str) -> str:
+        """One of the declared choices, lower-cased, or the declared default."""
+        return read_choice(self._env, name)
+
+    def url(self, name: str) -> str | None:
+        """A checked http(s) URL (without a trailing slash but Slack's), or the declared default."""
+        declared = _declared(name, "url")
         value = self(name)
         if value is None:
-            return default
+            return _text_default(declared.default)
         check_url(name, value)
         return value.rstrip("/") if name != "SLACK_WEBHOOK_URL" else value
 
     def list(self, name: str) -> tuple[str, ...]:
         value = self(name) or ""
         return tuple(part for part in re.split(r"[,;\s]+", value) if part)
+
+
+def _text_default(default: Default) -> str | None:
+    return None if default is None else str(default)
 
 
 def check_url(name: str, value: str) -> None:

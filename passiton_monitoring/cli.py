@@ -14,7 +14,8 @@ from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
 from exporter.server import run
 from passiton_common.logs import setup_logging
-from passiton_common.settings import listen_argument
+from passiton_common.settings import listen_argument, read_text
+from passiton_common.variables import default_of
 from passiton_monitoring.stack import up
 
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="passiton-monitoring",
         description="PassItOn monitoring: Prometheus exporter and Alertmanager bridge.",
     )
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-level", default=read_text(os.environ, "LOG_LEVEL"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("exporter", help="run the exporter (application signals -> /metrics)")
@@ -64,13 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         type=listen_argument,
         metavar="HOST:PORT",
-        help="internal listener: /v1/events, /metrics (default 0.0.0.0:9820)",
+        help=f"internal listener: /v1/events, /metrics (default {default_of('EXPORTER_LISTEN')})",
     )
     p.add_argument(
         "--public-listen",
         type=listen_argument,
         metavar="HOST:PORT",
-        help="public listener: beacon, Stripe webhook (default 0.0.0.0:9822)",
+        help="public listener: beacon, Stripe webhook"
+        f" (default {default_of('EXPORTER_PUBLIC_LISTEN')})",
     )
     p.add_argument(
         "--dev",

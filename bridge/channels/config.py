@@ -15,13 +15,16 @@ from email.utils import parseaddr
 from typing import Literal
 
 from passiton_common.settings import ConfigError, EnvReader, read_secrets
+from passiton_common.variables import SMTP_DEFAULT_PORTS, default_of, variable
 
 SmtpTls = Literal["starttls", "tls", "none"]
 
-DEFAULT_PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
-DEFAULT_EMAIL_FROM = "passiton-monitoring@localhost"
-SMTP_DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
+# The defaults, as declared in passiton_common/variables.py.
+DEFAULT_PAGERDUTY_EVENTS_URL: str = default_of("PAGERDUTY_EVENTS_URL")
+DEFAULT_TWILIO_API_URL: str = default_of("TWILIO_API_URL")
+DEFAULT_EMAIL_FROM: str = default_of("ALERT_EMAIL_FROM")
+_DEFAULT_TLS: SmtpTls = default_of("SMTP_TLS")
+_DEFAULT_DEDUP: Literal["alert", "group"] = default_of("PAGERDUTY_DEDUP_KEY")
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -46,8 +49,8 @@ class EmailSettings:
     host: str
     recipients: tuple[str, ...]
     sender: str = DEFAULT_EMAIL_FROM
-    port: int = 587
-    tls: SmtpTls = "starttls"
+    port: int = SMTP_DEFAULT_PORTS[_DEFAULT_TLS]
+    tls: SmtpTls = _DEFAULT_TLS
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
@@ -69,7 +72,7 @@ class PagerDutySettings:
     # "alert": one incident per alert (fingerprint + startsAt); "group": Alertmanager's own
     # dedup_key (sha256 of the group key), so its pagerduty_configs receiver (the out-of-band
     # path while the bridge's database is down) and the bridge open one incident, not two.
-    dedup: Literal["alert", "group"] = "alert"
+    dedup: Literal["alert", "group"] = _DEFAULT_DEDUP
 
 
 @dataclass(frozen=True)
@@ -136,22 +139,21 @@ def _email(get: EnvReader) -> EmailSettings | None:
     for address in recipients:
         if not is_email(address):
             raise ConfigError(f"ALERT_EMAIL_RECIPIENTS: {address!r} is not an e-mail address")
-    tls = (get("SMTP_TLS") or "starttls").lower()
-    if tls not in SMTP_DEFAULT_PORTS:
-        raise ConfigError(f"SMTP_TLS must be starttls, tls or none, got {get('SMTP_TLS')!r}")
+    tls = get.choice("SMTP_TLS")
     port_text = get("SMTP_PORT")
     if port_text is None:
         port = SMTP_DEFAULT_PORTS[tls]
     else:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ConfigError(f"SMTP_PORT must be a port number (1-65535), got {port_text!r}")
+        low, high = int(variable("SMTP_PORT").minimum or 0), int(variable("SMTP_PORT").maximum or 0)
+        if not port_text.isdigit() or not low <= int(port_text) <= high:
+            raise ConfigError(f"SMTP_PORT must be a port number ({low}-{high}), got {port_text!r}")
         port = int(port_text)
     username, password = get("SMTP_USERNAME"), get("SMTP_PASSWORD")
     if username and password is None:
         raise ConfigError("SMTP_PASSWORD is required when SMTP_USERNAME is set")
     if password and username is None:
         raise ConfigError("SMTP_USERNAME is required when SMTP_PASSWORD is set")
-    sender = get("ALERT_EMAIL_FROM") or DEFAULT_EMAIL_FROM
+    sender = get.value("ALERT_EMAIL_FROM") or DEFAULT_EMAIL_FROM
     if not is_email(parseaddr(sender)[1]):
         raise ConfigError(f"ALERT_EMAIL_FROM must be an e-mail address, got {sender!r}")
     return EmailSettings(
@@ -192,7 +194,7 @@ def _sms(get: EnvReader) -> SmsSettings | None:
             raise ConfigError(
                 f"ALERT_SMS_RECIPIENTS: {number!r} is not an E.164 number like +14155550100"
             )
-    api_url = get.url("TWILIO_API_URL", DEFAULT_TWILIO_API_URL) or DEFAULT_TWILIO_API_URL
+    api_url = get.url("TWILIO_API_URL") or DEFAULT_TWILIO_API_URL
     return SmsSettings(
         account_sid=sid,
         auth_token=token,
@@ -204,7 +206,7 @@ def _sms(get: EnvReader) -> SmsSettings | None:
 
 def _pagerduty(get: EnvReader) -> PagerDutySettings | None:
     key = get("PAGERDUTY_INTEGRATION_KEY")
-    url = get.url("PAGERDUTY_EVENTS_URL", DEFAULT_PAGERDUTY_EVENTS_URL)
+    url = get.url("PAGERDUTY_EVENTS_URL")
     if key is None:
         if get("PAGERDUTY_EVENTS_URL"):
             raise ConfigError(
@@ -213,9 +215,7 @@ def _pagerduty(get: EnvReader) -> PagerDutySettings | None:
         return None
     if any(c.isspace() for c in key):
         raise ConfigError("PAGERDUTY_INTEGRATION_KEY must not contain whitespace")
-    dedup = (get("PAGERDUTY_DEDUP_KEY") or "alert").lower()
-    if dedup not in ("alert", "group"):
-        raise ConfigError(f"PAGERDUTY_DEDUP_KEY must be alert or group, got {dedup!r}")
+    dedup = get.choice("PAGERDUTY_DEDUP_KEY")
     return PagerDutySettings(
         integration_key=key,
         events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL,

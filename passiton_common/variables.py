@@ -1,0 +1,254 @@
+"""Every environment variable the exporter and the bridge read, declared once.
+
+Each entry has the variable's name, how it is parsed, its default, its bounds, which service
+reads it, whether it is a secret and one line of help. The services read their variables through
+``passiton_common.settings`` (``read_int(env, "NAME")`` and friends), which take the default and
+the bounds from here; the README's configuration table is rendered from here:
+
+    python -m passiton_common.variables --write README.md   # regenerate the table
+    python -m passiton_common.variables --check README.md   # exit 1 when it differs (make lint)
+
+This module imports nothing from the project, so anything may import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+# text: a string (stripped); int/float: a number within the bounds; bool: true/false;
+# listen: HOST:PORT; csv: comma-separated; list: separated by commas, semicolons or spaces;
+# url: an http(s) URL with a host; choice: one of ``choices``, case-insensitive.
+Kind = Literal["text", "int", "float", "bool", "listen", "csv", "list", "url", "choice"]
+Default = str | int | float | bool | None
+
+# SMTP_PORT's default follows SMTP_TLS.
+SMTP_DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
+# Shared tokens shorter than this are refused at start-up.
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: Kind
+    used_by: str
+    help: str
+    default: Default = None  # None: unset
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    # a credential: may be given as NAME_FILE, never printed
+    secret: bool = False
+    # a token the project's parts share: shorter than MIN_TOKEN_LENGTH is refused
+    token: bool = False
+    # the README's default cell when the default alone does not say it ("required", "unset (...)")
+    shown: str = ""
+
+    def __post_init__(self) -> None:
+        expected: dict[str, tuple[type, ...]] = {
+            "int": (int,),
+            "float": (float, int),
+            "bool": (bool,),
+        }
+        types = expected.get(self.kind, (str,))
+        if self.default is not None and not isinstance(self.default, types):
+            raise TypeError(f"{self.name}: default {self.default!r} is not a {self.kind}")
+        if self.kind == "choice" and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"{self.name}: default {self.default!r} is not one of its choices")
+
+    @property
+    def default_cell(self) -> str:
+        if self.shown:
+            return self.shown
+        if self.default is None:
+            return "unset"
+        if isinstance(self.default, bool):
+            return "`true`" if self.default else "`false`"
+        return f"`{_number(self.default) if not isinstance(self.default, str) else self.default}`"
+
+    @property
+    def help_cell(self) -> str:
+        bounds = []
+        if self.minimum is not None and self.minimum != 0:
+            bounds.append(f"at least {_number(self.minimum)}")
+        if self.maximum is not None:
+            bounds.append(f"at most {_number(self.maximum)}")
+        if self.token:
+            bounds.append(f"at least {MIN_TOKEN_LENGTH} characters")
+        return "; ".join((self.help, *bounds))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+EX, BR = "exporter", "bridge"
+# fmt: off
+_CATALOGUE = (
+    # --- the exporter ---
+    Variable("EXPORTER_LISTEN", "listen", EX, "internal listener: `/v1/events`, `/metrics`, OpenAPI (`--listen` overrides); keep it off the internet", "0.0.0.0:9820"),
+    Variable("EXPORTER_PUBLIC_LISTEN", "listen", EX, "public listener: beacon, `beacon.js`, Stripe webhook, health (`--public-listen` overrides)", "0.0.0.0:9822"),
+    Variable("EXPORTER_INGEST_TOKEN", "text", EX, "bearer token required on `POST /v1/events`; the exporter does not start without it, except `exporter --dev` (what `up` runs when it is unset)", secret=True, token=True, shown="required"),
+    Variable("EXPORTER_BEACON_SECRET", "text", EX, "secret of the widget beacon keys (`passiton-monitoring beacon-key`)", secret=True, token=True, shown="unset (beacon off)"),
+    Variable("EXPORTER_TRUSTED_PROXIES", "csv", EX, "comma-separated proxy addresses/CIDRs whose `X-Forwarded-For` is read (right to left, trusted hops only)", shown="unset (none)"),
+    Variable("EXPORTER_CORS_ORIGINS", "csv", EX, "comma-separated origins allowed to post beacons (`*` for any)", shown="unset (no browser origin allowed)"),
+    Variable("EXPORTER_BEACON_RATE_PER_MINUTE", "int", EX, "beacons accepted per client address per minute", 120, minimum=1),
+    Variable("EXPORTER_BEACON_KEY_RATE_PER_MINUTE", "int", EX, "beacons accepted per widget key per minute", 3000, minimum=1),
+    Variable("EXPORTER_HEADER_TIMEOUT_SECONDS", "float", EX, "a connection that has not sent a complete request head (or sits idle) this long is closed", 10.0, minimum=0.001),
+    Variable("EXPORTER_BODY_TIMEOUT_SECONDS", "float", EX, "a request body not received in this time is answered 408", 10.0, minimum=0.001),
+    Variable("EXPORTER_MAX_BODY_BYTES", "int", EX, "largest request body", 1_048_576, minimum=1),
+    Variable("EXPORTER_MAX_BATCH_EVENTS", "int", EX, "largest batch", 1000, minimum=1),
+    Variable("EXPORTER_MAX_ORGANIZATIONS", "int", EX, "distinct `organization_id` label values before folding to `other`", 1000, minimum=1),
+    Variable("EXPORTER_MAX_WIDGETS", "int", EX, "distinct `widget_id` label values before folding to `other`", 2000, minimum=1),
+    Variable("EXPORTER_MAX_ROUTES", "int", EX, "distinct `route` label values before folding to `other`", 200, minimum=1),
+    Variable("EXPORTER_LABEL_IDLE_SECONDS", "float", EX, "a label value unseen this long is forgotten and its series removed", 3600.0, minimum=1),
+    Variable("EXPORTER_MAX_SERIES_PER_METRIC", "int", EX, "series budget of each labelled metric: past it a new combination folds its open-ended labels to `other`", 20_000, minimum=10),
+    Variable("WIDGET_TIMEOUT_SECONDS", "float", EX, "widget performance-timeout threshold (a histogram bucket boundary)", 5.0, minimum=0.001),
+    Variable("STRIPE_WEBHOOK_SECRET", "text", EX, "signing secret of the Stripe webhook endpoint", secret=True, shown="unset (endpoint off)"),
+    Variable("PROBE_DATABASE_URL", "text", EX, "PostgreSQL URL probed with `SELECT 1`", secret=True, shown="unset (no probe)"),
+    Variable("PROBE_INTERVAL_SECONDS", "float", EX, "probe interval", 15.0, minimum=0.001),
+    # --- the bridge ---
+    Variable("DATABASE_URL", "text", BR, "`postgresql://…` (Supabase included)", secret=True, shown="unset (an embedded PostgreSQL in `PASSITON_STATE_DIR`)"),
+    Variable("BRIDGE_WEBHOOK_TOKEN", "text", BR, "bearer token (or basic-auth password) Alertmanager must send", secret=True, token=True),
+    Variable("BRIDGE_LISTEN", "listen", BR, "listen address (`--listen` overrides)", "0.0.0.0:9821"),
+    Variable("RETENTION_DAYS", "int", BR, "alert rows older than this are purged daily", 90, minimum=1),
+    Variable("BRIDGE_ROLLUP_INTERVAL_SECONDS", "float", BR, "how often the hourly history rollup into the metrics tables looks for completed hours (`0`: off)", 300.0),
+    Variable("BRIDGE_MAX_BODY_BYTES", "int", BR, "largest Alertmanager notification accepted (413 above)", 4 * 1024 * 1024, minimum=1024),
+    Variable("BRIDGE_HEADER_TIMEOUT_SECONDS", "float", BR, "a connection that has not sent a complete request head (or sits idle) this long is closed", 10.0, minimum=0.1),
+    Variable("BRIDGE_BODY_TIMEOUT_SECONDS", "float", BR, "a notification body not received in this time is answered 503 (Alertmanager retries it)", 10.0, minimum=0.1),
+    Variable("BRIDGE_AUTO_MIGRATE", "bool", BR, "apply pending migrations when the bridge starts", True),
+    Variable("BRIDGE_DB_POOL_SIZE", "int", BR, "PostgreSQL connections per bridge", 10, minimum=1),
+    Variable("BRIDGE_DELIVERY_CONCURRENCY", "int", BR, "deliveries sent at once per channel", 4, minimum=1),
+    Variable("BRIDGE_DELIVERY_TIMEOUT_SECONDS", "float", BR, "one send's time limit", 30.0, minimum=1),
+    Variable("BRIDGE_RETRY_INITIAL_SECONDS", "float", BR, "first retry delay (doubles, with jitter; Retry-After is a lower bound)", 1.0, minimum=0.001),
+    Variable("BRIDGE_RETRY_MAX_DELAY_SECONDS", "float", BR, "longest retry delay", 300.0, minimum=0.001),
+    Variable("BRIDGE_DELIVERY_MAX_AGE_SECONDS", "float", BR, "a delivery still failing this long after its first attempt is dead-lettered with its last error (time held by quiet hours or a rate limit does not count)", 6 * 3600.0, minimum=1),
+    Variable("BRIDGE_COOLDOWN_SECONDS", "float", BR, "per alert and channel: a repeat within this is held back unless the severity rose", 1800.0),
+    Variable("BRIDGE_FLAP_CYCLES", "int", BR, "fire/resolve cycles within the window that make an alert flapping", 4, minimum=2),
+    Variable("BRIDGE_FLAP_WINDOW_SECONDS", "float", BR, "window for counting flap cycles", 3600.0, minimum=1),
+    Variable("BRIDGE_FLAP_SETTLE_SECONDS", "float", BR, "quiet time after which a flapping alert counts as settled", 1800.0, minimum=1),
+    Variable("BRIDGE_DEADMAN_AFTER_SECONDS", "float", BR, 'page "alerting pipeline is down" when the Watchdog has not arrived for this long (`0`: off)', 600.0),
+    Variable("BRIDGE_RATE_LIMITS", "text", BR, "per-destination limits, e.g. `sms=10/h,email=60/h` (per `s`, `m`, `h` or `d`)", shown="unset (none)"),
+    Variable("BRIDGE_CONSOLE_SECRET", "text", BR, "signing key of the console's session cookies; set it to rotate the key (every session ends)", shown="unset (a random key kept in the database's `bridge_state`)"),
+    Variable("BRIDGE_CONSOLE_SESSION_SECONDS", "float", BR, "how long a console login lasts", 12 * 3600.0, minimum=60),
+    Variable("PROMETHEUS_URL", "url", BR, "Prometheus for links, `doctor`, the history rollup and the console (threshold read-back, what-if)", "http://127.0.0.1:9090"),
+    Variable("ALERTMANAGER_URL", "url", BR, "Alertmanager for links, `doctor` and the console's silences", "http://127.0.0.1:9093"),
+    Variable("PASSITON_STATE_DIR", "text", "bridge, `up`", "Prometheus, Alertmanager and the embedded database's data", ".passiton"),
+    # --- the bridge's channels: all of a channel's variables unset switches it off ---
+    Variable("SLACK_WEBHOOK_URL", "url", BR, "Slack incoming webhook", secret=True),
+    Variable("ALERT_EMAIL_RECIPIENTS", "list", BR, "comma-separated addresses"),
+    Variable("ALERT_EMAIL_FROM", "text", BR, "sender address", "passiton-monitoring@localhost"),
+    Variable("SMTP_HOST", "text", BR, "SMTP relay"),
+    Variable("SMTP_PORT", "int", BR, "SMTP relay's port", minimum=1, maximum=65535, shown=", ".join(f"`{port}` with `{tls}`" for tls, port in SMTP_DEFAULT_PORTS.items())),
+    Variable("SMTP_USERNAME", "text", BR, "SMTP user name (with `SMTP_PASSWORD`)"),
+    Variable("SMTP_PASSWORD", "text", BR, "SMTP password (with `SMTP_USERNAME`)", secret=True),
+    Variable("SMTP_TLS", "choice", BR, "`starttls`, `tls` (implicit) or `none`", "starttls", choices=tuple(SMTP_DEFAULT_PORTS)),
+    Variable("ALERT_SMS_RECIPIENTS", "list", BR, "comma-separated E.164 numbers"),
+    Variable("TWILIO_ACCOUNT_SID", "text", BR, "Twilio account (`AC` and 32 hexadecimal digits)"),
+    Variable("TWILIO_AUTH_TOKEN", "text", BR, "Twilio credentials", secret=True),
+    Variable("TWILIO_PHONE_NUMBER", "text", BR, "Twilio sender (E.164)"),
+    Variable("TWILIO_API_URL", "url", BR, "base URL override", "https://api.twilio.com"),
+    Variable("PAGERDUTY_INTEGRATION_KEY", "text", BR, "Events API v2 routing key", secret=True),
+    Variable("PAGERDUTY_EVENTS_URL", "url", BR, "override", "https://events.pagerduty.com/v2/enqueue"),
+    Variable("PAGERDUTY_DEDUP_KEY", "choice", BR, "`alert`: one incident per alert; `group`: Alertmanager's own dedup_key (sha256 of the group key), required when Alertmanager also pages PagerDuty directly (the out-of-band path: `deploy/compose/pagerduty.yml`, and `up` with a PagerDuty key), so the two open one incident", "alert", choices=("alert", "group")),
+    # --- both ---
+    Variable("LOG_LEVEL", "text", "both", "log level", "INFO"),
+)
+# fmt: on
+
+VARIABLES: dict[str, Variable] = {v.name: v for v in _CATALOGUE}
+if len(VARIABLES) != len(_CATALOGUE):
+    raise ValueError("a variable is declared twice")
+# Variables that hold a credential, and the tokens shared between the project's parts.
+SECRET_NAMES = tuple(v.name for v in _CATALOGUE if v.secret)
+TOKEN_NAMES = tuple(v.name for v in _CATALOGUE if v.token)
+
+
+def variable(name: str) -> Variable:
+    """The declaration of ``name``; KeyError names an undeclared variable."""
+    try:
+        return VARIABLES[name]
+    except KeyError:
+        raise KeyError(f"{name} is not declared in passiton_common/variables.py") from None
+
+
+def default_of(name: str) -> Any:
+    """``name``'s default, typed as declared (for the configuration dataclasses' field defaults)."""
+    return variable(name).default
+
+
+# --- the README's table -------------------------------------------------------------------------
+
+START = "<!-- variables:start (generated by `python -m passiton_common.variables --write README.md`) -->"
+END = "<!-- variables:end -->"
+
+
+def render_table() -> str:
+    """The README's paragraph on secrets and its table of every variable, in Markdown."""
+    secrets = ", ".join(f"`{name}`" for name in SECRET_NAMES)
+    tokens = ", ".join(f"`{name}`" for name in TOKEN_NAMES)
+    prose = (
+        f"Secrets ({secrets}) can instead be read from a file: set `NAME_FILE` to its path (Docker"
+        " and Kubernetes secrets; a trailing newline is dropped; setting both is an error). The"
+        f" tokens the project's parts share ({tokens}) must be at least {MIN_TOKEN_LENGTH}"
+        " characters: a shorter one stops the service at start-up. No secret is ever logged,"
+        " shown by `doctor` or echoed by `/-/ready`."
+    )
+    rows = [
+        textwrap.fill(prose, width=100, break_long_words=False, break_on_hyphens=False),
+        "",
+        "| variable | default | used by | meaning |",
+        "|---|---|---|---|",
+    ]
+    for v in _CATALOGUE:
+        rows.append(f"| `{v.name}` | {v.default_cell} | {v.used_by} | {v.help_cell} |")
+    return "\n".join(rows) + "\n"
+
+
+def render_into(text: str) -> str:
+    """``text`` with the part between the markers replaced by the table."""
+    head, start, rest = text.partition(START)
+    _, end, tail = rest.partition(END)
+    if not start or not end:
+        raise ValueError(f"the markers {START!r} and {END!r} are missing")
+    return f"{head}{START}\n{render_table()}{END}{tail}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m passiton_common.variables")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", type=Path, metavar="README", help="regenerate the table")
+    mode.add_argument("--check", type=Path, metavar="README", help="exit 1 when it differs")
+    args = parser.parse_args(argv)
+    path: Path = args.write or args.check
+    current = path.read_text(encoding="utf-8")
+    wanted = render_into(current)
+    if args.write:
+        if wanted != current:
+            path.write_text(wanted, encoding="utf-8")
+        return 0
+    if wanted == current:
+        return 0
+    diff = difflib.unified_diff(
+        current.splitlines(keepends=True),
+        wanted.splitlines(keepends=True),
+        fromfile=f"{path} (committed)",
+        tofile=f"{path} (from passiton_common/variables.py)",
+    )
+    sys.stderr.writelines(diff)
+    sys.stderr.write(
+        f"\n{path}'s configuration table differs from passiton_common/variables.py; run"
+        f" `python -m passiton_common.variables --write {path}`\n"
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
