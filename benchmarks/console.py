@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.app import create_app
 from bridge.config import BridgeConfig
-from bridge.console.auth import hash_password
 from bridge.storage import ALERT_TABLES, open_storage
+from console.auth import hash_password
 
 ADMIN = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "benchmark password"

@@ -16,7 +16,6 @@ from bridge.channels.base import Notifier
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
-from bridge.console.views import add_console
 from bridge.deadman import DeadMansSwitch
 from bridge.delivery import DeliveryEngine
 from bridge.fatigue import FatigueRules
@@ -28,6 +27,7 @@ from bridge.routing import Router
 from bridge.sanitize import redact
 from bridge.storage import Storage, StorageUnavailable, open_storage
 from bridge.webhook import alertmanager_handler
+from console.views import add_console
 from passiton_common import loop_lag
 
 log = logging.getLogger(__name__)

@@ -22,13 +22,13 @@ import httpx
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import encode_message
 from bridge.config import BridgeConfig
-from bridge.console import cli as console_cli
 from bridge.delivery import DeliveryEngine
 from bridge.doctor import doctor
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message
 from bridge.server import quiet_noisy_loggers, run
 from bridge.storage import NewDelivery, StorageUnavailable, open_storage
+from console import cli as console_cli
 from passiton_common.settings import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")

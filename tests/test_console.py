@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from bridge.app import BRIDGE, create_app
-from bridge.console.cli import cmd_user
-from bridge.console.whatif import fires
 from bridge.storage import open_storage
 from bridge.storage.console import Cursor
+from console.cli import cmd_user
+from console.whatif import fires
 from tests.bridge_support import (
     AUTH,
     T0,
@@ -473,7 +473,7 @@ async def test_silence_reports_an_unreachable_alertmanager(console):
 
 
 async def test_history_filters_search_keyset_pages_and_csv(console, monkeypatch):
-    monkeypatch.setattr("bridge.console.history.PAGE_SIZE", 3)
+    monkeypatch.setattr("console.history.PAGE_SIZE", 3)
     # equal start times across two tables, so the keyset's tie-breaks are exercised
     for i in range(4):
         await fire(console, fingerprint=f"p{i}", organization_id=f"org-{i % 2}")

@@ -8,12 +8,16 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bridge.console import upstream
-from bridge.console.auth import (
+from bridge.model import SEVERITIES
+from bridge.storage.console import (
+    ROLES,
+)
+from console import upstream
+from console.auth import (
     hash_password,
     valid_username,
 )
-from bridge.console.common import (
+from console.common import (
     PREFIX,
     Console,
     _audit,
@@ -23,16 +27,12 @@ from bridge.console.common import (
     render,
     require,
 )
-from bridge.console.forms import (
+from console.forms import (
     TUNABLE,
     FormError,
     parse_configuration,
     parse_preference,
     valid_organization,
-)
-from bridge.model import SEVERITIES
-from bridge.storage.console import (
-    ROLES,
 )
 
 

@@ -10,29 +10,29 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from bridge.console.access import login, login_page, logout
-from bridge.console.alerts import acknowledge, alert_page, now_page, retry, silence
-from bridge.console.auth import (
+from bridge.storage import StorageUnavailable
+from console.access import login, login_page, logout
+from console.alerts import acknowledge, alert_page, now_page, retry, silence
+from console.auth import (
     Sessions,
     console_secret,
 )
-from bridge.console.common import (
+from console.common import (
     CONSOLE,
     PREFIX,
     Console,
     console_middleware,
     log,
 )
-from bridge.console.history import history_page
-from bridge.console.review import review_page
-from bridge.console.settings import (
+from console.history import history_page
+from console.review import review_page
+from console.settings import (
     save_preferences,
     save_threshold,
     save_user,
     settings_page,
     users_page,
 )
-from bridge.storage import StorageUnavailable
 
 
 def add_console(app: web.Application, bridge: Any, *, secret: str, session_seconds: float) -> None:

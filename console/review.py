@@ -7,15 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.console.common import (
+from console.common import (
     SELF_RESOLVE_SECONDS,
     _console,
     render,
 )
-from bridge.console.forms import (
+from console.forms import (
     TUNABLE,
 )
-from bridge.console.whatif import what_if
+from console.whatif import what_if
 
 
 def _bars(points: list[tuple[str, int]], width: int = 360, height: int = 120) -> dict[str, Any]:

@@ -20,17 +20,17 @@ import httpx
 import jinja2
 from aiohttp import web
 
-from bridge.console.auth import (
-    COOKIE,
-    Session,
-    Sessions,
-    allowed,
-)
 from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
     AlertRow,
     AuditEntry,
     ConsoleUser,
+)
+from console.auth import (
+    COOKIE,
+    Session,
+    Sessions,
+    allowed,
 )
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Console:
     sessions: Sessions | None = None
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
-            loader=jinja2.PackageLoader("bridge.console", "templates"),
+            loader=jinja2.PackageLoader("console", "templates"),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,

@@ -6,13 +6,16 @@ import secrets
 
 from aiohttp import web
 
-from bridge.console.auth import (
+from bridge.storage.console import (
+    AuditEntry,
+)
+from console.auth import (
     Session,
     Sessions,
     valid_username,
     verify_password,
 )
-from bridge.console.common import (
+from console.common import (
     PREFIX,
     _audit,
     _console,
@@ -20,9 +23,6 @@ from bridge.console.common import (
     _visitor,
     log,
     render,
-)
-from bridge.storage.console import (
-    AuditEntry,
 )
 
 

@@ -8,8 +8,15 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bridge.console import upstream
-from bridge.console.common import (
+from bridge.model import SEVERITY_RANK
+from bridge.storage import ALERT_TABLES
+from bridge.storage.console import (
+    Acknowledgement,
+    AlertRow,
+    DeliveryRow,
+)
+from console import upstream
+from console.common import (
     ATTEMPT_LABELS,
     PREFIX,
     SILENCE_CHOICES,
@@ -22,13 +29,6 @@ from bridge.console.common import (
     _visitor,
     render,
     require,
-)
-from bridge.model import SEVERITY_RANK
-from bridge.storage import ALERT_TABLES
-from bridge.storage.console import (
-    Acknowledgement,
-    AlertRow,
-    DeliveryRow,
 )
 
 

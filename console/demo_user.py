@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.config import default_database_url
-from bridge.console.auth import hash_password
 from bridge.storage import open_storage
+from console.auth import hash_password
 
 DEMO_USER = "demo"
 PASSWORD_FILE = "console-demo-password"  # noqa: S105 - a file name
