@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
-from bridge.app import create_app
+from bridge.app import SubApp, create_app
 from bridge.config import BridgeConfig
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,14 @@ def runner_options(config: BridgeConfig) -> dict[str, Any]:
     }
 
 
-def run(config: BridgeConfig, host: str, port: int) -> None:
+def run(
+    config: BridgeConfig, host: str, port: int, *, subapps: Mapping[str, SubApp] | None = None
+) -> None:
     """Serve until a signal; aiohttp then stops accepting, finishes in-flight requests, and the
-    app's cleanup stops the delivery workers (letting sends in flight finish) and closes pools."""
+    app's cleanup stops the delivery workers (letting sends in flight finish) and closes pools.
+    ``subapps``: see ``create_app`` (the console, when passiton_monitoring runs the bridge)."""
     quiet_noisy_loggers()
-    app = create_app(config)
+    app = create_app(config, subapps=subapps)
     log.info(
         "bridge starting",
         extra={

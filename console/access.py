@@ -57,7 +57,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await console.store.audit(
         AuditEntry(console.now(), user.username, "login", detail={"ip": request.remote or ""})
     )
-    return web.HTTPSeeOther(_safe_next(form.get("next", "")))
+    raise web.HTTPSeeOther(_safe_next(form.get("next", "")))
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -67,4 +67,4 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await console.store.end_sessions(visitor.user.username, _audit(request, "logout"))
     visitor.session = Sessions.anonymous()
     visitor.set_cookie = True
-    return web.HTTPSeeOther(f"{PREFIX}/login")
+    raise web.HTTPSeeOther(f"{PREFIX}/login")

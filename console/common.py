@@ -24,6 +24,7 @@ from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
     AlertRow,
     AuditEntry,
+    ConsoleStore,
     ConsoleUser,
 )
 from console.auth import (
@@ -32,6 +33,7 @@ from console.auth import (
     Sessions,
     allowed,
 )
+from console.host import ConsoleHost
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,9 @@ class Visitor:
 
 @dataclass
 class Console:
-    """What the console's handlers share; one per bridge application."""
+    """What the console's handlers share; one per console application."""
 
-    bridge: Any  # bridge.app.Bridge (not imported: app imports this module)
+    host: ConsoleHost
     secret: str = ""
     session_seconds: float = 12 * 3600.0
     http: httpx.AsyncClient | None = None
@@ -79,11 +81,11 @@ class Console:
         self.env.filters["safe_url"] = safe_url
 
     @property
-    def store(self):  # the storage layer's console queries
-        return self.bridge.storage.console()
+    def store(self) -> ConsoleStore:
+        return self.host.queries()
 
     def now(self) -> datetime:
-        return self.bridge.clock()
+        return self.host.now()
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -190,14 +192,17 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     if visitor.user is None and not public:
         if request.method == "GET" and "text/csv" not in request.headers.get("Accept", ""):
             target = request.path_qs
-            response = web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
-        else:
-            response = web.Response(status=401, text="log in first\n")
-        return _finish(console, visitor, response)
+            redirect = web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
+            _finish(console, visitor, redirect)
+            raise redirect
+        return _finish(console, visitor, web.Response(status=401, text="log in first\n"))
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        # raised (redirects, 404s): the cookie and headers go on the exception, which aiohttp
+        # turns into the response
+        _finish(console, visitor, exc)
+        raise
     except StorageUnavailable:
         response = _problem(request, 503, "The alert database is unavailable; try again.")
     return _finish(console, visitor, response)
@@ -258,6 +263,7 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 
 def _back(location: str, notice: str = "") -> web.HTTPSeeOther:
+    """The redirect after a POST (for the handler to raise), with a notice to show."""
     if notice:
         location += ("&" if "?" in location else "?") + urlencode({"notice": notice})
     return web.HTTPSeeOther(location)

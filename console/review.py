@@ -52,7 +52,7 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         assert console.http is not None
         whatif = await what_if(
             console.http,
-            console.bridge.config.prometheus_url,
+            console.host.prometheus_url,
             console.store,
             request.query.get("whatif_alert", ""),
             request.query.get("whatif_org", "").strip(),

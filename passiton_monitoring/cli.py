@@ -9,12 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.commands import COMMANDS
 from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
 from exporter.server import run
 from passiton_common.logs import setup_logging
 from passiton_common.settings import listen_argument
+from passiton_monitoring.bridge_process import COMMANDS
 from passiton_monitoring.stack import up
 
 
