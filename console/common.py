@@ -164,7 +164,9 @@ def _problem(request: web.Request, status: int, message: str) -> web.Response:
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Session, login requirement, CSRF, and the security headers of every console page."""
-    if not request.path.startswith(PREFIX):
+    if not request.path.startswith(f"{PREFIX}/"):
+        # the bare prefix only redirects to PREFIX/ (the session cookie's path: it is not sent
+        # here, so this must neither ask for a login nor set a new cookie)
         return await handler(request)
     console = _console(request)
     assert console.sessions is not None
