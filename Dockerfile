@@ -12,6 +12,7 @@ RUN python -m venv /opt/passiton
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
 COPY bridge ./bridge
+COPY console ./console
 COPY passiton_common ./passiton_common
 COPY passiton_monitoring ./passiton_monitoring
 # pip compiles the bytecode here: the containers run with a read-only root filesystem

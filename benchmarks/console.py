@@ -30,10 +30,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridge.app import create_app
 from bridge.config import BridgeConfig
-from bridge.console.auth import hash_password
 from bridge.storage import ALERT_TABLES, open_storage
+from console.auth import hash_password
+from passiton_monitoring.bridge_process import create_bridge_app
 
 ADMIN = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "benchmark password"
@@ -145,7 +145,7 @@ async def run(rows: int, requests: int) -> None:
             maintenance_interval_seconds=3600,
             prometheus_url="http://127.0.0.1:9",
         )
-        app = create_app(config, notifiers={}, workers=False)
+        app = create_bridge_app(config, notifiers={}, workers=False)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

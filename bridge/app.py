@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,7 +16,6 @@ from bridge.channels.base import Notifier
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
-from bridge.console.views import add_console
 from bridge.deadman import DeadMansSwitch
 from bridge.delivery import DeliveryEngine
 from bridge.fatigue import FatigueRules
@@ -202,6 +201,9 @@ class Bridge:
 
 
 BRIDGE = web.AppKey("bridge", Bridge)
+# A sub-application the bridge process serves, built from the running bridge: the console is
+# one (mounted by passiton_monitoring, which may import both; the bridge does not import it).
+SubApp = Callable[[Bridge], web.Application]
 
 
 async def _healthy(_: web.Request) -> web.Response:
@@ -230,8 +232,11 @@ def create_app(
     notifiers: dict[str, Notifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
     workers: bool = True,
+    subapps: Mapping[str, SubApp] | None = None,
 ) -> web.Application:
-    """The bridge application. ``notifiers`` defaults to the channels the config enables."""
+    """The bridge application. ``notifiers`` defaults to the channels the config enables;
+    ``subapps`` maps a path prefix to a sub-application mounted there (``add_subapp``), started
+    after the bridge (its database is open) and cleaned up after it."""
     if not config.webhook_token:
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
     owned: list = []
@@ -246,12 +251,8 @@ def create_app(
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_get("/metrics", _metrics)
-    add_console(
-        app,
-        bridge,
-        secret=config.console_secret,
-        session_seconds=config.console_session_seconds,
-    )
+    for prefix, make in (subapps or {}).items():
+        app.add_subapp(prefix, make(bridge))
 
     async def lifecycle(_: web.Application):
         await bridge.start(workers=workers)

@@ -1,4 +1,6 @@
-"""The bridge's subcommands of ``passiton-monitoring``: bridge, migrate, test-alerts, doctor, purge.
+"""The bridge's subcommands of ``passiton-monitoring``: migrate, test-alerts, doctor, purge,
+and what the ``bridge`` subcommand runs (``cmd_bridge``; passiton_monitoring.bridge_process adds
+it, with the console mounted: the bridge does not import the console).
 
 ``COMMANDS`` maps a name to (help text, configure(subparser), run(args) -> exit code); the CLI
 adds them. Configuration comes from the environment once, here, and is passed down.
@@ -19,10 +21,10 @@ from typing import Any, TextIO
 
 import httpx
 
+from bridge.app import SubApp
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.codec import encode_message
 from bridge.config import DEFAULT_LISTEN, BridgeConfig
-from bridge.console import cli as console_cli
 from bridge.delivery import DeliveryEngine
 from bridge.doctor import doctor
 from bridge.metrics import BridgeMetrics
@@ -59,13 +61,14 @@ def load_config(
 # -- bridge -----------------------------------------------------------------------------------
 
 
-def _configure_bridge(p: argparse.ArgumentParser) -> None:
+def configure_bridge(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--listen", type=listen_argument, metavar="HOST:PORT", help=f"default {DEFAULT_LISTEN}"
     )
 
 
-def cmd_bridge(args: argparse.Namespace) -> int:
+def cmd_bridge(args: argparse.Namespace, *, subapps: Mapping[str, SubApp] | None = None) -> int:
+    """Serve the bridge, with ``subapps`` mounted (passiton_monitoring passes the console)."""
 
     config = load_config()
     if config is None:
@@ -77,7 +80,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         )
         return 2
     host, port = args.listen or (config.listen_host, config.listen_port)
-    run(config, host, port)
+    run(config, host, port, subapps=subapps)
     return 0
 
 
@@ -276,13 +279,6 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_user(args: argparse.Namespace) -> int:
-    config = load_config()
-    if config is None:
-        return 2
-    return console_cli.cmd_user(args, config)
-
-
 def _no_arguments(_: argparse.ArgumentParser) -> None:
     return None
 
@@ -290,11 +286,6 @@ def _no_arguments(_: argparse.ArgumentParser) -> None:
 COMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
-    "bridge": (
-        "run the bridge (webhook receiver + delivery workers)",
-        _configure_bridge,
-        cmd_bridge,
-    ),
     "migrate": ("create/update the bridge's tables in DATABASE_URL", _no_arguments, cmd_migrate),
     "test-alerts": (
         "send one test alert through every configured channel; exit 1 if any failed",
@@ -310,10 +301,5 @@ COMMANDS: dict[
         "delete alert rows older than --older-than (e.g. 90d)",
         _configure_purge,
         cmd_purge,
-    ),
-    "user": (
-        "console users: user add NAME --role viewer|responder|admin (password on stdin)",
-        console_cli.configure_user,
-        cmd_user,
     ),
 }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
-from bridge.app import create_app
+from bridge.app import SubApp, create_app
 from bridge.config import BridgeConfig
 from bridge.storage.embedded import database_url
 
@@ -34,13 +35,16 @@ def runner_options(config: BridgeConfig) -> dict[str, Any]:
     }
 
 
-def run(config: BridgeConfig, host: str, port: int) -> None:
+def run(
+    config: BridgeConfig, host: str, port: int, *, subapps: Mapping[str, SubApp] | None = None
+) -> None:
     """Serve until a signal; aiohttp then stops accepting, finishes in-flight requests, and the
     app's cleanup stops the delivery workers (letting sends in flight finish) and closes pools.
+    ``subapps``: see ``create_app`` (the console, when passiton_monitoring runs the bridge).
     With ``DATABASE_URL`` unset the embedded PostgreSQL is joined first and left last."""
     quiet_noisy_loggers()
     with database_url(config.database_url, config.state_dir) as url:
-        app = create_app(replace(config, database_url=url))
+        app = create_app(replace(config, database_url=url), subapps=subapps)
         log.info(
             "bridge starting",
             extra={

@@ -9,13 +9,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.commands import COMMANDS
 from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
 from exporter.server import run
 from passiton_common.logs import setup_logging
 from passiton_common.settings import listen_argument, read_text
 from passiton_common.variables import default_of
+from passiton_monitoring.bridge_process import COMMANDS
 from passiton_monitoring.stack import up
 
 

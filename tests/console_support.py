@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from bridge.console.auth import hash_password
+from console.auth import hash_password
 from tests.e2e.harness import free_port
 
 PASSWORD = "correct horse battery staple"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grimp
 
-PACKAGES = ("exporter", "bridge", "passiton_common", "passiton_monitoring")
+PACKAGES = ("exporter", "bridge", "console", "passiton_common", "passiton_monitoring")
 
 
 def cycles(graph: grimp.ImportGraph) -> list[list[str]]:

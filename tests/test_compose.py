@@ -485,6 +485,7 @@ def test_dockerignore_keeps_the_build_context_small() -> None:
         "README.md",
         "exporter",
         "bridge",
+        "console",
         "passiton_common",
         "passiton_monitoring",
     }

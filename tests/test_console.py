@@ -13,11 +13,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from bridge.app import BRIDGE, create_app
-from bridge.console.cli import cmd_user
-from bridge.console.whatif import fires
+from bridge.app import BRIDGE
 from bridge.storage import open_storage
 from bridge.storage.console import Cursor
+from console.cli import cmd_user
+from console.whatif import fires
+from passiton_monitoring.bridge_process import create_bridge_app
 from tests.bridge_support import (
     AUTH,
     T0,
@@ -48,7 +49,7 @@ async def console(db_url, aiohttp_client, alertmanager):
         prometheus_url="http://127.0.0.1:9",  # nothing listens: "unreachable" is shown
         cooldown_seconds=600,
     )
-    app = create_app(config, notifiers=chans, clock=clock, workers=False)
+    app = create_bridge_app(config, notifiers=chans, clock=clock, workers=False)
     client = await aiohttp_client(app)
     client.bridge = app[BRIDGE]
     client.clock = clock
@@ -473,7 +474,7 @@ async def test_silence_reports_an_unreachable_alertmanager(console):
 
 
 async def test_history_filters_search_keyset_pages_and_csv(console, monkeypatch):
-    monkeypatch.setattr("bridge.console.history.PAGE_SIZE", 3)
+    monkeypatch.setattr("console.history.PAGE_SIZE", 3)
     # equal start times across two tables, so the keyset's tie-breaks are exercised
     for i in range(4):
         await fire(console, fingerprint=f"p{i}", organization_id=f"org-{i % 2}")

@@ -25,8 +25,8 @@ from typing import Any, TextIO
 
 import httpx
 
-from bridge.console.demo_user import ensure_demo_user
 from bridge.storage import StorageUnavailable
+from console.demo_user import ensure_demo_user
 from passiton_monitoring.stack.plan import (
     ServiceSpec,
     StackConfig,

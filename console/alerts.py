@@ -8,8 +8,15 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bridge.console import upstream
-from bridge.console.common import (
+from bridge.model import SEVERITY_RANK
+from bridge.storage import ALERT_TABLES
+from bridge.storage.console import (
+    Acknowledgement,
+    AlertRow,
+    DeliveryRow,
+)
+from console import upstream
+from console.common import (
     ATTEMPT_LABELS,
     PREFIX,
     SILENCE_CHOICES,
@@ -22,13 +29,6 @@ from bridge.console.common import (
     _visitor,
     render,
     require,
-)
-from bridge.model import SEVERITY_RANK
-from bridge.storage import ALERT_TABLES
-from bridge.storage.console import (
-    Acknowledgement,
-    AlertRow,
-    DeliveryRow,
 )
 
 
@@ -130,7 +130,7 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         deliveries=deliveries,
         timeline=timeline,
         silences=SILENCE_CHOICES,
-        alertmanager=_alertmanager_link(console.bridge.config.alertmanager_url, alert),
+        alertmanager=_alertmanager_link(console.host.alertmanager_url, alert),
         graph=alert.generator_url,
         notice=request.query.get("notice", ""),
     )
@@ -158,7 +158,7 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     back = f"{PREFIX}/alerts/{alert.table}/{alert.id}"
     if (await _form(request)).get("from") == "now":
         back = f"{PREFIX}/"
-    return _back(back, "acknowledged" if done else "already acknowledged")
+    raise _back(back, "acknowledged" if done else "already acknowledged")
 
 
 @require("responder")
@@ -180,7 +180,7 @@ async def silence(request: web.Request) -> web.StreamResponse:
     try:
         silence_id = await upstream.create_silence(
             console.http,
-            console.bridge.config.alertmanager_url,
+            console.host.alertmanager_url,
             alert.labels,
             now,
             now + timedelta(seconds=SILENCE_CHOICES[choice]),
@@ -192,7 +192,7 @@ async def silence(request: web.Request) -> web.StreamResponse:
     await console.store.audit(
         _audit(request, "silenced", alert, duration=choice, silence_id=silence_id, comment=comment)
     )
-    return _back(f"{PREFIX}/alerts/{alert.table}/{alert.id}", f"silenced for {choice}")
+    raise _back(f"{PREFIX}/alerts/{alert.table}/{alert.id}", f"silenced for {choice}")
 
 
 @require("responder")
@@ -210,6 +210,6 @@ async def retry(request: web.Request) -> web.StreamResponse:
     entry = _audit(request, "retried delivery", alert, delivery=delivery_id)
     if not await console.store.retry_dead(delivery_id, console.now(), entry):
         return _problem(request, 409, "That delivery is not dead-lettered (any more).")
-    console.bridge.delivery.wake()
+    console.host.wake_delivery()
     target = f"{PREFIX}/alerts/{alert.table}/{alert.id}" if alert else f"{PREFIX}/"
-    return _back(target, f"delivery {delivery_id} queued again")
+    raise _back(target, f"delivery {delivery_id} queued again")

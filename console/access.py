@@ -6,13 +6,16 @@ import secrets
 
 from aiohttp import web
 
-from bridge.console.auth import (
+from bridge.storage.console import (
+    AuditEntry,
+)
+from console.auth import (
     Session,
     Sessions,
     valid_username,
     verify_password,
 )
-from bridge.console.common import (
+from console.common import (
     PREFIX,
     _audit,
     _console,
@@ -20,9 +23,6 @@ from bridge.console.common import (
     _visitor,
     log,
     render,
-)
-from bridge.storage.console import (
-    AuditEntry,
 )
 
 
@@ -57,7 +57,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await console.store.audit(
         AuditEntry(console.now(), user.username, "login", detail={"ip": request.remote or ""})
     )
-    return web.HTTPSeeOther(_safe_next(form.get("next", "")))
+    raise web.HTTPSeeOther(_safe_next(form.get("next", "")))
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -67,4 +67,4 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await console.store.end_sessions(visitor.user.username, _audit(request, "logout"))
     visitor.session = Sessions.anonymous()
     visitor.set_cookie = True
-    return web.HTTPSeeOther(f"{PREFIX}/login")
+    raise web.HTTPSeeOther(f"{PREFIX}/login")

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bridge.config import BridgeConfig
-from bridge.console.auth import hash_password, valid_username
 from bridge.storage import StorageUnavailable, open_database
 from bridge.storage.console import ROLES
+from console.auth import hash_password, valid_username
 
 MIN_PASSWORD = 12
 

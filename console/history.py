@@ -10,18 +10,18 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bridge.console.common import (
-    CSV_MAX_ROWS,
-    PAGE_SIZE,
-    _audit,
-    _console,
-    render,
-)
 from bridge.model import CATEGORIES, SEVERITIES
 from bridge.storage.console import (
     STATUSES,
     Cursor,
     HistoryFilter,
+)
+from console.common import (
+    CSV_MAX_ROWS,
+    PAGE_SIZE,
+    _audit,
+    _console,
+    render,
 )
 
 

@@ -7,15 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.console.common import (
+from console.common import (
     SELF_RESOLVE_SECONDS,
     _console,
     render,
 )
-from bridge.console.forms import (
+from console.forms import (
     TUNABLE,
 )
-from bridge.console.whatif import what_if
+from console.whatif import what_if
 
 
 def _bars(points: list[tuple[str, int]], width: int = 360, height: int = 120) -> dict[str, Any]:
@@ -52,7 +52,7 @@ async def review_page(request: web.Request) -> web.StreamResponse:
         assert console.http is not None
         whatif = await what_if(
             console.http,
-            console.bridge.config.prometheus_url,
+            console.host.prometheus_url,
             console.store,
             request.query.get("whatif_alert", ""),
             request.query.get("whatif_org", "").strip(),

@@ -8,12 +8,16 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bridge.console import upstream
-from bridge.console.auth import (
+from bridge.model import SEVERITIES
+from bridge.storage.console import (
+    ROLES,
+)
+from console import upstream
+from console.auth import (
     hash_password,
     valid_username,
 )
-from bridge.console.common import (
+from console.common import (
     PREFIX,
     Console,
     _audit,
@@ -23,16 +27,12 @@ from bridge.console.common import (
     render,
     require,
 )
-from bridge.console.forms import (
+from console.forms import (
     TUNABLE,
     FormError,
     parse_configuration,
     parse_preference,
     valid_organization,
-)
-from bridge.model import SEVERITIES
-from bridge.storage.console import (
-    ROLES,
 )
 
 
@@ -40,7 +40,7 @@ async def _threshold_readback(console: Console, organization_id: str) -> dict[st
     """What the bridge exports now, and what Prometheus last scraped."""
     exported = {
         name: value
-        for org, name, value in console.bridge.router.thresholds()
+        for org, name, value in console.host.exported_thresholds()
         if org == organization_id
     }
     scraped: dict[str, float] | str = {}
@@ -48,7 +48,7 @@ async def _threshold_readback(console: Console, organization_id: str) -> dict[st
     try:
         result = await upstream.instant(
             console.http,
-            console.bridge.config.prometheus_url,
+            console.host.prometheus_url,
             f'passiton_alert_threshold{{organization_id="{organization_id}"}}',
         )
         scraped = {r["metric"].get("alertname", ""): float(r["value"][1]) for r in result}
@@ -103,8 +103,8 @@ async def save_preferences(request: web.Request) -> web.StreamResponse:
         timezone=row.timezone,
     )
     await console.store.save_preference(row, console.now(), entry)
-    await console.bridge.router.refresh(console.bridge.storage)
-    return _back(f"{PREFIX}/settings?{urlencode({'org': org})}", "preferences saved")
+    await console.host.reload_routing()
+    raise _back(f"{PREFIX}/settings?{urlencode({'org': org})}", "preferences saved")
 
 
 @require("admin")
@@ -136,8 +136,8 @@ async def save_threshold(request: web.Request) -> web.StreamResponse:
         return render(
             request, "problem.html", status=400, message="Not saved.", problems=exc.problems
         )
-    await console.bridge.router.refresh(console.bridge.storage)
-    return _back(f"{PREFIX}/settings?{urlencode({'org': org})}", notice)
+    await console.host.reload_routing()
+    raise _back(f"{PREFIX}/settings?{urlencode({'org': org})}", notice)
 
 
 @require("admin")
@@ -173,4 +173,4 @@ async def save_user(request: web.Request) -> web.StreamResponse:
         return render(request, "problem.html", status=400, message="Not saved.", problems=problems)
     await console.store.upsert_user(username, hash_password(password), role, console.now())
     await console.store.audit(_audit(request, "saved user", username=username, role=role))
-    return _back(f"{PREFIX}/users", f"{username} saved as {role}")
+    raise _back(f"{PREFIX}/users", f"{username} saved as {role}")

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from bridge.console.forms import TUNABLE
-from bridge.console.upstream import UpstreamError, prometheus_get
 from bridge.storage.console import ConsoleStore, HistoryFilter
+from console.forms import TUNABLE
+from console.upstream import UpstreamError, prometheus_get
 
 _THRESHOLD_SERIES = re.compile(r"organization:[a-z_]{1,80}:threshold")
 MAX_POINTS = 10_000

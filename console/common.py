@@ -20,18 +20,20 @@ import httpx
 import jinja2
 from aiohttp import web
 
-from bridge.console.auth import (
+from bridge.storage import StorageUnavailable
+from bridge.storage.console import (
+    AlertRow,
+    AuditEntry,
+    ConsoleStore,
+    ConsoleUser,
+)
+from console.auth import (
     COOKIE,
     Session,
     Sessions,
     allowed,
 )
-from bridge.storage import StorageUnavailable
-from bridge.storage.console import (
-    AlertRow,
-    AuditEntry,
-    ConsoleUser,
-)
+from console.host import ConsoleHost
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +61,16 @@ class Visitor:
 
 @dataclass
 class Console:
-    """What the console's handlers share; one per bridge application."""
+    """What the console's handlers share; one per console application."""
 
-    bridge: Any  # bridge.app.Bridge (not imported: app imports this module)
+    host: ConsoleHost
     secret: str = ""
     session_seconds: float = 12 * 3600.0
     http: httpx.AsyncClient | None = None
     sessions: Sessions | None = None
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
-            loader=jinja2.PackageLoader("bridge.console", "templates"),
+            loader=jinja2.PackageLoader("console", "templates"),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -79,11 +81,11 @@ class Console:
         self.env.filters["safe_url"] = safe_url
 
     @property
-    def store(self):  # the storage layer's console queries
-        return self.bridge.storage.console()
+    def store(self) -> ConsoleStore:
+        return self.host.queries()
 
     def now(self) -> datetime:
-        return self.bridge.clock()
+        return self.host.now()
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -162,7 +164,9 @@ def _problem(request: web.Request, status: int, message: str) -> web.Response:
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Session, login requirement, CSRF, and the security headers of every console page."""
-    if not request.path.startswith(PREFIX):
+    if not request.path.startswith(f"{PREFIX}/"):
+        # the bare prefix only redirects to PREFIX/ (the session cookie's path: it is not sent
+        # here, so this must neither ask for a login nor set a new cookie)
         return await handler(request)
     console = _console(request)
     assert console.sessions is not None
@@ -190,14 +194,17 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     if visitor.user is None and not public:
         if request.method == "GET" and "text/csv" not in request.headers.get("Accept", ""):
             target = request.path_qs
-            response = web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
-        else:
-            response = web.Response(status=401, text="log in first\n")
-        return _finish(console, visitor, response)
+            redirect = web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
+            _finish(console, visitor, redirect)
+            raise redirect
+        return _finish(console, visitor, web.Response(status=401, text="log in first\n"))
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        # raised (redirects, 404s): the cookie and headers go on the exception, which aiohttp
+        # turns into the response
+        _finish(console, visitor, exc)
+        raise
     except StorageUnavailable:
         response = _problem(request, 503, "The alert database is unavailable; try again.")
     return _finish(console, visitor, response)
@@ -258,6 +265,7 @@ async def _form(request: web.Request) -> dict[str, str]:
 
 
 def _back(location: str, notice: str = "") -> web.HTTPSeeOther:
+    """The redirect after a POST (for the handler to raise), with a notice to show."""
     if notice:
         location += ("&" if "?" in location else "?") + urlencode({"notice": notice})
     return web.HTTPSeeOther(location)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bridge.console.auth import hash_password
 from bridge.storage import open_database
+from console.auth import hash_password
 
 DEMO_USER = "demo"
 PASSWORD_FILE = "console-demo-password"  # noqa: S105 - a file name

@@ -1,0 +1,54 @@
+"""The seam between the console and the process that serves it.
+
+The console is a sub-application of the bridge process, but it does not know the bridge: it
+sees a ``ConsoleHost``, exactly what its pages use. ``passiton_monitoring.bridge_process``
+adapts the running bridge to it (the bridge never imports the console); tests may pass
+anything with these members.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from bridge.storage import Storage
+from bridge.storage.console import ConsoleStore
+
+
+class ConsoleHost(Protocol):
+    """What the console needs of its host."""
+
+    @property
+    def storage(self) -> Storage:
+        """The alert database; the console keeps its session-signing key in its state table."""
+        ...
+
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus, for the threshold read-back and the what-if."""
+        ...
+
+    @property
+    def alertmanager_url(self) -> str:
+        """Alertmanager, for silences and links."""
+        ...
+
+    def queries(self) -> ConsoleStore:
+        """The console's queries on the alert database."""
+        ...
+
+    def now(self) -> datetime:
+        """The host's clock (timestamps of audit entries, acknowledgements, pages)."""
+        ...
+
+    def wake_delivery(self) -> None:
+        """A dead-lettered delivery was queued again: deliver it now, not at the next poll."""
+        ...
+
+    async def reload_routing(self) -> None:
+        """Preferences or thresholds changed: route (and export thresholds) by the new ones."""
+        ...
+
+    def exported_thresholds(self) -> list[tuple[str, str, float]]:
+        """(organization, alert name, threshold) the host exports to Prometheus now."""
+        ...

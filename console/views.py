@@ -1,0 +1,93 @@
+"""The console's application: its pages under ``/console/`` (see ``common.py`` for what they
+share: sessions, CSRF, roles, audit), served by a host (``host.py``) as a sub-application."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import httpx
+from aiohttp import web
+
+from bridge.storage import StorageUnavailable
+from console.access import login, login_page, logout
+from console.alerts import acknowledge, alert_page, now_page, retry, silence
+from console.auth import (
+    Sessions,
+    console_secret,
+)
+from console.common import (
+    CONSOLE,
+    PREFIX,
+    Console,
+    console_middleware,
+    log,
+)
+from console.history import history_page
+from console.host import ConsoleHost
+from console.review import review_page
+from console.settings import (
+    save_preferences,
+    save_threshold,
+    save_user,
+    settings_page,
+    users_page,
+)
+
+
+def create_console_app(
+    host: ConsoleHost, *, secret: str, session_seconds: float
+) -> web.Application:
+    """The console, for its host to mount with ``app.add_subapp("/console/", ...)`` (the
+    prefix is ``PREFIX``: the pages' links and redirects carry it).
+
+    ``secret`` signs the session cookies; empty means a random key kept in the host's
+    database, shared by every replica and restart."""
+    console = Console(host, secret=secret, session_seconds=session_seconds)
+    app = web.Application(middlewares=[console_middleware])
+    app[CONSOLE] = console
+    r = app.router
+    r.add_get("", _to_the_slash)  # /console -> /console/
+    r.add_get("/", now_page)
+    r.add_get("/login", login_page)
+    r.add_post("/login", login)
+    r.add_post("/logout", logout)
+    r.add_get("/alerts/{table}/{id}", alert_page)
+    r.add_post("/alerts/{table}/{id}/acknowledge", acknowledge)
+    r.add_post("/alerts/{table}/{id}/silence", silence)
+    r.add_post("/deliveries/{id}/retry", retry)
+    r.add_get("/history", history_page)
+    r.add_get("/review", review_page)
+    r.add_get("/settings", settings_page)
+    r.add_post("/settings/preferences", save_preferences)
+    r.add_post("/settings/thresholds", save_threshold)
+    r.add_get("/users", users_page)
+    r.add_post("/users", save_user)
+    r.add_static("/static/", _static_dir(), append_version=True)
+
+    async def lifecycle(_: web.Application):
+        console.http = httpx.AsyncClient()
+        yield
+        await console.http.aclose()
+
+    async def keys(_: web.Application) -> None:
+        # A sub-application starts after its host's own start-up (the database is open).
+        try:
+            key = await console_secret(host.storage, secret, host.now())
+        except StorageUnavailable:
+            # Started while the database is down: a process-local key until it is back.
+            log.warning("console key not loaded from the database; sessions are per process")
+            key = secrets.token_urlsafe(48)
+        console.sessions = Sessions(key, session_seconds)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_startup.append(keys)
+    return app
+
+
+async def _to_the_slash(_: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(f"{PREFIX}/")
+
+
+def _static_dir() -> Path:
+    return Path(__file__).parent / "static"

@@ -1,0 +1,115 @@
+"""The bridge process as it runs: the bridge's application with the console mounted under
+``/console/``, and the subcommands that need both (``bridge``, ``user``).
+
+This is the one place that imports the bridge and the console together: the bridge does not
+import the console (``make lint`` checks it), the console sees the bridge only through
+``console.host.ConsoleHost``, which ``BridgeConsoleHost`` implements over a running ``Bridge``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from bridge import commands as bridge_commands
+from bridge.app import Bridge, SubApp, create_app, utc_now
+from bridge.channels.base import Notifier
+from bridge.config import BridgeConfig
+from bridge.storage import Storage
+from bridge.storage.console import ConsoleStore
+from console import cli as console_cli
+from console.common import PREFIX
+from console.host import ConsoleHost
+from console.views import create_console_app
+
+
+class BridgeConsoleHost:
+    """The console's view of a running bridge (a ``ConsoleHost``)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+
+    @property
+    def storage(self) -> Storage:
+        return self._bridge.storage
+
+    @property
+    def prometheus_url(self) -> str:
+        return self._bridge.config.prometheus_url
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self._bridge.config.alertmanager_url
+
+    def queries(self) -> ConsoleStore:
+        # every backend has them; the storage interface does not declare them (yet)
+        store: ConsoleStore = self._bridge.storage.console()
+        return store
+
+    def now(self) -> datetime:
+        return self._bridge.clock()
+
+    def wake_delivery(self) -> None:
+        self._bridge.delivery.wake()
+
+    async def reload_routing(self) -> None:
+        await self._bridge.router.refresh(self._bridge.storage)
+
+    def exported_thresholds(self) -> list[tuple[str, str, float]]:
+        return self._bridge.router.thresholds()
+
+
+def console_subapp(bridge: Bridge) -> web.Application:
+    """The console of this bridge, configured by its ``BRIDGE_CONSOLE_*`` settings."""
+    host: ConsoleHost = BridgeConsoleHost(bridge)
+    return create_console_app(
+        host,
+        secret=bridge.config.console_secret,
+        session_seconds=bridge.config.console_session_seconds,
+    )
+
+
+SUBAPPS: dict[str, SubApp] = {f"{PREFIX}/": console_subapp}
+
+
+def create_bridge_app(
+    config: BridgeConfig,
+    *,
+    notifiers: dict[str, Notifier] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    workers: bool = True,
+) -> web.Application:
+    """The bridge's application with the console: what ``passiton-monitoring bridge`` serves."""
+    return create_app(config, notifiers=notifiers, clock=clock, workers=workers, subapps=SUBAPPS)
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    return bridge_commands.cmd_bridge(args, subapps=SUBAPPS)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    config = bridge_commands.load_config()
+    if config is None:
+        return 2
+    return console_cli.cmd_user(args, config)
+
+
+# The bridge's subcommands, in the order `--help` lists them.
+COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {
+    "bridge": (
+        "run the bridge (webhook receiver + delivery workers + console)",
+        bridge_commands.configure_bridge,
+        cmd_bridge,
+    ),
+    **bridge_commands.COMMANDS,
+    "user": (
+        "console users: user add NAME --role viewer|responder|admin (password on stdin)",
+        console_cli.configure_user,
+        cmd_user,
+    ),
+}
