@@ -8,7 +8,8 @@ import pytest
 
 from bridge.storage import Storage
 
-pytest_plugins = ["tests.fakes.fixtures"]
+# The console tests' fixtures (``console``) live with their helpers in tests/console_support.py.
+pytest_plugins = ["tests.fakes.fixtures", "tests.console_support"]
 
 PG_ADMIN_URL = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -1,4 +1,6 @@
-"""Helpers of the console tests: users per role, logging in, CSRF tokens from the pages."""
+"""Helpers of the console tests: users per role, logging in, CSRF tokens from the pages, a real
+Alertmanager, and the ``console`` fixture (the bridge process's app, with the console, on
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
+from bridge.app import BRIDGE
 from console.auth import hash_password
+from passiton_monitoring.bridge_process import create_bridge_app
+from tests.bridge_support import AUTH, T0, Clock, am_alert, body, make_config, notifiers, payload
 from tests.e2e.harness import free_port
 
 PASSWORD = "correct horse battery staple"
@@ -91,3 +97,60 @@ def real_alertmanager() -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(10)
+
+
+# -- fixtures of the console tests (registered in tests/conftest.py via pytest_plugins) ------
+
+
+@pytest.fixture(scope="module")
+def console_alertmanager() -> Iterator[str]:
+    with real_alertmanager() as url:
+        yield url
+
+
+@pytest.fixture
+async def console(db_url, aiohttp_client, console_alertmanager):
+    chans = notifiers("slack", "email", "pagerduty", "sms")
+    clock = Clock(T0)
+    config = make_config(
+        db_url,
+        alertmanager_url=console_alertmanager,
+        prometheus_url="http://127.0.0.1:9",  # nothing listens: "unreachable" is shown
+        cooldown_seconds=600,
+    )
+    app = create_bridge_app(config, notifiers=chans, clock=clock, workers=False)
+    client = await aiohttp_client(app)
+    client.bridge = app[BRIDGE]
+    client.clock = clock
+    client.alertmanager = console_alertmanager
+    await add_users(client.bridge.storage, T0)
+    return client
+
+
+async def fire(client, **kwargs) -> None:
+    response = await client.post(
+        "/v1/alertmanager", data=body(payload(am_alert(**kwargs))), headers=AUTH
+    )
+    assert response.status == 200, await response.text()
+
+
+async def first_alert_url(client, name: str = "PaymentFailureRateHigh") -> str:
+    rows = await client.bridge.storage.query(
+        f"SELECT id FROM payment_alerts WHERE alertname = '{name}' ORDER BY id"  # noqa: S608
+    )
+    return f"/console/alerts/payment_alerts/{rows[-1]['id']}"
+
+
+async def switch_user(client, role: str) -> str:
+    client.session.cookie_jar.clear()
+    return await login(client, role)
+
+
+async def dead_delivery(console) -> int:
+    """Marks the latest Slack delivery dead; its id."""
+    rows = await console.bridge.storage.query(
+        "SELECT id FROM alert_deliveries WHERE channel = 'slack' ORDER BY id DESC LIMIT 1"
+    )
+    ident = rows[0]["id"]
+    await console.bridge.storage.mark_dead(ident, console.clock(), "HTTP 500 from Slack")
+    return ident
