@@ -52,7 +52,7 @@ up: install debs
 
 test: install debs postgres lint wheels ts-build
 	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4 --dist loadscope --no-loadscope-reorder --durations=15
 
 # The server and client wheels, each installed into a clean virtualenv and used from there.
 wheels: install

@@ -10,6 +10,7 @@ replica (and every restart) shares it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,8 +29,13 @@ COOKIE = "passiton_console"
 SECRET_KEY = "console_secret"  # noqa: S105 - the bridge_state key, not a secret
 RANK = {role: rank for rank, role in enumerate(ROLES)}
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the answer time the same.
-_DUMMY_HASH = _hasher.hash("no such user, constant-time refusal")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist keeps the answer time the same;
+    made at the first login, not when every process that imports the console starts."""
+    return _hasher.hash("no such user, constant-time refusal")
 
 
 def hash_password(password: str) -> str:
@@ -38,7 +44,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -8,8 +8,7 @@ import pytest
 
 from bridge.storage import Storage
 
-# The console tests' fixtures (``console``) live with their helpers in tests/console_support.py.
-pytest_plugins = ["tests.fakes.fixtures", "tests.console_support"]
+pytest_plugins = ["tests.fakes.fixtures"]
 
 PG_ADMIN_URL = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -61,3 +60,34 @@ def pg_database(pg_template: str) -> Iterator[str]:
 def db_url(pg_database: str) -> str:
     """The bridge's database: a fresh, migrated PostgreSQL database (see ``pg_database``)."""
     return pg_database
+
+
+# xdist (``make test``: ``-n 4 --dist loadscope --no-loadscope-reorder``) hands each worker two
+# modules at the start, then one whenever it runs short. The modules that spend minutes (real
+# stacks waiting for alerts, Chromium, promtool, the replay) go first, one per worker, each
+# followed by a short one, and the medium ones right after, so that the long waits overlap with
+# everything else instead of queueing behind each other.
+_LONGEST = (
+    "tests/e2e/test_console_browser.py",
+    "tests/e2e/test_payment_burst.py",
+    "tests/rules/test_rules.py",
+    "tests/rules/test_backtest.py",
+)
+_SHORT = ("tests/test_architecture.py", "tests/test_secrets.py", "tests/test_fakes.py")
+_MEDIUM = (
+    "tests/e2e/test_up_demo.py",
+    "tests/e2e/test_dashboards_and_rollup.py",
+    "tests/e2e/test_ha.py",
+    "tests/e2e/test_up.py",
+    "tests/abuse/test_cardinality_attack.py",
+    "tests/e2e/",
+)
+_ORDER = (*_LONGEST, *_SHORT, *_MEDIUM)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, p in enumerate(_ORDER) if path.startswith(p)), len(_ORDER))
+
+    items.sort(key=rank)

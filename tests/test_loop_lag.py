@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from bridge.metrics import BridgeMetrics
 from exporter.app import METRICS
 from passiton_common import loop_lag
-from tests.exporter_support import make_app
+from tests.exporter.support import make_app
 
 
 async def test_a_blocked_loop_is_recorded_as_lag():

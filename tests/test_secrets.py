@@ -15,7 +15,7 @@ from bridge.channels.registry import build_notifiers
 from bridge.config import BridgeConfig, ConfigError
 from exporter.config import ExporterConfig
 from passiton_common.settings import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
-from tests.bridge_support import make_config, notifiers
+from tests.bridge.support import make_config, notifiers
 from tests.conftest import PG_ADMIN_URL
 
 PD_KEY = "0123456789abcdef0123456789abcdef"

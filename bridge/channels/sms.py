@@ -12,6 +12,7 @@ others did not, the DeliveryError's ``remaining`` names the ones still owed it (
 
 from __future__ import annotations
 
+import base64
 import contextvars
 
 import aiohttp
@@ -68,13 +69,16 @@ class RebasingTwilioHttpClient(AsyncTwilioHttpClient):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         seconds = timeout if timeout is not None else self.timeout
+        headers = dict(headers or {})
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
         async with self._session.request(
             method.upper(),
             self.rebase(url),
             params=params,  # type: ignore[arg-type]
             data=data,
             headers=headers,
-            auth=aiohttp.BasicAuth(auth[0], auth[1]) if auth else None,
             timeout=aiohttp.ClientTimeout(total=seconds),
             allow_redirects=allow_redirects,
         ) as response:

@@ -21,7 +21,17 @@ from bridge.server import runner_options
 from bridge.webhook import MAX_VALUE, TRUNCATED_MARKER
 from passiton_common.settings import MIN_TOKEN_LENGTH, TOKEN_NAMES, read_secrets
 from tests.abuse.bridge_inputs import ADVERSARIAL, SECRETS
-from tests.bridge_support import AUTH, TOKEN, am_alert, body, count, make_config, notifiers, payload
+from tests.bridge.support import (
+    AUTH,
+    TOKEN,
+    BridgeClient,
+    am_alert,
+    body,
+    count,
+    make_config,
+    notifiers,
+    payload,
+)
 
 SIZE = 16 * 1024
 
@@ -57,9 +67,7 @@ async def client(db_url, aiohttp_client):
     app = create_app(
         config, notifiers=notifiers("slack", "email", "pagerduty", "sms"), workers=False
     )
-    client = await aiohttp_client(app)
-    client.bridge = app[BRIDGE]
-    return client
+    return BridgeClient(await aiohttp_client(app), app[BRIDGE])
 
 
 async def metric(client, status: str) -> float:

@@ -20,7 +20,7 @@ from exporter.edge import ClientAddress, parse_networks
 from exporter.recorder import stripe_event_type_label
 from exporter.vocab import clients, errors, failures, routes, tokens
 from tests.abuse.adversarial import SIZE, adversarial
-from tests.live_exporter import live_exporter
+from tests.exporter.live import live_exporter
 
 TEXT_MAX = 512
 

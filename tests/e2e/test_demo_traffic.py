@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
 from passiton_monitoring.stack.demo import ORGANIZATIONS, Burst, DemoTraffic, daily_load, schedule
-from tests.live_exporter import running_exporter
+from tests.exporter.live import running_exporter
 
 DAY = 1800.0
 

@@ -1,0 +1,38 @@
+"""The console tests' fixtures: one real Alertmanager for the whole package (the silences'
+upstream), and ``console``: the bridge process's application (bridge + console) on a fresh
+database, with users of every role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.app import BRIDGE
+from passiton_monitoring.bridge_process import create_bridge_app
+from tests.bridge.support import T0, BridgeClient, Clock, make_config, notifiers
+from tests.console.support import add_users, real_alertmanager
+
+
+@pytest.fixture(scope="package")
+def console_alertmanager() -> Iterator[str]:
+    with real_alertmanager() as url:
+        yield url
+
+
+@pytest.fixture
+async def console(db_url, aiohttp_client, console_alertmanager):
+    chans = notifiers("slack", "email", "pagerduty", "sms")
+    clock = Clock(T0)
+    config = make_config(
+        db_url,
+        alertmanager_url=console_alertmanager,
+        prometheus_url="http://127.0.0.1:9",  # nothing listens: "unreachable" is shown
+        cooldown_seconds=600,
+    )
+    app = create_bridge_app(config, notifiers=chans, clock=clock, workers=False)
+    client = BridgeClient(
+        await aiohttp_client(app), app[BRIDGE], chans, clock, alertmanager=console_alertmanager
+    )
+    await add_users(client.bridge.storage, T0)
+    return client

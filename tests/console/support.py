@@ -1,0 +1,130 @@
+"""Helpers of the console tests: users per role, logging in, CSRF tokens from the pages, a real
+Alertmanager, and the ``console`` fixture (the bridge process's app, with the console, on
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from console.auth import hash_password
+from tests.bridge.support import (
+    AUTH,
+    am_alert,
+    body,
+    payload,
+)
+from tests.e2e.harness import free_port
+
+PASSWORD = "correct horse battery staple"
+# One argon2 hash for every test user: hashing is deliberately slow.
+PASSWORD_HASH = hash_password(PASSWORD)
+ROLES = ("viewer", "responder", "admin")
+_CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+async def add_users(storage, now) -> None:
+    for role in ROLES:
+        await storage.console().upsert_user(role, PASSWORD_HASH, role, now)
+
+
+async def login(client, username: str, password: str = PASSWORD) -> str:
+    """Log the test client in; returns a CSRF token of the new session."""
+    page = await client.get("/console/login")
+    token = csrf_of(await page.text())
+    response = await client.post(
+        "/console/login",
+        data={"csrf": token, "username": username, "password": password},
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    home = await client.get("/console/")
+    assert home.status == 200
+    return csrf_of(await home.text())
+
+
+def alertmanager_binary() -> str:
+    for name in ("prometheus-alertmanager", "alertmanager"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise AssertionError("Alertmanager is not installed: `make debs` installs it")
+
+
+@contextmanager
+def real_alertmanager() -> Iterator[str]:
+    """A real Alertmanager with a do-nothing route, for the silences API."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "alertmanager.yml"
+        config.write_text("route:\n  receiver: none\nreceivers:\n  - name: none\n")
+        port, cluster = free_port(), free_port()
+        process = subprocess.Popen(
+            [
+                alertmanager_binary(),
+                f"--config.file={config}",
+                f"--storage.path={tmp}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--cluster.listen-address=127.0.0.1:{cluster}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("Alertmanager did not start")
+                time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+async def fire(client, **kwargs) -> None:
+    response = await client.post(
+        "/v1/alertmanager", data=body(payload(am_alert(**kwargs))), headers=AUTH
+    )
+    assert response.status == 200, await response.text()
+
+
+async def first_alert_url(client, name: str = "PaymentFailureRateHigh") -> str:
+    rows = await client.bridge.storage.query(
+        f"SELECT id FROM payment_alerts WHERE alertname = '{name}' ORDER BY id"  # noqa: S608
+    )
+    return f"/console/alerts/payment_alerts/{rows[-1]['id']}"
+
+
+async def switch_user(client, role: str) -> str:
+    client.session.cookie_jar.clear()
+    return await login(client, role)
+
+
+async def dead_delivery(console) -> int:
+    """Marks the latest Slack delivery dead; its id."""
+    rows = await console.bridge.storage.query(
+        "SELECT id FROM alert_deliveries WHERE channel = 'slack' ORDER BY id DESC LIMIT 1"
+    )
+    ident = rows[0]["id"]
+    await console.bridge.storage.mark_dead(ident, console.clock(), "HTTP 500 from Slack")
+    return ident
