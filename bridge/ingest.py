@@ -222,9 +222,7 @@ class Ingestor:
         pending = _Pending(notification, alerts, [alert_key(a) for a in alerts], watchdog, future)
         self._queue.append(pending)
         if len(self._writers) < self.max_inflight:
-            writer = asyncio.create_task(self._write_queued(), name="ingest-batch")
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            self._writers.add(asyncio.create_task(self._write_queued(), name="ingest-batch"))
         # The write goes on if this caller goes away: its answer may be lost, never half a batch.
         return await asyncio.shield(future)
 
@@ -280,6 +278,10 @@ class Ingestor:
             self._queue = []
             self._release(batch)
             raise
+        finally:
+            # Left in the same step as the last look at the queue (a done-callback would come a
+            # step later, and a notification queued in between could find no writer).
+            self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _release(self, batch: list[_Pending]) -> None:
         for pending in batch:

@@ -160,3 +160,16 @@ async def test_storage_unavailable_answers_every_member_503(client):
     assert set(statuses) <= {200, 503}
     stored = {r["fingerprint"] for r in await alert_rows(storage)}
     assert stored == {f"u{i}" for i, s in enumerate(statuses) if s == 200}
+
+
+async def test_back_to_back_bursts_never_strand_a_notification(client):
+    """Each burst starts as the last one's writers finish: every notification still finds a
+    writer (one leaving the writers' set only after its last look at the queue)."""
+    bridge = client.bridge
+    await bridge.prepare()
+    for n in range(30):
+        burst = [bridge.ingest(notification(f"r{n}-{i}", severity="low")) for i in range(3)]
+        results = await asyncio.wait_for(asyncio.gather(*burst), timeout=10)
+        assert [r.new_events for r in results] == [1, 1, 1]
+        assert not bridge.ingestor._writers
+    assert len(await alert_rows(bridge.storage)) == 90
