@@ -144,6 +144,8 @@ _CONTROL = dict.fromkeys(
 
 def clean_text(text: str) -> str:
     """``text`` with control characters (NUL included) replaced by U+FFFD; linear time."""
+    if text.isprintable():  # no control character at all: the common case, checked in C
+        return text
     return text.translate(_CONTROL)
 
 

@@ -107,11 +107,12 @@ class AlertWrites:
         self,
         states: dict[str, AlertState],
         deliveries: Sequence[NewDelivery],
-        record: NotificationRecord | None,
+        record: NotificationRecord | Sequence[NotificationRecord] | None,
         now: datetime | None,
         holds: Sequence[tuple[str, str, datetime, datetime]] = (),
     ) -> None:
-        """One statement: a data-modifying CTE per table, so one round trip for all of them."""
+        """One statement: a data-modifying CTE per table, so one round trip for all of them
+        (``record``: one notification's, or those of a batch written together)."""
         p = _Params()
         ctes = []
         for table in sorted({h[0] for h in holds}):
@@ -138,14 +139,21 @@ class AlertWrites:
                             {p.add([r.next_attempt_at for r in deliveries])}::timestamptz[])
                     AS u(c, g, m, n)"""  # noqa: S608 - only $n placeholders are interpolated
             )
-        if record is not None:
+        records = (
+            [] if record is None else [record] if isinstance(record, NotificationRecord) else record
+        )
+        if records:
             ctes.append(
                 f"""INSERT INTO alert_notifications (group_key, receiver, status, alert_count,
                     new_event_count, delivery_count, received_at)
-                VALUES ({p.add(record.group_key)}, {p.add(record.receiver)},
-                    {p.add(record.status)}, {p.add(record.alert_count)}::int,
-                    {p.add(record.new_event_count)}::int, {p.add(record.delivery_count)}::int,
-                    {p.add(now)})"""  # noqa: S608
+                SELECT g, r, st, ac, nc, dc, {p.add(now)}
+                FROM unnest({p.add([r.group_key for r in records])}::text[],
+                            {p.add([r.receiver for r in records])}::text[],
+                            {p.add([r.status for r in records])}::text[],
+                            {p.add([r.alert_count for r in records])}::int[],
+                            {p.add([r.new_event_count for r in records])}::int[],
+                            {p.add([r.delivery_count for r in records])}::int[])
+                    AS u(g, r, st, ac, nc, dc)"""  # noqa: S608
             )
         if not ctes:
             return

@@ -130,6 +130,10 @@ async def test_without_the_flag_pgbouncer_breaks_prepared_statements(pgbouncer, 
     """The control: the same load with the statement cache on fails through the pooler, which
     is what the pgbouncer=true flag (or port 6543) exists for."""
     app = create_app(make_config(pgbouncer), notifiers=notifiers("slack"), workers=False)
+    # One transaction per notification, many at once: coalesced, 40 notifications would share
+    # two connections and rarely meet another client's prepared statement on a server connection.
+    app[BRIDGE].ingestor.max_batch = 1
+    app[BRIDGE].ingestor.max_inflight = 40
     client = await aiohttp_client(app)
     statuses = await hammer(client, 20)
     assert any(status >= 500 for status in statuses)
