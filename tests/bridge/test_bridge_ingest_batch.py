@@ -10,8 +10,8 @@ import pytest
 from bridge.app import BRIDGE, create_app
 from bridge.storage import StorageUnavailable
 from bridge.webhook import parse_notification
-from tests.bridge_support import AUTH, alert_rows, am_alert, body, count, make_config, notifiers
-from tests.bridge_support import payload as am_payload
+from tests.bridge.support import AUTH, alert_rows, am_alert, body, count, make_config, notifiers
+from tests.bridge.support import payload as am_payload
 
 
 def notification(fingerprint: str, *, name: str = "PaymentFailureRateHigh", **kw):
