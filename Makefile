@@ -50,11 +50,12 @@ postgres:
 up: install debs
 	$(BIN)/passiton-monitoring up --demo
 
-test: install debs postgres lint wheels ts-build
+test: install debs postgres lint ts-build
 	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
 	$(BIN)/pytest -q -n 4 --dist loadscope --no-loadscope-reorder --durations=15
 
-# The server and client wheels, each installed into a clean virtualenv and used from there.
+# The server and client wheels, each installed into a clean virtualenv and used from there
+# (`make test` runs it as tests/test_wheels.py, beside the other tests).
 wheels: install
 	PYTHON=$(BIN)/python scripts/check-wheels
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -35,6 +36,10 @@ def runner_options(config: BridgeConfig) -> dict[str, Any]:
     }
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run(
     config: BridgeConfig, host: str, port: int, *, subapps: Mapping[str, SubApp] | None = None
 ) -> None:
@@ -43,6 +48,9 @@ def run(
     ``subapps``: see ``create_app`` (the console, when passiton_monitoring runs the bridge).
     With ``DATABASE_URL`` unset the embedded PostgreSQL is joined first and left last."""
     quiet_noisy_loggers()
+    # Until aiohttp takes over the signals, SIGTERM unwinds (and leaves the embedded PostgreSQL)
+    # instead of killing the process where it stands.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with database_url(config.database_url, config.state_dir) as url:
         app = create_app(replace(config, database_url=url), subapps=subapps)
         log.info(

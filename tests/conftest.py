@@ -72,6 +72,7 @@ _LONGEST = (
     "tests/e2e/test_payment_burst.py",
     "tests/rules/test_rules.py",
     "tests/rules/test_backtest.py",
+    "tests/test_wheels.py",
 )
 _SHORT = ("tests/test_architecture.py", "tests/test_secrets.py", "tests/test_fakes.py")
 _MEDIUM = (

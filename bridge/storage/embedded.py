@@ -165,9 +165,14 @@ class EmbeddedPostgres:
         """Join the running server or start it; the URL to connect to."""
         with self._locked():
             users = self._live_users()
-            if not self._running():
-                self._start()
-            self._add_user()
+            try:
+                if not self._running():
+                    self._start()
+                self._add_user()
+            except BaseException:  # a signal while joining: leave nothing running for nobody
+                if not users and self._running():
+                    self._stop()
+                raise
             self._joined = True
             log.info(
                 "embedded PostgreSQL joined",
@@ -278,21 +283,31 @@ class EmbeddedPostgres:
                 **_as_user(run_as),
             )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise EmbeddedPostgresError(
-                    f"the embedded PostgreSQL exited at start ({process.returncode}): "
-                    f"{self._log_tail()}"
-                )
-            if self._ready():
-                log.info(
-                    "embedded PostgreSQL started",
-                    extra={"data_dir": str(self.data_dir), "bin_dir": str(self.bin_dir)},
-                )
-                return
-            time.sleep(0.05)
-        process.kill()
-        raise EmbeddedPostgresError(f"the embedded PostgreSQL did not start: {self._log_tail()}")
+        try:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    raise EmbeddedPostgresError(
+                        f"the embedded PostgreSQL exited at start ({process.returncode}): "
+                        f"{self._log_tail()}"
+                    )
+                if self._ready():
+                    log.info(
+                        "embedded PostgreSQL started",
+                        extra={"data_dir": str(self.data_dir), "bin_dir": str(self.bin_dir)},
+                    )
+                    return
+                time.sleep(0.05)
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL did not start: {self._log_tail()}"
+            )
+        except BaseException:  # not started (or interrupted): it must not stay behind
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(STOP_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            raise
 
     def _ready(self) -> bool:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from backtest.alerts import Episode, duration, episodes
 from backtest.cli import ALERTMANAGER, RULES, run
 from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
@@ -91,6 +93,7 @@ def test_recording_rules_by_dependency_level() -> None:
     )
 
 
+@pytest.mark.timeout(900)  # CPU-bound: two days of traffic through promtool and Prometheus
 def test_two_day_replay(tmp_path: Path) -> None:
     """A calm day, then a day of incidents (payment outages at a small and a large organization,
     the database down, an API 5xx burst, brute force, a widget CDN outage, slow API, Stripe
