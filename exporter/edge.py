@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from passiton_common.settings import ConfigError
 
@@ -21,6 +21,16 @@ def parse_networks(values: Iterable[str], name: str = "EXPORTER_TRUSTED_PROXIES"
         except ValueError:
             raise ConfigError(f"{name}: {value!r} is not an address or CIDR") from None
     return tuple(networks)
+
+
+def forwarded_for(headers: Mapping[str, str]) -> str | None:
+    """Every ``X-Forwarded-For`` line of a request, joined in order (RFC 9110: several lines of one
+    field are one comma-separated list). A proxy that adds its own line (HAProxy) puts it after
+    the client's, so the right end is the proxy's however many lines the client sent."""
+    getall = getattr(headers, "getall", None)
+    lines = getall("X-Forwarded-For", ()) if getall else [headers.get("X-Forwarded-For", "")]
+    joined = ", ".join(line for line in lines if line)
+    return joined or None
 
 
 class ClientAddress:
