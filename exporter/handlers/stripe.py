@@ -10,7 +10,7 @@ from aiohttp import web
 
 from exporter import stripe_events
 from exporter.config import ExporterConfig
-from exporter.edge import ClientAddress, RateLimiter, forwarded_for
+from exporter.edge import ClientAddress, RateLimiter, client_network, forwarded_for
 from exporter.handlers.http import Refusal, error_response, json_response, read_body, refuse
 from exporter.metrics import ExporterMetrics
 from exporter.recorder import Recorder
@@ -41,7 +41,9 @@ class StripeWebhook:
         secret = config.stripe_webhook_secret
         if not secret:
             return error_response(404, "not_configured", "STRIPE_WEBHOOK_SECRET is not set")
-        client = self._client_address.resolve(request.remote, forwarded_for(request.headers))
+        client = client_network(
+            self._client_address.resolve(request.remote, forwarded_for(request.headers))
+        )
         if not self._limiter.allow(client, time.monotonic()):
             self.metrics.stripe_rate_limited.inc()
             response = error_response(

@@ -249,3 +249,26 @@ def test_every_alert_is_filed_in_one_of_the_bridges_five_categories():
     assert misfiled["StripeWebhookSignatureFailures"] == "payment"
     assert misfiled["BeaconKeysForged"] == "widget"
     assert misfiled["WidgetFailureFloodFromFewSources"] == "widget"
+
+
+# --- 7. one IPv6 /64, one client ---
+
+
+async def test_one_ipv6_64_is_one_client_for_the_limit_and_the_sketch(aiohttp_client):
+    app = make_app(beacon_rate_per_minute=120, trusted_proxies=PROXY)
+    client = await aiohttp_client(app[PUBLIC])
+    url = f"/v1/beacon?key={key_for('o', 'w')}"
+    statuses = []
+    for i in range(300):  # a new address of the same /64 for every beacon
+        address = f"2001:db8:5:6:{i:x}:{i * 7:x}::{i + 1:x}"
+        headers = {"X-Forwarded-For": address}
+        statuses.append((await client.post(url, json=EVENT, headers=headers)).status)
+    accepted = statuses.count(202)
+    assert 120 <= accepted <= 125
+    assert sample(app, "passiton_widget_failure_distinct_sources") == pytest.approx(1, abs=0.1)
+    # another /64 has its own bucket; an IPv4-mapped address is its IPv4 address
+    other = await client.post(url, json=EVENT, headers={"X-Forwarded-For": "2001:db8:5:7::1"})
+    assert other.status == 202
+    for address in ("198.51.100.9", "::ffff:198.51.100.9"):
+        await client.post(url, json=EVENT, headers={"X-Forwarded-For": address})
+    assert sample(app, "passiton_widget_failure_distinct_sources") == pytest.approx(3, abs=0.1)
