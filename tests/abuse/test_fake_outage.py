@@ -5,8 +5,8 @@ one request) is refused by the real exporter. What is left to an attacker is rep
 keys of a few widgets from a few machines: the exporter's own numbers for that flood (measured
 over HTTP through a trusted proxy) go into promtool with the repository's rules, which must
 raise the security signal (WidgetFailureFloodFromFewSources, category widget) at high and never
-the critical WidgetPlatformOutage. The same failures
-reported by the platform through the authenticated events API still page.
+the critical WidgetPlatformOutage. The same failures reported by the platform through the
+authenticated events API still page.
 """
 
 from __future__ import annotations
