@@ -59,6 +59,8 @@ class ExporterConfig:
     # per client address, per widget key
     beacon_rate_per_minute: int = default_of("EXPORTER_BEACON_RATE_PER_MINUTE")
     beacon_key_rate_per_minute: int = default_of("EXPORTER_BEACON_KEY_RATE_PER_MINUTE")
+    # per client address on /v1/stripe/webhook, before the body is read
+    stripe_rate_per_minute: int = default_of("EXPORTER_STRIPE_RATE_PER_MINUTE")
     beacon_max_body_bytes: int = 16_384
     beacon_max_events: int = 20
     beacon_text_length: int = 256  # free text of a beacon event is cut to this first
@@ -104,6 +106,7 @@ class ExporterConfig:
             max_batch_events=read_int(env, "EXPORTER_MAX_BATCH_EVENTS"),
             beacon_rate_per_minute=read_int(env, "EXPORTER_BEACON_RATE_PER_MINUTE"),
             beacon_key_rate_per_minute=read_int(env, "EXPORTER_BEACON_KEY_RATE_PER_MINUTE"),
+            stripe_rate_per_minute=read_int(env, "EXPORTER_STRIPE_RATE_PER_MINUTE"),
             label_idle_seconds=read_float(env, "EXPORTER_LABEL_IDLE_SECONDS"),
             max_series_per_metric=read_int(env, "EXPORTER_MAX_SERIES_PER_METRIC"),
             bounds=LabelBounds(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from passiton_common.settings import ConfigError
 
@@ -21,6 +21,35 @@ def parse_networks(values: Iterable[str], name: str = "EXPORTER_TRUSTED_PROXIES"
         except ValueError:
             raise ConfigError(f"{name}: {value!r} is not an address or CIDR") from None
     return tuple(networks)
+
+
+_IPV6_CLIENT_PREFIX = 64  # one subscriber's allocation: the least a provider hands out
+
+
+def client_network(address: str) -> str:
+    """The client a limit or a count is about: an IPv4 address as is, an IPv6 address as its /64
+    (one machine can rotate through 2**64 addresses of its own prefix), an IPv4-mapped IPv6
+    address as its IPv4 address. Anything else (``unknown``, a network already) is returned as
+    is."""
+    if ":" not in address or "/" in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, _IPV6_CLIENT_PREFIX), strict=False))
+
+
+def forwarded_for(headers: Mapping[str, str]) -> str | None:
+    """Every ``X-Forwarded-For`` line of a request, joined in order (RFC 9110: several lines of one
+    field are one comma-separated list). A proxy that adds its own line (HAProxy) puts it after
+    the client's, so the right end is the proxy's however many lines the client sent."""
+    getall = getattr(headers, "getall", None)
+    lines = getall("X-Forwarded-For", ()) if getall else [headers.get("X-Forwarded-For", "")]
+    joined = ", ".join(line for line in lines if line)
+    return joined or None
 
 
 class ClientAddress:

@@ -174,44 +174,44 @@ _INTEGER_FIELDS = ("amount", "status")
 
 
 class MalformedBody(ValueError):
-    """The body is not JSON, or not an event object or array of them."""
+    """The body is not JSON, or not an event object or array of them; ``reason`` is the
+    refusal's (``invalid_json``, or ``too_deep`` for JSON nested past the decoder's limit)."""
+
+    def __init__(self, message: str, reason: str = "invalid_json") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-def decode_events(
-    body: bytes, max_events: int, allowed: frozenset[str] | None = None
-) -> tuple[list[_Event], list[Rejection], bool]:
-    """Decode one event object or an array of them.
+_TOO_DEEP = "body is JSON nested too deeply (the decoder's recursion limit)"
 
-    Returns (valid events, rejections, was_batch). Invalid events are rejected one by one;
-    a body that is not JSON, or whose top level is neither an object nor an array, raises
-    MalformedBody. An oversized batch raises BatchTooLarge.
-    """
-    stripped = body.lstrip()
-    is_batch = stripped[:1] == b"["
-    if allowed is None:
-        try:
-            if is_batch:
-                events = _batch_decoder.decode(body)
-                if len(events) > max_events:
-                    raise BatchTooLarge(len(events), max_events)
-                return events, [], True
-            return [_single_decoder.decode(body)], [], False
-        except msgspec.ValidationError:
-            pass  # fall through to per-event validation for precise, per-index errors
-        except msgspec.DecodeError as exc:
-            raise MalformedBody(f"body is not valid JSON: {exc}") from None
+
+def _too_deep() -> MalformedBody:
+    return MalformedBody(_TOO_DEEP, "too_deep")
+
+
+def decode_raw(body: bytes, max_events: int) -> tuple[list[Any], bool]:
+    """The body's items as plain JSON values, and whether it was a batch (an array). A body that
+    is not JSON, nested too deeply, or whose top level is neither an object nor an array, raises
+    MalformedBody; an oversized batch raises BatchTooLarge."""
     try:
         raw = _any_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _too_deep() from None
     if isinstance(raw, dict):
-        items, is_batch = [raw], False
-    elif isinstance(raw, list):
-        items, is_batch = raw, True
-        if len(items) > max_events:
-            raise BatchTooLarge(len(items), max_events)
-    else:
-        raise MalformedBody("body must be a JSON event object or an array of event objects")
+        return [raw], False
+    if isinstance(raw, list):
+        if len(raw) > max_events:
+            raise BatchTooLarge(len(raw), max_events)
+        return raw, True
+    raise MalformedBody("body must be a JSON event object or an array of event objects")
+
+
+def validate(
+    items: list[Any], allowed: frozenset[str] | None = None
+) -> tuple[list[_Event], list[Rejection]]:
+    """Each item checked against its event type's schema: (valid events, rejections)."""
     valid: list[_Event] = []
     rejected: list[Rejection] = []
     for index, item in enumerate(items):
@@ -234,6 +234,35 @@ def decode_events(
         except msgspec.ValidationError as exc:
             message = str(exc)
             rejected.append(Rejection(index, kind, _reason(message), message))
+    return valid, rejected
+
+
+def decode_events(
+    body: bytes, max_events: int, allowed: frozenset[str] | None = None
+) -> tuple[list[_Event], list[Rejection], bool]:
+    """Decode one event object or an array of them.
+
+    Returns (valid events, rejections, was_batch). Invalid events are rejected one by one;
+    a body that is not JSON, nested too deeply, or whose top level is neither an object nor an
+    array, raises MalformedBody. An oversized batch raises BatchTooLarge.
+    """
+    if allowed is None:
+        is_batch = body.lstrip()[:1] == b"["
+        try:
+            if is_batch:
+                events = _batch_decoder.decode(body)
+                if len(events) > max_events:
+                    raise BatchTooLarge(len(events), max_events)
+                return events, [], True
+            return [_single_decoder.decode(body)], [], False
+        except msgspec.ValidationError:
+            pass  # fall through to per-event validation for precise, per-index errors
+        except msgspec.DecodeError as exc:
+            raise MalformedBody(f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _too_deep() from None
+    items, is_batch = decode_raw(body, max_events)
+    valid, rejected = validate(items, allowed)
     return valid, rejected, is_batch
 
 

@@ -19,6 +19,30 @@ ENDPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 EVENT_LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 INGEST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 
+# Label values known in advance of counters the alert rules read with increase() or rate(): each
+# series exists at 0 from start-up, so the first increase after a restart is seen (increase() of
+# a series born at 1 is 0, and a missing series is no sample at all).
+SIGNATURE_FAILURE_REASONS = (
+    "missing_header",
+    "malformed_header",
+    "timestamp_outside_tolerance",
+    "no_matching_signature",
+    "invalid_payload",
+)
+BEACON_KEY_REJECTION_REASONS = ("missing_key", "malformed_key", "forged_key", "key_mismatch")
+BEACON_RATE_LIMITS = ("client", "key")
+WIDGET_ERROR_CHANNELS = ("events", "beacon")
+BOUNDED_LABELS = (
+    "organization_id",
+    "widget_organization_id",
+    "widget_id",
+    "route",
+    "provider",
+    "event_type",
+    "reason",
+    "operation",
+)
+
 
 @dataclass(frozen=True)
 class ExporterMetrics:
@@ -33,6 +57,7 @@ class ExporterMetrics:
     stripe_duplicate_events: Counter
     stripe_signature_failures: Counter
     stripe_webhook_handler_failures: Counter
+    stripe_rate_limited: Counter
     # widgets
     widget_loads: Counter
     widget_errors: Counter
@@ -67,6 +92,19 @@ class ExporterMetrics:
     # rendered, so an unconfigured probe says nothing instead of "down" (0).
     database_probe_enabled: bool = True
 
+    def initialise(self) -> None:
+        """Every series of the known label values above, at 0."""
+        known = (
+            (self.stripe_signature_failures, "reason", SIGNATURE_FAILURE_REASONS),
+            (self.beacon_key_rejections, "reason", BEACON_KEY_REJECTION_REASONS),
+            (self.beacon_rate_limited, "limit", BEACON_RATE_LIMITS),
+            (self.widget_error_reports, "channel", WIDGET_ERROR_CHANNELS),
+            (self.label_overflow, "label", BOUNDED_LABELS),
+        )
+        for metric, label, values in known:
+            for value in values:
+                metric.labels(**{label: value})
+
     def all(self) -> list[MetricWrapperBase]:
         probe = {"database_probe_up", "database_probe_duration"}
         return [
@@ -88,7 +126,7 @@ class ExporterMetrics:
         r = registry
         probe_registry = registry if database_probe else None
         widget_buckets = tuple(sorted({*WIDGET_LOAD_BUCKETS, float(widget_timeout_seconds)}))
-        return cls(
+        metrics = cls(
             payment_attempts=Counter(
                 "passiton_payment_attempts",
                 "Payment attempts by organization and outcome (succeeded, failed, timeout).",
@@ -148,6 +186,12 @@ class ExporterMetrics:
                 "passiton_stripe_webhook_handler_failures",
                 "The application's own Stripe webhook handler failing, by event type and reason.",
                 ["event_type", "reason"],
+                registry=r,
+            ),
+            stripe_rate_limited=Counter(
+                "passiton_exporter_stripe_rate_limited",
+                "Requests to /v1/stripe/webhook refused (429) by the per-client rate limit, before "
+                "their body was read or their signature checked.",
                 registry=r,
             ),
             widget_loads=Counter(
@@ -304,3 +348,5 @@ class ExporterMetrics:
             ),
             database_probe_enabled=database_probe,
         )
+        metrics.initialise()
+        return metrics

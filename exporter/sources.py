@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from hashlib import blake2b
 
+from exporter.edge import client_network
+
 _HLL_BITS = 11
 _HLL_REGISTERS = 1 << _HLL_BITS
 _HLL_ALPHA = 0.7213 / (1 + 1.079 / _HLL_REGISTERS)
@@ -59,6 +61,7 @@ class SourceWindow:
         return slots[-1]
 
     def add(self, source: str) -> None:
+        source = client_network(source)  # one IPv6 /64 is one source
         digest = blake2b(source.encode(), key=self._key, digest_size=8).digest()
         h = int.from_bytes(digest, "big")
         slot = self._current()

@@ -101,6 +101,7 @@ _CATALOGUE = (
     Variable("EXPORTER_CORS_ORIGINS", "csv", EX, "comma-separated origins allowed to post beacons (`*` for any)", shown="unset (no browser origin allowed)"),
     Variable("EXPORTER_BEACON_RATE_PER_MINUTE", "int", EX, "beacons accepted per client address per minute", 120, minimum=1),
     Variable("EXPORTER_BEACON_KEY_RATE_PER_MINUTE", "int", EX, "beacons accepted per widget key per minute", 3000, minimum=1),
+    Variable("EXPORTER_STRIPE_RATE_PER_MINUTE", "int", EX, "requests to `/v1/stripe/webhook` accepted per client address per minute (Stripe retries a 429)", 600, minimum=1),
     Variable("EXPORTER_HEADER_TIMEOUT_SECONDS", "float", EX, "a connection that has not sent a complete request head (or sits idle) this long is closed", 10.0, minimum=0.001),
     Variable("EXPORTER_BODY_TIMEOUT_SECONDS", "float", EX, "a request body not received in this time is answered 408", 10.0, minimum=0.001),
     Variable("EXPORTER_MAX_BODY_BYTES", "int", EX, "largest request body", 1_048_576, minimum=1),

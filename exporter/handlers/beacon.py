@@ -10,7 +10,7 @@ from importlib import resources
 from aiohttp import web
 
 from exporter.config import ExporterConfig
-from exporter.edge import ClientAddress
+from exporter.edge import ClientAddress, client_network, forwarded_for
 from exporter.handlers.beacon_gate import (
     BeaconGate,
     BeaconRefusal,
@@ -65,8 +65,9 @@ class BeaconHandler:
         config = self.config
         origin = request.headers.get("Origin")
         cors = cors_headers(origin, config.cors_origins)
-        client = self._client_address.resolve(
-            request.remote, request.headers.get("X-Forwarded-For")
+        # one IPv6 /64 is one client, for the rate limit and the sketch of failing clients alike
+        client = client_network(
+            self._client_address.resolve(request.remote, forwarded_for(request.headers))
         )
         beacon = BeaconRequest(
             origin=origin,

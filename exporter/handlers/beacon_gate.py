@@ -13,7 +13,14 @@ import msgspec
 from exporter import beacon_keys
 from exporter.config import ExporterConfig
 from exporter.edge import RateLimiter
-from exporter.events import BEACON_TYPES, BatchTooLarge, MalformedBody, Rejection, decode_events
+from exporter.events import (
+    BEACON_TYPES,
+    BatchTooLarge,
+    MalformedBody,
+    Rejection,
+    decode_raw,
+    validate,
+)
 from exporter.handlers.http import Refusal
 
 BEACON_CONTENT_TYPES = ("application/json", "text/plain")
@@ -66,6 +73,16 @@ def cut_text(event: Any, length: int) -> Any:
     return msgspec.structs.replace(event, **long) if long else event
 
 
+def _claimed_widget(item: Any) -> tuple[str, str] | None:
+    """The (organization, widget) an item claims, when it names both as strings."""
+    if not isinstance(item, dict):
+        return None
+    organization_id, widget_id = item.get("organization_id"), item.get("widget_id")
+    if isinstance(organization_id, str) and isinstance(widget_id, str):
+        return organization_id, widget_id
+    return None
+
+
 def _key_refusal(status: int, reason: str, message: str) -> BeaconRefusal:
     return BeaconRefusal(status, reason, message, key=True)
 
@@ -76,9 +93,9 @@ def _rate_limited(limit: str, message: str) -> BeaconRefusal:
 
 class BeaconGate:
     """The checks, in order: origin, configuration, client rate limit, key present and well
-    formed, content type, body size, decoding (widget event types only), one organization and
-    widget per beacon, the key that organization's widget key, key rate limit. One instance per
-    application (it holds the rate limiters)."""
+    formed, content type, body size, decoding, one organization and widget claimed by the beacon's
+    items, the key that organization's widget key, key rate limit, then each item's validation
+    (widget event types only). One instance per application (it holds the rate limiters)."""
 
     def __init__(self, config: ExporterConfig) -> None:
         self.config = config
@@ -115,23 +132,29 @@ class BeaconGate:
         if isinstance(body, Refusal):
             return body
         try:
-            events, rejected, is_batch = decode_events(body, config.beacon_max_events, BEACON_TYPES)
+            items, is_batch = decode_raw(body, config.beacon_max_events)
         except MalformedBody as exc:
-            return Refusal(400, "invalid_json", str(exc))
+            return Refusal(400, exc.reason, str(exc))
         except BatchTooLarge as exc:
             return Refusal(413, "batch_too_large", str(exc))
-        pairs = {(e.organization_id, e.widget_id) for e in events}
+        if not items:
+            return Accepted([], [], is_batch)
+        # The key is checked against the ids the items claim before any item is validated, so
+        # a beacon whose events all fail validation is refused for its key like any other.
+        pairs = {_claimed_widget(item) for item in items} - {None}
         if len(pairs) > 1:
             return _key_refusal(
                 403, "key_mismatch", "every event of a beacon must be for the key's widget"
             )
-        if pairs:
-            organization_id, widget_id = pairs.pop()
-            if not beacon_keys.verify(secret, organization_id, widget_id, key):
-                return _key_refusal(
-                    403, "forged_key", "the key is not this organization's widget key"
-                )
-            if not self._key_limiter.allow(key, request.now):
-                return _rate_limited("key", "too many beacons for this widget")
+        if not pairs:
+            return _key_refusal(
+                403, "key_mismatch", "no event names the key's organization and widget"
+            )
+        organization_id, widget_id = pairs.pop()
+        if not beacon_keys.verify(secret, organization_id, widget_id, key):
+            return _key_refusal(403, "forged_key", "the key is not this organization's widget key")
+        if not self._key_limiter.allow(key, request.now):
+            return _rate_limited("key", "too many beacons for this widget")
+        events, rejected = validate(items, BEACON_TYPES)
         length = config.beacon_text_length
         return Accepted([cut_text(e, length) for e in events], rejected, is_batch)

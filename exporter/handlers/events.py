@@ -41,7 +41,7 @@ class EventsHandler:
         try:
             events, rejected, is_batch = decode_events(body, self.config.max_batch_events)
         except MalformedBody as exc:
-            return refuse(self.metrics, Refusal(400, "invalid_json", str(exc)))
+            return refuse(self.metrics, Refusal(400, exc.reason, str(exc)))
         except BatchTooLarge as exc:
             return refuse(self.metrics, Refusal(413, "batch_too_large", str(exc)))
         self.recorder.record(events)

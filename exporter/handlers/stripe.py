@@ -10,6 +10,7 @@ from aiohttp import web
 
 from exporter import stripe_events
 from exporter.config import ExporterConfig
+from exporter.edge import ClientAddress, RateLimiter, client_network, forwarded_for
 from exporter.handlers.http import Refusal, error_response, json_response, read_body, refuse
 from exporter.metrics import ExporterMetrics
 from exporter.recorder import Recorder
@@ -18,8 +19,10 @@ log = logging.getLogger("exporter")
 
 
 class StripeWebhook:
-    """``POST /v1/stripe/webhook``: signature verified, duplicates answered once, payment
-    outcomes recorded; one instance per application."""
+    """``POST /v1/stripe/webhook``: rate-limited per client address (a 429 with ``Retry-After``
+    before the body is read: Stripe retries it, an anonymous flood is bounded), signature
+    verified, duplicates answered once, payment outcomes recorded; one instance per
+    application."""
 
     def __init__(
         self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
@@ -29,6 +32,8 @@ class StripeWebhook:
         self.recorder = recorder
         self._seen = stripe_events.SeenIds(config.stripe_dedupe_ids)
         self._duration = metrics.ingest_duration.labels(endpoint="stripe")
+        self._client_address = ClientAddress(config.trusted_proxies)
+        self._limiter = RateLimiter(config.stripe_rate_per_minute, config.beacon_max_clients)
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -36,6 +41,16 @@ class StripeWebhook:
         secret = config.stripe_webhook_secret
         if not secret:
             return error_response(404, "not_configured", "STRIPE_WEBHOOK_SECRET is not set")
+        client = client_network(
+            self._client_address.resolve(request.remote, forwarded_for(request.headers))
+        )
+        if not self._limiter.allow(client, time.monotonic()):
+            self.metrics.stripe_rate_limited.inc()
+            response = error_response(
+                429, "rate_limited", "too many requests from this client; retry after 60 s"
+            )
+            response.headers["Retry-After"] = "60"
+            return response
         body = await read_body(
             request, config.max_body_bytes, config.body_timeout_seconds, self.metrics
         )

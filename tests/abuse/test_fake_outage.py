@@ -4,8 +4,9 @@ The payload of issue 10 (about 500 `widget.load_error` events over 101 made-up o
 one request) is refused by the real exporter. What is left to an attacker is replaying the real
 keys of a few widgets from a few machines: the exporter's own numbers for that flood (measured
 over HTTP through a trusted proxy) go into promtool with the repository's rules, which must
-raise the `security` alert at high and never the critical WidgetPlatformOutage. The same failures
-reported by the platform through the authenticated events API still page.
+raise the security signal (WidgetFailureFloodFromFewSources, category widget) at high and never
+the critical WidgetPlatformOutage. The same failures reported by the platform through the
+authenticated events API still page.
 """
 
 from __future__ import annotations

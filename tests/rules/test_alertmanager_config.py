@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 SEVERITIES = ("critical", "high", "medium", "low")
-CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system", "security")
+CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system")
 BRIDGE_URL = "http://localhost:9821/v1/alertmanager"
 
 
