@@ -67,6 +67,19 @@ class ReconcileStatus:
     error: str
 
 
+@dataclass(frozen=True)
+class ReconciledRow:
+    """An alert the reconciler resolved, for the Now page."""
+
+    table: str
+    id: int
+    alertname: str
+    organization_id: str | None
+    summary: str
+    reason: str
+    resolved_at: datetime
+
+
 Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 
@@ -225,6 +238,24 @@ class ReconcileReads:
             )
             for r in rows
         }
+
+    async def recently_reconciled(self, since: datetime, limit: int) -> list[ReconciledRow]:
+        """Alerts the reconciler resolved since then, newest first."""
+        parts = " UNION ALL ".join(
+            f"SELECT '{t}' AS tbl, a.id, a.alertname, a.organization_id, a.summary"  # noqa: S608
+            f" FROM {t} a WHERE a.fingerprint = s.fingerprint AND a.starts_at = s.starts_at"
+            for t in ALERT_TABLES
+        )
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT x.tbl, x.id, x.alertname, x.organization_id, x.summary,"  # noqa: S608
+                " s.resolved_reason, s.resolved_at FROM alert_suppression s"
+                f" CROSS JOIN LATERAL ({parts}) x"
+                " WHERE s.resolved_at >= $1 ORDER BY s.resolved_at DESC LIMIT $2",
+                since,
+                limit,
+            )
+        return [ReconciledRow(*r) for r in rows]
 
     async def reconcile_status(self) -> ReconcileStatus:
         async with self._conn() as conn:
