@@ -23,6 +23,7 @@ from tests.bridge.support import (
     make_config,
     notifiers,
     payload,
+    wait_until,
 )
 
 DOWN = "http://127.0.0.1:9"  # nothing listens
@@ -294,3 +295,17 @@ def test_config_reads_every_alertmanager():
     assert config.reconcile_interval_seconds == 0
     assert BridgeConfig().reconcile_interval_seconds == 30
     assert BridgeConfig(alertmanager_url="http://am:1").alertmanager_api_urls == ("http://am:1",)
+
+
+async def test_the_bridge_runs_the_reconciler_every_interval(db_url, aiohttp_client, fakes):
+    (one, url1), (two, url2) = fakes
+    config = make_config(
+        db_url,
+        alertmanager_url=url1,
+        alertmanager_urls=(url1, url2),
+        reconcile_interval_seconds=0.05,
+    )
+    app = create_app(config, notifiers=notifiers("slack"))
+    await aiohttp_client(app)
+    await wait_until(lambda: one.reads >= 2 and two.reads >= 2)
+    assert "reconcile_last_at" in await state(BridgeClient(None, app[BRIDGE]))
