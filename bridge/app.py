@@ -22,6 +22,7 @@ from bridge.fatigue import FatigueRules
 from bridge.ingest import Ingestor, IngestResult, build_deliveries
 from bridge.metrics import BridgeMetrics
 from bridge.model import Notification
+from bridge.reconcile import Reconciler
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.sanitize import redact
@@ -96,6 +97,14 @@ class Bridge:
             interval_seconds=config.rollup_interval_seconds,
             clock=clock,
         )
+        self.reconciler = Reconciler(
+            self.storage,
+            self.ingest,
+            self.metrics,
+            clock,
+            config.alertmanager_api_urls,
+            interval_seconds=config.reconcile_interval_seconds,
+        )
         self._maintenance: asyncio.Task[None] | None = None
         self._listener = self.storage.outbox_listener(self.delivery.wake)
         self._migrated = False
@@ -121,10 +130,12 @@ class Bridge:
                 self._listener.start()
             self.delivery.start()
             self._maintenance = asyncio.create_task(self._maintenance_loop(), name="maintenance")
+            self.reconciler.start()  # off with BRIDGE_RECONCILE_INTERVAL_SECONDS=0
             if self.config.rollup_interval_seconds > 0:
                 self.rollup.start()
 
     async def stop(self) -> None:
+        await self.reconciler.stop()
         await self.rollup.stop()
         if self._maintenance is not None:
             self._maintenance.cancel()

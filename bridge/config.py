@@ -87,11 +87,21 @@ class BridgeConfig:
     prometheus_url: str = default_of("PROMETHEUS_URL")
     # The hourly history rollup (bridge/rollup.py) checks this often for completed hours; 0: off.
     rollup_interval_seconds: float = default_of("BRIDGE_ROLLUP_INTERVAL_SECONDS")
+    # The first Alertmanager (links, doctor, the console's silences); the reconciler reads
+    # every one of alertmanager_urls (an HA cluster), empty meaning just this one.
     alertmanager_url: str = default_of("ALERTMANAGER_URL")
+    alertmanager_urls: tuple[str, ...] = ()
+    # How often the reconciler (bridge/reconcile.py) reads Alertmanager's alerts; 0: off.
+    reconcile_interval_seconds: float = default_of("BRIDGE_RECONCILE_INTERVAL_SECONDS")
     channels: ChannelsConfig | Any = None
     # The console's session signing key; empty: a random key kept in bridge_state.
     console_secret: str = field(default="", repr=False)
     console_session_seconds: float = default_of("BRIDGE_CONSOLE_SESSION_SECONDS")
+
+    @property
+    def alertmanager_api_urls(self) -> tuple[str, ...]:
+        """Every Alertmanager the reconciler reads."""
+        return self.alertmanager_urls or (self.alertmanager_url,)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
@@ -135,6 +145,9 @@ class BridgeConfig:
             # parsed and checked once, with the channels' URLs (their defaults included)
             prometheus_url=channels.prometheus_url or default_of("PROMETHEUS_URL"),
             alertmanager_url=channels.alertmanager_url or default_of("ALERTMANAGER_URL"),
+            # one: just alertmanager_url (the default's form), several: an HA cluster
+            alertmanager_urls=urls if len(urls := channels.alertmanager_urls) > 1 else (),
+            reconcile_interval_seconds=read_float(env, "BRIDGE_RECONCILE_INTERVAL_SECONDS"),
             rollup_interval_seconds=read_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS"),
             channels=channels,
             console_secret=read_text(env, "BRIDGE_CONSOLE_SECRET"),

@@ -92,6 +92,23 @@ class BridgeMetrics:
             "When the Watchdog alert last arrived (dead man's switch).",
             registry=r,
         )
+        self.reconcile_failures = Counter(
+            "passiton_bridge_reconcile_failures",
+            "Reads of an Alertmanager's alerts by the reconciler that failed (unreachable, "
+            "error status or an unreadable answer).",
+            registry=r,
+        )
+        self.reconcile_last_success = Gauge(
+            "passiton_bridge_reconcile_last_success_timestamp_seconds",
+            "When the reconciler last read every Alertmanager and applied what they said.",
+            registry=r,
+        )
+        self.reconciled = Counter(
+            "passiton_bridge_reconciled",
+            "Changes the reconciler made, by kind (vanished, resolved_while_silenced, missed).",
+            ["kind"],
+            registry=r,
+        )
         self.event_loop_lag = Histogram(
             "passiton_event_loop_lag_seconds",
             "How late the event loop ran a callback scheduled for a fixed interval.",

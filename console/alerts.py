@@ -15,6 +15,7 @@ from bridge.storage.console import (
     AlertRow,
     DeliveryRow,
 )
+from bridge.storage.reconcile import RESOLVED_SILENCED, Suppression
 from console import upstream
 from console.common import (
     ATTEMPT_LABELS,
@@ -26,6 +27,7 @@ from console.common import (
     _console,
     _form,
     _problem,
+    _stamp,
     _visitor,
     render,
     require,
@@ -43,6 +45,31 @@ def _delivery_summary(
     return [(c, d.display_state, d) for c, d in sorted(latest.items())]
 
 
+def suppression_items(found: Suppression | None, *, resolved: bool) -> list[tuple[str, str]]:
+    """(css class, text) of what Alertmanager said of an instance: its silences and inhibiting
+    alerts while firing, or why the reconciler resolved it."""
+    if found is None:
+        return []
+    if found.resolved_reason and found.resolved_at is not None:
+        if not resolved:
+            return []
+        what = (
+            "resolved while silenced"
+            if found.resolved_reason == RESOLVED_SILENCED
+            else "vanished from Alertmanager"
+        )
+        return [("reconciled", f"{what} at {_stamp(found.resolved_at)} UTC")]
+    items = []
+    for silence in found.silenced_by:
+        ends = silence.get("ends_at")
+        until = f", until {_stamp(datetime.fromisoformat(ends))} UTC" if ends else ""
+        items.append(("silenced", f"silenced (silence {silence.get('id', '?')}{until})"))
+    for inhibitor in found.inhibited_by:
+        name = inhibitor.get("alertname") or inhibitor.get("fingerprint", "?")
+        items.append(("inhibited", f"inhibited by {name}"))
+    return items
+
+
 async def _decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
     deliveries = await console.store.deliveries([a.fingerprint for a in alerts])
     acks = await console.store.acknowledgements([a.instance for a in alerts])
@@ -54,6 +81,12 @@ async def now_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     alerts = await console.store.firing(500)
     delivered, acks = await _decorate(console, alerts)
+    found = await console.store.suppressions([a.instance for a in alerts])
+    muted = {
+        a.instance: items
+        for a in alerts
+        if (items := suppression_items(found.get(a.instance), resolved=False))
+    }
     groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
     for alert in alerts:
         groups[(alert.severity, alert.category)].append(alert)
@@ -67,6 +100,10 @@ async def now_page(request: web.Request) -> web.StreamResponse:
         acks=acks,
         total=len(alerts),
         acked=sum(1 for a in alerts if a.instance in acks),
+        muted=muted,
+        silenced=len(muted),
+        reconcile=await console.store.reconcile_status(),
+        reconciled=await console.store.recently_reconciled(console.now() - timedelta(hours=1), 20),
     )
 
 
@@ -119,8 +156,11 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
     for entry in audit:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
         timeline.append((entry.at, entry.action, f"by {entry.username}", detail))
+    found = (await console.store.suppressions([alert.instance])).get(alert.instance)
+    muted = suppression_items(found, resolved=alert.status == "resolved")
     if alert.status == "resolved" and alert.ends_at is not None:
-        timeline.append((alert.ends_at, "resolved", "", ""))
+        why = muted[0][1].rsplit(" at ", 1)[0] if muted else ""
+        timeline.append((alert.ends_at, "resolved", why, ""))
     timeline.sort(key=lambda item: item[0])
     return render(
         request,
@@ -133,6 +173,8 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         alertmanager=_alertmanager_link(console.host.alertmanager_url, alert),
         graph=alert.generator_url,
         notice=request.query.get("notice", ""),
+        muted=muted,
+        reconcile=await console.store.reconcile_status(),
     )
 
 

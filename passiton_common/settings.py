@@ -252,6 +252,15 @@ class EnvReader:
         check_url(name, value)
         return value.rstrip("/") if name != "SLACK_WEBHOOK_URL" else value
 
+    def urls(self, name: str) -> tuple[str, ...]:
+        """Comma-separated checked URLs (each as ``url`` gives it), or the declared default."""
+        declared = _declared(name, "url")
+        value = self(name) or _text_default(declared.default) or ""
+        parts = tuple(part.strip() for part in value.split(",") if part.strip())
+        for part in parts:
+            check_url(name, part)
+        return tuple(part.rstrip("/") for part in parts)
+
     def list(self, name: str) -> tuple[str, ...]:
         value = self(name) or ""
         return tuple(part for part in re.split(r"[,;\s]+", value) if part)

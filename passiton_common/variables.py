@@ -120,6 +120,7 @@ _CATALOGUE = (
     Variable("BRIDGE_WEBHOOK_TOKEN", "text", BR, "bearer token (or basic-auth password) Alertmanager must send", secret=True, token=True),
     Variable("BRIDGE_LISTEN", "listen", BR, "listen address (`--listen` overrides)", "0.0.0.0:9821"),
     Variable("RETENTION_DAYS", "int", BR, "alert rows older than this are purged daily", 90, minimum=1),
+    Variable("BRIDGE_RECONCILE_INTERVAL_SECONDS", "float", BR, "how often the bridge reads Alertmanager's alerts to resolve those it never heard resolved (silenced ones), store silences and inhibitions and catch missed alerts (`0`: off)", 30.0, minimum=0),
     Variable("BRIDGE_ROLLUP_INTERVAL_SECONDS", "float", BR, "how often the hourly history rollup into the metrics tables looks for completed hours (`0`: off)", 300.0),
     Variable("BRIDGE_MAX_BODY_BYTES", "int", BR, "largest Alertmanager notification accepted (413 above)", 4 * 1024 * 1024, minimum=1024),
     Variable("BRIDGE_HEADER_TIMEOUT_SECONDS", "float", BR, "a connection that has not sent a complete request head (or sits idle) this long is closed", 10.0, minimum=0.1),
@@ -140,7 +141,7 @@ _CATALOGUE = (
     Variable("BRIDGE_CONSOLE_SECRET", "text", BR, "signing key of the console's session cookies; set it to rotate the key (every session ends)", shown="unset (a random key kept in the database's `bridge_state`)"),
     Variable("BRIDGE_CONSOLE_SESSION_SECONDS", "float", BR, "how long a console login lasts", 12 * 3600.0, minimum=60),
     Variable("PROMETHEUS_URL", "url", BR, "Prometheus for links, `doctor`, the history rollup and the console (threshold read-back, what-if)", "http://127.0.0.1:9090"),
-    Variable("ALERTMANAGER_URL", "url", BR, "Alertmanager for links, `doctor` and the console's silences", "http://127.0.0.1:9093"),
+    Variable("ALERTMANAGER_URL", "url", BR, "Alertmanager for links, `doctor`, the console's silences and the reconciler; comma-separated for an HA cluster (the reconciler reads every one, the rest use the first)", "http://127.0.0.1:9093"),
     Variable("PASSITON_STATE_DIR", "text", "bridge, `up`", "Prometheus, Alertmanager and the embedded database's data", ".passiton"),
     # --- the bridge's channels: all of a channel's variables unset switches it off ---
     Variable("SLACK_WEBHOOK_URL", "url", BR, "Slack incoming webhook", secret=True),

@@ -85,6 +85,7 @@ class ChannelsConfig:
     pagerduty: PagerDutySettings | None = None
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
+    alertmanager_urls: tuple[str, ...] = ()  # every one of an HA cluster; the first is the above
     http_timeout: float = 10.0
 
     @property
@@ -106,13 +107,15 @@ class ChannelsConfig:
     def from_env(cls, env: Mapping[str, str]) -> ChannelsConfig:
         """Parse and validate the contract's channel variables; ConfigError names the culprit."""
         get = EnvReader(read_secrets(env))
+        alertmanagers = get.urls("ALERTMANAGER_URL")
         return cls(
             slack=_slack(get),
             email=_email(get),
             sms=_sms(get),
             pagerduty=_pagerduty(get),
             prometheus_url=get.url("PROMETHEUS_URL"),
-            alertmanager_url=get.url("ALERTMANAGER_URL"),
+            alertmanager_url=alertmanagers[0] if alertmanagers else None,
+            alertmanager_urls=alertmanagers,
         )
 
 

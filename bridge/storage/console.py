@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from bridge.storage.reconcile import ReconciledRow, ReconcileStatus, Suppression
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 ROLES = ("viewer", "responder", "admin")
@@ -251,3 +252,14 @@ class ConsoleStore(Protocol):
         self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
     ) -> Review:
         """Fire counts, response times and noise per alert name and organization."""
+
+    async def suppressions(
+        self, instances: Sequence[tuple[str, datetime]]
+    ) -> dict[tuple[str, datetime], Suppression]:
+        """What Alertmanager said of these instances (silences, inhibitions, vanished)."""
+
+    async def recently_reconciled(self, since: datetime, limit: int) -> list[ReconciledRow]:
+        """Alerts the reconciler resolved since then (vanished, resolved while silenced)."""
+
+    async def reconcile_status(self) -> ReconcileStatus:
+        """When the reconciler last read Alertmanager, and since when it cannot."""

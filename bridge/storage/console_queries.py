@@ -23,6 +23,7 @@ from bridge.storage.console import (
     Review,
     ReviewRow,
 )
+from bridge.storage.reconcile import ReconcileReads
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 _ALERT_COLUMNS = (
@@ -96,7 +97,7 @@ def _audit_row(r: Any) -> AuditEntry:
     return AuditEntry(r[0], r[1], r[2], r[3], r[4], decode_json(r[5]) or {})
 
 
-class ConsoleQueries(ConsoleStore):
+class ConsoleQueries(ReconcileReads, ConsoleStore):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:

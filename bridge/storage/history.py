@@ -108,6 +108,7 @@ _PURGE = {
     "alert_fatigue": "DELETE FROM alert_fatigue WHERE NOT flapping AND last_event_at < $1",
     "alert_acknowledgements": "DELETE FROM alert_acknowledgements WHERE created_at < $1",
     "console_audit": "DELETE FROM console_audit WHERE at < $1",
+    "alert_suppression": "DELETE FROM alert_suppression WHERE seen_at < $1",
 }
 
 

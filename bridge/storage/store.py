@@ -22,6 +22,7 @@ from bridge.storage.connection import is_unavailable, pooler_dsn, translated
 from bridge.storage.console_queries import ConsoleQueries
 from bridge.storage.history import HistoryWrites
 from bridge.storage.outbox import OutboxListener, OutboxQueries
+from bridge.storage.reconcile import ReconcileWrites
 from bridge.storage.routing import RoutingQueries
 from bridge.storage.state import StateOps
 from bridge.storage.types import StorageUnavailable
@@ -36,7 +37,7 @@ class Transaction(AlertWrites, StateOps, HistoryWrites):
         self.conn = conn
 
 
-class Storage(OutboxQueries, RoutingQueries):
+class Storage(OutboxQueries, RoutingQueries, ReconcileWrites):
     """The database holding the alert tables, the delivery outbox and the bridge's state."""
 
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:

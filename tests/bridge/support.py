@@ -84,6 +84,7 @@ def make_config(database_url: str, **overrides: Any) -> BridgeConfig:
         delivery_poll_seconds=0.05,
         retry=RetryPolicy(initial=1.0, max_delay=60.0, max_age_seconds=3600.0, jitter="none"),
         cooldown_seconds=0,
+        reconcile_interval_seconds=0,
     )
     return replace(config, **overrides)
 

@@ -108,6 +108,7 @@ async def test_migrate_is_idempotent(empty_db_url):
             "alert_acknowledgements",
             "console_audit",
             "delivery_alerts",
+            "alert_suppression",
         ):
             assert await count(storage, table) == 0
         without_rls = await storage.query(

@@ -65,12 +65,16 @@ def alertmanager_binary() -> str:
     raise AssertionError("Alertmanager is not installed: `make debs` installs it")
 
 
+NO_ROUTE = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
+
+
 @contextmanager
-def real_alertmanager() -> Iterator[str]:
-    """A real Alertmanager with a do-nothing route, for the silences API."""
+def real_alertmanager(config_text: str = NO_ROUTE) -> Iterator[str]:
+    """A real Alertmanager (by default with a do-nothing route), for its alerts and silences
+    APIs."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "alertmanager.yml"
-        config.write_text("route:\n  receiver: none\nreceivers:\n  - name: none\n")
+        config.write_text(config_text)
         port, cluster = free_port(), free_port()
         process = subprocess.Popen(
             [

@@ -1,0 +1,311 @@
+"""The reconciler against small fake Alertmanagers: two merged (an HA pair), one or both down,
+missed alerts stored once. The real Alertmanager's silences and inhibitions are in
+tests/console/test_console_reconcile.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bridge.app import BRIDGE, create_app
+from bridge.config import BridgeConfig
+from bridge.reconcile import Reconciler
+from tests.bridge.support import (
+    AUTH,
+    T0,
+    BridgeClient,
+    Clock,
+    am_alert,
+    body,
+    make_config,
+    notifiers,
+    payload,
+    wait_until,
+)
+
+DOWN = "http://127.0.0.1:9"  # nothing listens
+
+
+def api_alert(
+    name: str,
+    fingerprint: str,
+    *,
+    state: str = "active",
+    silenced_by: tuple[str, ...] = (),
+    inhibited_by: tuple[str, ...] = (),
+    starts_at=T0,
+) -> dict[str, Any]:
+    """An alert as ``GET /api/v2/alerts`` shows it (the API keeps milliseconds)."""
+    alert = am_alert(name, fingerprint=fingerprint, starts_at=starts_at)
+    alert["startsAt"] = starts_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    alert["endsAt"] = (starts_at + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+    alert["status"] = {
+        "state": state,
+        "silencedBy": list(silenced_by),
+        "inhibitedBy": list(inhibited_by),
+    }
+    alert["receivers"] = [{"name": "bridge"}]
+    alert["updatedAt"] = alert["startsAt"]
+    return alert
+
+
+class FakeAlertmanager:
+    """``/api/v2/alerts``, ``/api/v2/silences`` and ``/api/v2/status`` from lists a test sets."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self.silences: list[dict[str, Any]] = []
+        self.status = 200
+        self.reads = 0
+        self.uptime = "2026-01-01T00:00:00.000Z"  # started long ago
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v2/alerts", self._alerts)
+        app.router.add_get("/api/v2/silences", self._silences)
+        app.router.add_get("/api/v2/status", self._status)
+        return app
+
+    async def _alerts(self, _: web.Request) -> web.Response:
+        self.reads += 1
+        if self.status != 200:
+            return web.Response(status=self.status, text="boom")
+        return web.json_response(self.alerts)
+
+    async def _silences(self, _: web.Request) -> web.Response:
+        return web.json_response(self.silences)
+
+    async def _status(self, _: web.Request) -> web.Response:
+        return web.json_response({"uptime": self.uptime})
+
+
+@pytest.fixture
+async def fakes(aiohttp_server):
+    pair = []
+    for _ in range(2):
+        fake = FakeAlertmanager()
+        server = await aiohttp_server(fake.app())
+        pair.append((fake, str(server.make_url("")).rstrip("/")))
+    return pair
+
+
+@pytest.fixture
+async def bridge(db_url, aiohttp_client):
+    chans = notifiers("slack")
+    clock = Clock(T0 + timedelta(minutes=10))
+    app = create_app(make_config(db_url), notifiers=chans, clock=clock, workers=False)
+    return BridgeClient(await aiohttp_client(app), app[BRIDGE], chans, clock)
+
+
+def reconciler(bridge: BridgeClient, *urls: str) -> Reconciler:
+    b = bridge.bridge
+    return Reconciler(
+        b.storage,
+        b.ingest,
+        b.metrics,
+        bridge.clock,
+        urls,
+        interval_seconds=0,
+        missed_after_seconds=60,
+        vanish_after_uptime_seconds=120,
+    )
+
+
+async def webhook(bridge: BridgeClient, *alerts: dict[str, Any]) -> None:
+    response = await bridge.post("/v1/alertmanager", data=body(payload(*alerts)), headers=AUTH)
+    assert response.status == 200, await response.text()
+
+
+async def rows(bridge: BridgeClient) -> dict[str, dict[str, Any]]:
+    found = await bridge.bridge.storage.query(
+        "SELECT a.fingerprint, a.status, a.ends_at, s.silenced_by::text AS silenced,"
+        " s.inhibited_by::text AS inhibited, s.resolved_reason, s.resolved_at"
+        " FROM payment_alerts a LEFT JOIN alert_suppression s"
+        " ON s.fingerprint = a.fingerprint AND s.starts_at = a.starts_at"
+    )
+    return {r["fingerprint"]: r for r in found}
+
+
+async def state(bridge: BridgeClient) -> dict[str, str]:
+    found = await bridge.bridge.storage.query(
+        "SELECT key, value FROM bridge_state WHERE key LIKE 'reconcile%'"
+    )
+    return {r["key"]: r["value"] for r in found}
+
+
+def metric(bridge: BridgeClient, name: str, **labels: str) -> float:
+    return bridge.bridge.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_two_alertmanagers_are_merged(bridge, fakes):
+    (one, url1), (two, url2) = fakes
+    await webhook(
+        bridge,
+        am_alert("A", fingerprint="a"),
+        am_alert("B", fingerprint="b"),
+        am_alert("C", fingerprint="c"),
+    )
+    # A: active in one, silenced in the other (the one that notifies wins); B: silenced and
+    # inhibited where it is known; C: in neither any more.
+    one.alerts = [api_alert("A", "a"), api_alert("Outage", "o")]
+    two.alerts = [
+        api_alert("A", "a", state="suppressed", silenced_by=("s-a",)),
+        api_alert("B", "b", state="suppressed", silenced_by=("s-b",), inhibited_by=("o",)),
+    ]
+    two.silences = [{"id": "s-b", "endsAt": "2026-03-01T12:00:00.000Z", "status": {}}]
+    outcome = await reconciler(bridge, url1, url2).reconcile_once()
+    assert (outcome.reachable, outcome.unreachable) == (2, 0)
+    assert (outcome.vanished, outcome.suppressed) == (1, 1)
+    found = await rows(bridge)
+    assert found["a"]["status"] == "firing"
+    assert found["a"]["silenced"] == "[]"
+    assert found["b"]["status"] == "firing"
+    assert '"id": "s-b"' in found["b"]["silenced"]
+    assert "2026-03-01T12:00:00" in found["b"]["silenced"]
+    assert '"alertname": "Outage"' in found["b"]["inhibited"]
+    assert found["c"]["status"] == "resolved"
+    assert found["c"]["resolved_reason"] == "vanished"
+    assert found["c"]["ends_at"] == bridge.clock()
+    # The Outage only Alertmanager knows (the webhook lost it) is stored and routed.
+    assert outcome.missed == 1
+    outage = await bridge.bridge.storage.query(
+        "SELECT status FROM payment_alerts WHERE fingerprint = 'o'"
+    )
+    assert outage == [{"status": "firing"}]
+    assert metric(bridge, "passiton_bridge_reconciled_total", kind="missed") == 1
+    assert (await state(bridge)).keys() == {"reconcile_last_at"}
+
+    # Once more changes nothing; B's silence ending makes it active again: cleared.
+    again = await reconciler(bridge, url1, url2).reconcile_once()
+    assert (again.vanished, again.missed) == (0, 0)
+    two.alerts[1] = api_alert("B", "b")
+    await reconciler(bridge, url1, url2).reconcile_once()
+    found = await rows(bridge)
+    assert (found["b"]["silenced"], found["b"]["inhibited"]) == ("[]", "[]")
+
+
+async def test_silenced_then_gone_is_resolved_while_silenced(bridge, fakes):
+    (one, url), _ = fakes
+    await webhook(bridge, am_alert("A", fingerprint="a"))
+    one.alerts = [api_alert("A", "a", state="suppressed", silenced_by=("s-1",))]
+    await reconciler(bridge, url).reconcile_once()
+    one.alerts = []
+    bridge.clock.advance(30)
+    outcome = await reconciler(bridge, url).reconcile_once()
+    assert outcome.vanished == 1
+    found = (await rows(bridge))["a"]
+    assert (found["status"], found["resolved_reason"]) == ("resolved", "resolved while silenced")
+    assert found["resolved_at"] == found["ends_at"] == bridge.clock()
+    assert metric(bridge, "passiton_bridge_reconciled_total", kind="resolved_while_silenced") == 1
+
+
+async def test_missed_alert_is_stored_once_with_the_webhook(bridge, fakes):
+    (one, url), _ = fakes
+    one.alerts = [api_alert("A", "a")]
+    assert (await reconciler(bridge, url).reconcile_once()).missed == 1
+    # The webhook that was late brings the same instance: nothing new, nobody paged twice.
+    await webhook(bridge, am_alert("A", fingerprint="a"))
+    assert (await reconciler(bridge, url).reconcile_once()).missed == 0
+    found = await bridge.bridge.storage.query("SELECT count(*) AS n FROM payment_alerts")
+    assert found == [{"n": 1}]
+    deliveries = await bridge.bridge.storage.query("SELECT count(*) AS n FROM alert_deliveries")
+    assert deliveries == [{"n": 1}]
+
+
+async def test_young_and_suppressed_alerts_are_not_missed(bridge, fakes):
+    (one, url), _ = fakes
+    young = bridge.clock() - timedelta(seconds=10)  # Alertmanager is still in group_wait
+    one.alerts = [
+        api_alert("Young", "y", starts_at=young),
+        api_alert("Quiet", "q", state="suppressed", silenced_by=("s",)),
+        api_alert("Watchdog", "w"),
+    ]
+    assert (await reconciler(bridge, url).reconcile_once()).missed == 0
+    assert await rows(bridge) == {}
+
+
+async def test_unreachable_changes_nothing_and_is_recorded(bridge, fakes):
+    (one, url), _ = fakes
+    await webhook(bridge, am_alert("A", fingerprint="a"))
+    one.alerts = [api_alert("A", "a", state="suppressed", silenced_by=("s-1",))]
+    await reconciler(bridge, url).reconcile_once()
+    first = bridge.clock()
+
+    one.status = 503
+    bridge.clock.advance(30)
+    outcome = await reconciler(bridge, url, DOWN).reconcile_once()
+    assert (outcome.reachable, outcome.unreachable) == (0, 2)
+    bridge.clock.advance(30)
+    await reconciler(bridge, url).reconcile_once()
+    found = (await rows(bridge))["a"]
+    assert found["status"] == "firing"
+    assert '"s-1"' in found["silenced"]  # the last known state
+    recorded = await state(bridge)
+    assert recorded["reconcile_last_at"] == first.isoformat()
+    assert recorded["reconcile_unreachable_since"] == (first + timedelta(seconds=30)).isoformat()
+    assert "HTTP 503" in recorded["reconcile_error"]
+    assert metric(bridge, "passiton_bridge_reconcile_failures_total") == 3
+
+    one.status = 200
+    one.alerts = []
+    bridge.clock.advance(30)
+    await reconciler(bridge, url).reconcile_once()
+    assert (await state(bridge)).keys() == {"reconcile_last_at"}
+    assert (await rows(bridge))["a"]["resolved_reason"] == "resolved while silenced"
+
+
+async def test_one_of_two_down_resolves_nothing(bridge, fakes):
+    (one, url), _ = fakes
+    await webhook(bridge, am_alert("A", fingerprint="a"), am_alert("B", fingerprint="b"))
+    one.alerts = [api_alert("A", "a", state="suppressed", silenced_by=("s-1",))]
+    outcome = await reconciler(bridge, url, DOWN).reconcile_once()
+    assert (outcome.reachable, outcome.unreachable, outcome.vanished) == (1, 1, 0)
+    found = await rows(bridge)
+    assert found["b"]["status"] == "firing"  # the other may still have it
+    assert '"s-1"' in found["a"]["silenced"]
+    recorded = await state(bridge)
+    assert "reconcile_unreachable_since" not in recorded
+    assert DOWN in recorded["reconcile_error"]
+
+
+async def test_a_restarted_alertmanager_resolves_nothing(bridge, fakes):
+    (one, url), _ = fakes
+    await webhook(bridge, am_alert("A", fingerprint="a"))
+    # Alertmanager keeps no alerts over a restart: empty until Prometheus sends them again.
+    one.uptime = (bridge.clock() - timedelta(seconds=30)).isoformat()
+    assert (await reconciler(bridge, url).reconcile_once()).vanished == 0
+    assert (await rows(bridge))["a"]["status"] == "firing"
+    bridge.clock.advance(120)
+    assert (await reconciler(bridge, url).reconcile_once()).vanished == 1
+
+
+def test_config_reads_every_alertmanager():
+    config = BridgeConfig.from_env(
+        {
+            "BRIDGE_WEBHOOK_TOKEN": "x" * 32,
+            "ALERTMANAGER_URL": "http://am-1:9093/, http://am-2:9093",
+            "BRIDGE_RECONCILE_INTERVAL_SECONDS": "0",
+        }
+    )
+    assert config.alertmanager_url == "http://am-1:9093"  # links, silences, doctor
+    assert config.alertmanager_api_urls == ("http://am-1:9093", "http://am-2:9093")
+    assert config.reconcile_interval_seconds == 0
+    assert BridgeConfig().reconcile_interval_seconds == 30
+    assert BridgeConfig(alertmanager_url="http://am:1").alertmanager_api_urls == ("http://am:1",)
+
+
+async def test_the_bridge_runs_the_reconciler_every_interval(db_url, aiohttp_client, fakes):
+    (one, url1), (two, url2) = fakes
+    config = make_config(
+        db_url,
+        alertmanager_url=url1,
+        alertmanager_urls=(url1, url2),
+        reconcile_interval_seconds=0.05,
+    )
+    app = create_app(config, notifiers=notifiers("slack"))
+    await aiohttp_client(app)
+    await wait_until(lambda: one.reads >= 2 and two.reads >= 2)
+    assert "reconcile_last_at" in await state(BridgeClient(None, app[BRIDGE]))
