@@ -12,8 +12,12 @@ Alertmanager (``ALERTMANAGER_URL``, comma-separated for an HA cluster), merges t
 - a suppressed one is stored with the silences (and their end) and inhibiting alerts, cleared
   when it is active again;
 - an active one the bridge has not stored (a lost notification) is ingested like a webhook
-  notification (deduplicated, routed), once it is ``missed_after_seconds`` old: Alertmanager
-  waits ``group_wait`` before its first notification.
+  notification (deduplicated, routed), once it is ``missed_after_seconds`` old (15 minutes by
+  default: Alertmanager waits ``group_wait``, up to 5 minutes here, before its first
+  notification, and a retried one must not arrive after the reconciler paged for it);
+- an active one that left every Alertmanager is resolved only after ``vanish_grace_seconds``
+  (45 minutes, longer than the longest ``group_interval``), so that the webhook's resolve
+  reaches the channels first; a silenced or inhibited one at once (Alertmanager sends none).
 
 With no Alertmanager answering nothing changes; ``bridge_state`` keeps "unreachable since" and
 ``passiton_bridge_reconcile_failures`` counts. Every write is idempotent, so several replicas
@@ -142,8 +146,9 @@ class Reconciler:
         *,
         interval_seconds: float,
         timeout_seconds: float = 5.0,
-        missed_after_seconds: float = 60.0,
+        missed_after_seconds: float = 900.0,
         vanish_after_uptime_seconds: float = 120.0,
+        vanish_grace_seconds: float = 2700.0,
     ) -> None:
         self.storage = storage
         self.ingest = ingest
@@ -154,6 +159,12 @@ class Reconciler:
         self.timeout_seconds = timeout_seconds
         self.missed_after = timedelta(seconds=missed_after_seconds)
         self.vanish_after_uptime = timedelta(seconds=vanish_after_uptime_seconds)
+        # An alert that was active when it left Alertmanager gets its resolve by webhook at the
+        # group's next flush (up to the longest group_interval, 30 min): the reconciler resolves
+        # it only after this grace, so that the resolve still reaches the channels. One that was
+        # silenced or inhibited gets no resolve from Alertmanager at all: resolved at once.
+        self.vanish_grace = timedelta(seconds=vanish_grace_seconds)
+        self._missing_since: dict[tuple[str, int], datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -205,7 +216,15 @@ class Reconciler:
         outcome.suppressed = await self._suppression(merged, by_key, ends, now)
         settled = all(up is not None and now - up >= self.vanish_after_uptime for _, up in answers)
         if not errors and settled:
-            gone = [f for key, f in by_key.items() if key not in merged]
+            missing = {key: f for key, f in by_key.items() if key not in merged}
+            self._missing_since = {
+                key: self._missing_since.get(key, now) for key in missing
+            }  # bounded by the firing alerts
+            gone = [
+                f
+                for key, f in missing.items()
+                if f.silenced or now - self._missing_since[key] >= self.vanish_grace
+            ]
             moved = await self.storage.resolve_vanished(gone, now) if gone else []
             for _, reason in moved:
                 kind = "resolved_while_silenced" if reason == RESOLVED_SILENCED else "vanished"

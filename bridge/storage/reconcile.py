@@ -30,7 +30,7 @@ RESOLVED_SILENCED = "resolved while silenced"
 
 @dataclass(frozen=True)
 class FiringInstance:
-    """A firing alert row, and whether it was silenced when last reconciled."""
+    """A firing alert row, and whether it was silenced or inhibited when last reconciled."""
 
     table: str
     fingerprint: str
@@ -86,7 +86,8 @@ Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 def _firing_sql() -> str:
     parts = [
         f"SELECT '{t}', a.fingerprint, a.starts_at,"  # noqa: S608 - table from ALERT_TABLES
-        " coalesce(jsonb_array_length(s.silenced_by) > 0, FALSE)"
+        " coalesce(jsonb_array_length(s.silenced_by) > 0"
+        " OR jsonb_array_length(s.inhibited_by) > 0, FALSE)"
         f" FROM {t} a LEFT JOIN alert_suppression s"
         " ON s.fingerprint = a.fingerprint AND s.starts_at = a.starts_at"
         " WHERE a.status = 'firing'"

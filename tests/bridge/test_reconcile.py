@@ -100,7 +100,7 @@ async def bridge(db_url, aiohttp_client):
     return BridgeClient(await aiohttp_client(app), app[BRIDGE], chans, clock)
 
 
-def reconciler(bridge: BridgeClient, *urls: str) -> Reconciler:
+def reconciler(bridge: BridgeClient, *urls: str, grace: float = 0) -> Reconciler:
     b = bridge.bridge
     return Reconciler(
         b.storage,
@@ -111,6 +111,7 @@ def reconciler(bridge: BridgeClient, *urls: str) -> Reconciler:
         interval_seconds=0,
         missed_after_seconds=60,
         vanish_after_uptime_seconds=120,
+        vanish_grace_seconds=grace,
     )
 
 
@@ -309,3 +310,21 @@ async def test_the_bridge_runs_the_reconciler_every_interval(db_url, aiohttp_cli
     await aiohttp_client(app)
     await wait_until(lambda: one.reads >= 2 and two.reads >= 2)
     assert "reconcile_last_at" in await state(BridgeClient(None, app[BRIDGE]))
+
+
+async def test_an_active_alert_that_vanished_waits_for_its_webhook_resolve(bridge, fakes):
+    """Alertmanager sends the resolve of an active alert at the group's next flush: the
+    reconciler leaves it that long, so the resolve still reaches the channels (a silenced one
+    gets no resolve from Alertmanager and is resolved at once: the test above)."""
+    (one, url), _ = fakes
+    await webhook(bridge, am_alert("A", fingerprint="a"))
+    bridge.clock.advance(300)
+    one.alerts = []  # resolved in Alertmanager, its webhook resolve not sent yet
+    patient = reconciler(bridge, url, grace=2700)
+    assert (await patient.reconcile_once()).vanished == 0
+    bridge.clock.advance(1800)
+    assert (await patient.reconcile_once()).vanished == 0
+    assert (await rows(bridge))["a"]["status"] == "firing"
+    bridge.clock.advance(901)
+    assert (await patient.reconcile_once()).vanished == 1
+    assert (await rows(bridge))["a"]["status"] == "resolved"

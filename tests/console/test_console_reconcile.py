@@ -53,6 +53,7 @@ def reconciler(site: BridgeClient, *urls: str) -> Reconciler:
         urls or (site.alertmanager,),
         interval_seconds=0,
         vanish_after_uptime_seconds=0,  # the test's Alertmanager has just started
+        missed_after_seconds=60,
     )
 
 
