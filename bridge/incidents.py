@@ -7,15 +7,15 @@ direction, transitively). Otherwise it opens a new incident. An incident's sever
 highest of its alerts', its probable cause the alert furthest upstream in the map (else the
 first), and it resolves when its last alert resolves.
 
-Paging follows the incident, not its alerts: ``IncidentBook.pages`` says yes to the first
-firing (the incident opens), to a firing above every severity paged so far (it rose) and to the
-resolve that resolves the incident; every other alert joins silently.
+Paging follows the incident, not its alerts: ``IncidentBook`` pages the first firing (the
+incident opens), a firing above every severity paged so far (it rose) and the resolve that
+resolves the incident; every other alert joins silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -42,6 +42,7 @@ class Member:
     severity: str
     status: str
     at: datetime  # when it joined
+    new: bool = False  # joined in this transaction: its row's incident_id is to be written
 
     @property
     def identity(self) -> tuple[str, datetime]:
@@ -127,27 +128,29 @@ def _common_labels(alerts: Sequence[dict[str, str]]) -> dict[str, str]:
 class IncidentBook:
     """The open incidents during one ingest transaction, and what the transaction changes.
 
-    ``place`` puts each new alert event (in the order they are planned) into its incident;
-    ``pages`` says whether that event pages. ``next_id`` hands out the ids of new incidents
-    (reserved from the database's sequence beforehand)."""
+    ``place`` puts each new alert event into its incident (new incidents get temporary,
+    negative ids until ``renumber`` gives them the ids reserved in the database). Then, while
+    the deliveries are planned, ``would_page``/``paged`` and ``resolves``/``resolve_sent``
+    decide which events page: the first firing, a firing above every severity paged so far,
+    and the resolve that resolves a paged incident; every other alert joins silently."""
 
     def __init__(
         self,
         incidents: Iterable[Incident],
         topology: CausalMap,
         now: datetime,
-        next_id: Callable[[], int],
         window: timedelta = DEFAULT_WINDOW,
     ) -> None:
         self.incidents = {i.id: i for i in incidents}
         self.topology = topology
         self.now = now
-        self.next_id = next_id
         self.window = window
         self.touched: dict[int, Incident] = {}
         self._of: dict[tuple[str, datetime], Incident] = {
             m.identity: i for i in self.incidents.values() for m in i.members
         }
+        self._placed: dict[tuple[str, datetime], Incident] = {}
+        self._temporary = 0
 
     def place(self, alert: Alert) -> Incident | None:
         """The incident of this alert event; None for a resolve of an alert no open incident
@@ -159,66 +162,96 @@ class IncidentBook:
                 return None
             member = next(m for m in incident.members if m.identity == identity)
             member.status = RESOLVED
-            self._touch(incident, "alert_resolved", alert)
+            self._note(incident, "alert_resolved", alert)
             if all(m.status == RESOLVED for m in incident.members):
                 incident.status, incident.resolved_at = RESOLVED, self.now
                 incident.events.append(("resolved", {}))
+            self._placed[identity] = incident
             return incident
-        if incident is not None:  # the same instance again (released from a cooldown hold)
-            return incident
-        incident = choose_incident(
-            alert.alertname, self.incidents.values(), self.topology, self.now, self.window
-        )
         if incident is None:
-            incident = Incident(self.next_id(), self.now, self.now, new=True)
+            incident = choose_incident(
+                alert.alertname, self.incidents.values(), self.topology, self.now, self.window
+            )
+        if incident is None:
+            self._temporary -= 1
+            incident = Incident(self._temporary, self.now, self.now, new=True)
             self.incidents[incident.id] = incident
             incident.events.append(("opened", {"alertname": alert.alertname}))
             incident.labels = dict(alert.labels)
-        incident.members.append(
-            Member(
-                alert.fingerprint,
-                alert.starts_at,
-                alert.alertname,
-                alert.organization_id,
-                alert.severity,
-                alert.status,
-                self.now,
+        if identity not in self._of:  # not the same instance again (released from a hold)
+            incident.members.append(
+                Member(
+                    alert.fingerprint,
+                    alert.starts_at,
+                    alert.alertname,
+                    alert.organization_id,
+                    alert.severity,
+                    alert.status,
+                    self.now,
+                    new=True,
+                )
             )
-        )
-        incident.labels = _common_labels([incident.labels, alert.labels])
+            incident.labels = _common_labels([incident.labels, alert.labels])
+            self._of[identity] = incident
+            self._note(incident, "alert_joined", alert)
         incident.last_alert_at = self.now
-        self._of[identity] = incident
-        self._touch(incident, "alert_joined", alert)
+        self._placed[identity] = incident
         return incident
 
-    def _touch(self, incident: Incident, kind: str, alert: Alert) -> None:
-        self.touched[incident.id] = incident
-        incident.events.append(
-            (
-                kind,
-                {
-                    "alertname": alert.alertname,
-                    "fingerprint": alert.fingerprint,
-                    "organization_id": alert.organization_id,
-                    "severity": alert.severity,
-                },
-            )
-        )
+    @property
+    def new_incidents(self) -> list[Incident]:
+        return sorted((i for i in self.touched.values() if i.id < 0), key=lambda i: -i.id)
 
-    def pages(self, incident: Incident, alert: Alert) -> bool:
-        """Whether this event of one of the incident's alerts pages (and note it if so)."""
-        if alert.status == RESOLVED:
-            if incident.status != RESOLVED or incident.paged_severity is None:
-                return False
-            if not any(kind == "paged_resolved" for kind, _ in incident.events):
-                incident.events.append(("paged_resolved", {}))
-                return True
-            return False
+    def renumber(self, ids: Sequence[int]) -> None:
+        """Give the new incidents (in the order they opened) their stored ids."""
+        for incident, new_id in zip(self.new_incidents, ids, strict=True):
+            del self.incidents[incident.id], self.touched[incident.id]
+            incident.id = new_id
+            self.incidents[new_id] = self.touched[new_id] = incident
+
+    def incident_of(self, alert: Alert) -> Incident | None:
+        return self._placed.get((alert.fingerprint, alert.starts_at))
+
+    def _note(self, incident: Incident, kind: str, alert: Alert) -> None:
+        self.touched[incident.id] = incident
+        detail = {
+            "alertname": alert.alertname,
+            "fingerprint": alert.fingerprint,
+            "organization_id": alert.organization_id,
+            "severity": alert.severity,
+        }
+        incident.events.append((kind, detail))
+
+    def would_page(self, incident: Incident, alert: Alert) -> bool:
+        """A firing pages when the incident was not paged yet or it rises above that."""
         paged = SEVERITY_RANK[incident.paged_severity] if incident.paged_severity else -1
-        if SEVERITY_RANK[alert.severity] <= paged:
-            return False
+        return SEVERITY_RANK[alert.severity] > paged
+
+    def paged(self, incident: Incident, alert: Alert) -> None:
+        """The firing went out: note it when it is the first page or a higher severity."""
+        self.touched[incident.id] = incident
+        if not self.would_page(incident, alert):
+            return
         kind = "paged" if incident.paged_severity is None else "severity_raised"
         incident.events.append((kind, {"severity": alert.severity, "alertname": alert.alertname}))
         incident.paged_severity = alert.severity
-        self.touched[incident.id] = incident
-        return True
+
+    def resolves(self, incident: Incident) -> bool:
+        """Whether this resolve is the paged incident's (once)."""
+        return (
+            incident.status == RESOLVED
+            and incident.paged_severity is not None
+            and not any(kind == "paged_resolved" for kind, _ in incident.events)
+        )
+
+    def resolve_sent(self, incident: Incident) -> None:
+        incident.events.append(("paged_resolved", {}))
+
+    def routing_alert(self, incident: Incident, alert: Alert, severity: str) -> Alert:
+        """What routes an incident's resolve: its last alert at the severity paged, without its
+        organization when the incident spans several (then the defaults apply)."""
+        labels = dict(alert.labels)
+        labels["severity"] = severity
+        if len(incident.organizations) > 1:
+            labels.pop("organization_id", None)
+        return replace(alert, labels=labels)

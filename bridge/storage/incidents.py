@@ -101,7 +101,9 @@ class IncidentWrites:
             [i.paged_severity for i in incidents],
             now,
         ]
-        members = [(m.fingerprint, m.starts_at, i.id) for i in incidents for m in i.members]
+        members = [
+            (m.fingerprint, m.starts_at, i.id) for i in incidents for m in i.members if m.new
+        ]
         events = [(i.id, kind, encode_json(detail)) for i in incidents for kind, detail in i.events]
         values += [
             [m[0] for m in members],
@@ -154,6 +156,8 @@ class IncidentWrites:
         for incident in incidents:
             incident.events.clear()
             incident.new = False
+            for member in incident.members:
+                member.new = False
 
     async def incident_rows(self, *, open_only: bool = False) -> list[IncidentRow]:
         rows = await self.conn.fetch(
