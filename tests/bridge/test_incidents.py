@@ -4,6 +4,7 @@ as database, API and payment alerts, unrelated alerts an hour apart."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -245,3 +246,35 @@ async def test_unrelated_alerts_an_hour_apart_are_two_incidents(db_url, aiohttp_
         "TrafficDrop",
     ]
     assert [m.incident_id for m in client.chans["slack"].messages] == [r.id for r in rows]
+
+
+async def test_two_replicas_open_one_incident_for_one_problem(db_url, aiohttp_client):
+    """Twelve organizations' alerts posted at once to two bridges on one database: the
+    incident lock lets one open the incident and the other join it."""
+    clients = [await start(db_url, aiohttp_client, "slack") for _ in range(2)]
+    responses = await asyncio.gather(
+        *(
+            clients[org % 2].post(
+                "/v1/alertmanager",
+                data=body(payload(widget(org), group_key=f"widget-org-{org}")),
+                headers=AUTH,
+            )
+            for org in range(12)
+        )
+    )
+    assert [r.status for r in responses] == [200] * 12
+    await asyncio.gather(*(c.bridge.delivery.run_once() for c in clients))
+    [row] = await clients[0].bridge.storage.incidents()
+    assert row.alert_count == 12
+    assert sum(len(c.chans["slack"].messages) for c in clients) == 1
+
+
+async def test_resolved_incidents_are_purged_with_their_timeline(db_url, aiohttp_client):
+    client = await start(db_url, aiohttp_client, "slack")
+    await post(client, widget(1), group_key="w1")
+    await post(client, widget(1, "resolved"), group_key="w1")
+    await post(client, widget(2), group_key="w2")
+    counts = await client.bridge.storage.purge(client.clock.now + timedelta(days=1))
+    assert counts["incidents"] == 1
+    [row] = await client.bridge.storage.incidents()
+    assert row.status == "firing"
