@@ -178,7 +178,7 @@ class Bridge:
         quiet_since = now - timedelta(seconds=self.rules.flap_settle_seconds)
         async with self.storage.transaction() as tx:
             settled = await tx.claim_settled_flaps(quiet_since)
-            groups: dict = {}
+            groups: dict = {}  # not an incident's page: its alert's last one (no incident)
             for _, state in settled:
                 if not state.last_alert:
                     continue
@@ -186,7 +186,7 @@ class Bridge:
                 if self.router.suppression(alert):
                     continue
                 for route in self.router.routes(alert, now):
-                    key = (route.channel, route.recipients, route.not_before, SETTLED_NOTICE)
+                    key = (None, route.channel, route.recipients, route.not_before, SETTLED_NOTICE)
                     groups.setdefault(key, []).append(alert)
             deliveries = build_deliveries(
                 groups,

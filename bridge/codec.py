@@ -49,6 +49,8 @@ def encode_message(message: Message) -> bytes:
             "recipients": list(message.recipients),
             "notice": message.notice,
             "group_status": message.group_status,
+            "incident_id": message.incident_id,
+            "incident_title": message.incident_title,
         }
     )
 
@@ -65,6 +67,8 @@ def decode_message(raw: bytes | str) -> Message:
         recipients=tuple(data.get("recipients") or ()),
         notice=data.get("notice", ""),
         group_status=data.get("group_status", ""),
+        incident_id=data.get("incident_id"),
+        incident_title=data.get("incident_title", ""),
     )
 
 

@@ -10,7 +10,7 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bridge.codec import encode_message
 from bridge.deadman import WATCHDOG, DeadMansSwitch
@@ -22,6 +22,7 @@ from bridge.fatigue import (
     flap_step,
     sent,
 )
+from bridge.incidents import DEFAULT_WINDOW, CausalMap, IncidentBook
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message, Notification, category_table
 from bridge.routing import Router
@@ -31,7 +32,9 @@ from bridge.storage import (
     NotificationRecord,
     Storage,
     StorageUnavailable,
+    Transaction,
 )
+from bridge.topology import load_topology
 
 ONE_PER_ALERT = frozenset({"pagerduty"})  # each alert resolves on its own there
 
@@ -51,8 +54,11 @@ class IngestResult:
     suppressed: dict[str, int]
 
 
+GroupKey = tuple[int | None, str, tuple[str, ...], datetime | None, str]
+
+
 def build_deliveries(
-    groups: dict[tuple[str, tuple[str, ...], datetime | None, str], list[Alert]],
+    groups: dict[GroupKey, list[Alert]],
     *,
     group_key: str,
     receiver: str,
@@ -60,10 +66,13 @@ def build_deliveries(
     external_url: str,
     now: datetime,
     group_status: str = "",
+    titles: dict[int, str] | None = None,
 ) -> list[NewDelivery]:
+    """One message per incident (or, for an alert without one, per group) and channel."""
     deliveries = []
-    for (channel, recipients, not_before, notice), alerts in groups.items():
-        batches = [[a] for a in alerts] if channel in ONE_PER_ALERT else [alerts]
+    for (incident, channel, recipients, not_before, notice), alerts in groups.items():
+        split = incident is None and channel in ONE_PER_ALERT
+        batches = [[a] for a in alerts] if split else [alerts]
         for batch in batches:
             message = Message(
                 group_key=group_key,
@@ -75,6 +84,8 @@ def build_deliveries(
                 recipients=recipients,
                 notice=notice,
                 group_status=group_status,
+                incident_id=incident,
+                incident_title=(titles or {}).get(incident, "") if incident is not None else "",
             )
             deliveries.append(
                 NewDelivery(channel, group_key, encode_message(message), not_before or now)
@@ -91,15 +102,25 @@ def plan_notification(
     rules: FatigueRules,
     now: datetime,
     acknowledged: Set[tuple[str, datetime]] = frozenset(),
+    book: IncidentBook | None = None,
 ) -> Plan:
     """Decide, in Python, who hears about the new alert events (keys run parallel to them).
 
     A firing the console acknowledged (same fingerprint and starts_at: the same instance, so
     neither a re-fire after a resolve nor an escalation, which changes the severity label and
-    with it the fingerprint) is not repeated to the channels; its resolve still is."""
+    with it the fingerprint) is not repeated to the channels; its resolve still is.
+
+    With ``book`` (the incidents, every alert placed in one already) the incident is paged, not
+    its alerts: a firing pages when it opens the incident or raises its severity, with the
+    other alerts of that incident in the same notification (one message per incident and
+    channel); once paged, the incident's own resolve goes to the channels of the highest
+    severity paged; every other event of its alerts is suppressed as ``incident``."""
     plan = Plan()
-    groups: dict[tuple[str, tuple[str, ...], datetime | None, str], list[Alert]] = defaultdict(list)
+    groups: dict[GroupKey, list[Alert]] = defaultdict(list)
+    titles: dict[int, str] = {}
+    paging: set[int] = set()  # incidents this notification pages: all its alerts go in the page
     for alert, key in zip(new_alerts, keys, strict=True):
+        incident = book.incident_of(alert) if book is not None else None
         reason = router.suppression(alert)
         if reason:
             plan.suppressed[reason] += 1
@@ -114,7 +135,35 @@ def plan_notification(
             plan.states[key] = state
             plan.suppressed["flapping"] += 1
             continue
+        if book is not None and incident is not None:
+            titles[incident.id] = incident.title(book.topology)
+            if alert.status == "resolved" and incident.paged_severity is not None:
+                # A paged incident: only its own resolve goes out, where its pages went.
+                if changed:
+                    plan.states[key] = state
+                if not book.resolves(incident):
+                    plan.suppressed["incident"] += 1
+                    continue
+                book.resolve_sent(incident)
+                notice = FLAPPING_NOTICE if verdict == "notice" else ""
+                route_alert = book.routing_alert(incident, alert, incident.paged_severity)
+                for route in router.routes(route_alert, now):
+                    groups[(incident.id, route.channel, route.recipients, None, notice)].append(
+                        alert
+                    )
+                continue
+            if (
+                alert.status == "firing"
+                and incident.id not in paging
+                and not book.would_page(incident, alert)
+            ):
+                plan.suppressed["incident"] += 1  # joined an incident paged already
+                if changed:
+                    plan.states[key] = state
+                continue
         routes = router.routes(alert, now)
+        incident_id = incident.id if incident is not None else None
+        grouped = False
         if not routes:
             plan.suppressed["no_channel"] += 1
         held_until: datetime | None = None
@@ -134,7 +183,13 @@ def plan_notification(
                     changed = True
             if route.not_before is not None:
                 plan.suppressed["quiet_hours"] += 1
-            groups[(route.channel, route.recipients, route.not_before, notice)].append(alert)
+            groups[(incident_id, route.channel, route.recipients, route.not_before, notice)].append(
+                alert
+            )
+            grouped = True
+        if grouped and book is not None and incident is not None and alert.status == "firing":
+            book.paged(incident, alert)
+            paging.add(incident.id)
         if changed:
             plan.states[key] = state
         if held_until is not None:
@@ -148,6 +203,7 @@ def plan_notification(
         external_url=notification.external_url,
         now=now,
         group_status=notification.status,
+        titles=titles,
     )
     return plan
 
@@ -195,6 +251,8 @@ class Ingestor:
         max_inflight: int = 2,
         max_batch: int = 64,
         max_batch_alerts: int = 2000,
+        topology: CausalMap | None = None,
+        incident_window: timedelta = DEFAULT_WINDOW,
     ) -> None:
         self.storage = storage
         self.router = router
@@ -206,6 +264,8 @@ class Ingestor:
         self.max_inflight = max_inflight
         self.max_batch = max_batch
         self.max_batch_alerts = max_batch_alerts
+        self.topology = load_topology() if topology is None else topology
+        self.incident_window = incident_window
         self.transactions = 0  # batch transactions committed (tests, benchmarks)
         self._queue: list[_Pending] = []
         self._writers: set[asyncio.Task[None]] = set()
@@ -326,6 +386,7 @@ class Ingestor:
                     if alerts[j].status == "firing"
                 ]
                 acknowledged = await tx.acknowledged(firing) if firing else set()
+                book = await self._place(tx, news, now) if events.indexes else None
                 for i, pending in enumerate(batch):
                     if not news[i]:
                         continue
@@ -338,9 +399,12 @@ class Ingestor:
                         self.rules,
                         now,
                         acknowledged,
+                        book,
                     )
                     states.update(plan.states)  # what the next in the batch starts from
                     changed.update(plan.states)
+                if book is not None:
+                    await tx.save_incidents(list(book.touched.values()), self.topology, now)
             for i, pending in enumerate(batch):
                 if pending.watchdog:
                     plans[i].deliveries.extend(await self.deadman.on_watchdog(tx, now))
@@ -364,6 +428,18 @@ class Ingestor:
             )
         self.transactions += 1
         return [self._count(p, news[i], plans[i], now) for i, p in enumerate(batch)]
+
+    async def _place(self, tx: Transaction, news: list[list[Alert]], now: datetime) -> IncidentBook:
+        """Every new alert event into its incident, under the lock that keeps two replicas
+        from opening two incidents for one problem (held until commit)."""
+        await tx.lock_incidents()
+        book = IncidentBook(await tx.open_incidents(), self.topology, now, self.incident_window)
+        for alerts in news:
+            for alert in alerts:
+                book.place(alert)
+        if book.new_incidents:
+            book.renumber(await tx.reserve_incident_ids(len(book.new_incidents)))
+        return book
 
     def _count(
         self, pending: _Pending, new: list[Alert], plan: Plan, now: datetime

@@ -74,6 +74,9 @@ class Message:
     # The whole Alertmanager group's status ("" outside a notification): a channel keyed by the
     # group (PagerDuty with PAGERDUTY_DEDUP_KEY=group) resolves only when the group has.
     group_status: str = ""
+    # The incident this message pages (None: an alert stored before incidents existed).
+    incident_id: int | None = None
+    incident_title: str = ""
 
     @property
     def severity(self) -> str:
@@ -86,6 +89,8 @@ class Message:
         name = self.common_labels.get("alertname") or first
         state = "FIRING" if self.status == "firing" else "RESOLVED"
         count = f":{firing}" if self.status == "firing" else ""
+        if self.incident_id is not None:
+            name = f"Incident #{self.incident_id}: {self.incident_title or name}"
         return f"[{state}{count}] [{self.severity.upper()}] {name}"
 
 

@@ -1,4 +1,6 @@
-"""PagerDuty Events API v2: one event per alert, so each incident resolves on its own.
+"""PagerDuty Events API v2: one event per message of a bridge incident, keyed by the incident
+(sha256 of ``incident:<id>``), so it pages once and resolves with the incident. A message of an
+alert stored before incidents existed keeps one event per alert, keyed as follows.
 
 ``dedup_key`` is ``passiton-`` + sha256(fingerprint + "|" + startsAt in UTC): the bridge's identity
 of an alert (the same firing episode always maps to the same key, a later episode of the same
@@ -24,7 +26,7 @@ import httpx
 
 from bridge.channels.base import DeliveryError
 from bridge.channels.text import alert_headline, one_line, safe_url, truncate
-from bridge.model import Alert, Message
+from bridge.model import SEVERITY_RANK, Alert, Message
 from bridge.retry import parse_retry_after
 from bridge.sanitize import redact
 
@@ -42,6 +44,11 @@ def dedup_key(alert: Alert) -> str:
     started = _utc(alert.starts_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     digest = hashlib.sha256(f"{alert.fingerprint}|{started}".encode()).hexdigest()
     return f"passiton-{digest}"
+
+
+def incident_dedup_key(incident_id: int) -> str:
+    """The PagerDuty dedup_key of one bridge incident: sha256 of ``incident:<id>``."""
+    return hashlib.sha256(f"incident:{incident_id}".encode()).hexdigest()
 
 
 def group_dedup_key(group_key: str) -> str:
@@ -120,6 +127,8 @@ class PagerDutyNotifier:
 
     def events(self, message: Message, routing_key: str) -> list[tuple[Alert, dict[str, Any]]]:
         """The events one message sends to one routing key."""
+        if self.dedup == "alert" and message.incident_id is not None:
+            return self._incident_events(message, routing_key)
         if self.dedup == "alert":
             return [(a, render_event(a, routing_key, message.external_url)) for a in message.alerts]
         # Keyed by the group: a trigger per firing alert (the same incident), one resolve once
@@ -135,6 +144,20 @@ class PagerDutyNotifier:
         if group_resolved and resolved:
             out.append((resolved[0], render_event(resolved[0], routing_key, key=key)))
         return out
+
+    def _incident_events(
+        self, message: Message, routing_key: str
+    ) -> list[tuple[Alert, dict[str, Any]]]:
+        """One event per message, keyed by its incident: a trigger (its most severe firing
+        alert, summarised by the incident's title) or, once the incident resolved, a resolve."""
+        key = incident_dedup_key(message.incident_id or 0)
+        firing = [a for a in message.alerts if a.status == "firing"]
+        if not firing:
+            return [(message.alerts[0], render_event(message.alerts[0], routing_key, key=key))]
+        lead = max(firing, key=lambda a: SEVERITY_RANK[a.severity])
+        event = render_event(lead, routing_key, message.external_url, key=key)
+        event["payload"]["summary"] = truncate(one_line(message.title), MAX_SUMMARY)
+        return [(lead, event)]
 
     async def notify(self, message: Message) -> None:
         """One event per alert, to each routing key in ``Message.recipients`` or the default."""

@@ -4,6 +4,7 @@ Small modules by concern: ``store.py`` (the pool, ``Storage`` and ``Transaction`
 ``alerts.py`` (the alert upsert and what one notification writes), ``outbox.py`` (deliveries,
 their claims and the LISTEN/NOTIFY wake-up), ``state.py`` (``bridge_state``), ``routing.py``
 (per-organization preferences), ``history.py`` (the rollup's tables and the retention purge),
+``incidents.py`` (incidents: the assignment lock, the open ones, their writes),
 ``console.py`` + ``console_queries.py`` (the console's interface and queries),
 ``migrations.py``, ``connection.py`` (URLs and availability) and ``embedded.py`` (the server in
 the state directory).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from bridge.storage.connection import check_url
 from bridge.storage.embedded import EmbeddedPostgres
+from bridge.storage.incidents import IncidentRow
 from bridge.storage.store import Storage, Transaction
 from bridge.storage.types import (
     ALERT_TABLES,
@@ -41,6 +43,7 @@ __all__ = [
     "ClaimedDelivery",
     "ConfigurationRow",
     "FatigueState",
+    "IncidentRow",
     "NewDelivery",
     "NewEvents",
     "NotificationRecord",

@@ -101,6 +101,8 @@ _PURGE = {
         t: f"DELETE FROM {t} WHERE received_at < $1 AND updated_at < $1"  # noqa: S608
         for t in ALERT_TABLES
     },
+    # after the alert tables; their timelines (incident_events) go with them
+    "incidents": "DELETE FROM incidents WHERE status = 'resolved' AND resolved_at < $1",
     "alert_notifications": "DELETE FROM alert_notifications WHERE received_at < $1",
     "alert_deliveries": (
         "DELETE FROM alert_deliveries WHERE state <> 'pending' AND finished_at < $1"

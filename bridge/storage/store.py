@@ -21,6 +21,7 @@ from bridge.storage.alerts import AlertWrites
 from bridge.storage.connection import is_unavailable, pooler_dsn, translated
 from bridge.storage.console_queries import ConsoleQueries
 from bridge.storage.history import HistoryWrites
+from bridge.storage.incidents import IncidentRow, IncidentWrites
 from bridge.storage.outbox import OutboxListener, OutboxQueries
 from bridge.storage.reconcile import ReconcileWrites
 from bridge.storage.routing import RoutingQueries
@@ -30,7 +31,7 @@ from bridge.storage.types import StorageUnavailable
 log = logging.getLogger(__name__)
 
 
-class Transaction(AlertWrites, StateOps, HistoryWrites):
+class Transaction(AlertWrites, StateOps, HistoryWrites, IncidentWrites):
     """One database transaction on one connection (see ``Storage.transaction``)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -143,6 +144,11 @@ class Storage(OutboxQueries, RoutingQueries, ReconcileWrites):
         """A listener that calls ``wake`` whenever any replica enqueues a delivery; None
         behind a transaction pooler, where LISTEN cannot work (the workers poll)."""
         return None if self.pooled else OutboxListener(self.dsn, wake)
+
+    async def incidents(self, *, open_only: bool = False) -> list[IncidentRow]:
+        """The incidents (or the open ones), oldest first."""
+        async with self.transaction() as tx:
+            return await tx.incident_rows(open_only=open_only)
 
     def console(self) -> ConsoleQueries:
         """The alert console's queries on this database."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.app import BRIDGE, create_app
+from bridge.channels.pagerduty import incident_dedup_key
 from bridge.config import BridgeConfig
 from tests.bridge.support import (
     AUTH,
@@ -86,26 +87,33 @@ async def test_critical_group_reaches_every_channel_and_resolves_on_pagerduty(
     assert [m["To"] for m in fake_twilio.messages] == [SMS_TO]
     assert len(fake_smtp.messages) == 1
     assert fake_smtp.messages[0].rcpt_tos == ("ops@passiton.test",)
-    triggers = [e for e in fake_pagerduty.events if e["event_action"] == "trigger"]
-    assert len(triggers) == 2  # one event per alert
-    assert len({e["dedup_key"] for e in triggers}) == 2
+    # One incident (the same alert in two organizations): one PagerDuty event keyed by the
+    # incident (before incidents: one event and one dedup_key per alert).
+    [trigger] = [e for e in fake_pagerduty.events if e["event_action"] == "trigger"]
+    assert trigger["dedup_key"] == incident_dedup_key(1)
 
-    resolved = am_alert(
-        "PaymentFailureRateHigh",
-        fingerprint="aaaa000000000001",
-        severity="critical",
-        status="resolved",
-        ends_at=T0 + timedelta(minutes=3),
-    )
-    await post(stack, resolved)
-    await post(stack, resolved)  # Alertmanager retries: nobody hears it twice
+    def resolve(fingerprint: str) -> dict:
+        return am_alert(
+            "PaymentFailureRateHigh",
+            fingerprint=fingerprint,
+            severity="critical",
+            status="resolved",
+            ends_at=T0 + timedelta(minutes=3),
+            organization_id="org-2" if fingerprint.endswith("2") else "org-1",
+        )
+
+    await post(stack, resolve("aaaa000000000001"))  # the incident still has a firing alert
+    await drain(stack)
+    assert [e["event_action"] for e in fake_pagerduty.events] == ["trigger"]
+    assert len(fake_slack.messages) == 1
+    await post(stack, resolve("aaaa000000000002"))  # its last alert: the incident resolves
+    await post(stack, resolve("aaaa000000000002"))  # Alertmanager retries: nobody hears it twice
     await drain(stack)
     resolves = [e for e in fake_pagerduty.events if e["event_action"] == "resolve"]
     assert len(resolves) == 1
     key = resolves[0]["dedup_key"]
-    assert key in {e["dedup_key"] for e in triggers}
-    assert fake_pagerduty.incidents[key] == "resolved"
-    assert sorted(fake_pagerduty.incidents.values()) == ["resolved", "triggered"]
+    assert key == trigger["dedup_key"]
+    assert fake_pagerduty.incidents == {key: "resolved"}
     assert len(fake_slack.messages) == 2
     assert len(fake_twilio.messages) == 2
     assert len(fake_smtp.messages) == 2

@@ -84,8 +84,9 @@ async def test_a_rate_limited_delivery_keeps_its_retries(db_url, aiohttp_client)
     client, bridge = await start(
         db_url, aiohttp_client, clock, chans, rate_limits={"sms": (1, 7200.0)}
     )
-    await post(client, am_alert(fingerprint="a", severity="critical"), group_key="g1")
-    await post(client, am_alert(fingerprint="b", severity="critical"), group_key="g2")
+    # Two unrelated alerts (two incidents): two pages, the second one over the rate limit.
+    await post(client, am_alert("First", fingerprint="a", severity="critical"), group_key="g1")
+    await post(client, am_alert("Second", fingerprint="b", severity="critical"), group_key="g2")
     await bridge.delivery.run_once()
     assert await rows(bridge.storage) == [("sent", 1), ("pending", 0)]  # deferral: no attempt
     clock.advance(7200)  # two hours later, past the maximum age counted from creation

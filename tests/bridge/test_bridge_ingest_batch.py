@@ -50,8 +50,12 @@ def gate_commits(bridge) -> tuple[asyncio.Event, list[str]]:
 
 async def test_concurrent_notifications_share_a_transaction(client):
     bridge = client.bridge
+    # Twenty unrelated alerts (twenty names): twenty incidents, each paged once.
     results = await asyncio.gather(
-        *(bridge.ingest(notification(f"c{i}", severity="medium")) for i in range(20))
+        *(
+            bridge.ingest(notification(f"c{i}", name=f"Unrelated{i}", severity="medium"))
+            for i in range(20)
+        )
     )
     assert [r.new_events for r in results] == [1] * 20
     assert [r.deliveries for r in results] == [1] * 20  # medium: Slack only
@@ -81,7 +85,10 @@ async def test_each_answer_waits_for_the_commit_holding_its_rows(client):
 async def test_the_same_alert_twice_in_a_batch_is_stored_and_notified_once(client):
     bridge = client.bridge
     same = [bridge.ingest(notification("dup", severity="critical")) for _ in range(3)]
-    others = [bridge.ingest(notification(f"o{i}", severity="critical")) for i in range(3)]
+    others = [
+        bridge.ingest(notification(f"o{i}", name=f"Unrelated{i}", severity="critical"))
+        for i in range(3)
+    ]
     results = await asyncio.gather(*same, *others)
     assert sorted(r.new_events for r in results[:3]) == [0, 0, 1]
     assert sorted(r.deliveries for r in results[:3]) == [0, 0, 4]  # critical: every channel

@@ -146,6 +146,9 @@ async def test_routing_cache_reloads_only_when_the_tables_change(db_url, aiohttp
     )
     await post(client, am_alert(fingerprint="before"))  # cache not refreshed yet
     assert sent(client, "slack") == [("firing", "", ["before"])]
+    # Resolved, so that the next ones open an incident of their own (not join its, silently).
+    await post(client, am_alert(fingerprint="before", status="resolved"))
+    assert sent(client, "slack") == [("resolved", "", ["before"])]
     await client.bridge.maintenance_once()  # the periodic refresh sees the new version
     await post(client, am_alert(fingerprint="after"))
     assert sent(client, "slack") == []
@@ -222,6 +225,9 @@ async def test_cooldown_unless_severity_rose(db_url, aiohttp_client):
     clock.advance(60)
     await post(client, alert("h", severity="high", starts=240))  # escalated: pages again
     assert sent(client, "slack") == [("firing", "", ["h"])]
+    # Resolved, so that "m" opens an incident of its own rather than joining h's silently.
+    await post(client, alert("h", "resolved", severity="high", starts=240))
+    assert sent(client, "slack") == [("resolved", "", ["h"])]
     clock.advance(601)
     await post(client, alert("m", starts=900))  # cooldown over
     assert sent(client, "slack") == [("firing", "", ["m"])]

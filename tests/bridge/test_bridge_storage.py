@@ -99,7 +99,8 @@ pidfile =
 
 async def hammer(client, count: int) -> list[int]:
     alerts = [
-        payload(am_alert(fingerprint=f"pg{i}", severity="critical"), group_key=f"g{i}")
+        # unrelated alerts (one name each): one incident, one page each
+        payload(am_alert(f"Alert{i}", fingerprint=f"pg{i}", severity="critical"), group_key=f"g{i}")
         for i in range(count)
     ]
     responses = await asyncio.gather(

@@ -345,7 +345,11 @@ async def test_two_bridges_same_payload_concurrently(db_url, aiohttp_client):
     await asyncio.gather(*(client.app[BRIDGE].delivery.run_once() for client in apps))
     for name in ("slack", "email", "sms"):
         assert sum(len(c[name].messages) for c in chans) == 1, name
-    assert sum(len(c["pagerduty"].messages) for c in chans) == 5
+    # One incident (the same alert five times): one PagerDuty message for it, once, not one
+    # per alert as before incidents; the five alerts are all in it, for one dedup_key.
+    [page] = [m for c in chans for m in c["pagerduty"].messages]
+    assert page.incident_id is not None
+    assert sorted(a.fingerprint for a in page.alerts) == [f"c{i}" for i in range(5)]
 
 
 async def test_database_down_is_503_then_retry_is_stored(pg_database, aiohttp_client):

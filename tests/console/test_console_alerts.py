@@ -39,6 +39,9 @@ async def test_now_page_groups_firing_alerts_with_delivery_states(console):
     assert "<html" not in fragment
 
 
+PAIR = (("f1", "org-ack", "PaymentFailureRateHigh"), ("g1", "org-control", "ControlAlert"))
+
+
 async def test_acknowledge_is_shown_and_stops_repeats_until_resolve_or_escalation(console):
     bridge = console.bridge
     storage = bridge.storage
@@ -48,9 +51,10 @@ async def test_acknowledge_is_shown_and_stops_repeats_until_resolve_or_escalatio
         found = await storage.console().deliveries([fingerprint])
         return len(found)
 
-    # f1 is acknowledged, g1 (another organization) is the control that is not
-    for fp, org in (("f1", "org-ack"), ("g1", "org-control")):
-        await fire(console, fingerprint=fp, organization_id=org, starts_at=t0)
+    # f1 is acknowledged, g1 (another organization) is the control that is not; another alert
+    # name, or it would join f1's incident and be paged with it, not on its own
+    for fp, org, name in PAIR:
+        await fire(console, name=name, fingerprint=fp, organization_id=org, starts_at=t0)
     url = await first_alert_url(console)
     token = await login(console, "responder")
     response = await console.post(
@@ -67,9 +71,10 @@ async def test_acknowledge_is_shown_and_stops_repeats_until_resolve_or_escalatio
 
     # both resolve (the resolve of an acknowledged alert is delivered) ...
     console.clock.advance(60)
-    for fp, org in (("f1", "org-ack"), ("g1", "org-control")):
+    for fp, org, name in PAIR:
         await fire(
             console,
+            name=name,
             fingerprint=fp,
             organization_id=org,
             starts_at=t0,
@@ -81,8 +86,8 @@ async def test_acknowledge_is_shown_and_stops_repeats_until_resolve_or_escalatio
     # cooldown is the repeat the channels would hear
     console.clock.advance(60)
     t1 = console.clock()
-    for fp, org in (("f1", "org-ack"), ("g1", "org-control")):
-        await fire(console, fingerprint=fp, organization_id=org, starts_at=t1)
+    for fp, org, name in PAIR:
+        await fire(console, name=name, fingerprint=fp, organization_id=org, starts_at=t1)
     assert await deliveries("f1") == await deliveries("g1") == 4
     html = await (await console.get("/console/")).text()
     newest_f1 = [part.rsplit('action="', 1)[1] for part in html.split('/acknowledge"')[:-1]]
@@ -93,8 +98,8 @@ async def test_acknowledge_is_shown_and_stops_repeats_until_resolve_or_escalatio
     assert target in newest_f1
     await console.post(f"{target}/acknowledge", data={"csrf": token})
     console.clock.advance(600)
-    for fp, org in (("f1", "org-ack"), ("g1", "org-control")):
-        await fire(console, fingerprint=fp, organization_id=org, starts_at=t1)
+    for fp, org, name in PAIR:
+        await fire(console, name=name, fingerprint=fp, organization_id=org, starts_at=t1)
     assert await deliveries("g1") == 6  # the control is repeated to its two channels
     assert await deliveries("f1") == 4  # the acknowledged one is not
     metrics = await (await console.get("/metrics")).text()
