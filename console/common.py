@@ -27,6 +27,7 @@ from bridge.storage.console import (
     ConsoleStore,
     ConsoleUser,
 )
+from bridge.webhook import clean_text
 from console.auth import (
     COOKIE,
     Session,
@@ -261,7 +262,23 @@ def _audit(request: web.Request, action: str, alert: AlertRow | None = None, **d
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    """The form's text fields, control characters (NUL, which PostgreSQL cannot store, among
+    them) replaced as in alerts; a password is taken as typed (it is only hashed)."""
+    return {
+        k: v if k == "password" else clean_text(v)
+        for k, v in (await request.post()).items()
+        if isinstance(v, str)
+    }
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def _row_id(text: str) -> int:
+    """A row id from a URL; anything that cannot be one (beyond bigint included) is a 404."""
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= BIGINT_MAX:
+        raise web.HTTPNotFound(text="no such row")
+    return int(text)
 
 
 def _back(location: str, notice: str = "") -> web.HTTPSeeOther:
