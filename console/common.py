@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 import jinja2
 from aiohttp import web
+from prometheus_client import Counter
 
 from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
@@ -30,11 +31,13 @@ from bridge.storage.console import (
 from bridge.webhook import clean_text
 from console.auth import (
     COOKIE,
+    PasswordWork,
     Session,
     Sessions,
     allowed,
 )
 from console.host import ConsoleHost
+from console.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,9 @@ class Console:
     session_seconds: float = 12 * 3600.0
     http: httpx.AsyncClient | None = None
     sessions: Sessions | None = None
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    work: PasswordWork = field(default_factory=PasswordWork)
+    login_failures: Counter | None = None
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),

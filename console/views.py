@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from aiohttp import web
+from prometheus_client import Counter
 
 from bridge.storage import StorageUnavailable
 from console.access import login, login_page, logout
@@ -44,6 +45,13 @@ def create_console_app(
     ``secret`` signs the session cookies; empty means a random key kept in the host's
     database, shared by every replica and restart."""
     console = Console(host, secret=secret, session_seconds=session_seconds)
+    console.login_failures = Counter(
+        "passiton_console_login_failures",
+        "Console logins refused: wrong user or password (refused), too many failures from the"
+        " address or at the account (throttled), too many password checks waiting (busy).",
+        ["reason"],
+        registry=host.registry,
+    )
     app = web.Application(middlewares=[console_middleware])
     app[CONSOLE] = console
     r = app.router
@@ -69,6 +77,7 @@ def create_console_app(
         console.http = httpx.AsyncClient()
         yield
         await console.http.aclose()
+        console.work.close()
 
     async def keys(_: web.Application) -> None:
         # A sub-application starts after its host's own start-up (the database is open).

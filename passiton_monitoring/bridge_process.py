@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from bridge import commands as bridge_commands
 from bridge.app import Bridge, SubApp, create_app, utc_now
@@ -43,6 +44,10 @@ class BridgeConsoleHost:
     @property
     def alertmanager_url(self) -> str:
         return self._bridge.config.alertmanager_url
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._bridge.metrics.registry
 
     def queries(self) -> ConsoleStore:
         # every backend has them; the storage interface does not declare them (yet)
