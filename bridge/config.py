@@ -20,6 +20,7 @@ from passiton_common.settings import (
     read_secrets,
     read_text,
 )
+from passiton_common.settings import check_url as settings_check_url
 from passiton_common.variables import default_of
 
 DEFAULT_LISTEN: str = default_of("BRIDGE_LISTEN")
@@ -92,6 +93,8 @@ class BridgeConfig:
     # The console's session signing key; empty: a random key kept in bridge_state.
     console_secret: str = field(default="", repr=False)
     console_session_seconds: float = default_of("BRIDGE_CONSOLE_SESSION_SECONDS")
+    # https: the console's cookie is Secure and __Host- even behind a TLS-terminating proxy
+    console_public_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
@@ -139,4 +142,12 @@ class BridgeConfig:
             channels=channels,
             console_secret=read_text(env, "BRIDGE_CONSOLE_SECRET"),
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
+            console_public_url=_console_public_url(env),
         )
+
+
+def _console_public_url(env: Mapping[str, str]) -> str:
+    value = read_text(env, "BRIDGE_CONSOLE_PUBLIC_URL")
+    if value:
+        settings_check_url("BRIDGE_CONSOLE_PUBLIC_URL", value)
+    return value

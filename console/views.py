@@ -37,14 +37,27 @@ from console.settings import (
 
 
 def create_console_app(
-    host: ConsoleHost, *, secret: str, session_seconds: float
+    host: ConsoleHost,
+    *,
+    secret: str,
+    session_seconds: float,
+    public_url: str = "",
+    body_timeout_seconds: float = 10.0,
 ) -> web.Application:
     """The console, for its host to mount with ``app.add_subapp("/console/", ...)`` (the
     prefix is ``PREFIX``: the pages' links and redirects carry it).
 
     ``secret`` signs the session cookies; empty means a random key kept in the host's
-    database, shared by every replica and restart."""
-    console = Console(host, secret=secret, session_seconds=session_seconds)
+    database, shared by every replica and restart. ``public_url`` in https: the cookie is
+    ``Secure`` (see ``common._finish``). A form's body must arrive within
+    ``body_timeout_seconds`` (408); its size limit is the host application's."""
+    console = Console(
+        host,
+        secret=secret,
+        session_seconds=session_seconds,
+        public_url=public_url,
+        body_timeout_seconds=body_timeout_seconds,
+    )
     console.login_failures = Counter(
         "passiton_console_login_failures",
         "Console logins refused: wrong user or password (refused), too many failures from the"

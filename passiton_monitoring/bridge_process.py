@@ -74,6 +74,8 @@ def console_subapp(bridge: Bridge) -> web.Application:
         host,
         secret=bridge.config.console_secret,
         session_seconds=bridge.config.console_session_seconds,
+        public_url=bridge.config.console_public_url,
+        body_timeout_seconds=bridge.config.body_timeout_seconds,
     )
 
 

@@ -4,6 +4,7 @@ odd alert) can make is answered 5xx."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime
 
@@ -120,3 +121,71 @@ async def test_a_nul_in_an_acknowledgement_note_is_not_a_5xx(console):
 def test_far_constant_is_beyond_python() -> None:
     with pytest.raises(OverflowError):
         datetime.fromisoformat(FAR).astimezone(UTC)
+
+
+# --- Slow and large forms (issue 18, 2): the webhook's body timeout and size limit -------------
+
+
+@pytest.fixture
+async def slow_console(db_url, aiohttp_client):
+    config = make_config(db_url, body_timeout_seconds=0.5, max_body_bytes=64 * 1024)
+    app = create_bridge_app(config, notifiers={}, clock=Clock(T0), workers=False)
+    return await aiohttp_client(app)
+
+
+async def _raw(client, head: bytes, body: bytes = b"") -> bytes:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            return await reader.read(65536)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("path", ["/console/login", "/console/users", "/console/logout"])
+async def test_a_form_body_that_never_arrives_is_a_408(slow_console, path):
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+    ).encode()
+    answer = await _raw(slow_console, head, b"csrf=")
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+
+async def test_a_form_over_the_size_limit_is_a_413(slow_console):
+    big = b"a=" + b"x" * (128 * 1024)
+    response = await slow_console.post(
+        "/console/login",
+        data=big,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 413
+
+
+# --- The session cookie over TLS (issue 18, 4) ------------------------------------------------
+
+
+async def test_the_cookie_is_secure_and_host_only_behind_an_https_public_url(
+    db_url, aiohttp_client
+):
+    config = make_config(db_url, console_public_url="https://ops.example.org/console/")
+    app = create_bridge_app(config, notifiers={}, clock=Clock(T0), workers=False)
+    client = await aiohttp_client(app)
+    page = await client.get("/console/login")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-passiton_console=")
+    assert "Secure" in cookie
+    assert "Path=/;" in cookie
+    assert "Domain" not in cookie
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+async def test_the_cookie_stays_on_the_console_path_over_plain_http(console):
+    page = await console.get("/console/login")
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("passiton_console=")
+    assert "Secure" not in cookie
+    assert "Path=/console/" in cookie
+    assert "Strict-Transport-Security" not in page.headers
