@@ -10,10 +10,12 @@ from typing import Any
 from bridge.channels.config import ChannelsConfig
 from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
+from passiton_common.proxies import parse_networks
 from passiton_common.settings import (
     ConfigError,
     parse_listen,
     read_bool,
+    read_csv,
     read_float,
     read_int,
     read_listen,
@@ -95,6 +97,8 @@ class BridgeConfig:
     console_session_seconds: float = default_of("BRIDGE_CONSOLE_SESSION_SECONDS")
     # https: the console's cookie is Secure and __Host- even behind a TLS-terminating proxy
     console_public_url: str = ""
+    # proxies in front of the console whose X-Forwarded-For names the client (login throttle)
+    console_trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BridgeConfig:
@@ -143,7 +147,14 @@ class BridgeConfig:
             console_secret=read_text(env, "BRIDGE_CONSOLE_SECRET"),
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
             console_public_url=_console_public_url(env),
+            console_trusted_proxies=_console_proxies(env),
         )
+
+
+def _console_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    values = read_csv(env, "BRIDGE_CONSOLE_TRUSTED_PROXIES")
+    parse_networks(values, "BRIDGE_CONSOLE_TRUSTED_PROXIES")  # refused at start-up if invalid
+    return values
 
 
 def _console_public_url(env: Mapping[str, str]) -> str:

@@ -58,7 +58,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     username, password = form.get("username", "").strip(), form.get("password", "")
     account = username[:64] if valid_username(username) else "(invalid)"
-    address = request.remote or ""
+    address = console.clients.resolve(request.remote, request.headers.get("X-Forwarded-For"))
     wait = console.throttle.retry_after(account, address)
     if wait > 0:
         return _refuse(request, form, 429, "Too many failed logins; try again later.", wait)

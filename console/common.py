@@ -39,6 +39,7 @@ from console.auth import (
 )
 from console.host import ConsoleHost
 from console.throttle import LoginThrottle
+from passiton_common.proxies import ClientAddress
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Console:
     session_seconds: float = 12 * 3600.0
     public_url: str = ""
     body_timeout_seconds: float = 10.0
+    clients: ClientAddress = field(default_factory=lambda: ClientAddress(()))
     http: httpx.AsyncClient | None = None
     sessions: Sessions | None = None
     throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -4,6 +4,7 @@ share: sessions, CSRF, roles, audit), served by a host (``host.py``) as a sub-ap
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,7 @@ from console.settings import (
     settings_page,
     users_page,
 )
+from passiton_common.proxies import ClientAddress, parse_networks
 
 
 def create_console_app(
@@ -42,6 +44,7 @@ def create_console_app(
     secret: str,
     session_seconds: float,
     public_url: str = "",
+    trusted_proxies: Iterable[str] = (),
     body_timeout_seconds: float = 10.0,
 ) -> web.Application:
     """The console, for its host to mount with ``app.add_subapp("/console/", ...)`` (the
@@ -50,13 +53,15 @@ def create_console_app(
     ``secret`` signs the session cookies; empty means a random key kept in the host's
     database, shared by every replica and restart. ``public_url`` in https: the cookie is
     ``Secure`` (see ``common._finish``). A form's body must arrive within
-    ``body_timeout_seconds`` (408); its size limit is the host application's."""
+    ``body_timeout_seconds`` (408); its size limit is the host application's. Behind the
+    ``trusted_proxies``, the login throttle reads the client's address from X-Forwarded-For."""
     console = Console(
         host,
         secret=secret,
         session_seconds=session_seconds,
         public_url=public_url,
         body_timeout_seconds=body_timeout_seconds,
+        clients=ClientAddress(parse_networks(trusted_proxies, "BRIDGE_CONSOLE_TRUSTED_PROXIES")),
     )
     console.login_failures = Counter(
         "passiton_console_login_failures",

@@ -75,6 +75,7 @@ def console_subapp(bridge: Bridge) -> web.Application:
         secret=bridge.config.console_secret,
         session_seconds=bridge.config.console_session_seconds,
         public_url=bridge.config.console_public_url,
+        trusted_proxies=bridge.config.console_trusted_proxies,
         body_timeout_seconds=bridge.config.body_timeout_seconds,
     )
 

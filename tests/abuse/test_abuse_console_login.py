@@ -9,12 +9,14 @@ import threading
 import aiohttp
 import pytest
 
+from bridge.app import BRIDGE
 from console import auth
 from console.cli import cmd_user
 from console.throttle import PAIR_LIMIT, LoginThrottle
+from passiton_monitoring.bridge_process import create_bridge_app
 from tests.abuse.test_abuse_console import console  # noqa: F401 - the fixture
-from tests.bridge.support import make_config
-from tests.console.support import PASSWORD, csrf_of, login
+from tests.bridge.support import T0, Clock, make_config
+from tests.console.support import PASSWORD, add_users, csrf_of, login
 
 
 async def _attempt(client, username: str, password: str):
@@ -146,3 +148,33 @@ def test_user_add_refuses_weak_passwords(db_url, capsys):
     args = argparse.Namespace(name="carol", role="viewer")
     assert cmd_user(args, make_config(db_url), Stdin("password12345\n")) == 2  # type: ignore[arg-type]
     assert "too common" in capsys.readouterr().err
+
+
+async def _attempt_from(client, forwarded_for: str, password: str):
+    headers = {"X-Forwarded-For": forwarded_for}
+    token = csrf_of(await (await client.get("/console/login", headers=headers)).text())
+    return await client.post(
+        "/console/login",
+        data={"csrf": token, "username": "admin", "password": password},
+        headers=headers,
+        allow_redirects=False,
+    )
+
+
+async def test_a_spoofed_forwarded_for_does_not_escape_the_throttle(console):  # noqa: F811
+    for i in range(PAIR_LIMIT):
+        answer = await _attempt_from(console, f"203.0.113.{i}", "a guess")
+        assert answer.status == 401
+    assert (await _attempt_from(console, "203.0.113.99", "a guess")).status == 429
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_bounds(db_url, aiohttp_client):
+    config = make_config(db_url, console_trusted_proxies=("127.0.0.1/32",))
+    app = create_bridge_app(config, notifiers={}, clock=Clock(T0), workers=False)
+    client = await aiohttp_client(app)
+    await add_users(app[BRIDGE].storage, T0)
+    for _ in range(PAIR_LIMIT):
+        assert (await _attempt_from(client, "203.0.113.9", "a guess")).status == 401
+    assert (await _attempt_from(client, "203.0.113.9", PASSWORD)).status == 429
+    client.session.cookie_jar.clear()
+    assert (await _attempt_from(client, "198.51.100.7", PASSWORD)).status == 303
