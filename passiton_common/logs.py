@@ -14,6 +14,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -83,14 +86,54 @@ def _redact_value(value: object) -> object:
     return value
 
 
+class RateLimitRepeats(logging.Filter):
+    """At most ``burst`` records per (logger, level, message template) in ``window`` seconds; the
+    rest are dropped and counted, and the first record let through after a drop carries
+    ``suppressed`` (how many were dropped). A flood of malformed requests, each logging the same
+    error, can no longer fill the disk or drown the other records. At most ``keys`` templates
+    are tracked (least recent dropped first)."""
+
+    def __init__(
+        self,
+        burst: int = 20,
+        window: float = 60.0,
+        keys: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.burst, self.window, self.keys, self.clock = burst, window, keys, clock
+        self._seen: OrderedDict[tuple[str, int, str], list[float]] = OrderedDict()
+        self.suppressed_total = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg)[:200])
+        now = self.clock()
+        started, count, dropped = self._seen.pop(key, [now, 0, 0])
+        if now - started >= self.window:
+            started, count = now, 0
+        self._seen[key] = [started, count + 1, dropped]
+        while len(self._seen) > self.keys:
+            self._seen.popitem(last=False)
+        if count >= self.burst:
+            self._seen[key][2] += 1
+            self.suppressed_total += 1
+            return False
+        if dropped:
+            record.suppressed = int(dropped)
+            self._seen[key][2] = 0
+        return True
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Send every log record to stderr as one JSON object per line, secrets redacted."""
+    """Send every log record to stderr as one JSON object per line, repeats rate-limited,
+    secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level"}
         )
     )
+    handler.addFilter(RateLimitRepeats())  # first: it groups by the message's template
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from passiton_common.logs import RedactSecrets, redact_secrets, setup_logging
+from passiton_common.logs import RateLimitRepeats, RedactSecrets, redact_secrets, setup_logging
 from passiton_monitoring.bridge_process import create_bridge_app
 from tests.bridge.support import T0, Clock, make_config
 
@@ -98,3 +98,47 @@ def test_redaction_is_linear_on_16kib_of_hostile_text(text: str) -> None:
     started = time.perf_counter()
     redact_secrets(text[: 16 * 1024] + " key @")
     assert time.perf_counter() - started < 1.0
+
+
+# --- Log amplification (issue 18, 6) ----------------------------------------------------------
+
+
+def test_repeated_records_are_rate_limited_and_the_drop_is_told() -> None:
+    now = [0.0]
+    limit = RateLimitRepeats(burst=5, window=60.0, clock=lambda: now[0])
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("aiohttp.server", logging.ERROR, "f", 1, msg, args, None)
+
+    passed = [
+        limit.filter(record("Error handling request from %s", f"10.0.0.{i}")) for i in range(1000)
+    ]
+    assert sum(passed) == 5
+    assert limit.filter(record("another message"))  # other templates are not affected
+    now[0] += 60.0
+    first = record("Error handling request from %s", "10.0.0.1")
+    assert limit.filter(first)
+    assert first.suppressed == 995
+
+
+def test_the_template_table_is_bounded() -> None:
+    limit = RateLimitRepeats(keys=50)
+    for i in range(1000):
+        limit.filter(logging.LogRecord("x", logging.INFO, "f", 1, f"message {i}", (), None))
+    assert len(limit._seen) <= 50
+
+
+async def test_a_flood_of_malformed_heads_logs_a_bounded_number_of_records(
+    db_url, aiohttp_client, json_logs
+):
+    app = create_bridge_app(make_config(db_url), notifiers={}, clock=Clock(T0), workers=False)
+    client = await aiohttp_client(app)
+    for _ in range(60):
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(HEADS[0])
+        await writer.drain()
+        await reader.read(4096)
+        writer.close()
+    await asyncio.sleep(0.05)
+    lines = [line for line in json_logs().splitlines() if "Error handling request" in line]
+    assert 1 <= len(lines) <= 20
