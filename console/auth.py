@@ -15,10 +15,11 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,6 +27,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bridge.storage import Storage
 from bridge.storage.console import ROLES
+
+_T = TypeVar("_T")
 
 COOKIE = "passiton_console"
 SECRET_KEY = "console_secret"  # noqa: S105 - the bridge_state key, not a secret
@@ -66,7 +69,7 @@ class PasswordWork:
         self.pending = pending
         self.in_flight = 0
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., _T], *args: str) -> _T:
         if self.in_flight >= self.pending:
             raise Busy
         self.in_flight += 1
@@ -76,12 +79,10 @@ class PasswordWork:
             self.in_flight -= 1
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        result: bool = await self._run(verify_password, password_hash, password)
-        return result
+        return await self._run(verify_password, password_hash, password)
 
     async def hash(self, password: str) -> str:
-        result: str = await self._run(hash_password, password)
-        return result
+        return await self._run(hash_password, password)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
