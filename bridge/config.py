@@ -10,16 +10,19 @@ from typing import Any
 from bridge.channels.config import ChannelsConfig
 from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
+from passiton_common.proxies import parse_networks
 from passiton_common.settings import (
     ConfigError,
     parse_listen,
     read_bool,
+    read_csv,
     read_float,
     read_int,
     read_listen,
     read_secrets,
     read_text,
 )
+from passiton_common.settings import check_url as settings_check_url
 from passiton_common.variables import default_of
 
 DEFAULT_LISTEN: str = default_of("BRIDGE_LISTEN")
@@ -97,6 +100,10 @@ class BridgeConfig:
     # The console's session signing key; empty: a random key kept in bridge_state.
     console_secret: str = field(default="", repr=False)
     console_session_seconds: float = default_of("BRIDGE_CONSOLE_SESSION_SECONDS")
+    # https: the console's cookie is Secure and __Host- even behind a TLS-terminating proxy
+    console_public_url: str = ""
+    # proxies in front of the console whose X-Forwarded-For names the client (login throttle)
+    console_trusted_proxies: tuple[str, ...] = ()
 
     @property
     def alertmanager_api_urls(self) -> tuple[str, ...]:
@@ -152,4 +159,19 @@ class BridgeConfig:
             channels=channels,
             console_secret=read_text(env, "BRIDGE_CONSOLE_SECRET"),
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
+            console_public_url=_console_public_url(env),
+            console_trusted_proxies=_console_proxies(env),
         )
+
+
+def _console_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    values = read_csv(env, "BRIDGE_CONSOLE_TRUSTED_PROXIES")
+    parse_networks(values, "BRIDGE_CONSOLE_TRUSTED_PROXIES")  # refused at start-up if invalid
+    return values
+
+
+def _console_public_url(env: Mapping[str, str]) -> str:
+    value = read_text(env, "BRIDGE_CONSOLE_PUBLIC_URL")
+    if value:
+        settings_check_url("BRIDGE_CONSOLE_PUBLIC_URL", value)
+    return value

@@ -41,6 +41,12 @@ class BridgeMetrics:
             ["status"],
             registry=r,
         )
+        self.alerts_skipped = Counter(
+            "passiton_bridge_alerts_skipped",
+            "Alerts left out of their notification for an absurd startsAt (before 2000, over a"
+            " year ahead); the rest of the group is stored.",
+            registry=r,
+        )
         self.alerts_stored = Counter(
             "passiton_bridge_alerts_stored",
             "Alert events (new firing or resolve) stored, by category.",

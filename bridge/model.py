@@ -132,3 +132,5 @@ class Notification:
     external_url: str
     truncated_alerts: int = 0
     duplicates: int = 0  # alerts sent twice in the notification, kept once
+    # alerts left out, with the reason (a time no alert can have: before 2000, after next year)
+    skipped: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ import binascii
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
@@ -72,19 +72,43 @@ class _AMNotification(msgspec.Struct, rename="camel"):
 _decoder = msgspec.json.Decoder(_AMNotification)
 
 
+# No alert of this system can start before this or more than a year after the bridge's now.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=366)
+
+
+class AbsurdTime(ValueError):
+    """A timestamp no real alert can have; the alert is left out of its notification."""
+
+
 def _aware(value: datetime, where: str) -> datetime:
     if value.tzinfo is None:
         raise InvalidPayload(f"{where}: timestamp without a timezone")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        raise AbsurdTime(f"{where}: {value.isoformat()} is out of range") from None
 
 
-def parse_notification(body: bytes) -> Notification:
+def _in_range(value: datetime, now: datetime, where: str) -> datetime:
+    if not EARLIEST <= value <= now + LATEST_AHEAD:
+        raise AbsurdTime(
+            f"{where}: {value.isoformat()} is before {EARLIEST.year} or over a year ahead"
+        )
+    return value
+
+
+def parse_notification(body: bytes, now: datetime | None = None) -> Notification:
     """Validate a version-4 payload completely (raising InvalidPayload) and sanitise it.
 
     What one odd alert can carry never costs the group its notification (Alertmanager drops a
     4xx): control characters are replaced (``clean_text``), an over-long value is truncated with
-    a marker, and the same alert twice is kept once (a resolve wins over its firing twin).
+    a marker, and the same alert twice is kept once (a resolve wins over its firing twin). An
+    alert with an absurd ``startsAt`` (before 2000, over a year after ``now``, beyond year 9999
+    in UTC) is left out and named in ``skipped``; only when every alert is, the notification is
+    refused. An absurd ``endsAt`` is treated as unset, as Go's zero time already is.
     """
+    now = now or now_utc()
     try:
         raw = _decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -97,14 +121,17 @@ def parse_notification(body: bytes) -> Notification:
         raise InvalidPayload("groupKey must not be empty")
     kept: dict[tuple[str, datetime], int] = {}
     alerts: list[Alert] = []
+    skipped: list[str] = []
     for i, a in enumerate(raw.alerts):
         where = f"$.alerts[{i}]"
         if not a.labels.get("alertname"):
             raise InvalidPayload(f"{where}.labels.alertname is required")
-        starts_at = _aware(a.starts_at, f"{where}.startsAt")
-        ends_at = _aware(a.ends_at, f"{where}.endsAt") if a.ends_at is not None else None
-        if ends_at is not None and ends_at.year <= 1:  # Go's zero time: not set
-            ends_at = None
+        try:
+            starts_at = _in_range(_aware(a.starts_at, f"{where}.startsAt"), now, where)
+        except AbsurdTime as exc:
+            skipped.append(f"{exc} (alert {clean_text(a.fingerprint)[:128]} left out)")
+            continue
+        ends_at = _ends_at(a.ends_at, now, f"{where}.endsAt")
         alert = Alert(
             fingerprint=clean_text(a.fingerprint),
             status=a.status,
@@ -122,6 +149,8 @@ def parse_notification(body: bytes) -> Notification:
             continue
         kept[identity] = len(alerts)
         alerts.append(alert)
+    if not alerts:
+        raise InvalidPayload("; ".join(skipped))
     return Notification(
         group_key=clean_text(raw.group_key),
         status=raw.status,
@@ -131,8 +160,19 @@ def parse_notification(body: bytes) -> Notification:
         common_labels=clean_mapping(raw.common_labels),
         external_url=clean_value(raw.external_url),
         truncated_alerts=raw.truncated_alerts,
-        duplicates=len(raw.alerts) - len(alerts),
+        duplicates=len(raw.alerts) - len(skipped) - len(alerts),
+        skipped=tuple(skipped),
     )
+
+
+def _ends_at(value: datetime | None, now: datetime, where: str) -> datetime | None:
+    """``endsAt``, or None when unset (Go's zero time) or absurd."""
+    if value is None or value.year <= 1:
+        return None
+    try:
+        return _in_range(_aware(value, where), now, where)
+    except AbsurdTime:
+        return None
 
 
 # C0 and C1 control characters other than tab, newline and carriage return. NUL cannot be stored
@@ -257,6 +297,12 @@ async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> we
             "the same alert arrived twice in one notification; stored once",
             extra={"group_key": notification.group_key, "duplicates": notification.duplicates},
         )
+    if notification.skipped:
+        metrics.alerts_skipped.inc(len(notification.skipped))
+        log.warning(
+            "alerts with absurd times left out of the notification",
+            extra={"group_key": notification.group_key, "reasons": list(notification.skipped)},
+        )
     if notification.truncated_alerts:
         log.warning(
             "alertmanager truncated the notification; raise max_alerts in its webhook config",
@@ -269,5 +315,6 @@ async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> we
             "alerts": len(notification.alerts),
             "new": result.new_events,
             "deliveries": result.deliveries,
+            **({"skipped": list(notification.skipped)} if notification.skipped else {}),
         }
     )

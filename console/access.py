@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 
 from aiohttp import web
@@ -10,10 +11,10 @@ from bridge.storage.console import (
     AuditEntry,
 )
 from console.auth import (
+    Busy,
     Session,
     Sessions,
     valid_username,
-    verify_password,
 )
 from console.common import (
     PREFIX,
@@ -24,6 +25,7 @@ from console.common import (
     log,
     render,
 )
+from passiton_common.proxies import forwarded_for
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -37,20 +39,43 @@ def _safe_next(target: str) -> str:
     return f"{PREFIX}/"
 
 
+def _refuse(request: web.Request, form: dict[str, str], status: int, error: str, wait: float = 0):
+    console = _console(request)
+    assert console.login_failures is not None
+    reason = {401: "refused", 429: "throttled", 503: "busy"}[status]
+    console.login_failures.labels(reason=reason).inc()
+    response = render(
+        request, "login.html", status=status, error=error, next=_safe_next(form.get("next", ""))
+    )
+    if wait:
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
 async def login(request: web.Request) -> web.StreamResponse:
+    """A login, throttled (``console/throttle.py``) before its password is checked; the check
+    runs off the event loop (``PasswordWork``). Every wrong password is audited and counted."""
     console = _console(request)
     form = await _form(request)
     username, password = form.get("username", "").strip(), form.get("password", "")
+    account = username[:64] if valid_username(username) else "(invalid)"
+    address = console.clients.resolve(request.remote, forwarded_for(request.headers))
+    wait = console.throttle.retry_after(account, address)
+    if wait > 0:
+        return _refuse(request, form, 429, "Too many failed logins; try again later.", wait)
     user = await console.store.get_user(username) if valid_username(username) else None
-    if not verify_password(user.password_hash if user else "", password) or user is None:
-        log.info("console login refused", extra={"username": username[:64]})
-        return render(
-            request,
-            "login.html",
-            status=401,
-            error="Unknown user or wrong password.",
-            next=_safe_next(form.get("next", "")),
+    try:
+        good = await console.work.verify(user.password_hash if user else "", password)
+    except Busy:
+        return _refuse(request, form, 503, "The console is busy; try again in a moment.", 1)
+    if not good or user is None:
+        console.throttle.failed(account, address)
+        log.info("console login refused", extra={"username": account, "ip": address})
+        await console.store.audit(
+            AuditEntry(console.now(), account, "login failed", detail={"ip": address})
         )
+        return _refuse(request, form, 401, "Unknown user or wrong password.")
+    console.throttle.succeeded(account, address)
     visitor = _visitor(request)
     visitor.session = Session(secrets.token_urlsafe(16), user.username, user.session_epoch)
     visitor.set_cookie = True

@@ -19,6 +19,7 @@ from bridge.storage.reconcile import RESOLVED_SILENCED, Suppression
 from console import upstream
 from console.common import (
     ATTEMPT_LABELS,
+    BIGINT_MAX,
     PREFIX,
     SILENCE_CHOICES,
     Console,
@@ -27,6 +28,7 @@ from console.common import (
     _console,
     _form,
     _problem,
+    _row_id,
     _stamp,
     _visitor,
     render,
@@ -112,10 +114,7 @@ async def now_page(request: web.Request) -> web.StreamResponse:
 
 async def _alert_or_404(request: web.Request) -> AlertRow:
     table = request.match_info["table"]
-    try:
-        ident = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    ident = _row_id(request.match_info["id"])
     alert = await _console(request).store.alert(table, ident)
     if alert is None:
         raise web.HTTPNotFound(text="no such alert")
@@ -240,15 +239,12 @@ async def silence(request: web.Request) -> web.StreamResponse:
 @require("responder")
 async def retry(request: web.Request) -> web.StreamResponse:
     console = _console(request)
-    try:
-        delivery_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    delivery_id = _row_id(request.match_info["id"])
     form = await _form(request)
     table, alert_id = form.get("table", ""), form.get("alert", "")
     alert = None
-    if table in ALERT_TABLES and alert_id.isdigit():
-        alert = await console.store.alert(table, int(alert_id))
+    if table in ALERT_TABLES and alert_id.isascii() and alert_id.isdigit():
+        alert = await console.store.alert(table, min(int(alert_id), BIGINT_MAX))
     entry = _audit(request, "retried delivery", alert, delivery=delivery_id)
     if not await console.store.retry_dead(delivery_id, console.now(), entry):
         return _problem(request, 409, "That delivery is not dead-lettered (any more).")

@@ -10,13 +10,16 @@ replica (and every restart) shares it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,6 +27,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bridge.storage import Storage
 from bridge.storage.console import ROLES
+
+_T = TypeVar("_T")
 
 COOKIE = "passiton_console"
 SECRET_KEY = "console_secret"  # noqa: S105 - the bridge_state key, not a secret
@@ -47,6 +52,40 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class Busy(Exception):
+    """Too many password checks waiting: the login is refused without checking."""
+
+
+class PasswordWork:
+    """argon2 off the event loop, on a few threads of its own: a login no longer stalls the
+    webhook, and a flood of logins cannot take every thread of the loop's default executor
+    (which name resolution uses). At most ``pending`` checks run or wait; more raise Busy.
+    argon2 releases the GIL while it hashes."""
+
+    def __init__(self, workers: int = 2, pending: int = 8) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="console-argon2")
+        self.pending = pending
+        self.in_flight = 0
+
+    async def _run(self, fn: Callable[..., _T], *args: str) -> _T:
+        if self.in_flight >= self.pending:
+            raise Busy
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self.in_flight -= 1
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await self._run(verify_password, password_hash, password)
+
+    async def hash(self, password: str) -> str:
+        return await self._run(hash_password, password)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def valid_username(name: str) -> bool:

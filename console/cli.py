@@ -19,8 +19,9 @@ from bridge.config import BridgeConfig
 from bridge.storage import StorageUnavailable, open_database
 from bridge.storage.console import ROLES
 from console.auth import hash_password, valid_username
+from console.passwords import MIN_LENGTH, password_problems
 
-MIN_PASSWORD = 12
+MIN_PASSWORD = MIN_LENGTH
 
 
 def configure_user(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +56,9 @@ def cmd_user(args: argparse.Namespace, config: BridgeConfig, stdin: TextIO = sys
     except (ValueError, EOFError) as exc:
         print(f"no password: {exc}", file=sys.stderr)
         return 2
-    if len(password) < MIN_PASSWORD:
-        print(f"the password needs at least {MIN_PASSWORD} characters", file=sys.stderr)
+    problems = password_problems(args.name, password)
+    if problems:
+        print("; ".join(problems), file=sys.stderr)
         return 2
     try:
         asyncio.run(add_user(config, args.name, args.role, password))

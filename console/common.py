@@ -9,6 +9,7 @@ action writes an audit entry in the same transaction as its effect.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from urllib.parse import urlencode
 import httpx
 import jinja2
 from aiohttp import web
+from prometheus_client import Counter
 
 from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
@@ -27,13 +29,17 @@ from bridge.storage.console import (
     ConsoleStore,
     ConsoleUser,
 )
+from bridge.webhook import clean_text
 from console.auth import (
     COOKIE,
+    PasswordWork,
     Session,
     Sessions,
     allowed,
 )
 from console.host import ConsoleHost
+from console.throttle import LoginThrottle
+from passiton_common.proxies import ClientAddress
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +72,14 @@ class Console:
     host: ConsoleHost
     secret: str = ""
     session_seconds: float = 12 * 3600.0
+    public_url: str = ""
+    body_timeout_seconds: float = 10.0
+    clients: ClientAddress = field(default_factory=lambda: ClientAddress(()))
     http: httpx.AsyncClient | None = None
     sessions: Sessions | None = None
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    work: PasswordWork = field(default_factory=PasswordWork)
+    login_failures: Counter | None = None
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
@@ -170,7 +182,11 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     console = _console(request)
     assert console.sessions is not None
-    session = console.sessions.load(request.cookies.get(COOKIE))
+    if request.method == "POST":
+        refused = await _read_form(request, console)
+        if refused is not None:
+            return _headers(request, console, refused)
+    session = console.sessions.load(request.cookies.get(_cookie_name(request, console)))
     visitor = Visitor(session or Sessions.anonymous(), set_cookie=session is None)
     if session is not None and session.username:
         try:
@@ -184,43 +200,87 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         request.path.startswith(f"{PREFIX}/static/")
     )
     if request.method == "POST":
-        form = await request.post()
+        form = await request.post()  # read by _read_form
         token = form.get("csrf", "")
         if not isinstance(token, str) or not console.sessions.csrf_ok(visitor.session, token):
             response: web.StreamResponse = _problem(
                 request, 403, "The form's security token did not match (CSRF). Reload and retry."
             )
-            return _finish(console, visitor, response)
+            return _finish(console, visitor, response, request)
     if visitor.user is None and not public:
         if request.method == "GET" and "text/csv" not in request.headers.get("Accept", ""):
             target = request.path_qs
             redirect = web.HTTPSeeOther(f"{PREFIX}/login?{urlencode({'next': target})}")
-            _finish(console, visitor, redirect)
+            _finish(console, visitor, redirect, request)
             raise redirect
-        return _finish(console, visitor, web.Response(status=401, text="log in first\n"))
+        response = web.Response(status=401, text="log in first\n")
+        return _finish(console, visitor, response, request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
         # raised (redirects, 404s): the cookie and headers go on the exception, which aiohttp
         # turns into the response
-        _finish(console, visitor, exc)
+        _finish(console, visitor, exc, request)
         raise
     except StorageUnavailable:
         response = _problem(request, 503, "The alert database is unavailable; try again.")
-    return _finish(console, visitor, response)
+    return _finish(console, visitor, response, request)
 
 
-def _finish(console: Console, visitor: Visitor, response: web.StreamResponse) -> web.StreamResponse:
+async def _read_form(request: web.Request, console: Console) -> web.Response | None:
+    """Reads (and caches) a POST's form under the webhook's body timeout and the host's size
+    limit; the refusal when it does not arrive in time (408) or is too large (413)."""
+    length = request.content_length
+    if length is not None and length > request.client_max_size:
+        return web.Response(status=413, text="form too large\n", headers={"Connection": "close"})
+    try:
+        async with asyncio.timeout(console.body_timeout_seconds):
+            await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        return web.Response(status=413, text="form too large\n", headers={"Connection": "close"})
+    except TimeoutError:
+        text = f"form not received within {console.body_timeout_seconds:g}s\n"
+        return web.Response(status=408, text=text, headers={"Connection": "close"})
+    return None
+
+
+def _https(request: web.Request, console: Console) -> bool:
+    """Served over TLS: the request came over it, or the configured public URL is https (a
+    TLS-terminating proxy in front)."""
+    return request.secure or console.public_url.lower().startswith("https://")
+
+
+def _cookie_name(request: web.Request, console: Console) -> str:
+    # __Host-: Secure, Path=/ and no Domain, so no other path or subdomain can set or shadow it
+    return f"__Host-{COOKIE}" if _https(request, console) else COOKIE
+
+
+def _finish(
+    console: Console, visitor: Visitor, response: web.StreamResponse, request: web.Request
+) -> web.StreamResponse:
     assert console.sessions is not None
+    https = _https(request, console)
     if visitor.set_cookie and not response.prepared:
         response.set_cookie(
-            COOKIE,
+            _cookie_name(request, console),
             console.sessions.dump(visitor.session),
             max_age=int(console.session_seconds),
-            path=f"{PREFIX}/",
+            # __Host- requires Path=/; over plain http the cookie stays on the console's path
+            path="/" if https else f"{PREFIX}/",
+            secure=https,
             httponly=True,
             samesite="Lax",
         )
+    return _headers(request, console, response)
+
+
+def _headers(
+    request: web.Request, console: Console, response: web.StreamResponse
+) -> web.StreamResponse:
+    if response.prepared:
+        return response
+    if _https(request, console):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if not response.prepared:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -261,7 +321,23 @@ def _audit(request: web.Request, action: str, alert: AlertRow | None = None, **d
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    """The form's text fields, control characters (NUL, which PostgreSQL cannot store, among
+    them) replaced as in alerts; a password is taken as typed (it is only hashed)."""
+    return {
+        k: v if k == "password" else clean_text(v)
+        for k, v in (await request.post()).items()
+        if isinstance(v, str)
+    }
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def _row_id(text: str) -> int:
+    """A row id from a URL; anything that cannot be one (beyond bigint included) is a 404."""
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= BIGINT_MAX:
+        raise web.HTTPNotFound(text="no such row")
+    return int(text)
 
 
 def _back(location: str, notice: str = "") -> web.HTTPSeeOther:

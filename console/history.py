@@ -16,6 +16,7 @@ from bridge.storage.console import (
     Cursor,
     HistoryFilter,
 )
+from bridge.webhook import clean_text
 from console.common import (
     CSV_MAX_ROWS,
     PAGE_SIZE,
@@ -35,7 +36,11 @@ def _parse_time(value: str, name: str) -> datetime | None:
         raise web.HTTPBadRequest(
             text=f"{name}: expected a date like 2026-03-01 or 2026-03-01T09:00"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        # in UTC: an offset can push year 1 or 9999 out of range (OverflowError)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise web.HTTPBadRequest(text=f"{name}: out of range") from None
 
 
 def _history_filter(query: Any) -> HistoryFilter:
@@ -51,12 +56,12 @@ def _history_filter(query: Any) -> HistoryFilter:
     return HistoryFilter(
         categories=categories,
         severity=severity,
-        organization_id=query.get("org", "").strip()[:128],
-        alertname=query.get("alertname", "").strip()[:128],
+        organization_id=clean_text(query.get("org", "").strip()[:128]),
+        alertname=clean_text(query.get("alertname", "").strip()[:128]),
         status=status,
         since=_parse_time(query.get("since", ""), "since"),
         until=_parse_time(query.get("until", ""), "until"),
-        text=query.get("q", "").strip()[:200],
+        text=clean_text(query.get("q", "").strip()[:200]),
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
+
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 
@@ -31,6 +33,11 @@ class ConsoleHost(Protocol):
     @property
     def alertmanager_url(self) -> str:
         """Alertmanager, for silences and links."""
+        ...
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """Where the console's metrics go (the host's ``/metrics``)."""
         ...
 
     def queries(self) -> ConsoleStore:

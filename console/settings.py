@@ -14,7 +14,7 @@ from bridge.storage.console import (
 )
 from console import upstream
 from console.auth import (
-    hash_password,
+    Busy,
     valid_username,
 )
 from console.common import (
@@ -34,6 +34,7 @@ from console.forms import (
     parse_preference,
     valid_organization,
 )
+from console.passwords import password_problems
 
 
 async def _threshold_readback(console: Console, organization_id: str) -> dict[str, Any]:
@@ -167,10 +168,13 @@ async def save_user(request: web.Request) -> web.StreamResponse:
         problems.append("user name: 1-64 letters, digits, '.', '_', '@' or '-'")
     if role not in ROLES:
         problems.append(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 12:
-        problems.append("password: at least 12 characters")
+    problems += password_problems(username, password)
     if problems:
         return render(request, "problem.html", status=400, message="Not saved.", problems=problems)
-    await console.store.upsert_user(username, hash_password(password), role, console.now())
+    try:
+        password_hash = await console.work.hash(password)
+    except Busy:
+        return render(request, "problem.html", status=503, message="Busy; try again.")
+    await console.store.upsert_user(username, password_hash, role, console.now())
     await console.store.audit(_audit(request, "saved user", username=username, role=role))
     raise _back(f"{PREFIX}/users", f"{username} saved as {role}")

@@ -4,10 +4,12 @@ share: sessions, CSRF, roles, audit), served by a host (``host.py``) as a sub-ap
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
 from aiohttp import web
+from prometheus_client import Counter
 
 from bridge.storage import StorageUnavailable
 from console.access import login, login_page, logout
@@ -33,17 +35,41 @@ from console.settings import (
     settings_page,
     users_page,
 )
+from passiton_common.proxies import ClientAddress, parse_networks
 
 
 def create_console_app(
-    host: ConsoleHost, *, secret: str, session_seconds: float
+    host: ConsoleHost,
+    *,
+    secret: str,
+    session_seconds: float,
+    public_url: str = "",
+    trusted_proxies: Iterable[str] = (),
+    body_timeout_seconds: float = 10.0,
 ) -> web.Application:
     """The console, for its host to mount with ``app.add_subapp("/console/", ...)`` (the
     prefix is ``PREFIX``: the pages' links and redirects carry it).
 
     ``secret`` signs the session cookies; empty means a random key kept in the host's
-    database, shared by every replica and restart."""
-    console = Console(host, secret=secret, session_seconds=session_seconds)
+    database, shared by every replica and restart. ``public_url`` in https: the cookie is
+    ``Secure`` (see ``common._finish``). A form's body must arrive within
+    ``body_timeout_seconds`` (408); its size limit is the host application's. Behind the
+    ``trusted_proxies``, the login throttle reads the client's address from X-Forwarded-For."""
+    console = Console(
+        host,
+        secret=secret,
+        session_seconds=session_seconds,
+        public_url=public_url,
+        body_timeout_seconds=body_timeout_seconds,
+        clients=ClientAddress(parse_networks(trusted_proxies, "BRIDGE_CONSOLE_TRUSTED_PROXIES")),
+    )
+    console.login_failures = Counter(
+        "passiton_console_login_failures",
+        "Console logins refused: wrong user or password (refused), too many failures from the"
+        " address or at the account (throttled), too many password checks waiting (busy).",
+        ["reason"],
+        registry=host.registry,
+    )
     app = web.Application(middlewares=[console_middleware])
     app[CONSOLE] = console
     r = app.router
@@ -69,6 +95,7 @@ def create_console_app(
         console.http = httpx.AsyncClient()
         yield
         await console.http.aclose()
+        console.work.close()
 
     async def keys(_: web.Application) -> None:
         # A sub-application starts after its host's own start-up (the database is open).

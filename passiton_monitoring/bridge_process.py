@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from bridge import commands as bridge_commands
 from bridge.app import Bridge, SubApp, create_app, utc_now
@@ -44,6 +45,10 @@ class BridgeConsoleHost:
     def alertmanager_url(self) -> str:
         return self._bridge.config.alertmanager_url
 
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._bridge.metrics.registry
+
     def queries(self) -> ConsoleStore:
         # every backend has them; the storage interface does not declare them (yet)
         store: ConsoleStore = self._bridge.storage.console()
@@ -69,6 +74,9 @@ def console_subapp(bridge: Bridge) -> web.Application:
         host,
         secret=bridge.config.console_secret,
         session_seconds=bridge.config.console_session_seconds,
+        public_url=bridge.config.console_public_url,
+        trusted_proxies=bridge.config.console_trusted_proxies,
+        body_timeout_seconds=bridge.config.body_timeout_seconds,
     )
 
 

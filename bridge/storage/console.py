@@ -11,7 +11,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from bridge.storage.reconcile import ReconciledRow, ReconcileStatus, Suppression
@@ -147,9 +147,14 @@ class Cursor:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
             when, table, ident = raw.split("|")
             cursor = cls(datetime.fromisoformat(when), table, int(ident))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            if cursor.starts_at.tzinfo is not None:
+                # an offset can push year 1 or 9999 out of range (OverflowError)
+                cursor = cls(cursor.starts_at.astimezone(UTC), table, cursor.id)
+        except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
             raise ValueError("invalid page cursor") from None
         if table not in ALERT_TABLES or cursor.starts_at.tzinfo is None:
+            raise ValueError("invalid page cursor")
+        if not -(2**63) <= cursor.id < 2**63:
             raise ValueError("invalid page cursor")
         return cursor
 

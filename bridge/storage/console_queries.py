@@ -26,9 +26,21 @@ from bridge.storage.console import (
 from bridge.storage.reconcile import ReconcileReads
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
+
+def _shown_time(column: str) -> str:
+    """A timestamp column clamped into Python's range: a row holding ``infinity`` or a BC date
+    (the webhook refuses them now; older rows, manual edits) must not make a page a 500."""
+    return (
+        f"CASE WHEN {column} IS NULL THEN NULL ELSE LEAST(GREATEST({column},"
+        f" '0001-01-02T00:00:00Z'::timestamptz), '9999-12-30T00:00:00Z'::timestamptz) END"
+        f" AS {column}"
+    )
+
+
 _ALERT_COLUMNS = (
     "id, fingerprint, alertname, status, severity, organization_id, summary, description,"
-    " labels::text, annotations::text, generator_url, starts_at, ends_at, received_at, updated_at"
+    " labels::text, annotations::text, generator_url, "
+    + ", ".join(_shown_time(c) for c in ("starts_at", "ends_at", "received_at", "updated_at"))
 )
 
 

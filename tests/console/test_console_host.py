@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from bridge.app import BRIDGE, create_app
 from bridge.storage import Storage, open_storage
@@ -23,6 +24,11 @@ class FakeHost:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self.calls: list[str] = []
+        self._registry = CollectorRegistry()
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._registry
 
     @property
     def storage(self) -> Storage:
@@ -120,5 +126,6 @@ def test_the_bridge_adapter_is_a_console_host():
         "wake_delivery",
         "reload_routing",
         "exported_thresholds",
+        "registry",
     }
     assert members <= set(dir(BridgeConsoleHost))
