@@ -126,6 +126,9 @@ export class Client {
   private pausedUntil = 0;
   /** Problems already warned about (one warning each, not one per batch); cleared by a success. */
   private warned = new Set<string>();
+  private lastAttemptFailed = false;
+  /** Set by the Node exit hook during its bounded flush: one attempt per batch, no retry or pause. */
+  exiting = false;
   private idleWaiters: Array<() => void> = [];
   /** widget keys given per call, by organization and widget (beacon transport). */
   readonly widgetKeys: Map<string, string> = new Map();
@@ -180,6 +183,16 @@ export class Client {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Events queued or being sent (including a batch waiting to be retried). */
+  get pending(): number {
+    return this.size + this.inFlight;
+  }
+
+  /** The last attempt to reach the exporter failed (connection error, timeout, 5xx, 429). */
+  get failing(): boolean {
+    return this.lastAttemptFailed;
   }
 
   /** Queue one event; O(1), never throws, never touches the network on the caller's stack. */
@@ -376,8 +389,8 @@ export class Client {
     const body = JSON.stringify(batch);
     for (let attempt = 0; ; attempt++) {
       const paused = this.pausedUntil - Date.now();
-      if (paused > 0) await sleep(paused, signal);
-      if (signal.aborted) {
+      if (paused > 0 && !this.exiting) await sleep(paused, signal);
+      if (signal.aborted || (this.exiting && this.pausedUntil > Date.now())) {
         this.failed += batch.length;
         return;
       }
@@ -388,6 +401,7 @@ export class Client {
         const status = response.status;
         if (status >= 200 && status < 300) {
           this.warned.clear();
+          this.lastAttemptFailed = false;
           await this.recordAnswer(batch.length, response);
           return;
         }
@@ -418,6 +432,12 @@ export class Client {
         }
       } catch (err) {
         problem = String((err as Error)?.cause ?? err);
+      }
+      this.lastAttemptFailed = true;
+      if (this.exiting) {
+        this.failed += batch.length; // the process is exiting: no retry
+        this.warnOnce("lost", `monitoring: ${batch.length} events not delivered to ${this.eventsUrl} before exit (${problem})`);
+        return;
       }
       if (signal.aborted) {
         this.failed += batch.length; // given up by close() or abandon(), which report it

@@ -35,13 +35,20 @@ function hookProcess(): void {
   proc.on("beforeExit", () => {
     // The loop is empty: send what is left, for EXIT_FLUSH_MS at most; then whatever is still
     // pending is abandoned (counted), so the next beforeExit finds nothing and the process exits.
+    // An exporter whose last attempt already failed (a batch waiting for its retry) is not
+    // waited for at all; during this flush a failed attempt is not retried.
     if (flushing) return;
-    const pending = [...live].filter((c) => !c.isClosed && c.stats().queued > 0);
+    const pending = [...live].filter((c) => !c.isClosed && c.pending > 0);
     if (!pending.length) return;
     flushing = true;
     void Promise.all(
       pending.map(async (c) => {
-        if (!(await c.flush(EXIT_FLUSH_MS))) c.abandon();
+        c.exiting = true; // one attempt per batch: no retry waits, no Retry-After pause
+        try {
+          if (c.failing || !(await c.flush(EXIT_FLUSH_MS))) c.abandon();
+        } finally {
+          c.exiting = false;
+        }
       }),
     ).finally(() => {
       flushing = false;

@@ -440,9 +440,25 @@ describe("never holds the process", () => {
     for (let i = 0; i < 10; i++) monitoring.payment.success({ organizationId: "org-exit-" + i });
     process.stdout.write("last call\\n");
   `;
-  async function exitAfterLastCall(url) {
+  // An Express app whose middleware reported 10 requests, the first batch on the wire when the
+  // server closes: the natural exit as in issue 18 (61 s refused, 22.7 s never answering).
+  const expressApp = `
+    import express from "express";
+    import { monitoring, expressMiddleware } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+    await monitoring.initialize({ url: process.env.URL, token: "t" });
+    const app = express();
+    app.use(expressMiddleware(monitoring));
+    app.get("/api/donations/:id", (req, res) => res.json({ id: req.params.id }));
+    const server = app.listen(0, "127.0.0.1", async () => {
+      const base = "http://127.0.0.1:" + server.address().port;
+      for (let i = 0; i < 10; i++) await fetch(base + "/api/donations/" + i, { headers: { connection: "close" } });
+      setTimeout(() => { server.close(); process.stdout.write("last call\\n"); }, 1100);
+    });
+  `;
+  async function exitAfterLastCall(url, script = sender) {
     const { spawn } = await import("node:child_process");
-    const child = spawn(process.execPath, ["--input-type=module", "-e", sender], {
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: new URL("..", import.meta.url),
       env: { ...process.env, URL: url },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -464,17 +480,29 @@ describe("never holds the process", () => {
     assert.match(out, /10 events not delivered/);
   });
 
-  test("10 events to a server that accepts and never answers: exits within 3 s of the last call", async () => {
-    const hanging = createServer(() => {});
-    await new Promise((resolve) => hanging.listen(0, "127.0.0.1", resolve));
-    try {
-      const { code, out, ms } = await exitAfterLastCall(`http://127.0.0.1:${hanging.address().port}`);
-      assert.equal(code, 0, out);
-      assert.ok(ms < 3000, `exited ${Math.round(ms)} ms after the last call`);
-    } finally {
-      hanging.closeAllConnections();
-      hanging.close();
-    }
+  for (const [what, script] of [
+    ["10 events", sender],
+    ["an Express app with a batch on the wire", expressApp],
+  ]) {
+    test(`${what} to a server that accepts and never answers: exits within 3 s of the last call`, async () => {
+      const hanging = createServer(() => {});
+      await new Promise((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+      try {
+        const { code, out, ms } = await exitAfterLastCall(`http://127.0.0.1:${hanging.address().port}`, script);
+        assert.equal(code, 0, out);
+        assert.ok(ms < 3000, `exited ${Math.round(ms)} ms after the last call`);
+      } finally {
+        hanging.closeAllConnections();
+        hanging.close();
+      }
+    });
+  }
+
+  test("an Express app with a batch being retried, the exporter refusing connections: exits within 3 s", async () => {
+    const { code, out, ms } = await exitAfterLastCall(`http://127.0.0.1:${await freePort()}`, expressApp);
+    assert.equal(code, 0, out);
+    assert.ok(ms < 3000, `exited ${Math.round(ms)} ms after the last call`);
+    assert.match(out, /10 events not delivered/);
   });
 });
 
