@@ -326,6 +326,8 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
       return client ? client.flush(timeoutMs) : Promise.resolve(early.length === 0);
     },
     close(timeoutMs?: number): Promise<boolean> {
+      // Never started and nothing to send: nothing to configure (nor to warn about) either.
+      if (!client && early.length === 0 && !initial && !platform.autoStart?.()) return Promise.resolve(true);
       if (!client) start(initial);
       return client!.close(timeoutMs);
     },
