@@ -146,7 +146,7 @@ def test_every_call_builds_the_contract_event(server: FakeExporter) -> None:
         },
         {
             "type": "endpoint.request",
-            "route": "/api/donations/{id}",
+            "route": "/api/donations/:id",  # written in the one form, as the TS client does
             "method": "POST",
             "status": 500,
             "duration_ms": 834,

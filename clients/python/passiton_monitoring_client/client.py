@@ -11,11 +11,17 @@ microseconds. In asyncio code, call ``await monitoring.aclose()`` (or ``aflush``
 the event loop is not blocked while the last batch goes out.
 
 When the queue is full the OLDEST queued event is dropped (recent events matter more for alerting)
-and counted in ``stats.dropped``. Connection errors, 5xx and 429 answers are retried with
-exponential backoff (429's ``Retry-After`` is honoured, capped); other 4xx answers are not retried
-(a 413 batch is split in halves first). Events that could not be delivered count in
-``stats.failed``; events the exporter refused one by one count in ``stats.rejected``; calls with
-bad arguments are logged and count in ``stats.invalid``.
+and counted in ``stats.dropped``. Connection errors, 5xx, 408 and 429 answers are retried with
+exponential backoff; a 429's or 503's ``Retry-After`` is honoured (up to ``max_retry_after``) and
+pauses every batch, not only the one answered. Other 4xx answers are not retried (a 413 batch is
+split in halves first); a 401/403 is warned about once, naming the token. Events that could not be
+delivered count in ``stats.failed`` and make ``flush()`` return False; events the exporter refused
+one by one count in ``stats.rejected``; calls with bad arguments are logged and count in
+``stats.invalid``. Without a URL the client warns once and ignores every call.
+
+It never holds its host process: the worker is a daemon thread, each request has a short timeout
+(2 s), ``close()`` is bounded overall (2 s by default) and so is the flush at interpreter exit
+(``EXIT_FLUSH_SECONDS`` for all clients together).
 """
 
 from __future__ import annotations
@@ -47,7 +53,10 @@ from passiton_monitoring_client.events import (
 
 log = logging.getLogger("passiton.monitoring")
 
-__all__ = ["MAX_TEXT", "ClientStats", "InvalidEvent", "Monitoring"]
+__all__ = ["EXIT_FLUSH_SECONDS", "MAX_TEXT", "ClientStats", "InvalidEvent", "Monitoring"]
+
+# The longest interpreter exit waits for queued events, all clients together.
+EXIT_FLUSH_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,18 @@ _live_clients: weakref.WeakSet[Monitoring] = weakref.WeakSet()
 
 @atexit.register
 def _close_all_at_exit() -> None:
+    deadline = time.monotonic() + EXIT_FLUSH_SECONDS
     for client in list(_live_clients):
-        client.close()
+        try:
+            if not client.close(timeout=max(0.0, deadline - time.monotonic())):
+                log.warning("monitoring: events to %s not delivered before exit", client.url)
+        except Exception:  # never in the way of the interpreter's exit
+            log.debug("monitoring: closing a client at exit failed", exc_info=True)
+
+
+def _permanent(status: int) -> bool:
+    """A 4xx that a retry cannot fix (408 and 429 are retried; 413 splits the batch)."""
+    return 400 <= status < 500 and status not in (408, 429)
 
 
 def _reset_all_after_fork() -> None:
@@ -87,20 +106,28 @@ class Monitoring:
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         token: str | None = None,
         *,
         batch_size: int = 500,
         flush_interval: float = 1.0,
         max_queue: int = 10_000,
-        timeout: float = 5.0,
+        timeout: float = 2.0,
         max_retries: int = 3,
         backoff: float = 0.5,
         max_backoff: float = 10.0,
+        max_retry_after: float = 300.0,
     ) -> None:
         if batch_size < 1 or max_queue < 1:
             raise ValueError("batch_size and max_queue must be at least 1")
-        self.url = url.rstrip("/")
+        self.url = (url or "").rstrip("/")
+        # No URL: one warning here, then every call is ignored (no thread, no request).
+        self.disabled = not self.url
+        if self.disabled:
+            log.warning(
+                "monitoring: no exporter URL (Monitoring(url) or PASSITON_EXPORTER_URL); "
+                "monitoring calls are ignored"
+            )
         self._events_url = self.url + "/v1/events"
         self._headers = {"Content-Type": "application/json"}
         if token:
@@ -112,6 +139,9 @@ class Monitoring:
         self._max_retries = max_retries
         self._backoff = backoff
         self._max_backoff = max_backoff
+        self._max_retry_after = max_retry_after
+        self._paused_until = 0.0  # time.monotonic() before which nothing is sent (Retry-After)
+        self._warned: set[str] = set()  # problems warned about once, until a batch gets through
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -133,7 +163,8 @@ class Monitoring:
         self.widget = WidgetEvents(self)
         self.traffic = TrafficEvents(self)
         self.dashboard = DashboardEvents(self)
-        _live_clients.add(self)
+        if not self.disabled:
+            _live_clients.add(self)
 
     # -- public API --
 
@@ -150,11 +181,16 @@ class Monitoring:
             )
 
     def flush(self, timeout: float | None = 5.0) -> bool:
-        """Send everything queued now; wait up to ``timeout`` seconds. True when all went out."""
+        """Send everything queued now; wait up to ``timeout`` seconds.
+
+        True when all of it was delivered; False when the time ran out or events were lost
+        meanwhile (a 401/403 or other 4xx, retries exhausted, dropped from a full queue).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             if self._worker is None or not self._worker.is_alive():
                 return not self._queue
+            lost_before = self._failed + self._dropped
             self._flush_requested = True
             self._cond.notify_all()
             while self._queue or self._in_flight:
@@ -162,39 +198,56 @@ class Monitoring:
                 if remaining is not None and remaining <= 0:
                     return False
                 self._cond.wait(remaining)
-            return True
+            return self._failed + self._dropped == lost_before
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Flush what is queued (up to ``timeout`` seconds), stop the worker, free the HTTP pool.
+    def close(self, timeout: float = 2.0) -> bool:
+        """Flush what is queued for at most ``timeout`` seconds overall, then stop.
 
-        After the timeout, retries stop and only a request already on the wire is waited for (at
-        most the client's request timeout). Events still queued then, and events recorded after
-        close, count as dropped.
+        Returns True when everything was delivered, False when the bound passed first (or events
+        were lost). After the bound, retries and Retry-After waits stop; a request already on the
+        wire is left to the daemon worker (at most the request timeout), which then frees the
+        HTTP pool. Events still queued, and events recorded after close, count as dropped.
         """
+        deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             if self._closed:
-                return
+                return not self._queue and not self._in_flight
             self._closed = True
-            self._cond.notify_all()
             worker = self._worker
         _live_clients.discard(self)
+        done = True
         if worker is not None and worker.is_alive() and worker is not threading.current_thread():
-            worker.join(timeout)
+            done = self.flush(max(0.0, deadline - time.monotonic()))
+            with self._cond:
+                self._cond.notify_all()  # the worker leaves once the queue is empty
+            worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
+                done = False
                 self._abort.set()
-                worker.join(self._timeout + 1.0)
         with self._cond:
+            if self._queue:
+                done = False
             self._dropped += len(self._queue)
             self._queue.clear()
-        if self._http is not None:
-            self._http.close()
+            self._cond.notify_all()
+        if worker is None or not worker.is_alive():
+            self._close_http()
+        return done
+
+    def _close_http(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            try:
+                http.close()
+            except Exception:
+                log.debug("monitoring: closing the HTTP pool failed", exc_info=True)
 
     # The timeouts bound a wait in a worker thread, which asyncio cancellation cannot interrupt.
     async def aflush(self, timeout: float | None = 5.0) -> bool:  # noqa: ASYNC109
         return await asyncio.to_thread(self.flush, timeout)
 
-    async def aclose(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        await asyncio.to_thread(self.close, timeout)
+    async def aclose(self, timeout: float = 2.0) -> bool:  # noqa: ASYNC109
+        return await asyncio.to_thread(self.close, timeout)
 
     def __enter__(self) -> Monitoring:
         return self
@@ -224,6 +277,8 @@ class Monitoring:
             log.exception("monitoring event could not be queued")
 
     def _put(self, event: Event) -> None:
+        if self.disabled:
+            return
         with self._cond:
             if self._closed:
                 self._dropped += 1
@@ -248,6 +303,8 @@ class Monitoring:
         self._in_flight = 0
         self._flush_requested = False
         self._abort = threading.Event()
+        self._paused_until = 0.0
+        self._warned = set()
         self._worker = None
         self._http = None
 
@@ -264,7 +321,7 @@ class Monitoring:
                 while not self._queue and not self._closed:
                     self._cond.wait()
                 if not self._queue:
-                    return
+                    break
                 deadline = time.monotonic() + self._flush_interval
                 while (
                     len(self._queue) < self._batch_size
@@ -288,6 +345,7 @@ class Monitoring:
                 if not self._queue:
                     self._flush_requested = False
                 self._cond.notify_all()
+        self._close_http()  # closed: the last request is done
 
     def _count(self, *, sent: int = 0, rejected: int = 0, failed: int = 0) -> None:
         with self._lock:
@@ -295,19 +353,34 @@ class Monitoring:
             self._rejected += rejected
             self._failed += failed
 
+    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+        with self._lock:
+            if kind in self._warned:
+                return
+            self._warned.add(kind)
+        log.warning(message, *args)
+
     def _deliver(self, batch: list[Event]) -> None:
         body = json.dumps(batch, separators=(",", ":"), allow_nan=False).encode()
         attempt = 0
         while True:
+            paused = self._paused_until - time.monotonic()
+            if (paused > 0 and self._abort.wait(paused)) or self._abort.is_set():
+                self._count(failed=len(batch))  # given up by close(), which reports it
+                return
             retry_after: float | None = None
             try:
                 assert self._http is not None
                 response = self._http.post(self._events_url, content=body, headers=self._headers)
+            except httpx.TimeoutException:
+                problem = f"no answer within {self._timeout:g} s"
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 status = response.status_code
                 if 200 <= status < 300:
+                    with self._lock:
+                        self._warned.clear()
                     self._record_answer(batch, response)
                     return
                 if status == 413 and len(batch) > 1:
@@ -316,26 +389,47 @@ class Monitoring:
                     self._deliver(batch[half:])
                     return
                 problem = f"HTTP {status}: {response.text[:200]}"
-                if status != 429 and status < 500:
-                    log.error(
-                        "monitoring batch of %d refused, not retried: %s", len(batch), problem
-                    )
+                if _permanent(status):
                     self._count(failed=len(batch))
+                    if status in (401, 403):
+                        self._warn_once(
+                            f"status {status}",
+                            "monitoring: the exporter at %s refused the ingest token (HTTP %d): "
+                            "check EXPORTER_INGEST_TOKEN; events are not delivered "
+                            "(counted in stats.failed)",
+                            self._events_url,
+                            status,
+                        )
+                    else:
+                        self._warn_once(
+                            f"status {status}",
+                            "monitoring: the exporter at %s refused events, not retried (%s); "
+                            "counted in stats.failed",
+                            self._events_url,
+                            problem,
+                        )
                     return
-                if status == 429:
+                if status in (429, 503):
                     retry_after = _retry_after(response.headers.get("Retry-After"))
+                    if retry_after is not None:
+                        retry_after = min(retry_after, self._max_retry_after)
+                        self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+            if self._abort.is_set():
+                self._count(failed=len(batch))
+                return
             if attempt >= self._max_retries:
-                log.error(
-                    "monitoring batch of %d lost after %d attempts: %s",
-                    len(batch),
+                self._count(failed=len(batch))
+                self._warn_once(
+                    "lost",
+                    "monitoring: events to %s lost after %d attempts (%s); counted in stats.failed",
+                    self._events_url,
                     attempt + 1,
                     problem,
                 )
-                self._count(failed=len(batch))
                 return
             delay = min(self._max_backoff, self._backoff * 2**attempt) * random.uniform(0.5, 1.0)
             if retry_after is not None:
-                delay = max(delay, min(retry_after, self._max_backoff))
+                delay = max(delay, retry_after)
             attempt += 1
             log.debug("monitoring batch: %s; retry %d in %.2fs", problem, attempt, delay)
             if self._abort.wait(delay):

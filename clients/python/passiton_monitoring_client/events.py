@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from passiton_monitoring_client.routes import normalize_route
+
 MAX_TEXT = 1000  # free text is truncated below the exporter's string limit (2048)
 
 Event = dict[str, Any]
@@ -277,10 +279,14 @@ class DashboardEvents(_Group):
 
     @_reported
     def endpoint(self, route: str, duration_ms: float, status: int, method: str = "GET") -> Event:
-        """One served request (``endpoint.request``); ``route`` should be the route template."""
+        """One served request (``endpoint.request``); ``route`` should be the route template.
+
+        Templates are reported in one form whatever the framework: ``{id}`` and ``[id]`` as
+        ``:id``, catch-alls as ``*`` (see ``passiton_monitoring_client.routes``).
+        """
         return _event(
             "endpoint.request",
-            route=_required_str("route", route)[:MAX_TEXT],
+            route=normalize_route(_required_str("route", route))[:MAX_TEXT],
             method=_required_str("method", method).upper(),
             status=_status(status),
             duration_ms=_number("duration_ms", duration_ms, required=True),

@@ -3,8 +3,10 @@
     app = web.Application(middlewares=[monitoring_middleware(monitoring)])
 
 Put it first in the list so it sees the status that other middlewares finally produce. The route
-is the matched route's template (``/api/donations/{id}``), never the raw path, so it stays a
-bounded label; requests that match no route are reported as ``unmatched``.
+is the matched route's template, never the raw path, so it stays a bounded label; it is written
+the way the TypeScript client's Express and Next.js middleware write it: ``/api/donations/{id}``
+is reported as ``/api/donations/:id``, ``{tail:.*}`` as ``*``. Requests that match no route are
+reported as ``unmatched``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from aiohttp import web
+
+from passiton_monitoring_client.routes import normalize_route
 
 log = logging.getLogger("passiton.monitoring")
 
@@ -42,7 +46,7 @@ def route_template(request: web.BaseRequest) -> str:
     resource = getattr(getattr(match_info, "route", None), "resource", None)
     if resource is None:
         return UNMATCHED
-    return resource.canonical or UNMATCHED
+    return normalize_route(resource.canonical) or UNMATCHED
 
 
 def monitoring_middleware(
@@ -54,7 +58,7 @@ def monitoring_middleware(
     from handlers are reported (an ``HTTPException``'s status, else 500) and re-raised; a failing
     ``monitoring`` is logged and never affects the response.
     """
-    ignored = frozenset(ignore_routes)
+    ignored = frozenset(normalize_route(route) for route in ignore_routes)
 
     @web.middleware
     async def report_request(request: web.Request, handler: Handler) -> web.StreamResponse:

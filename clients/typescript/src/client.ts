@@ -18,14 +18,19 @@ export interface ClientOptions {
   flushInterval?: number;
   /** Events kept while the exporter is slow or down; beyond it the oldest are dropped (default 10000). */
   maxQueue?: number;
-  /** Milliseconds per request before it is abandoned (default 5000). */
+  /** Milliseconds per request before it is abandoned (default 2000). */
   timeout?: number;
   /** Retries of a batch after connection errors, 5xx and 429 (default 3). */
   maxRetries?: number;
   /** First retry delay in ms, doubled per retry with jitter (default 500). */
   backoff?: number;
-  /** Upper bound of one retry delay in ms, also for a 429's Retry-After (default 10000). */
+  /** Upper bound of one backoff delay in ms (default 10000). */
   maxBackoff?: number;
+  /**
+   * Longest Retry-After (429/503) honoured, in ms (default 300000). Until it passes nothing is
+   * sent; meanwhile the queue is bounded by `maxQueue` and `flush()`/`close()` by their timeouts.
+   */
+  maxRetryAfter?: number;
   /** Where warnings go (default `console`); `null` silences them. */
   logger?: Pick<Console, "warn" | "error"> | null;
 }
@@ -70,6 +75,7 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** A wait that never keeps a Node process alive (unref'd) and ends early when `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -78,9 +84,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = unref(setTimeout(done, ms));
     signal.addEventListener("abort", done);
   });
+}
+
+/** 4xx answers that a retry cannot fix (408 and 429 are retried, 413 splits the batch). */
+function permanent(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 export class Client {
@@ -96,6 +107,9 @@ export class Client {
   private readonly maxRetries: number;
   private readonly backoff: number;
   private readonly maxBackoff: number;
+  private readonly maxRetryAfter: number;
+  /** No URL was given (events transport): warned once, every call is ignored. */
+  readonly disabled: boolean;
   readonly logger: Pick<Console, "warn" | "error"> | null;
 
   private buf: (Event | undefined)[] = [];
@@ -106,7 +120,15 @@ export class Client {
   private drainAll = false;
   private timer: Timer | null = null;
   private closed = false;
+  /** Aborts the requests and waits in progress (close() after its timeout, abandon()); then replaced. */
   private abort = new AbortController();
+  /** Date.now() before which nothing is sent: the server's Retry-After. */
+  private pausedUntil = 0;
+  /** Problems already warned about (one warning each, not one per batch); cleared by a success. */
+  private warned = new Set<string>();
+  private lastAttemptFailed = false;
+  /** Set by the Node exit hook during its bounded flush: one attempt per batch, no retry or pause. */
+  exiting = false;
   private idleWaiters: Array<() => void> = [];
   /** widget keys given per call, by organization and widget (beacon transport). */
   readonly widgetKeys: Map<string, string> = new Map();
@@ -128,11 +150,19 @@ export class Client {
     this.batchSize = this.transport === "beacon" ? Math.min(batch, BEACON_BATCH) : batch;
     this.flushInterval = positive(options.flushInterval, 1000);
     this.maxQueue = Math.floor(positive(options.maxQueue, 10_000, 1));
-    this.timeout = positive(options.timeout, 5000, 1);
+    this.timeout = positive(options.timeout, 2000, 1);
     this.maxRetries = Math.floor(positive(options.maxRetries, 3));
     this.backoff = positive(options.backoff, 500);
     this.maxBackoff = positive(options.maxBackoff, 10_000);
+    this.maxRetryAfter = positive(options.maxRetryAfter, 300_000);
     this.logger = options.logger === undefined ? console : options.logger;
+    this.disabled = this.transport === "events" && !this.url;
+    if (this.disabled) {
+      this.log(
+        "warn",
+        "monitoring: no exporter URL (initialize({ url }) or PASSITON_EXPORTER_URL); monitoring calls are ignored",
+      );
+    }
   }
 
   stats(): ClientStats {
@@ -155,8 +185,19 @@ export class Client {
     return this.closed;
   }
 
+  /** Events queued or being sent (including a batch waiting to be retried). */
+  get pending(): number {
+    return this.size + this.inFlight;
+  }
+
+  /** The last attempt to reach the exporter failed (connection error, timeout, 5xx, 429). */
+  get failing(): boolean {
+    return this.lastAttemptFailed;
+  }
+
   /** Queue one event; O(1), never throws, never touches the network on the caller's stack. */
   enqueue(event: Event): void {
+    if (this.disabled) return;
     if (this.closed) {
       this.dropped++;
       return;
@@ -175,9 +216,18 @@ export class Client {
     else if (this.timer === null) this.schedule(this.flushInterval, true);
   }
 
-  /** Send everything queued now; resolves true when all of it went out within `timeoutMs`. */
+  private get lost(): number {
+    return this.failed + this.dropped;
+  }
+
+  /**
+   * Send everything queued now. Resolves true when all of it was delivered within `timeoutMs`;
+   * false when the time ran out or some of it was lost meanwhile (a 401/403 or other 4xx, retries
+   * exhausted, dropped from a full queue). Never rejects.
+   */
   flush(timeoutMs = 5000): Promise<boolean> {
     if (this.size === 0 && this.inFlight === 0) return Promise.resolve(true);
+    const lostBefore = this.lost;
     this.drainAll = true;
     if (!this.running) this.schedule(0, true);
     return new Promise<boolean>((resolve) => {
@@ -190,17 +240,19 @@ export class Client {
       this.idleWaiters.push(() => {
         if (settled) return;
         clearTimeout(deadline);
-        resolve(true);
+        resolve(this.lost === lostBefore);
       });
     });
   }
 
   /**
-   * Flush (up to `timeoutMs`), then stop: retries and waits are abandoned, events still queued
-   * and calls made afterwards count as dropped. Safe to call more than once.
+   * Flush for at most `timeoutMs` overall (default 2000, like Sentry's `close(2000)`), then stop:
+   * requests and retry waits in progress are abandoned, events still queued and calls made
+   * afterwards count as dropped. Resolves true when everything was delivered, false when the
+   * bound passed first or events were lost. Never rejects; safe to call more than once.
    */
-  async close(timeoutMs = 5000): Promise<void> {
-    if (this.closed) return;
+  async close(timeoutMs = 2000): Promise<boolean> {
+    if (this.closed) return this.size === 0 && this.inFlight === 0;
     const done = await this.flush(timeoutMs);
     this.closed = true;
     if (!done) this.abort.abort();
@@ -211,6 +263,24 @@ export class Client {
     this.head = 0;
     this.size = 0;
     this.wakeIdle();
+    return done;
+  }
+
+  /**
+   * Give up on what is pending without closing: the request and retry wait in progress are
+   * aborted (their batch counts as failed), queued events count as dropped. For the Node exit
+   * hook, once its bounded flush has run out of time; later calls are sent as usual.
+   */
+  abandon(): void {
+    const pending = this.size + this.inFlight;
+    if (pending) this.log("warn", `monitoring: ${pending} events not delivered to ${this.eventsUrl} in time, given up`);
+    this.abort.abort();
+    this.abort = new AbortController();
+    this.dropped += this.size;
+    this.buf = [];
+    this.head = 0;
+    this.size = 0;
+    if (!this.running) this.wakeIdle();
   }
 
   // -- the background sender --
@@ -253,7 +323,8 @@ export class Client {
         const batch = this.take(Math.min(this.batchSize, this.size));
         this.inFlight = batch.length;
         try {
-          await (this.transport === "beacon" ? this.sendBeacons(batch) : this.deliver(batch));
+          const signal = this.abort.signal;
+          await (this.transport === "beacon" ? this.sendBeacons(batch) : this.deliver(batch, signal));
         } catch (err) {
           this.failed += batch.length;
           this.log("error", `monitoring batch of ${batch.length} lost: ${String(err)}`);
@@ -279,11 +350,25 @@ export class Client {
     }
   }
 
-  private async post(body: string): Promise<Response> {
+  /** One warning per kind of problem until a batch gets through again. */
+  private warnOnce(kind: string, message: string): void {
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    this.log("warn", message);
+  }
+
+  private async post(body: string, signal: AbortSignal): Promise<Response> {
     const controller = new AbortController();
     const onAbort = () => controller.abort();
-    this.abort.signal.addEventListener("abort", onAbort);
-    const timer = setTimeout(onAbort, this.timeout);
+    signal.addEventListener("abort", onAbort);
+    // The request's own bound; unref'd like every timer here (the socket is what holds the loop).
+    let timedOut = false;
+    const timer = unref(
+      setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.timeout),
+    );
     try {
       return await fetch(this.eventsUrl, {
         method: "POST",
@@ -291,49 +376,84 @@ export class Client {
         body,
         signal: controller.signal,
       });
+    } catch (err) {
+      if (timedOut) throw new Error(`no answer within ${this.timeout} ms`);
+      throw err;
     } finally {
       clearTimeout(timer);
-      this.abort.signal.removeEventListener("abort", onAbort);
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
-  private async deliver(batch: Event[]): Promise<void> {
+  private async deliver(batch: Event[], signal: AbortSignal): Promise<void> {
     const body = JSON.stringify(batch);
     for (let attempt = 0; ; attempt++) {
+      const paused = this.pausedUntil - Date.now();
+      if (paused > 0 && !this.exiting) await sleep(paused, signal);
+      if (signal.aborted || (this.exiting && this.pausedUntil > Date.now())) {
+        this.failed += batch.length;
+        return;
+      }
       let problem: string;
       let retryAfter: number | undefined;
       try {
-        const response = await this.post(body);
+        const response = await this.post(body, signal);
         const status = response.status;
         if (status >= 200 && status < 300) {
+          this.warned.clear();
+          this.lastAttemptFailed = false;
           await this.recordAnswer(batch.length, response);
           return;
         }
         const text = (await response.text().catch(() => "")).slice(0, 200);
         if (status === 413 && batch.length > 1) {
           const half = batch.length >> 1;
-          await this.deliver(batch.slice(0, half));
-          await this.deliver(batch.slice(half));
+          await this.deliver(batch.slice(0, half), signal);
+          await this.deliver(batch.slice(half), signal);
           return;
         }
         problem = `HTTP ${status}: ${text}`;
-        if (status !== 429 && status < 500) {
-          this.log("error", `monitoring batch of ${batch.length} refused, not retried: ${problem}`);
+        if (permanent(status)) {
           this.failed += batch.length;
+          this.warnOnce(
+            `status ${status}`,
+            status === 401 || status === 403
+              ? `monitoring: the exporter at ${this.eventsUrl} refused the ingest token (HTTP ${status}): check EXPORTER_INGEST_TOKEN; events are not delivered (counted in stats().failed)`
+              : `monitoring: the exporter at ${this.eventsUrl} refused events, not retried (${problem}); counted in stats().failed`,
+          );
           return;
         }
-        if (status === 429) retryAfter = retryAfterMs(response.headers.get("Retry-After"));
+        if (status === 429 || status === 503) {
+          retryAfter = retryAfterMs(response.headers.get("Retry-After"));
+          if (retryAfter !== undefined) {
+            retryAfter = Math.min(retryAfter, this.maxRetryAfter);
+            this.pausedUntil = Math.max(this.pausedUntil, Date.now() + retryAfter);
+          }
+        }
       } catch (err) {
-        problem = String(err);
+        problem = String((err as Error)?.cause ?? err);
       }
-      if (attempt >= this.maxRetries || this.abort.signal.aborted) {
-        this.log("error", `monitoring batch of ${batch.length} lost after ${attempt + 1} attempts: ${problem}`);
+      this.lastAttemptFailed = true;
+      if (this.exiting) {
+        this.failed += batch.length; // the process is exiting: no retry
+        this.warnOnce("lost", `monitoring: ${batch.length} events not delivered to ${this.eventsUrl} before exit (${problem})`);
+        return;
+      }
+      if (signal.aborted) {
+        this.failed += batch.length; // given up by close() or abandon(), which report it
+        return;
+      }
+      if (attempt >= this.maxRetries) {
         this.failed += batch.length;
+        this.warnOnce(
+          "lost",
+          `monitoring: events to ${this.eventsUrl} lost after ${attempt + 1} attempts (${problem}); counted in stats().failed`,
+        );
         return;
       }
       let delay = Math.min(this.maxBackoff, this.backoff * 2 ** attempt) * (0.5 + Math.random() * 0.5);
-      if (retryAfter !== undefined) delay = Math.max(delay, Math.min(retryAfter, this.maxBackoff));
-      await sleep(delay, this.abort.signal);
+      if (retryAfter !== undefined) delay = Math.max(delay, retryAfter);
+      await sleep(delay, signal);
     }
   }
 

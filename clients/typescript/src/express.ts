@@ -3,6 +3,7 @@
 //
 //   app.use(expressMiddleware(monitoring));   // first, before the routers
 import type { Monitoring } from "./monitoring.js";
+import { normalizeRoute } from "./routes.js";
 
 /** Requests that match no route are reported under this name (as the Python middleware does). */
 export const UNMATCHED = "unmatched";
@@ -71,7 +72,7 @@ export function expressMiddleware(
   monitoring: Pick<Monitoring, "dashboard">,
   options: MiddlewareOptions = {},
 ): (req: RequestLike, res: ResponseLike, next: (err?: unknown) => void) => void {
-  const ignored = new Set(options.ignoreRoutes ?? []);
+  const ignored = new Set([...(options.ignoreRoutes ?? [])].map(normalizeRoute));
   return function passitonMonitoring(req, res, next) {
     const started = performance.now();
     const template = watchRoute(req);
@@ -80,7 +81,7 @@ export function expressMiddleware(
       if (reported) return;
       reported = true;
       try {
-        const route = (options.routeOf && options.routeOf(req)) || template();
+        const route = normalizeRoute((options.routeOf && options.routeOf(req)) || template());
         if (ignored.has(route)) return;
         const status = closed && !res.writableFinished ? CLIENT_CLOSED : res.statusCode;
         monitoring.dashboard.monitorEndpointHealth(route, performance.now() - started, status, req.method ?? "GET");

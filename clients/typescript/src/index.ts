@@ -2,7 +2,10 @@
 //
 // `monitoring.initialize({ url, token })` (or PASSITON_EXPORTER_URL and EXPORTER_INGEST_TOKEN in the
 // environment) points it at the exporter's internal listener. Whatever is still queued is sent
-// when the event loop empties (beforeExit), and on SIGTERM/SIGINT when nothing else handles them.
+// when the event loop empties (beforeExit), and on SIGTERM/SIGINT when nothing else handles them,
+// for at most EXIT_FLUSH_MS: the client's timers and waits are unref'd, so it never keeps a
+// process alive beyond that, whether the exporter refuses connections or never answers.
+import type { Client } from "./client.js";
 import { createMonitoring, type Monitoring, type MonitoringOptions } from "./monitoring.js";
 
 export * from "./monitoring.js";
@@ -13,7 +16,10 @@ export { EVENT_FIELDS, BEACON_TYPES } from "./generated/events.js";
 export { expressMiddleware, routeTemplate } from "./express.js";
 export { withMonitoring } from "./next.js";
 
-const live = new Set<Monitoring>();
+/** The longest a process's exit waits for the monitoring events still queued (like Sentry's 2 s). */
+export const EXIT_FLUSH_MS = 2000;
+
+const live = new Set<Client>();
 let hooked = false;
 
 function env(): { [name: string]: string | undefined } {
@@ -27,12 +33,24 @@ function hookProcess(): void {
   hooked = true;
   let flushing = false;
   proc.on("beforeExit", () => {
-    // The loop is empty: send what is left; the sends keep the process alive until done.
+    // The loop is empty: send what is left, for EXIT_FLUSH_MS at most; then whatever is still
+    // pending is abandoned (counted), so the next beforeExit finds nothing and the process exits.
+    // An exporter whose last attempt already failed (a batch waiting for its retry) is not
+    // waited for at all; during this flush a failed attempt is not retried.
     if (flushing) return;
-    const pending = [...live].filter((m) => m.stats().queued > 0);
+    const pending = [...live].filter((c) => !c.isClosed && c.pending > 0);
     if (!pending.length) return;
     flushing = true;
-    void Promise.all(pending.map((m) => m.flush(5000))).finally(() => {
+    void Promise.all(
+      pending.map(async (c) => {
+        c.exiting = true; // one attempt per batch: no retry waits, no Retry-After pause
+        try {
+          if (c.failing || !(await c.flush(EXIT_FLUSH_MS))) c.abandon();
+        } finally {
+          c.exiting = false;
+        }
+      }),
+    ).finally(() => {
       flushing = false;
     });
   });
@@ -41,7 +59,8 @@ function hookProcess(): void {
       // Only when ours is the only handler do we own the shutdown: flush, then die of the signal
       // as the default handler would have. Otherwise the application decides (and should close()).
       const alone = proc.listenerCount(signal) === 1;
-      const done = Promise.all([...live].map((m) => (alone ? m.close(3000) : m.flush(3000))));
+      const clients = [...live].filter((c) => !c.isClosed);
+      const done = Promise.all(clients.map((c) => (alone ? c.close(EXIT_FLUSH_MS) : c.flush(EXIT_FLUSH_MS))));
       if (!alone) return;
       proc.removeListener(signal, onSignal);
       void done.finally(() => proc.kill(proc.pid, signal));
@@ -58,8 +77,10 @@ export function createClient(options?: MonitoringOptions): Monitoring {
       return { url: e.PASSITON_EXPORTER_URL, token: e.EXPORTER_INGEST_TOKEN, transport: "events" };
     },
     autoStart: () => Boolean(env().PASSITON_EXPORTER_URL),
-    started: (started: Monitoring) => {
-      live.add(started);
+    started: (_started: Monitoring, client: Client) => {
+      for (const c of live) if (c.isClosed) live.delete(c);
+      if (client.disabled) return;
+      live.add(client);
       hookProcess();
     },
   };

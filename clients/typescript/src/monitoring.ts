@@ -3,9 +3,11 @@
 import { Client, type ClientOptions, type ClientStats } from "./client.js";
 import { buildEvent, InvalidCall, type Event, type EventType } from "./events.js";
 import { BEACON_TYPES } from "./generated/events.js";
+import { normalizeRoute } from "./routes.js";
 import { testAlerts, type TestAlertsOptions, type TestAlertsResult } from "./test-alerts.js";
 
 export type { ClientOptions, ClientStats } from "./client.js";
+export { normalizeRoute } from "./routes.js";
 export type { TestAlertsOptions, TestAlertsResult, TestAlertsCheck } from "./test-alerts.js";
 
 /** An error message, or the Error itself (its message is sent). */
@@ -119,7 +121,10 @@ export interface TrafficMonitoring {
   request(request: TrafficRequest): void;
 }
 export interface DashboardMonitoring {
-  /** `endpoint.request`: pass the route TEMPLATE (`/api/donations/:id`), not the raw path */
+  /**
+   * `endpoint.request`: pass the route TEMPLATE (`/api/donations/:id`), not the raw path; Next.js
+   * names (`/api/donations/[id]`, `[...slug]`) are reported as `:id` and `*`.
+   */
   monitorEndpointHealth(route: string, responseTimeMs: number, statusCode: number, method?: string): void;
   /** `auth.failed` */
   monitorAuthenticationFailure(failure: AuthFailure): void;
@@ -141,10 +146,16 @@ export interface Monitoring {
   readonly dashboard: DashboardMonitoring;
   /** Queue an already-built wire event (checked like every call). */
   record(event: Event): void;
-  /** Send what is queued; true when all of it went out within `timeoutMs`. */
+  /**
+   * Send what is queued; true when all of it was delivered within `timeoutMs` (default 5000),
+   * false on timeout or when events were lost (e.g. the exporter refused the token).
+   */
   flush(timeoutMs?: number): Promise<boolean>;
-  /** Flush, then stop; later calls are dropped (counted). */
-  close(timeoutMs?: number): Promise<void>;
+  /**
+   * Flush for at most `timeoutMs` overall (default 2000), then stop; later calls are dropped
+   * (counted). True when everything was delivered, false when the bound passed first.
+   */
+  close(timeoutMs?: number): Promise<boolean>;
   stats(): ClientStats;
   /** The options in use (after `initialize`), or undefined before. */
   readonly options: Readonly<MonitoringOptions> | undefined;
@@ -238,7 +249,8 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
   function endpoint(name: string, route: unknown, durationMs: unknown, status: unknown, method: unknown): void {
     try {
       const m = method === undefined ? "GET" : typeof method === "string" ? method.toUpperCase() : method;
-      put(buildEvent("endpoint.request", { route, durationMs, status, method: m }));
+      const r = typeof route === "string" ? normalizeRoute(route) : route;
+      put(buildEvent("endpoint.request", { route: r, durationMs, status, method: m }));
     } catch (err) {
       invalid(name, err);
     }
@@ -313,7 +325,9 @@ export function createMonitoring(platform: Platform, initial?: MonitoringOptions
     flush(timeoutMs?: number): Promise<boolean> {
       return client ? client.flush(timeoutMs) : Promise.resolve(early.length === 0);
     },
-    close(timeoutMs?: number): Promise<void> {
+    close(timeoutMs?: number): Promise<boolean> {
+      // Never started and nothing to send: nothing to configure (nor to warn about) either.
+      if (!client && early.length === 0 && !initial && !platform.autoStart?.()) return Promise.resolve(true);
       if (!client) start(initial);
       return client!.close(timeoutMs);
     },

@@ -4,14 +4,18 @@
 //   export const POST = withMonitoring(monitoring, "/api/donations/[id]", async (req, ctx) => { ... });
 //
 // Reports `endpoint.request` with that template, the request's method, the response's status
-// (500 when the handler throws, which is rethrown) and the duration.
+// (500 when the handler throws, which is rethrown) and the duration. The template is written the
+// Express way, one label value for one route: `/api/donations/[id]` is reported as
+// `/api/donations/:id`, `[...slug]` and `[[...slug]]` as `*`, `(group)` folders left out.
 import type { Monitoring } from "./monitoring.js";
+import { normalizeRoute } from "./routes.js";
 
 export function withMonitoring<Args extends unknown[], R extends Response>(
   monitoring: Pick<Monitoring, "dashboard">,
   route: string,
   handler: (request: Request, ...rest: Args) => R | Promise<R>,
 ): (request: Request, ...rest: Args) => Promise<R> {
+  const template = normalizeRoute(route);
   return async function monitored(request: Request, ...rest: Args): Promise<R> {
     const started = performance.now();
     let status = 500;
@@ -21,7 +25,7 @@ export function withMonitoring<Args extends unknown[], R extends Response>(
       return response;
     } finally {
       try {
-        monitoring.dashboard.monitorEndpointHealth(route, performance.now() - started, status, request?.method ?? "GET");
+        monitoring.dashboard.monitorEndpointHealth(template, performance.now() - started, status, request?.method ?? "GET");
       } catch {
         // never in the way of the response
       }

@@ -198,7 +198,7 @@ describe("never in the way", () => {
       logger: quiet,
     });
     monitoring.dashboard.databaseError({ operation: "select" });
-    assert.equal(await monitoring.flush(WAIT), true);
+    assert.equal(await monitoring.flush(WAIT), false); // done, but nothing was delivered
     assert.deepEqual(monitoring.stats(), { queued: 0, sent: 0, rejected: 0, failed: 1, dropped: 0, invalid: 0 });
     await monitoring.close();
     monitoring.dashboard.databaseError({ operation: "select" });
@@ -210,7 +210,9 @@ describe("never in the way", () => {
     await new Promise((resolve) => hanging.listen(0, "127.0.0.1", resolve));
     const monitoring = createClient({ url: `http://127.0.0.1:${hanging.address().port}`, logger: quiet });
     monitoring.payment.success({ organizationId: "org-hang" });
-    await monitoring.close(200);
+    const started = Date.now();
+    assert.equal(await monitoring.close(200), false);
+    assert.ok(Date.now() - started < 1000, `close(200) took ${Date.now() - started} ms`);
     const stats = monitoring.stats();
     assert.equal(stats.sent, 0);
     assert.equal(stats.queued, 0);
@@ -269,11 +271,18 @@ describe("retries", () => {
     assert.equal(monitoring.stats().sent, 1);
     await monitoring.close();
 
-    const refused = createClient({ url: exporter.url, token: "wrong-token", backoff: 5, logger: quiet });
+    const warnings = [];
+    const logger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
+    const refused = createClient({ url: exporter.url, token: "wrong-token", backoff: 5, batchSize: 2, logger });
+    for (let i = 0; i < 5; i++) refused.payment.timeout({ organizationId: "org-401" });
+    assert.equal(await refused.flush(WAIT), false, "flush() must say the events were not delivered");
+    assert.deepEqual(refused.stats(), { queued: 0, sent: 0, rejected: 0, failed: 5, dropped: 0, invalid: 0 });
     refused.payment.timeout({ organizationId: "org-401" });
-    assert.equal(await refused.flush(WAIT), true);
-    assert.deepEqual(refused.stats(), { queued: 0, sent: 0, rejected: 0, failed: 1, dropped: 0, invalid: 0 });
-    await refused.close();
+    assert.equal(await refused.flush(WAIT), false);
+    // three refused batches, then one more: one warning, naming the problem
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /refused the ingest token \(HTTP 401\).*EXPORTER_INGEST_TOKEN/);
+    assert.equal(await refused.close(), true); // nothing left to send
     proxy.close();
   });
 
@@ -289,6 +298,56 @@ describe("retries", () => {
     assert.equal(monitoring.stats().sent, 4);
     await monitoring.close();
     proxy.close();
+  });
+});
+
+describe("Retry-After", () => {
+  test("a 503 with Retry-After: 30 is not retried before 30 s; flush() and close() stay bounded", async () => {
+    const proxy = await scriptedProxy([{ status: 503, headers: { "Retry-After": "30" } }]);
+    const monitoring = createClient({ url: proxy.url, token: TOKEN, backoff: 1, maxBackoff: 10, logger: quiet });
+    monitoring.payment.timeout({ organizationId: "org-retry-after-30" });
+    let started = Date.now();
+    assert.equal(await monitoring.flush(1500), false);
+    assert.ok(Date.now() - started < 2500);
+    assert.equal(proxy.seen.length, 1, "retried before the Retry-After");
+    // later batches wait too: the server asked the client to pause, not one batch
+    monitoring.payment.timeout({ organizationId: "org-retry-after-30" });
+    assert.equal(await monitoring.flush(500), false);
+    assert.equal(proxy.seen.length, 1);
+    started = Date.now();
+    assert.equal(await monitoring.close(300), false);
+    assert.ok(Date.now() - started < 1000, `close(300) took ${Date.now() - started} ms`);
+    assert.equal(proxy.seen.length, 1);
+    const stats = monitoring.stats();
+    assert.equal(stats.sent, 0);
+    assert.equal(stats.queued, 0);
+    proxy.close();
+  });
+
+  test("Retry-After beyond maxBackoff is honoured", async () => {
+    const proxy = await scriptedProxy([{ status: 429, headers: { "Retry-After": "1" } }]);
+    const monitoring = createClient({ url: proxy.url, token: TOKEN, backoff: 1, maxBackoff: 10, logger: quiet });
+    monitoring.payment.timeout({ organizationId: "org-retry-after-1" });
+    assert.equal(await monitoring.flush(WAIT), true);
+    assert.equal(proxy.seen.length, 2);
+    assert.ok(proxy.seen[1].at - proxy.seen[0].at >= 1000, "retried before the Retry-After");
+    await monitoring.close();
+    proxy.close();
+  });
+});
+
+describe("no exporter URL", () => {
+  test("one warning at initialize, then every call is ignored without a request or a warning", async () => {
+    const warnings = [];
+    const logger = { warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
+    const monitoring = createClient({ url: "", logger });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /no exporter URL/);
+    for (let i = 0; i < 20; i++) monitoring.payment.success({ organizationId: "org-no-url" });
+    assert.equal(await monitoring.flush(100), true);
+    assert.equal(await monitoring.close(100), true);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.deepEqual(monitoring.stats(), { queued: 0, sent: 0, rejected: 0, failed: 0, dropped: 0, invalid: 0 });
   });
 });
 
@@ -369,6 +428,81 @@ describe("Node process exit", () => {
     assert.equal(sig, "SIGTERM", out);
     const s = await samples(exporter.url);
     assert.equal(valueOf(s, "passiton_payment_attempts_total", 'organization_id="org-sigterm"'), 1);
+  });
+});
+
+describe("never holds the process", () => {
+  // The application's last call, then its natural exit: within EXIT_FLUSH_MS (2 s) plus process
+  // teardown, whatever the exporter does.
+  const sender = `
+    import { monitoring } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+    await monitoring.initialize({ url: process.env.URL, token: "t" });
+    for (let i = 0; i < 10; i++) monitoring.payment.success({ organizationId: "org-exit-" + i });
+    process.stdout.write("last call\\n");
+  `;
+  // An Express app whose middleware reported 10 requests, the first batch on the wire when the
+  // server closes: the natural exit as in issue 18 (61 s refused, 22.7 s never answering).
+  const expressApp = `
+    import express from "express";
+    import { monitoring, expressMiddleware } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)};
+    await monitoring.initialize({ url: process.env.URL, token: "t" });
+    const app = express();
+    app.use(expressMiddleware(monitoring));
+    app.get("/api/donations/:id", (req, res) => res.json({ id: req.params.id }));
+    const server = app.listen(0, "127.0.0.1", async () => {
+      const base = "http://127.0.0.1:" + server.address().port;
+      for (let i = 0; i < 10; i++) await fetch(base + "/api/donations/" + i, { headers: { connection: "close" } });
+      setTimeout(() => { server.close(); process.stdout.write("last call\\n"); }, 1100);
+    });
+  `;
+  async function exitAfterLastCall(url, script = sender) {
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: new URL("..", import.meta.url),
+      env: { ...process.env, URL: url },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let last;
+    child.stdout.on("data", (c) => {
+      out += c;
+      if (last === undefined && out.includes("last call")) last = performance.now();
+    });
+    child.stderr.on("data", (c) => (out += c));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    return { code, out, ms: performance.now() - last };
+  }
+
+  test("10 events to a port refusing connections: exits within 3 s of the last call", async () => {
+    const { code, out, ms } = await exitAfterLastCall(`http://127.0.0.1:${await freePort()}`);
+    assert.equal(code, 0, out);
+    assert.ok(ms < 3000, `exited ${Math.round(ms)} ms after the last call`);
+    assert.match(out, /10 events not delivered/);
+  });
+
+  for (const [what, script] of [
+    ["10 events", sender],
+    ["an Express app with a batch on the wire", expressApp],
+  ]) {
+    test(`${what} to a server that accepts and never answers: exits within 3 s of the last call`, async () => {
+      const hanging = createServer(() => {});
+      await new Promise((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+      try {
+        const { code, out, ms } = await exitAfterLastCall(`http://127.0.0.1:${hanging.address().port}`, script);
+        assert.equal(code, 0, out);
+        assert.ok(ms < 3000, `exited ${Math.round(ms)} ms after the last call`);
+      } finally {
+        hanging.closeAllConnections();
+        hanging.close();
+      }
+    });
+  }
+
+  test("an Express app with a batch being retried, the exporter refusing connections: exits within 3 s", async () => {
+    const { code, out, ms } = await exitAfterLastCall(`http://127.0.0.1:${await freePort()}`, expressApp);
+    assert.equal(code, 0, out);
+    assert.ok(ms < 3000, `exited ${Math.round(ms)} ms after the last call`);
+    assert.match(out, /10 events not delivered/);
   });
 });
 
