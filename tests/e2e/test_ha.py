@@ -202,7 +202,7 @@ def test_two_alertmanagers_and_two_bridges_store_and_notify_each_alert_once(
         wait_until(
             lambda url=url: (
                 {a["labels"]["severity"] for a in alertmanager_alerts(url, alertname=ALERT)}
-                == {"high", "critical"}
+                == {"low", "medium"}
             ),
             60,
             "both signature alerts in every Alertmanager",
@@ -237,11 +237,10 @@ def test_two_alertmanagers_and_two_bridges_store_and_notify_each_alert_once(
         (a["fingerprint"], a["labels"]["severity"]) for a in notified
     )
     assert [m for m in slack.messages if ALERT in json.dumps(m)] == first[:1]
-    triggers = pagerduty_events(pagerduty.events, "trigger", ALERT)
-    critical = [a for a in notified if a["labels"]["severity"] == "critical"]
-    assert len(critical) == 1
-    assert len(triggers) == len(critical)
-    assert len({t["dedup_key"] for t in triggers}) == len(triggers)
+    # the medium tier goes to Slack (the low one is inhibited by it); what an anonymous sender
+    # controls never pages PagerDuty (issue 18), however many replicas saw it
+    assert [a["labels"]["severity"] for a in notified] == ["medium"]
+    assert pagerduty_events(pagerduty.events, "trigger", ALERT) == []
     received = _notifications_per_bridge(ha_stack)
     assert sum(received) >= 1, received
 

@@ -159,7 +159,7 @@ def test_silence_stops_the_notification_and_inhibition_keeps_the_lower_severity_
         alerts = alertmanager_alerts(am, alertname=SIGNATURE_ALERT)
         severities = {a["labels"]["severity"] for a in alerts}
         silenced = all(a["status"]["silencedBy"] == [silence_id] for a in alerts)
-        return alerts if severities == {"high", "critical"} and silenced else None
+        return alerts if severities == {"low", "medium"} and silenced else None
 
     wait_until(both_silenced, 60, "both signature alerts to be active and silenced")
     _wait_for_watchdog_after(e2e_database, datetime.now().astimezone())
@@ -170,18 +170,18 @@ def test_silence_stops_the_notification_and_inhibition_keeps_the_lower_severity_
     wait_until(
         lambda: [m for m in slack.messages if SIGNATURE_ALERT in str(m)],
         60,
-        "the critical signature alert at Slack once the silence expired",
+        "the medium signature alert at Slack once the silence expired",
     )
-    high = [
+    low = [
         a
         for a in alertmanager_alerts(am, alertname=SIGNATURE_ALERT)
-        if a["labels"]["severity"] == "high"
+        if a["labels"]["severity"] == "low"
     ]
-    assert len(high) == 1
-    assert high[0]["status"]["inhibitedBy"]
-    assert not high[0]["status"]["silencedBy"]
+    assert len(low) == 1
+    assert low[0]["status"]["inhibitedBy"]
+    assert not low[0]["status"]["silencedBy"]
     _wait_for_watchdog_after(e2e_database, datetime.now().astimezone())
-    assert _stored(e2e_database, SIGNATURE_ALERT) == [{"severity": "critical", "status": "firing"}]
+    assert _stored(e2e_database, SIGNATURE_ALERT) == [{"severity": "medium", "status": "firing"}]
     slack_messages = [m for m in slack.messages if SIGNATURE_ALERT in str(m)]
     assert len(slack_messages) == 1
 
