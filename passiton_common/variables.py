@@ -161,7 +161,7 @@ _CATALOGUE = (
     Variable("TWILIO_API_URL", "url", BR, "base URL override", "https://api.twilio.com"),
     Variable("PAGERDUTY_INTEGRATION_KEY", "text", BR, "Events API v2 routing key", secret=True),
     Variable("PAGERDUTY_EVENTS_URL", "url", BR, "override", "https://events.pagerduty.com/v2/enqueue"),
-    Variable("PAGERDUTY_DEDUP_KEY", "choice", BR, "`alert`: one incident per alert; `group`: Alertmanager's own dedup_key (sha256 of the group key), required when Alertmanager also pages PagerDuty directly (the out-of-band path: `deploy/compose/pagerduty.yml`, and `up` with a PagerDuty key), so the two open one incident", "alert", choices=("alert", "group")),
+    Variable("PAGERDUTY_DEDUP_KEY", "choice", BR, "`alert`: one PagerDuty incident per bridge incident (sha256 of `incident:<id>`; alerts stored before incidents existed: per alert); `group`: Alertmanager's own dedup_key (sha256 of the group key), required when Alertmanager also pages PagerDuty directly (the out-of-band path: `deploy/compose/pagerduty.yml`, and `up` with a PagerDuty key), so the two open one incident", "alert", choices=("alert", "group")),
     # --- both ---
     Variable("LOG_LEVEL", "text", "both", "log level", "INFO"),
 )
