@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -11,18 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bridge.storage.embedded import _process_start
 from tests.e2e.harness import UpStack, http_ok, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (ProcessLookupError, FileNotFoundError):
-        return False
-    return state not in ("Z", "X")  # a zombie has exited
+    return _process_start(pid) is not None  # a zombie has exited
 
 
 def test_without_binaries_up_runs_the_two_services_says_how_to_install_and_stops_cleanly(
