@@ -1,0 +1,47 @@
+"""What a person can do to an incident from wherever the page reached them.
+
+Every public callback (Twilio SMS and voice, Slack buttons, e-mail links, PagerDuty webhooks) and
+the console end in one ``IncidentActions.act`` call, so that each action is applied, audited on
+the incident's timeline (who, how) and stops or re-arms the escalation the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, Protocol
+
+Action = Literal["acknowledge", "resolve", "silence"]
+ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "silence")
+# How the action arrived: shown on the timeline and counted in metrics.
+Via = Literal["console", "sms", "voice", "slack", "email", "pagerduty", "api", "cli"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did. ``changed`` is False when the incident already was in that state
+    (a repeated press, a replayed link): nothing is written twice."""
+
+    incident_id: int
+    action: Action
+    changed: bool
+    status: str  # the incident's status after the action: firing, acknowledged, resolved
+    title: str
+
+
+class UnknownIncident(LookupError):
+    """No incident with that id (or not one this person may act on)."""
+
+
+class IncidentActions(Protocol):
+    async def act(
+        self,
+        incident_id: int,
+        action: Action,
+        *,
+        person_id: str,
+        via: Via,
+        silence_for: timedelta | None = None,
+    ) -> ActionResult:
+        """Apply ``action`` as ``person_id``; raises UnknownIncident for an unknown id."""
+        ...
