@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.channels.base import Notifier
-from bridge.channels.registry import aclose_notifiers, build_notifiers
+from bridge.channels.registry import ONCALL_ONLY, aclose_notifiers, build_notifiers
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
 from bridge.deadman import DeadMansSwitch
@@ -22,6 +22,12 @@ from bridge.fatigue import FatigueRules
 from bridge.ingest import Ingestor, IngestResult, build_deliveries
 from bridge.metrics import BridgeMetrics
 from bridge.model import Notification
+from bridge.oncall.config import OncallConfig
+from bridge.oncall.escalator import Escalator
+from bridge.oncall.incident_actions import StoredIncidentActions
+from bridge.oncall.links import AckLinks
+from bridge.public.app import create_public_app
+from bridge.public.context import PublicContext
 from bridge.reconcile import Reconciler
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
@@ -50,13 +56,21 @@ class Bridge:
         *,
         clock: Callable[[], datetime] = utc_now,
         storage: Storage | None = None,
+        oncall: OncallConfig | None = None,
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self.config = config
+        self.oncall = oncall
         self.notifiers = notifiers
         self.clock = clock
         self.storage = storage or open_storage(config.database_url, pool_size=config.db_pool_size)
         self.metrics = BridgeMetrics()
-        self.router = Router(notifiers)
+        # the severity table's channels: not the on-call-only ones, not SMS without a number
+        sms = config.channels.sms if config.channels is not None else None
+        sms_numbers = sms.recipients if sms is not None else ("default",)
+        self.router = Router(
+            n for n in notifiers if n not in ONCALL_ONLY and (n != "sms" or sms_numbers)
+        )
         self.metrics.thresholds_from(self.router.thresholds)
         self.rules = FatigueRules(
             cooldown_seconds=config.cooldown_seconds,
@@ -90,6 +104,37 @@ class Bridge:
             self.metrics,
             clock,
             on_enqueued=self.delivery.wake,
+            oncall=oncall,
+            on_escalation=self._wake_escalator,
+        )
+        self.links = (
+            AckLinks(config.webhook_token, config.public_url, clock)
+            if config.public_url and config.webhook_token
+            else None
+        )
+        self.escalator = (
+            Escalator(
+                self.storage,
+                oncall,
+                notifiers,
+                self.metrics,
+                clock,
+                links=self.links,
+                on_enqueued=self.delivery.wake,
+            )
+            if oncall is not None
+            else None
+        )
+        self.actions = StoredIncidentActions(
+            self.storage,
+            self.metrics,
+            clock,
+            oncall=oncall,
+            mirror_channels=[c for c in ("pagerduty",) if c in notifiers],
+            alertmanager_urls=config.alertmanager_api_urls,
+            http=http,
+            on_enqueued=self.delivery.wake,
+            on_walk_changed=self._wake_escalator,
         )
         self.rollup = RollupRunner(
             self.storage,
@@ -108,7 +153,28 @@ class Bridge:
         self._maintenance: asyncio.Task[None] | None = None
         self._listener = self.storage.outbox_listener(self.delivery.wake)
         self._migrated = False
+        self.public_port: int | None = None  # the public listener's, once it listens
         self._last_purge: float | None = None
+
+    def _wake_escalator(self) -> None:
+        if self.escalator is not None:
+            self.escalator.wake()
+
+    def public_context(self) -> PublicContext | None:
+        """What the public listener needs; None without an on-call file (nobody to answer)."""
+        if self.oncall is None:
+            return None
+        sms = self.config.channels.sms if self.config.channels is not None else None
+        return PublicContext(
+            actions=self.actions,
+            storage=self.storage,
+            oncall=self.oncall,
+            metrics=self.metrics,
+            clock=self.clock,
+            public_url=self.config.public_url,
+            twilio_auth_token=sms.auth_token if sms else None,
+            links=self.links,
+        )
 
     async def ingest(self, notification: Notification) -> IngestResult:
         if self.router.version is None:
@@ -131,10 +197,14 @@ class Bridge:
             self.delivery.start()
             self._maintenance = asyncio.create_task(self._maintenance_loop(), name="maintenance")
             self.reconciler.start()  # off with BRIDGE_RECONCILE_INTERVAL_SECONDS=0
+            if self.escalator is not None:
+                self.escalator.start()
             if self.config.rollup_interval_seconds > 0:
                 self.rollup.start()
 
     async def stop(self) -> None:
+        if self.escalator is not None:
+            await self.escalator.stop()
         await self.reconciler.stop()
         await self.rollup.stop()
         if self._maintenance is not None:
@@ -211,6 +281,24 @@ class Bridge:
             await asyncio.sleep(self.config.maintenance_interval_seconds)
 
 
+async def _start_public(bridge: Bridge) -> web.AppRunner | None:
+    """Serve the public listener (``BRIDGE_PUBLIC_LISTEN``) when it is set."""
+    listen = bridge.config.public_listen
+    context = bridge.public_context()
+    if listen is None:
+        return None
+    if context is None:
+        log.warning("BRIDGE_PUBLIC_LISTEN is set but ONCALL_CONFIG is not: nobody to answer")
+        return None
+    runner = web.AppRunner(create_public_app(context), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, listen[0], listen[1])
+    await site.start()
+    bridge.public_port = runner.addresses[0][1] if runner.addresses else listen[1]
+    log.info("public listener started", extra={"listen": f"{listen[0]}:{bridge.public_port}"})
+    return runner
+
+
 BRIDGE = web.AppKey("bridge", Bridge)
 # A sub-application the bridge process serves, built from the running bridge: the console is
 # one (mounted by passiton_monitoring, which may import both; the bridge does not import it).
@@ -244,18 +332,24 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     workers: bool = True,
     subapps: Mapping[str, SubApp] | None = None,
+    oncall: OncallConfig | None = None,
 ) -> web.Application:
     """The bridge application. ``notifiers`` defaults to the channels the config enables;
     ``subapps`` maps a path prefix to a sub-application mounted there (``add_subapp``), started
-    after the bridge (its database is open) and cleaned up after it."""
+    after the bridge (its database is open) and cleaned up after it. With
+    ``config.public_listen`` the public listener (``bridge.public``) is served beside it."""
     if not config.webhook_token:
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
-    owned: list = []
+    http = httpx.AsyncClient()
+    owned: list = [http]
     if notifiers is None:
-        http = httpx.AsyncClient()
-        notifiers = build_notifiers(config.channels, http)
-        owned = [http]
-    bridge = Bridge(config, notifiers, clock=clock)
+        notifiers = build_notifiers(
+            config.channels, http, public_url=config.public_url, oncall=oncall is not None
+        )
+        owned_notifiers = True
+    else:
+        owned_notifiers = False
+    bridge = Bridge(config, notifiers, clock=clock, oncall=oncall, http=http)
     app = web.Application(client_max_size=config.max_body_bytes)
     app[BRIDGE] = bridge
     app.router.add_post("/v1/alertmanager", alertmanager_handler(bridge))
@@ -267,12 +361,15 @@ def create_app(
 
     async def lifecycle(_: web.Application):
         await bridge.start(workers=workers)
+        public = await _start_public(bridge)
         yield
+        if public is not None:
+            await public.cleanup()
         await bridge.stop()
-        if owned:
+        if owned_notifiers:
             await aclose_notifiers(bridge.notifiers)
-            for client in owned:
-                await client.aclose()
+        for client in owned:
+            await client.aclose()
 
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(loop_lag.cleanup_context(bridge.metrics.event_loop_lag))

@@ -104,6 +104,9 @@ class BridgeConfig:
     console_public_url: str = ""
     # proxies in front of the console whose X-Forwarded-For names the client (login throttle)
     console_trusted_proxies: tuple[str, ...] = ()
+    # The public listener (Twilio, Slack, PagerDuty callbacks, e-mail links); None: off.
+    public_listen: tuple[str, int] | None = None
+    public_url: str = ""
 
     @property
     def alertmanager_api_urls(self) -> tuple[str, ...]:
@@ -161,6 +164,8 @@ class BridgeConfig:
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
             console_public_url=_console_public_url(env),
             console_trusted_proxies=_console_proxies(env),
+            public_listen=_public_listen(env),
+            public_url=_public_url(env),
         )
 
 
@@ -174,4 +179,21 @@ def _console_public_url(env: Mapping[str, str]) -> str:
     value = read_text(env, "BRIDGE_CONSOLE_PUBLIC_URL")
     if value:
         settings_check_url("BRIDGE_CONSOLE_PUBLIC_URL", value)
+    return value
+
+
+def _public_listen(env: Mapping[str, str]) -> tuple[str, int] | None:
+    value = read_text(env, "BRIDGE_PUBLIC_LISTEN")
+    if not value:
+        return None
+    try:
+        return parse_listen(value)
+    except ConfigError as exc:
+        raise ConfigError(f"BRIDGE_PUBLIC_LISTEN: {exc}") from None
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    value = read_text(env, "BRIDGE_PUBLIC_URL").rstrip("/")
+    if value:
+        settings_check_url("BRIDGE_PUBLIC_URL", value)
     return value

@@ -25,7 +25,9 @@ from bridge.fatigue import (
 from bridge.incidents import DEFAULT_WINDOW, CausalMap, IncidentBook
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message, Notification, category_table
-from bridge.routing import Router
+from bridge.oncall.config import OncallConfig
+from bridge.oncall.escalation import new_escalations, route_incidents
+from bridge.routing import Route, Router
 from bridge.storage import (
     AlertState,
     NewDelivery,
@@ -37,6 +39,10 @@ from bridge.storage import (
 from bridge.topology import load_topology
 
 ONE_PER_ALERT = frozenset({"pagerduty"})  # each alert resolves on its own there
+# An incident that the on-call file routes to a policy reaches people by its escalation: the
+# severity table's lists of people (ALERT_SMS_RECIPIENTS, ALERT_EMAIL_RECIPIENTS) are left out.
+# Team channels (Slack's channel, PagerDuty) still carry its page.
+ONCALL_REPLACES = frozenset({"sms", "email"})
 
 
 @dataclass
@@ -103,6 +109,7 @@ def plan_notification(
     now: datetime,
     acknowledged: Set[tuple[str, datetime]] = frozenset(),
     book: IncidentBook | None = None,
+    routed: Set[int] = frozenset(),
 ) -> Plan:
     """Decide, in Python, who hears about the new alert events (keys run parallel to them).
 
@@ -114,7 +121,8 @@ def plan_notification(
     its alerts: a firing pages when it opens the incident or raises its severity, with the
     other alerts of that incident in the same notification (one message per incident and
     channel); once paged, the incident's own resolve goes to the channels of the highest
-    severity paged; every other event of its alerts is suppressed as ``incident``."""
+    severity paged; every other event of its alerts is suppressed as ``incident``. The incidents
+    in ``routed`` (sent to an escalation policy) skip the channels in ``ONCALL_REPLACES``."""
     plan = Plan()
     groups: dict[GroupKey, list[Alert]] = defaultdict(list)
     titles: dict[int, str] = {}
@@ -147,7 +155,7 @@ def plan_notification(
                 book.resolve_sent(incident)
                 notice = FLAPPING_NOTICE if verdict == "notice" else ""
                 route_alert = book.routing_alert(incident, alert, incident.paged_severity)
-                for route in router.routes(route_alert, now):
+                for route in _routes(router, route_alert, now, incident.id in routed):
                     groups[(incident.id, route.channel, route.recipients, None, notice)].append(
                         alert
                     )
@@ -161,8 +169,8 @@ def plan_notification(
                 if changed:
                     plan.states[key] = state
                 continue
-        routes = router.routes(alert, now)
         incident_id = incident.id if incident is not None else None
+        routes = _routes(router, alert, now, incident_id in routed)
         grouped = False
         if not routes:
             plan.suppressed["no_channel"] += 1
@@ -206,6 +214,11 @@ def plan_notification(
         titles=titles,
     )
     return plan
+
+
+def _routes(router: Router, alert: Alert, now: datetime, routed: bool) -> list[Route]:
+    routes = router.routes(alert, now)
+    return [r for r in routes if r.channel not in ONCALL_REPLACES] if routed else routes
 
 
 @dataclass
@@ -253,6 +266,8 @@ class Ingestor:
         max_batch_alerts: int = 2000,
         topology: CausalMap | None = None,
         incident_window: timedelta = DEFAULT_WINDOW,
+        oncall: OncallConfig | None = None,
+        on_escalation: Callable[[], None] = lambda: None,
     ) -> None:
         self.storage = storage
         self.router = router
@@ -266,6 +281,8 @@ class Ingestor:
         self.max_batch_alerts = max_batch_alerts
         self.topology = load_topology() if topology is None else topology
         self.incident_window = incident_window
+        self.oncall = oncall
+        self.on_escalation = on_escalation
         self.transactions = 0  # batch transactions committed (tests, benchmarks)
         self._queue: list[_Pending] = []
         self._writers: set[asyncio.Task[None]] = set()
@@ -372,6 +389,7 @@ class Ingestor:
         news: list[list[Alert]] = [[] for _ in batch]
         states: dict[str, AlertState] = {}
         changed: dict[str, AlertState] = {}
+        started = 0
         async with self.storage.transaction() as tx:
             if alerts:
                 events = await tx.store_alerts(alerts, keys, now)
@@ -387,6 +405,11 @@ class Ingestor:
                 ]
                 acknowledged = await tx.acknowledged(firing) if firing else set()
                 book = await self._place(tx, news, now) if events.indexes else None
+                routed = (
+                    route_incidents(book.touched.values(), self.oncall, self.topology)
+                    if book is not None and self.oncall is not None
+                    else {}
+                )
                 for i, pending in enumerate(batch):
                     if not news[i]:
                         continue
@@ -400,11 +423,17 @@ class Ingestor:
                         now,
                         acknowledged,
                         book,
+                        routed.keys(),
                     )
                     states.update(plan.states)  # what the next in the batch starts from
                     changed.update(plan.states)
                 if book is not None:
                     await tx.save_incidents(list(book.touched.values()), self.topology, now)
+                if book is not None and routed:
+                    started = await tx.start_escalations(
+                        new_escalations(book, routed, [p.notification for p in batch], news, now),
+                        now,
+                    )
             for i, pending in enumerate(batch):
                 if pending.watchdog:
                     plans[i].deliveries.extend(await self.deadman.on_watchdog(tx, now))
@@ -427,6 +456,8 @@ class Ingestor:
                 [h for plan in plans for h in plan.holds],
             )
         self.transactions += 1
+        if started:
+            self.on_escalation()
         return [self._count(p, news[i], plans[i], now) for i, p in enumerate(batch)]
 
     async def _place(self, tx: Transaction, news: list[list[Alert]], now: datetime) -> IncidentBook:

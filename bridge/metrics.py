@@ -115,6 +115,38 @@ class BridgeMetrics:
             ["kind"],
             registry=r,
         )
+        self.escalation_pages = Counter(
+            "passiton_bridge_escalation_pages",
+            "People notified by on-call escalation steps, by way (sms, voice, email, slack,"
+            " apprise).",
+            ["via"],
+            registry=r,
+        )
+        self.escalation_events = Counter(
+            "passiton_bridge_escalation_events",
+            "Escalation steps sent and acknowledgements that expired (step,"
+            " acknowledgement_expired).",
+            ["event"],
+            registry=r,
+        )
+        self.incident_actions = Counter(
+            "passiton_bridge_incident_actions",
+            "Actions on incidents by people, by action, by how they arrived (console, sms, voice,"
+            " slack, email, pagerduty, api, cli) and whether they changed anything.",
+            ["action", "via", "outcome"],
+            registry=r,
+        )
+        self.public_requests = Counter(
+            "passiton_bridge_public_requests",
+            "Requests to the bridge's public listener by endpoint and outcome (accepted,"
+            " unauthorized, forbidden, replay, invalid, rate_limited, unavailable).",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+        for via in ("sms", "voice", "email", "slack", "apprise"):
+            self.escalation_pages.labels(via=via)
+        for event in ("step", "acknowledgement_expired"):
+            self.escalation_events.labels(event=event)
         self.event_loop_lag = Histogram(
             "passiton_event_loop_lag_seconds",
             "How late the event loop ran a callback scheduled for a fixed interval.",

@@ -77,6 +77,11 @@ class Message:
     # The incident this message pages (None: an alert stored before incidents existed).
     incident_id: int | None = None
     incident_title: str = ""
+    # A person's action on the incident, mirrored where it was paged ("acknowledge", "resolve":
+    # PagerDuty acknowledges or resolves its incident); "" for a page.
+    action: str = ""
+    # Slack user ids to mention (an on-call person paged by Slack)
+    mentions: tuple[str, ...] = ()
 
     @property
     def severity(self) -> str:

@@ -142,6 +142,8 @@ _CATALOGUE = (
     Variable("BRIDGE_CONSOLE_SESSION_SECONDS", "float", BR, "how long a console login lasts", 12 * 3600.0, minimum=60),
     Variable("BRIDGE_CONSOLE_TRUSTED_PROXIES", "csv", BR, "comma-separated proxy addresses/CIDRs in front of the console whose `X-Forwarded-For` is read for the login throttle's client address (right to left, trusted hops only)", shown="unset (none)"),
     Variable("BRIDGE_CONSOLE_PUBLIC_URL", "text", BR, "the console's address as its users reach it, e.g. `https://ops.example.org/console/`; `https` (or a TLS request) makes the session cookie `Secure` and `__Host-` and adds HSTS", shown="unset (decided per request)"),
+    Variable("BRIDGE_PUBLIC_LISTEN", "text", BR, "the bridge's public listener (`HOST:PORT`): Twilio's SMS and voice callbacks, Slack's buttons, PagerDuty's webhooks and the e-mail acknowledgement links, and nothing else; the one bridge listener meant to face the internet", shown="unset (off)"),
+    Variable("BRIDGE_PUBLIC_URL", "text", BR, "the public listener's address as Twilio, Slack, PagerDuty and people's phones reach it, e.g. `https://oncall.example.org`: the base of links in pages and of the URL Twilio signs", shown="unset (no links, no voice answers)"),
     Variable("PROMETHEUS_URL", "url", BR, "Prometheus for links, `doctor`, the history rollup and the console (threshold read-back, what-if)", "http://127.0.0.1:9090"),
     Variable("ALERTMANAGER_URL", "url", BR, "Alertmanager for links, `doctor`, the console's silences and the reconciler; comma-separated for an HA cluster (the reconciler reads every one, the rest use the first)", "http://127.0.0.1:9093"),
     Variable("PASSITON_STATE_DIR", "text", "bridge, `up`", "Prometheus, Alertmanager and the embedded database's data", ".passiton"),

@@ -190,7 +190,7 @@ def _sms(get: EnvReader) -> SmsSettings | None:
         raise ConfigError(
             f"TWILIO_PHONE_NUMBER must be an E.164 number like +14155550100, got {from_number!r}"
         )
-    get.required("ALERT_SMS_RECIPIENTS", because)
+    # Without ALERT_SMS_RECIPIENTS only the on-call file's people get texts (and calls).
     recipients = get.list("ALERT_SMS_RECIPIENTS")
     for number in recipients:
         if not is_e164(number):

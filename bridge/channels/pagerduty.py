@@ -125,7 +125,9 @@ class PagerDutyNotifier:
     def __repr__(self) -> str:
         return f"PagerDutyNotifier(events_url={self.events_url!r}, dedup={self.dedup!r})"
 
-    def events(self, message: Message, routing_key: str) -> list[tuple[Alert, dict[str, Any]]]:
+    def events(
+        self, message: Message, routing_key: str
+    ) -> list[tuple[Alert | None, dict[str, Any]]]:
         """The events one message sends to one routing key."""
         if self.dedup == "alert" and message.incident_id is not None:
             return self._incident_events(message, routing_key)
@@ -147,10 +149,13 @@ class PagerDutyNotifier:
 
     def _incident_events(
         self, message: Message, routing_key: str
-    ) -> list[tuple[Alert, dict[str, Any]]]:
+    ) -> list[tuple[Alert | None, dict[str, Any]]]:
         """One event per message, keyed by its incident: a trigger (its most severe firing
         alert, summarised by the incident's title) or, once the incident resolved, a resolve."""
         key = incident_dedup_key(message.incident_id or 0)
+        if message.action in ("acknowledge", "resolve"):  # acknowledged or resolved by a person
+            event = {"routing_key": routing_key, "dedup_key": key, "event_action": message.action}
+            return [(message.alerts[0] if message.alerts else None, event)]
         firing = [a for a in message.alerts if a.status == "firing"]
         if not firing:
             return [(message.alerts[0], render_event(message.alerts[0], routing_key, key=key))]
@@ -162,7 +167,7 @@ class PagerDutyNotifier:
     async def notify(self, message: Message) -> None:
         """One event per alert, to each routing key in ``Message.recipients`` or the default."""
         keys = message.recipients or (self.integration_key,)
-        failures: list[tuple[Alert, DeliveryError]] = []
+        failures: list[tuple[Alert | None, DeliveryError]] = []
         total = 0
         for key in keys:
             for alert, event in self.events(message, key):
@@ -174,7 +179,9 @@ class PagerDutyNotifier:
         if not failures:
             return
         summary = f"{total - len(failures)}/{total} events accepted; "
-        summary += "; ".join(f"{a.alertname or a.fingerprint}: {e}" for a, e in failures)
+        summary += "; ".join(
+            f"{(a.alertname or a.fingerprint) if a else message.action}: {e}" for a, e in failures
+        )
         transient = [e for _, e in failures if e.retryable]
         if transient:
             waits = [e.retry_after for e in transient if e.retry_after is not None]

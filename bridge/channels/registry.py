@@ -15,8 +15,11 @@ from bridge.channels.pagerduty import PagerDutyNotifier
 from bridge.channels.ratelimit import IntervalLimiter
 from bridge.channels.slack import SlackNotifier
 from bridge.channels.sms import SmsNotifier
+from bridge.channels.voice import VoiceNotifier
 
-CHANNELS = ("slack", "email", "sms", "pagerduty", "console")
+CHANNELS = ("slack", "email", "sms", "voice", "pagerduty", "console")
+# Channels that only on-call escalation steps use (never the severity table).
+ONCALL_ONLY = frozenset({"voice"})
 
 
 def build_notifiers(
@@ -25,12 +28,15 @@ def build_notifiers(
     *,
     smtp_tls_context: ssl.SSLContext | None = None,
     slack_interval: float = 1.0,
+    public_url: str = "",
+    oncall: bool = False,
 ) -> dict[str, Notifier]:
     """One notifier per configured channel; only ``console`` when none is configured.
 
     ``http`` is shared by Slack and PagerDuty and stays the caller's to close; without it each
     makes its own client. Call ``aclose_notifiers`` on shutdown either way (Twilio's client
-    holds an aiohttp session).
+    holds an aiohttp session). With ``oncall`` (an on-call file), Twilio's credentials also
+    make the voice channel, whose calls are answered at ``public_url``.
     """
     notifiers: dict[str, Notifier] = {}
     timeout = config.http_timeout
@@ -61,6 +67,16 @@ def build_notifiers(
             s.auth_token,
             s.from_number,
             s.recipients,
+            api_url=s.api_url,
+            timeout=timeout,
+        )
+    if config.sms and oncall:
+        s = config.sms
+        notifiers["voice"] = VoiceNotifier(
+            s.account_sid,
+            s.auth_token,
+            s.from_number,
+            public_url=public_url or None,
             api_url=s.api_url,
             timeout=timeout,
         )

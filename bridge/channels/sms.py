@@ -154,9 +154,9 @@ class SmsNotifier:
         try:
             await self.client.messages.create_async(to=to, from_=self.from_number, body=body)
         except TwilioRestException as exc:
-            raise _classify(exc.status, exc.code, str(exc.msg or "")) from exc
+            raise classify_twilio_error(exc.status, exc.code, str(exc.msg or "")) from exc
         except TwilioServiceException as exc:
-            raise _classify(exc.status, exc.code, exc.detail or exc.title) from exc
+            raise classify_twilio_error(exc.status, exc.code, exc.detail or exc.title) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
         except (TwilioException, ValueError) as exc:
@@ -167,7 +167,7 @@ class SmsNotifier:
         await self.http_client.close()
 
 
-def _classify(status: int, code: int | None, text: str) -> DeliveryError:
+def classify_twilio_error(status: int, code: int | None, text: str) -> DeliveryError:
     detail = truncate(f"HTTP {status} Twilio error {code}: {one_line(text)}", 300)
     if code in TRANSIENT_CODES or status == 429 or status >= 500:
         return DeliveryError(detail, retryable=True, retry_after=_last_retry_after.get())

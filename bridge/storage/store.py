@@ -20,6 +20,7 @@ from bridge.storage import history, migrations
 from bridge.storage.alerts import AlertWrites
 from bridge.storage.connection import is_unavailable, pooler_dsn, translated
 from bridge.storage.console_queries import ConsoleQueries
+from bridge.storage.escalations import EscalationWrites
 from bridge.storage.history import HistoryWrites
 from bridge.storage.incidents import IncidentRow, IncidentWrites
 from bridge.storage.outbox import OutboxListener, OutboxQueries
@@ -31,7 +32,7 @@ from bridge.storage.types import StorageUnavailable
 log = logging.getLogger(__name__)
 
 
-class Transaction(AlertWrites, StateOps, HistoryWrites, IncidentWrites):
+class Transaction(AlertWrites, StateOps, HistoryWrites, IncidentWrites, EscalationWrites):
     """One database transaction on one connection (see ``Storage.transaction``)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -153,14 +153,6 @@ def test_smtp_tls_values_and_default_ports(value):
                 "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
                 "TWILIO_AUTH_TOKEN": "t",
                 "TWILIO_PHONE_NUMBER": "+14155550100",
-            },
-            "ALERT_SMS_RECIPIENTS",
-        ),
-        (
-            {
-                "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
-                "TWILIO_AUTH_TOKEN": "t",
-                "TWILIO_PHONE_NUMBER": "+14155550100",
                 "ALERT_SMS_RECIPIENTS": "+14155550111",
                 "TWILIO_API_URL": "twilio.local",
             },
@@ -215,3 +207,16 @@ async def test_registry_notifiers_reach_the_fakes(
     assert len(fake_smtp.messages) == 1
     assert len(fake_twilio.messages) == 1
     assert len(fake_pagerduty.events) == 1
+
+
+def test_twilio_without_sms_recipients_texts_only_the_on_call_people() -> None:
+    """Twilio's credentials without ALERT_SMS_RECIPIENTS: SMS and voice are on for the on-call
+    file's people, and the severity table texts nobody."""
+    config = ChannelsConfig.from_env(
+        {
+            "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": "t",
+            "TWILIO_PHONE_NUMBER": "+14155550100",
+        }
+    )
+    assert config.sms is not None and config.sms.recipients == ()

@@ -1,8 +1,12 @@
-"""A fake Twilio Messages API: ``POST /2010-04-01/Accounts/{sid}/Messages.json``."""
+"""A fake Twilio: the Messages and Calls APIs (``POST /2010-04-01/Accounts/{sid}/Messages.json``,
+``.../Calls.json``), and ``twilio_signature``, the ``X-Twilio-Signature`` Twilio puts on the
+webhooks it sends (written from Twilio's documentation, not with the library under test)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import re
 import uuid
 from datetime import UTC, datetime
@@ -43,6 +47,7 @@ class FakeTwilio(FakeServer):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict[str, str]] = []
+        self.calls: list[dict[str, str]] = []
         self._failures: dict[str, tuple[int, int, str, dict[str, str]]] = {}
 
     def fail_to(
@@ -59,7 +64,50 @@ class FakeTwilio(FakeServer):
         self._failures.pop(number, None)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)]
+        return [
+            web.post("/2010-04-01/Accounts/{sid}/Messages.json", self._create),
+            web.post("/2010-04-01/Accounts/{sid}/Calls.json", self._call),
+        ]
+
+    async def _call(self, request: web.Request) -> web.StreamResponse:
+        """Twilio's Calls resource: To, From and one of Twiml / Url required."""
+        recorded = await self.record(request)
+        answer = await self.scripted()
+        if answer is not None:
+            return answer
+        if not self._authorized(request.headers.get("Authorization")):
+            return _json(401, twilio_error(401, 20003, "Authenticate"))
+        sid = request.match_info["sid"]
+        if sid != self.account_sid:
+            return _json(404, twilio_error(404, 20404, "The requested resource was not found"))
+        form = recorded.form()
+        to, from_ = form.get("To", ""), form.get("From", "")
+        if not _E164.match(to):
+            return _json(
+                400, twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            )
+        if not from_:
+            return _json(400, twilio_error(400, 21213, "No 'From' number is specified"))
+        if not (form.get("Twiml") or form.get("Url")):
+            return _json(400, twilio_error(400, 21205, "Url parameter is required."))
+        if to in self._failures:
+            status, code, message, headers = self._failures[to]
+            return _json(status, twilio_error(status, code, message), headers)
+        self.calls.append(form)
+        call_sid = "CA" + uuid.uuid4().hex
+        return _json(
+            201,
+            {
+                "account_sid": sid,
+                "api_version": "2010-04-01",
+                "direction": "outbound-api",
+                "from": from_,
+                "sid": call_sid,
+                "status": "queued",
+                "to": to,
+                "uri": f"/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json",
+            },
+        )
 
     def _authorized(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -142,3 +190,11 @@ def _segments(body: str) -> int:
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """``X-Twilio-Signature``: base64 of HMAC-SHA1 (the auth token as key) over the full URL
+    followed by every POST parameter's name and value, sorted by name."""
+    data = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()

@@ -1,0 +1,197 @@
+"""``IncidentActions`` on the database: acknowledge, resolve or silence an incident.
+
+One transaction locks the incident row and its escalation, applies the action (an action that
+changes nothing — a second press, a replayed link — writes nothing), writes who did it and how
+on the incident's timeline, stops or re-arms the escalation, and enqueues the mirror of the
+action where the incident was paged (PagerDuty acknowledges or resolves its incident; Slack's
+message is updated) through the outbox, so a PagerDuty outage delays that and loses nothing.
+
+Silence asks Alertmanager for a silence of the incident's alerts (their names and the labels
+they share, never ``severity``) before the transaction, then acknowledges.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
+
+import httpx
+
+from bridge.codec import encode_message
+from bridge.metrics import BridgeMetrics
+from bridge.model import Message
+from bridge.oncall.actions import Action, ActionResult, UnknownIncident, Via
+from bridge.oncall.config import OncallConfig
+from bridge.oncall.escalation import Walk, acknowledged
+from bridge.storage import Storage, Transaction
+from bridge.storage.escalations import IncidentState
+from bridge.storage.outbox import insert_deliveries
+from bridge.storage.types import NewDelivery
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SILENCE = timedelta(hours=1)
+MAX_SILENCE = timedelta(days=7)
+
+
+class SilenceError(RuntimeError):
+    """No Alertmanager took the silence."""
+
+
+class StoredIncidentActions:
+    def __init__(
+        self,
+        storage: Storage,
+        metrics: BridgeMetrics,
+        clock: Callable[[], datetime],
+        *,
+        oncall: OncallConfig | None = None,
+        mirror_channels: Collection[str] = (),
+        alertmanager_urls: Sequence[str] = (),
+        http: httpx.AsyncClient | None = None,
+        on_enqueued: Callable[[], None] = lambda: None,
+        on_walk_changed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.storage = storage
+        self.metrics = metrics
+        self.clock = clock
+        self.oncall = oncall
+        # the channels that hold the incident's page and take the action on it (PagerDuty; Slack
+        # when its messages can be updated in place)
+        self.mirrored = tuple(mirror_channels)
+        self.alertmanager_urls = tuple(alertmanager_urls)
+        self.http = http
+        self.on_enqueued = on_enqueued
+        self.on_walk_changed = on_walk_changed
+
+    async def act(
+        self,
+        incident_id: int,
+        action: Action,
+        *,
+        person_id: str,
+        via: Via,
+        silence_for: timedelta | None = None,
+    ) -> ActionResult:
+        silence_id = ""
+        if action == "silence":
+            async with self.storage.transaction() as tx:
+                state = await tx.incident_for_update(incident_id)
+            if state is None:
+                raise UnknownIncident(incident_id)
+            if state.status != "resolved":
+                duration = min(silence_for or DEFAULT_SILENCE, MAX_SILENCE)
+                silence_id = await self._silence(state, duration, person_id)
+        now = self.clock()
+        async with self.storage.transaction() as tx:
+            state = await tx.incident_for_update(incident_id)
+            if state is None:
+                raise UnknownIncident(incident_id)
+            target = "resolved" if action == "resolve" else "acknowledged"
+            changed = state.status != "resolved" and state.status != target
+            detail: dict[str, object] = {"by": person_id, "via": via}
+            if silence_id:
+                detail["silence_id"] = silence_id
+                await tx.add_incident_event(incident_id, "silenced", detail, now)
+            if changed:
+                await tx.set_incident_status(incident_id, target, now)
+                await tx.add_incident_event(incident_id, target, detail, now)
+                await self._update_walk(tx, incident_id, target, now)
+                mirror = [
+                    NewDelivery(
+                        channel,
+                        f"incident:{incident_id}",
+                        encode_message(_action_message(state, action, person_id, via)),
+                        now,
+                    )
+                    for channel in self.mirrored
+                ]
+                if mirror:
+                    await insert_deliveries(tx.conn, mirror, now, returning=False)
+        outcome = "changed" if changed else "unchanged"
+        self.metrics.incident_actions.labels(action=action, via=via, outcome=outcome).inc()
+        if changed:
+            if self.mirrored:
+                self.on_enqueued()
+            self.on_walk_changed()
+        log.info(
+            "incident action",
+            extra={"incident_id": incident_id, "action": action, "by": person_id, "via": via},
+        )
+        status = (
+            ("resolved" if action == "resolve" else "acknowledged") if changed else state.status
+        )
+        return ActionResult(incident_id, action, changed, status, state.title)
+
+    async def _update_walk(
+        self, tx: Transaction, incident_id: int, status: str, now: datetime
+    ) -> None:
+        escalation = await tx.escalation_for_update(incident_id)
+        if escalation is None:
+            return
+        policy_id, walk = escalation
+        if status == "resolved":
+            await tx.save_walk(incident_id, Walk("done", walk.step, walk.round, None), now)
+            return
+        policy = self.oncall.policies.get(policy_id) if self.oncall is not None else None
+        if policy is None:
+            await tx.save_walk(incident_id, Walk("acknowledged", walk.step, walk.round, None), now)
+            return
+        await tx.save_walk(incident_id, acknowledged(policy, walk, now), now)
+
+    async def _silence(self, state: IncidentState, duration: timedelta, person_id: str) -> str:
+        if not self.alertmanager_urls or self.http is None:
+            raise SilenceError("no Alertmanager is configured (ALERTMANAGER_URL)")
+        now = self.clock()
+        body = {
+            "matchers": silence_matchers(state),
+            "startsAt": now.isoformat(),
+            "endsAt": (now + duration).isoformat(),
+            "createdBy": person_id,
+            "comment": f"Incident #{state.id}: {state.title}"[:500],
+        }
+        errors = []
+        for url in self.alertmanager_urls:  # a silence made on one member spreads to the cluster
+            try:
+                response = await self.http.post(url.rstrip("/") + "/api/v2/silences", json=body)
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__}")
+                continue
+            if response.status_code == 200:
+                return str(response.json().get("silenceID", ""))
+            errors.append(f"HTTP {response.status_code}")
+        raise SilenceError("Alertmanager refused the silence: " + ", ".join(errors))
+
+
+def silence_matchers(state: IncidentState) -> list[dict[str, object]]:
+    """The incident's alerts: their names (one regex) and the labels they all share."""
+    names = sorted(state.alertnames)
+    matchers: list[dict[str, object]] = [
+        {
+            "name": "alertname",
+            "value": "|".join(re.escape(n) for n in names),
+            "isRegex": len(names) > 1,
+            "isEqual": True,
+        }
+    ]
+    for name, value in sorted(state.labels.items()):
+        if name in ("alertname", "severity") or not isinstance(value, str):
+            continue
+        matchers.append({"name": name, "value": value, "isRegex": False, "isEqual": True})
+    return matchers
+
+
+def _action_message(state: IncidentState, action: Action, person_id: str, via: Via) -> Message:
+    verb = {"acknowledge": "acknowledged", "resolve": "resolved", "silence": "silenced"}[action]
+    return Message(
+        group_key=f"incident:{state.id}",
+        status="resolved" if action == "resolve" else "firing",
+        receiver="passiton-bridge",
+        alerts=(),
+        incident_id=state.id,
+        incident_title=state.title,
+        notice=f"{verb.capitalize()} by {person_id} ({via}).",
+        action="resolve" if action == "resolve" else "acknowledge",
+    )
