@@ -90,6 +90,7 @@ class Bridge:
             self.metrics,
             clock,
             on_enqueued=self.delivery.wake,
+            incident_window=timedelta(seconds=config.incident_window_seconds),
         )
         self.rollup = RollupRunner(
             self.storage,
@@ -104,6 +105,7 @@ class Bridge:
             clock,
             config.alertmanager_api_urls,
             interval_seconds=config.reconcile_interval_seconds,
+            vanish_after_uptime_seconds=config.reconcile_min_uptime_seconds,
         )
         self._maintenance: asyncio.Task[None] | None = None
         self._listener = self.storage.outbox_listener(self.delivery.wake)
