@@ -106,6 +106,7 @@ class Bridge:
             on_enqueued=self.delivery.wake,
             oncall=oncall,
             on_escalation=self._wake_escalator,
+            incident_window=timedelta(seconds=config.incident_window_seconds),
         )
         self.links = (
             AckLinks(config.webhook_token, config.public_url, clock)
@@ -149,6 +150,7 @@ class Bridge:
             clock,
             config.alertmanager_api_urls,
             interval_seconds=config.reconcile_interval_seconds,
+            vanish_after_uptime_seconds=config.reconcile_min_uptime_seconds,
         )
         self._maintenance: asyncio.Task[None] | None = None
         self._listener = self.storage.outbox_listener(self.delivery.wake)

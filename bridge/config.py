@@ -96,6 +96,10 @@ class BridgeConfig:
     alertmanager_urls: tuple[str, ...] = ()
     # How often the reconciler (bridge/reconcile.py) reads Alertmanager's alerts; 0: off.
     reconcile_interval_seconds: float = default_of("BRIDGE_RECONCILE_INTERVAL_SECONDS")
+    # ... and resolves what vanished only once every Alertmanager has been up this long.
+    reconcile_min_uptime_seconds: float = default_of("BRIDGE_RECONCILE_MIN_UPTIME_SECONDS")
+    # A firing alert joins a related open incident whose last alert is at most this old.
+    incident_window_seconds: float = default_of("BRIDGE_INCIDENT_WINDOW_SECONDS")
     channels: ChannelsConfig | Any = None
     # The console's session signing key; empty: a random key kept in bridge_state.
     console_secret: str = field(default="", repr=False)
@@ -158,6 +162,8 @@ class BridgeConfig:
             # one: just alertmanager_url (the default's form), several: an HA cluster
             alertmanager_urls=urls if len(urls := channels.alertmanager_urls) > 1 else (),
             reconcile_interval_seconds=read_float(env, "BRIDGE_RECONCILE_INTERVAL_SECONDS"),
+            reconcile_min_uptime_seconds=read_float(env, "BRIDGE_RECONCILE_MIN_UPTIME_SECONDS"),
+            incident_window_seconds=read_float(env, "BRIDGE_INCIDENT_WINDOW_SECONDS"),
             rollup_interval_seconds=read_float(env, "BRIDGE_ROLLUP_INTERVAL_SECONDS"),
             channels=channels,
             console_secret=read_text(env, "BRIDGE_CONSOLE_SECRET"),

@@ -58,6 +58,9 @@ class IngestResult:
     new_events: int
     deliveries: int
     suppressed: dict[str, int]
+    # the new events' instances (fingerprint, starts_at): what this call stored, no other
+    # replica (the reconciler records why it resolved those)
+    stored: frozenset[tuple[str, datetime]] = frozenset()
 
 
 GroupKey = tuple[int | None, str, tuple[str, ...], datetime | None, str]
@@ -485,7 +488,12 @@ class Ingestor:
             self.metrics.watchdog_last_seen.set(now.timestamp())
         if plan.deliveries:
             self.on_enqueued()
-        return IngestResult(len(new), len(plan.deliveries), dict(plan.suppressed))
+        return IngestResult(
+            len(new),
+            len(plan.deliveries),
+            dict(plan.suppressed),
+            frozenset((a.fingerprint, a.starts_at) for a in new),
+        )
 
 
 def _answer(batch: list[_Pending], outcome: IngestResult | Exception) -> None:

@@ -5,10 +5,12 @@ of a silence or an inhibition, and a notification it gave up on is lost. So ever
 ``BRIDGE_RECONCILE_INTERVAL_SECONDS`` the bridge reads ``GET /api/v2/alerts`` of every
 Alertmanager (``ALERTMANAGER_URL``, comma-separated for an HA cluster), merges them, and:
 
-- a firing alert no Alertmanager has any more is resolved now, with the reason ``vanished`` or,
-  when it was silenced when last seen, ``resolved while silenced`` (only when every
-  Alertmanager answered and has been up for ``vanish_after_uptime_seconds``: one that just
-  restarted has no alerts until Prometheus sends them again);
+- a firing alert no Alertmanager has any more is resolved now, through the ingest like a webhook
+  resolve (its incident resolves with its last alert, and the incident's resolve is paged once),
+  with the reason ``vanished`` or, when it was silenced when last seen, ``resolved while
+  silenced`` (only when every Alertmanager answered and has been up for
+  ``vanish_after_uptime_seconds``: one that just restarted has no alerts until Prometheus sends
+  them again);
 - a suppressed one is stored with the silences (and their end) and inhibiting alerts, cleared
   when it is active again;
 - an active one the bridge has not stored (a lost notification) is ingested like a webhook
@@ -29,14 +31,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 import msgspec
 
 from bridge.deadman import WATCHDOG
+from bridge.ingest import IngestResult
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Notification
 from bridge.sanitize import redact
@@ -139,7 +142,7 @@ class Reconciler:
     def __init__(
         self,
         storage: Storage,
-        ingest: Callable[[Notification], Awaitable[Any]],
+        ingest: Callable[[Notification], Awaitable[IngestResult]],
         metrics: BridgeMetrics,
         clock: Callable[[], datetime],
         urls: Sequence[str],
@@ -225,7 +228,7 @@ class Reconciler:
                 for key, f in missing.items()
                 if f.silenced or now - self._missing_since[key] >= self.vanish_grace
             ]
-            moved = await self.storage.resolve_vanished(gone, now) if gone else []
+            moved = await self._resolve(gone, now) if gone else []
             for _, reason in moved:
                 kind = "resolved_while_silenced" if reason == RESOLVED_SILENCED else "vanished"
                 self.metrics.reconciled.labels(kind=kind).inc()
@@ -237,6 +240,35 @@ class Reconciler:
             await self.storage.reconciled(now)
             self.metrics.reconcile_last_success.set(now.timestamp())
         return outcome
+
+    async def _resolve(
+        self, gone: Sequence[FiringInstance], now: datetime
+    ) -> list[tuple[FiringInstance, str]]:
+        """Resolve these instances as a webhook resolve would: through the ingest, so their
+        incident resolves with its last alert and its resolve is paged once. The ingest stores
+        a resolve once (fingerprint + startsAt + status), so with several replicas only one
+        moves each row, and only that one records why."""
+        vanished = await self.storage.vanished_alerts(gone)
+        if not vanished:
+            return []
+        alerts = tuple(replace(v.alert, status="resolved", ends_at=now) for v in vanished)
+        result = await self.ingest(
+            Notification(
+                group_key=GROUP_KEY,
+                status="resolved",
+                receiver=RECEIVER,
+                alerts=alerts,
+                group_labels={},
+                common_labels={},
+                external_url=self.urls[0],
+            )
+        )
+        mine = [
+            v.instance
+            for v in vanished
+            if (v.alert.fingerprint, v.alert.starts_at) in result.stored
+        ]
+        return await self.storage.record_vanished(mine, now)
 
     async def _read(
         self, http: httpx.AsyncClient, url: str
@@ -330,7 +362,7 @@ class Reconciler:
                 external_url=self.urls[0],
             )
         )
-        stored = getattr(result, "new_events", len(missed))
+        stored = result.new_events
         if stored:
             self.metrics.reconciled.labels(kind="missed").inc(stored)
             log.info("missed alerts stored from Alertmanager", extra={"count": stored})

@@ -80,6 +80,7 @@ _MEDIUM = (
     "tests/e2e/test_dashboards_and_rollup.py",
     "tests/e2e/test_ha.py",
     "tests/e2e/test_up.py",
+    "tests/e2e/test_incidents.py",
     "tests/abuse/test_cardinality_attack.py",
     "tests/e2e/",
 )

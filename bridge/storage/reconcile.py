@@ -1,11 +1,12 @@
 """What the reconciler (``bridge/reconcile.py``) reads and writes: the firing alert instances,
-their suppression (``alert_suppression``), resolves of alerts no Alertmanager has any more, and
-its own state in ``bridge_state``; and what the console reads of it.
+their suppression (``alert_suppression``), the stored alerts no Alertmanager has any more (which
+the reconciler resolves through the ingest) and why they were resolved, and its own state in
+``bridge_state``; and what the console reads of it.
 
-Every write is idempotent and safe with several replicas reconciling at once: the resolve
-only moves a row that is still firing (and only that replica records the reason), the
-suppression is an upsert of what Alertmanager said, "unreachable since" keeps the first
-replica's time.
+Every write is idempotent and safe with several replicas reconciling at once: the ingest moves
+a row from firing to resolved once (and only the replica whose ingest moved it records the
+reason, which is never overwritten), the suppression is an upsert of what Alertmanager said,
+"unreachable since" keeps the first replica's time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from bridge.codec import decode_json, encode_json
+from bridge.model import Alert
 from bridge.storage.types import ALERT_TABLES
 
 LAST_RECONCILED = "reconcile_last_at"
@@ -36,6 +38,14 @@ class FiringInstance:
     fingerprint: str
     starts_at: datetime
     silenced: bool
+
+
+@dataclass(frozen=True)
+class VanishedAlert:
+    """A firing instance no Alertmanager has any more, and its alert as stored."""
+
+    instance: FiringInstance
+    alert: Alert
 
 
 @dataclass(frozen=True)
@@ -137,46 +147,69 @@ class ReconcileWrites:
                 now,
             )
 
-    async def resolve_vanished(
-        self, instances: Sequence[FiringInstance], now: datetime
-    ) -> list[tuple[FiringInstance, str]]:
-        """Resolve these instances if they are still firing, with the reason (``vanished``, or
-        ``resolved while silenced`` when their stored suppression names a silence); the ones
-        this call moved, with their reason."""
-        moved: list[tuple[FiringInstance, str]] = []
-        async with self._conn() as conn, conn.transaction():
+    async def vanished_alerts(self, instances: Sequence[FiringInstance]) -> list[VanishedAlert]:
+        """These instances as stored, those still firing: what the reconciler resolves through
+        the ingest, like Alertmanager's own resolve would have been."""
+        found: list[VanishedAlert] = []
+        async with self._conn() as conn:
             for table in sorted({i.table for i in instances}):
                 if table not in ALERT_TABLES:
                     raise ValueError(f"not an alert table: {table}")
                 mine = [i for i in instances if i.table == table]
                 rows = await conn.fetch(
-                    f"""
-                    WITH moved AS (
-                        UPDATE {table} t SET status = 'resolved', ends_at = $3, updated_at = $3,
-                            held_until = NULL
-                        FROM unnest($1::text[], $2::timestamptz[]) AS u(f, s)
-                        WHERE t.fingerprint = u.f AND t.starts_at = u.s AND t.status = 'firing'
-                        RETURNING t.fingerprint, t.starts_at
-                    )
-                    INSERT INTO alert_suppression AS s (fingerprint, starts_at, alert_table,
-                        seen_at, resolved_reason, resolved_at)
-                    SELECT m.fingerprint, m.starts_at, $4, $3, $5, $3 FROM moved m
-                    ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
-                        resolved_reason = CASE WHEN jsonb_array_length(s.silenced_by) > 0
-                            THEN $6 ELSE $5 END,
-                        resolved_at = excluded.resolved_at, seen_at = excluded.seen_at
-                    RETURNING fingerprint, starts_at, resolved_reason
-                    """,  # noqa: S608 - table checked against ALERT_TABLES
+                    f"SELECT t.fingerprint, t.starts_at, t.labels::text, t.annotations::text,"  # noqa: S608 - table checked against ALERT_TABLES
+                    f" t.generator_url FROM {table} t"
+                    " JOIN unnest($1::text[], $2::timestamptz[]) AS u(f, s)"
+                    " ON t.fingerprint = u.f AND t.starts_at = u.s WHERE t.status = 'firing'"
+                    " ORDER BY t.fingerprint, t.starts_at",
                     [i.fingerprint for i in mine],
                     [i.starts_at for i in mine],
-                    now,
-                    table,
-                    VANISHED,
-                    RESOLVED_SILENCED,
                 )
                 by_key = {(i.fingerprint, i.starts_at): i for i in mine}
-                moved.extend((by_key[(r[0], r[1])], r[2]) for r in rows)
-        return moved
+                for r in rows:
+                    alert = Alert(
+                        fingerprint=r[0],
+                        status="firing",
+                        labels=decode_json(r[2]) or {},
+                        annotations=decode_json(r[3]) or {},
+                        starts_at=r[1],
+                        ends_at=None,
+                        generator_url=r[4],
+                    )
+                    found.append(VanishedAlert(by_key[(r[0], r[1])], alert))
+        return found
+
+    async def record_vanished(
+        self, instances: Sequence[FiringInstance], now: datetime
+    ) -> list[tuple[FiringInstance, str]]:
+        """Why and when the reconciler resolved these instances (``vanished``, or ``resolved
+        while silenced`` when their stored suppression names a silence); an instance whose
+        reason is recorded already keeps it. The ones this call recorded, with their reason."""
+        if not instances:
+            return []
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """
+                INSERT INTO alert_suppression AS s (fingerprint, starts_at, alert_table,
+                    seen_at, resolved_reason, resolved_at)
+                SELECT f, st, t, $4, $5, $4
+                FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(f, st, t)
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET
+                    resolved_reason = CASE WHEN jsonb_array_length(s.silenced_by) > 0
+                        THEN $6 ELSE $5 END,
+                    resolved_at = excluded.resolved_at, seen_at = excluded.seen_at
+                WHERE s.resolved_reason IS NULL
+                RETURNING fingerprint, starts_at, resolved_reason
+                """,
+                [i.fingerprint for i in instances],
+                [i.starts_at for i in instances],
+                [i.table for i in instances],
+                now,
+                VANISHED,
+                RESOLVED_SILENCED,
+            )
+        by_key = {(i.fingerprint, i.starts_at): i for i in instances}
+        return [(by_key[(r[0], r[1])], r[2]) for r in rows]
 
     async def reconciled(self, now: datetime) -> None:
         """Every Alertmanager answered: the last reconcile is now, none is unreachable."""

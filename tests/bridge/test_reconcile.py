@@ -4,6 +4,7 @@ tests/console/test_console_reconcile.py."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -328,3 +329,150 @@ async def test_an_active_alert_that_vanished_waits_for_its_webhook_resolve(bridg
     bridge.clock.advance(901)
     assert (await patient.reconcile_once()).vanished == 1
     assert (await rows(bridge))["a"]["status"] == "resolved"
+
+
+def racing(ingest, barrier: asyncio.Barrier):
+    """``ingest`` called once every replica has got that far: both read the alert as firing
+    before either resolves it, so they race at the database."""
+
+    async def call(notification):
+        await barrier.wait()
+        return await ingest(notification)
+
+    return call
+
+
+async def incident_deliveries(bridge: BridgeClient) -> list[tuple[str, str, int | None]]:
+    found = await bridge.bridge.storage.query(
+        "SELECT channel, message->>'status' AS status, (message->>'incident_id')::bigint AS inc"
+        " FROM alert_deliveries ORDER BY id"
+    )
+    return [(r["channel"], r["status"], r["inc"]) for r in found]
+
+
+async def test_a_silenced_alert_resolved_by_two_reconcilers_resolves_its_incident_once(
+    db_url, aiohttp_client, fakes
+):
+    """Alertmanager sends no resolve for a silenced alert: the reconciler's resolve goes through
+    the ingest, so the incident resolves with its last alert and its resolve is paged once,
+    however many replicas reconcile at the same moment."""
+    (one, url), _ = fakes
+    clock = Clock(T0 + timedelta(minutes=10))
+    replicas = []
+    for _ in range(2):
+        chans = notifiers("slack", "pagerduty")
+        app = create_app(make_config(db_url), notifiers=chans, clock=clock, workers=False)
+        replicas.append(BridgeClient(await aiohttp_client(app), app[BRIDGE], chans, clock))
+    first = replicas[0]
+    name = "PaymentFailureRatioHigh"
+    critical = am_alert(name, fingerprint="a", severity="critical", organization_id="org-1")
+    high = am_alert(name, fingerprint="b", organization_id="org-2")
+    await webhook(first, critical, high)
+    [incident] = await first.bridge.storage.incidents()
+    assert (incident.severity, incident.alert_count) == ("critical", 2)
+    assert sorted(await incident_deliveries(first)) == [
+        ("pagerduty", "firing", incident.id),
+        ("slack", "firing", incident.id),
+    ]
+
+    # The critical one is silenced; the other resolves the usual way: the incident stays open.
+    one.alerts = [api_alert(name, "a", state="suppressed", silenced_by=("s-1",))]
+    await reconciler(first, url).reconcile_once()
+    clock.advance(30)
+    resolved_high = dict(high, status="resolved", endsAt=clock().isoformat())
+    await webhook(first, resolved_high)
+    assert [i.status for i in await first.bridge.storage.incidents()] == ["firing"]
+    assert len(await incident_deliveries(first)) == 2
+
+    # It resolves while silenced: gone from Alertmanager, no webhook. Two replicas at once.
+    one.alerts = []
+    clock.advance(30)
+    barrier = asyncio.Barrier(2)
+    racers = [
+        Reconciler(
+            r.bridge.storage,
+            racing(r.bridge.ingest, barrier),
+            r.bridge.metrics,
+            clock,
+            (url,),
+            interval_seconds=0,
+            vanish_after_uptime_seconds=0,
+        )
+        for r in replicas
+    ]
+    outcomes = await asyncio.gather(*(r.reconcile_once() for r in racers))
+    assert sorted(o.vanished for o in outcomes) == [0, 1]
+    assert (
+        sum(
+            metric(r, "passiton_bridge_reconciled_total", kind="resolved_while_silenced")
+            for r in replicas
+        )
+        == 1
+    )
+
+    [incident] = await first.bridge.storage.incidents()
+    assert (incident.status, incident.resolved_at) == ("resolved", clock())
+    assert sorted(await incident_deliveries(first)) == [
+        ("pagerduty", "firing", incident.id),
+        ("pagerduty", "resolved", incident.id),
+        ("slack", "firing", incident.id),
+        ("slack", "resolved", incident.id),
+    ]
+    found = (await rows(first))["a"]
+    assert (found["status"], found["ends_at"]) == ("resolved", clock())
+    assert (found["resolved_reason"], found["resolved_at"]) == ("resolved while silenced", clock())
+    timeline = await first.bridge.storage.query(
+        "SELECT kind, detail->>'fingerprint' AS fp FROM incident_events ORDER BY id"
+    )
+    assert [(t["kind"], t["fp"]) for t in timeline][-4:] == [
+        ("alert_resolved", "b"),
+        ("alert_resolved", "a"),
+        ("resolved", None),
+        ("paged_resolved", None),
+    ]
+
+    # Once more, from either replica: nothing moves, nothing is sent, the reason stays.
+    clock.advance(30)
+    for r in racers:
+        assert (await r.reconcile_once()).vanished == 0
+    assert len(await incident_deliveries(first)) == 4
+    assert (await rows(first))["a"]["resolved_at"] == clock() - timedelta(seconds=30)
+
+
+async def test_a_vanished_alert_resolves_like_a_webhook_resolve(bridge, fakes):
+    """An active alert gone from every Alertmanager past the grace (its webhook resolve was
+    lost): resolved through the ingest, with its incident, and the resolve reaches the channel."""
+    (one, url), _ = fakes
+    await webhook(bridge, am_alert("A", fingerprint="a"))
+    one.alerts = []
+    bridge.clock.advance(60)
+    outcome = await reconciler(bridge, url, grace=30).reconcile_once()
+    assert outcome.vanished == 0  # first seen missing now: the grace starts
+    patient = reconciler(bridge, url, grace=30)
+    assert (await patient.reconcile_once()).vanished == 0
+    bridge.clock.advance(31)
+    assert (await patient.reconcile_once()).vanished == 1
+    [incident] = await bridge.bridge.storage.incidents()
+    assert incident.status == "resolved"
+    assert [d[1] for d in await incident_deliveries(bridge)] == ["firing", "resolved"]
+    found = (await rows(bridge))["a"]
+    assert (found["status"], found["resolved_reason"]) == ("resolved", "vanished")
+    assert metric(bridge, "passiton_bridge_reconciled_total", kind="vanished") == 1
+
+
+def test_config_reads_the_incident_window_and_the_reconciler_s_minimum_uptime():
+    config = BridgeConfig.from_env(
+        {
+            "BRIDGE_WEBHOOK_TOKEN": "x" * 32,
+            "BRIDGE_INCIDENT_WINDOW_SECONDS": "8",
+            "BRIDGE_RECONCILE_MIN_UPTIME_SECONDS": "0",
+        }
+    )
+    assert (config.incident_window_seconds, config.reconcile_min_uptime_seconds) == (8, 0)
+    assert (
+        BridgeConfig().incident_window_seconds,
+        BridgeConfig().reconcile_min_uptime_seconds,
+    ) == (
+        1800,
+        120,
+    )
