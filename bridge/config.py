@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.channels.config import ChannelsConfig
+from bridge.oncall.config import OncallConfig, OncallConfigError, load_oncall
 from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
 from passiton_common.proxies import parse_networks
@@ -104,6 +105,9 @@ class BridgeConfig:
     console_public_url: str = ""
     # proxies in front of the console whose X-Forwarded-For names the client (login throttle)
     console_trusted_proxies: tuple[str, ...] = ()
+    # ONCALL_CONFIG and what it holds, checked at start-up; None: no on-call file
+    oncall_config: Path | None = None
+    oncall: OncallConfig | None = field(default=None, repr=False, compare=False)
 
     @property
     def alertmanager_api_urls(self) -> tuple[str, ...]:
@@ -128,6 +132,7 @@ class BridgeConfig:
             max_age_seconds=read_float(env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS"),
         )
         channels = ChannelsConfig.from_env(env)
+        oncall_config, oncall = read_oncall(env)
         return cls(
             database_url=database_url,
             webhook_token=read_text(env, "BRIDGE_WEBHOOK_TOKEN"),
@@ -161,7 +166,24 @@ class BridgeConfig:
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
             console_public_url=_console_public_url(env),
             console_trusted_proxies=_console_proxies(env),
+            oncall_config=oncall_config,
+            oncall=oncall,
         )
+
+
+def read_oncall(env: Mapping[str, str]) -> tuple[Path | None, OncallConfig | None]:
+    """ONCALL_CONFIG's path and its checked contents; ConfigError naming every error."""
+    value = read_text(env, "ONCALL_CONFIG")
+    if not value:
+        return None, None
+    path = Path(value)
+    try:
+        return path, load_oncall(path)
+    except OncallConfigError as exc:
+        raise ConfigError(
+            f"ONCALL_CONFIG: {len(exc.errors)} error(s) in the on-call file:\n  "
+            + "\n  ".join(exc.errors)
+        ) from None
 
 
 def _console_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
