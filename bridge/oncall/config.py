@@ -243,11 +243,11 @@ class _Parser:
             return None
 
     def _person(self, node: Node, where: str) -> Person | None:
+        where = _named("person", node, where)
         fields = self.r.mapping(node, where, _PERSON, required=("id", "contacts"))
         if fields is None:
             return None
         ident = self._id(fields, where)
-        where = f"person {ident}" if ident else where
         name = self.r.text(fields["name"], f"{where}.name") if "name" in fields else ident
         zone = self._zone(fields.get("time_zone"), f"{where}.time_zone")
         contacts = self._contacts(fields.get("contacts"), f"{where}.contacts")
@@ -287,11 +287,11 @@ class _Parser:
         return Contacts(**found, apprise=tuple(apprise)) if ok else None
 
     def _schedule(self, node: Node, where: str) -> Schedule | None:
+        where = _named("schedule", node, where)
         fields = self.r.mapping(node, where, _SCHEDULE, required=("id", "time_zone", "rotation"))
         if fields is None:
             return None
         ident = self._id(fields, where)
-        where = f"schedule {ident}" if ident else where
         zone = (
             self._zone(fields["time_zone"], f"{where}.time_zone")
             if ("time_zone" in fields)
@@ -363,11 +363,11 @@ class _Parser:
         return Rotation(kind, handoff, weekday, shift_hours, start, tuple(people))  # type: ignore[arg-type]
 
     def _policy(self, node: Node, where: str) -> Policy | None:
+        where = _named("policy", node, where)
         fields = self.r.mapping(node, where, _POLICY, required=("id", "steps"))
         if fields is None:
             return None
         ident = self._id(fields, where)
-        where = f"policy {ident}" if ident else where
         repeat: int | None = 0
         if "repeat" in fields:
             repeat = self.r.integer(fields["repeat"], f"{where}.repeat")
@@ -415,7 +415,8 @@ class _Parser:
         targets = []
         target_nodes = []
         if "notify" in fields:
-            for item, target in self.r.texts(fields["notify"], f"{where}.notify"):
+            given = self.r.texts(fields["notify"], f"{where}.notify")
+            for item, target in given:
                 kind, sep, ident = target.partition(":")
                 if not sep or kind not in ("schedule", "person") or not ident:
                     self.r.error(
@@ -425,18 +426,19 @@ class _Parser:
                 self.refs.append((item, kind, ident, f"{where}.notify"))
                 targets.append(target)
                 target_nodes.append(item)
-            if not targets:
+            if not given:
                 self.r.error(fields["notify"], f"{where}.notify: nobody to notify")
         vias: list[str] = []
         if "via" in fields:
-            for item, via in self.r.texts(fields["via"], f"{where}.via"):
+            given = self.r.texts(fields["via"], f"{where}.via")
+            for item, via in given:
                 if via not in VIAS:
                     self.r.error(
                         item, f"{where}.via: unknown via {via!r} (one of {', '.join(VIAS)})"
                     )
                 elif via not in vias:
                     vias.append(via)
-            if not vias:
+            if not given:
                 self.r.error(fields["via"], f"{where}.via: no way to notify")
         if after is None or not targets or not vias:
             return None
@@ -499,6 +501,12 @@ def _contact_problem(via: str, text: str) -> str:
     if via == "slack" and not (text[:1] in "UW" and text.isalnum() and text.isupper()):
         return f"{text!r} is not a Slack user id (like U0123ABCD)"
     return ""
+
+
+def _named(kind: str, node: Node, where: str) -> str:
+    """``schedule primary`` rather than ``schedules[0]`` once the id is written."""
+    ident = _declared_id(node)
+    return f"{kind} {ident}" if ident else where
 
 
 def _declared_id(node: Node) -> str | None:
