@@ -64,7 +64,12 @@ class NodeReader:
         if not isinstance(node, MappingNode):
             self.error(node, f"{what} must be a mapping (key: value)")
             return None
-        yaml.SafeLoader("").flatten_mapping(node)
+        try:
+            yaml.SafeLoader("").flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or node.start_mark
+            self._errors.append((mark.line + 1, mark.column + 1, f"{what}: {exc.problem} (<<)"))
+            return None
         found: dict[str, Node] = {}
         suggested: set[str] = set()
         for key_node, value_node in node.value:

@@ -416,3 +416,13 @@ def test_files_that_do_not_parse(tmp_path: Path) -> None:
     with pytest.raises(OncallConfigError) as info:
         load_oncall(listing)
     assert info.value.errors == [f"{listing}:1:1: the on-call file must be a mapping (key: value)"]
+
+
+def test_a_bad_merge_key_is_an_error_with_its_place(tmp_path: Path) -> None:
+    path = write(tmp_path, "people:\n  - id: alice\n    <<: [1, 2]\n    contacts: {email: a@b.c}\n")
+    with pytest.raises(OncallConfigError) as info:
+        load_oncall(path)
+    (error,) = info.value.errors
+    assert (
+        error == f"{path}:3:10: person alice: expected a mapping for merging, but found scalar (<<)"
+    )
