@@ -5,36 +5,15 @@ pages when its inhibition ends (if it still fires then)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from backtest.alerts import Episode
+from bridge.matchers import Matcher, parse_matcher
 
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
-
-
-@dataclass(frozen=True)
-class Matcher:
-    name: str
-    op: str
-    value: str
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        actual = labels.get(self.name, "")
-        if self.op in ("=", "!="):
-            return (actual == self.value) == (self.op == "=")
-        # Alertmanager anchors its regular expressions; these come from the repository's config
-        return (re.fullmatch(self.value, actual) is not None) == (self.op == "=~")
-
-
-def parse_matcher(text: str) -> Matcher:
-    m = _MATCHER.match(text)
-    if m is None:
-        raise ValueError(f"not an Alertmanager matcher: {text!r}")
-    return Matcher(m.group(1), m.group(2), m.group(3).replace('\\"', '"'))
+__all__ = ["InhibitRule", "Matcher", "load_inhibit_rules", "pages", "parse_matcher"]
 
 
 @dataclass(frozen=True)

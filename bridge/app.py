@@ -342,6 +342,7 @@ def create_app(
     ``config.public_listen`` the public listener (``bridge.public``) is served beside it."""
     if not config.webhook_token:
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
+    oncall = oncall if oncall is not None else config.oncall
     http = httpx.AsyncClient()
     owned: list = [http]
     if notifiers is None:

@@ -29,6 +29,7 @@ from bridge.delivery import DeliveryEngine
 from bridge.doctor import doctor
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message
+from bridge.oncall.cli import cmd_oncall, configure_oncall
 from bridge.server import quiet_noisy_loggers, run
 from bridge.storage import NewDelivery, StorageUnavailable, open_database
 from passiton_common.settings import listen_argument
@@ -301,5 +302,10 @@ COMMANDS: dict[
         "delete alert rows older than --older-than (e.g. 90d)",
         _configure_purge,
         cmd_purge,
+    ),
+    "oncall": (
+        "on-call: check the file, who is on call, overrides (add, swap, list, remove)",
+        configure_oncall,
+        cmd_oncall,
     ),
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.channels.config import ChannelsConfig
+from bridge.oncall.config import OncallConfig, OncallConfigError, load_oncall
 from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
 from passiton_common.proxies import parse_networks
@@ -111,6 +112,9 @@ class BridgeConfig:
     # The public listener (Twilio, Slack, PagerDuty callbacks, e-mail links); None: off.
     public_listen: tuple[str, int] | None = None
     public_url: str = ""
+    # ONCALL_CONFIG and what it holds, checked at start-up; None: no on-call file
+    oncall_config: Path | None = None
+    oncall: OncallConfig | None = field(default=None, repr=False, compare=False)
 
     @property
     def alertmanager_api_urls(self) -> tuple[str, ...]:
@@ -135,6 +139,7 @@ class BridgeConfig:
             max_age_seconds=read_float(env, "BRIDGE_DELIVERY_MAX_AGE_SECONDS"),
         )
         channels = ChannelsConfig.from_env(env)
+        oncall_config, oncall = read_oncall(env)
         return cls(
             database_url=database_url,
             webhook_token=read_text(env, "BRIDGE_WEBHOOK_TOKEN"),
@@ -172,7 +177,24 @@ class BridgeConfig:
             console_trusted_proxies=_console_proxies(env),
             public_listen=_public_listen(env),
             public_url=_public_url(env),
+            oncall_config=oncall_config,
+            oncall=oncall,
         )
+
+
+def read_oncall(env: Mapping[str, str]) -> tuple[Path | None, OncallConfig | None]:
+    """ONCALL_CONFIG's path and its checked contents; ConfigError naming every error."""
+    value = read_text(env, "ONCALL_CONFIG")
+    if not value:
+        return None, None
+    path = Path(value)
+    try:
+        return path, load_oncall(path)
+    except OncallConfigError as exc:
+        raise ConfigError(
+            f"ONCALL_CONFIG: {len(exc.errors)} error(s) in the on-call file:\n  "
+            + "\n  ".join(exc.errors)
+        ) from None
 
 
 def _console_proxies(env: Mapping[str, str]) -> tuple[str, ...]:

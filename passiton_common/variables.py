@@ -149,6 +149,7 @@ _CATALOGUE = (
     Variable("PROMETHEUS_URL", "url", BR, "Prometheus for links, `doctor`, the history rollup and the console (threshold read-back, what-if)", "http://127.0.0.1:9090"),
     Variable("ALERTMANAGER_URL", "url", BR, "Alertmanager for links, `doctor`, the console's silences and the reconciler; comma-separated for an HA cluster (the reconciler reads every one, the rest use the first)", "http://127.0.0.1:9093"),
     Variable("PASSITON_STATE_DIR", "text", "bridge, `up`", "Prometheus, Alertmanager and the embedded database's data", ".passiton"),
+    Variable("ONCALL_CONFIG", "text", BR, "path of the on-call file (YAML: people, schedules, escalation policies, routes; see `docs/oncall.example.yml`); the bridge refuses to start when it is invalid (`passiton-monitoring oncall check` lists every error)", shown="unset (the severity table and the `ALERT_*` recipients)"),
     # --- the bridge's channels: all of a channel's variables unset switches it off ---
     Variable("SLACK_WEBHOOK_URL", "url", BR, "Slack incoming webhook", secret=True),
     Variable("ALERT_EMAIL_RECIPIENTS", "list", BR, "comma-separated addresses"),

@@ -14,118 +14,45 @@ reached by one of its ``via``s.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bridge.matchers import Matcher, MatcherError, parse_matchers
 from bridge.oncall import values
+from bridge.oncall.model import (
+    ROTATION_TYPES,
+    VIAS,
+    Contacts,
+    OncallConfig,
+    Person,
+    Policy,
+    Rotation,
+    RotationType,
+    Route,
+    Schedule,
+    Step,
+)
 from bridge.oncall.yaml_nodes import NodeReader
 
-VIAS: tuple[str, ...] = ("sms", "voice", "email", "slack", "apprise")
-ROTATION_TYPES = ("daily", "weekly", "hours")
-RotationType = Literal["daily", "weekly", "hours"]
+__all__ = [
+    "VIAS",
+    "Contacts",
+    "OncallConfig",
+    "OncallConfigError",
+    "Person",
+    "Policy",
+    "Rotation",
+    "RotationType",
+    "Route",
+    "Schedule",
+    "Step",
+    "load_oncall",
+]
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Contacts:
-    sms: str | None = None
-    voice: str | None = None
-    email: str | None = None
-    slack: str | None = None
-    apprise: tuple[str, ...] = ()
-
-    def for_via(self, via: str) -> tuple[str, ...]:
-        """The addresses for one ``via`` (``sms``, ``voice``, ...); empty if there are none."""
-        if via == "apprise":
-            return self.apprise
-        if via not in VIAS:
-            raise ValueError(f"unknown via {via!r} (one of {', '.join(VIAS)})")
-        address = getattr(self, via)
-        return (address,) if address else ()
-
-
-@dataclass(frozen=True)
-class Person:
-    id: str
-    name: str
-    time_zone: ZoneInfo
-    contacts: Contacts
-
-
-@dataclass(frozen=True)
-class Rotation:
-    type: RotationType
-    handoff: time  # wall-clock, in the schedule's zone; for "hours" the anchor of the day
-    handoff_weekday: int | None  # weekly: 0 = Monday
-    shift_hours: int | None  # hours: the length of a shift
-    start: date  # in the schedule's zone
-    people: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Schedule:
-    id: str
-    time_zone: ZoneInfo
-    rotation: Rotation
-
-
-@dataclass(frozen=True)
-class Step:
-    after: timedelta
-    notify: tuple[str, ...]  # "schedule:ID" | "person:ID"
-    via: tuple[str, ...]  # a subset of VIAS
-
-
-@dataclass(frozen=True)
-class Policy:
-    id: str
-    repeat: int
-    ack_timeout: timedelta | None
-    steps: tuple[Step, ...]
-
-
-@dataclass(frozen=True)
-class Route:
-    matchers: tuple[Matcher, ...]  # none: every incident
-    policy: str
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.matchers)
-
-
-@dataclass(frozen=True)
-class OncallConfig:
-    people: Mapping[str, Person]
-    schedules: Mapping[str, Schedule]
-    policies: Mapping[str, Policy]
-    routes: tuple[Route, ...]
-
-    def policy_for(self, labels: Mapping[str, str]) -> Policy | None:
-        """The policy of the first route matching ``labels``; None when none does."""
-        for route in self.routes:
-            if route.matches(labels):
-                return self.policies[route.policy]
-        return None
-
-    def person_by_phone(self, number: str) -> Person | None:
-        """Whose sms or voice number this is (compared in E.164: ``+49 151 …`` matches)."""
-        wanted = values.normalize_phone(number)
-        for person in self.people.values():
-            if wanted in (person.contacts.sms, person.contacts.voice):
-                return person
-        return None
-
-    def person_by_slack(self, user_id: str) -> Person | None:
-        for person in self.people.values():
-            if person.contacts.slack == user_id:
-                return person
-        return None
 
 
 class OncallConfigError(ValueError):
@@ -243,11 +170,11 @@ class _Parser:
             return None
 
     def _person(self, node: Node, where: str) -> Person | None:
+        where = _named("person", node, where)
         fields = self.r.mapping(node, where, _PERSON, required=("id", "contacts"))
         if fields is None:
             return None
         ident = self._id(fields, where)
-        where = f"person {ident}" if ident else where
         name = self.r.text(fields["name"], f"{where}.name") if "name" in fields else ident
         zone = self._zone(fields.get("time_zone"), f"{where}.time_zone")
         contacts = self._contacts(fields.get("contacts"), f"{where}.contacts")
@@ -287,11 +214,11 @@ class _Parser:
         return Contacts(**found, apprise=tuple(apprise)) if ok else None
 
     def _schedule(self, node: Node, where: str) -> Schedule | None:
+        where = _named("schedule", node, where)
         fields = self.r.mapping(node, where, _SCHEDULE, required=("id", "time_zone", "rotation"))
         if fields is None:
             return None
         ident = self._id(fields, where)
-        where = f"schedule {ident}" if ident else where
         zone = (
             self._zone(fields["time_zone"], f"{where}.time_zone")
             if ("time_zone" in fields)
@@ -363,11 +290,11 @@ class _Parser:
         return Rotation(kind, handoff, weekday, shift_hours, start, tuple(people))  # type: ignore[arg-type]
 
     def _policy(self, node: Node, where: str) -> Policy | None:
+        where = _named("policy", node, where)
         fields = self.r.mapping(node, where, _POLICY, required=("id", "steps"))
         if fields is None:
             return None
         ident = self._id(fields, where)
-        where = f"policy {ident}" if ident else where
         repeat: int | None = 0
         if "repeat" in fields:
             repeat = self.r.integer(fields["repeat"], f"{where}.repeat")
@@ -415,7 +342,8 @@ class _Parser:
         targets = []
         target_nodes = []
         if "notify" in fields:
-            for item, target in self.r.texts(fields["notify"], f"{where}.notify"):
+            given = self.r.texts(fields["notify"], f"{where}.notify")
+            for item, target in given:
                 kind, sep, ident = target.partition(":")
                 if not sep or kind not in ("schedule", "person") or not ident:
                     self.r.error(
@@ -425,18 +353,19 @@ class _Parser:
                 self.refs.append((item, kind, ident, f"{where}.notify"))
                 targets.append(target)
                 target_nodes.append(item)
-            if not targets:
+            if not given:
                 self.r.error(fields["notify"], f"{where}.notify: nobody to notify")
         vias: list[str] = []
         if "via" in fields:
-            for item, via in self.r.texts(fields["via"], f"{where}.via"):
+            given = self.r.texts(fields["via"], f"{where}.via")
+            for item, via in given:
                 if via not in VIAS:
                     self.r.error(
                         item, f"{where}.via: unknown via {via!r} (one of {', '.join(VIAS)})"
                     )
                 elif via not in vias:
                     vias.append(via)
-            if not vias:
+            if not given:
                 self.r.error(fields["via"], f"{where}.via: no way to notify")
         if after is None or not targets or not vias:
             return None
@@ -499,6 +428,12 @@ def _contact_problem(via: str, text: str) -> str:
     if via == "slack" and not (text[:1] in "UW" and text.isalnum() and text.isupper()):
         return f"{text!r} is not a Slack user id (like U0123ABCD)"
     return ""
+
+
+def _named(kind: str, node: Node, where: str) -> str:
+    """``schedule primary`` rather than ``schedules[0]`` once the id is written."""
+    ident = _declared_id(node)
+    return f"{kind} {ident}" if ident else where
 
 
 def _declared_id(node: Node) -> str | None:

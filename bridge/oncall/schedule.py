@@ -151,6 +151,11 @@ def _holders(
     return holders
 
 
+def first_handoff(config: OncallConfig, schedule_id: str) -> datetime:
+    """When the rotation's first shift (``people[0]``'s) begins; before it, that person too."""
+    return _Timeline(_schedule(config, schedule_id)).start
+
+
 def on_call(
     config: OncallConfig, schedule_id: str, at: datetime, overrides: Sequence[Override] = ()
 ) -> list[str]:

@@ -64,8 +64,14 @@ class NodeReader:
         if not isinstance(node, MappingNode):
             self.error(node, f"{what} must be a mapping (key: value)")
             return None
-        yaml.SafeLoader("").flatten_mapping(node)
+        try:
+            yaml.SafeLoader("").flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or node.start_mark
+            self._errors.append((mark.line + 1, mark.column + 1, f"{what}: {exc.problem} (<<)"))
+            return None
         found: dict[str, Node] = {}
+        suggested: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 self.error(key_node, f"{what}: keys must be plain names")
@@ -76,12 +82,13 @@ class NodeReader:
                 continue
             if key not in allowed:
                 close = difflib.get_close_matches(key, list(allowed), n=1)
+                suggested.update(close)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 self.error(key_node, f"{what}: unknown key {key!r}{hint} (known: {_list(allowed)})")
                 continue
             found[key] = value_node
         for key in required:
-            if key not in found:
+            if key not in found and key not in suggested:  # a typo is one error, not two
                 self.error(node, f"{what}: {key!r} is missing")
         return found
 

@@ -4,7 +4,8 @@ Small modules by concern: ``store.py`` (the pool, ``Storage`` and ``Transaction`
 ``alerts.py`` (the alert upsert and what one notification writes), ``outbox.py`` (deliveries,
 their claims and the LISTEN/NOTIFY wake-up), ``state.py`` (``bridge_state``), ``routing.py``
 (per-organization preferences), ``history.py`` (the rollup's tables and the retention purge),
-``incidents.py`` (incidents: the assignment lock, the open ones, their writes),
+``incidents.py`` (incidents: the assignment lock, the open ones, their writes), ``oncall.py``
+(on-call overrides),
 ``console.py`` + ``console_queries.py`` (the console's interface and queries),
 ``migrations.py``, ``connection.py`` (URLs and availability) and ``embedded.py`` (the server in
 the state directory).

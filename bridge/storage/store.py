@@ -23,6 +23,7 @@ from bridge.storage.console_queries import ConsoleQueries
 from bridge.storage.escalations import EscalationWrites
 from bridge.storage.history import HistoryWrites
 from bridge.storage.incidents import IncidentRow, IncidentWrites
+from bridge.storage.oncall import OncallQueries
 from bridge.storage.outbox import OutboxListener, OutboxQueries
 from bridge.storage.reconcile import ReconcileWrites
 from bridge.storage.routing import RoutingQueries
@@ -39,7 +40,7 @@ class Transaction(AlertWrites, StateOps, HistoryWrites, IncidentWrites, Escalati
         self.conn = conn
 
 
-class Storage(OutboxQueries, RoutingQueries, ReconcileWrites):
+class Storage(OutboxQueries, RoutingQueries, ReconcileWrites, OncallQueries):
     """The database holding the alert tables, the delivery outbox and the bridge's state."""
 
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:

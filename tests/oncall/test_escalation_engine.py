@@ -9,7 +9,7 @@ import asyncio
 from bridge.app import Bridge
 from bridge.oncall.escalator import Escalator
 from tests.bridge.support import am_alert
-from tests.oncall.support import (
+from tests.oncall.bridge_support import (
     ALICE_PHONE,
     BOB_PHONE,
     PUBLIC_URL,

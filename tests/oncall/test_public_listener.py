@@ -12,7 +12,7 @@ from bridge.app import Bridge
 from bridge.oncall.links import AckLinks
 from bridge.oncall.replies import Reply, parse_reply
 from tests.bridge.support import am_alert
-from tests.oncall.support import (
+from tests.oncall.bridge_support import (
     ALICE_PHONE,
     PUBLIC_URL,
     oncall_bridge,
