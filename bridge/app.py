@@ -22,6 +22,7 @@ from bridge.fatigue import FatigueRules
 from bridge.ingest import Ingestor, IngestResult, build_deliveries
 from bridge.metrics import BridgeMetrics
 from bridge.model import Notification
+from bridge.oncall.calendar import calendar_secret
 from bridge.oncall.config import OncallConfig
 from bridge.oncall.escalator import Escalator
 from bridge.oncall.incident_actions import StoredIncidentActions
@@ -176,6 +177,7 @@ class Bridge:
             public_url=self.config.public_url,
             twilio_auth_token=sms.auth_token if sms else None,
             links=self.links,
+            calendar_secret=calendar_secret(self.config.webhook_token),
         )
 
     async def ingest(self, notification: Notification) -> IngestResult:

@@ -137,3 +137,15 @@ def check_calendar_token(secret: bytes, kind: str, ident: str, token: str) -> bo
         return False
     expected = calendar_token(secret, kind, ident)
     return hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace"))
+
+
+def calendar_secret(bridge_secret: str) -> bytes:
+    """The feeds' key, derived from the bridge's secret (never the secret itself)."""
+    return hmac.new(
+        bridge_secret.encode(), b"passiton-monitoring calendars v1", hashlib.sha256
+    ).digest()
+
+
+def feed_url(public_url: str, secret: bytes, kind: str, ident: str) -> str:
+    token = calendar_token(secret, kind, ident)
+    return f"{public_url.rstrip('/')}/v1/oncall/{kind}/{ident}.ics?token={token}"

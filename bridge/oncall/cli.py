@@ -29,6 +29,7 @@ from typing import TextIO
 import asyncpg
 
 from bridge.config import BridgeConfig
+from bridge.oncall.calendar import calendar_secret, feed_url
 from bridge.oncall.config import OncallConfig, OncallConfigError, Schedule, load_oncall
 from bridge.oncall.schedule import (
     Override,
@@ -85,6 +86,10 @@ def configure_oncall(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--all", action="store_true")
     remove = actions.add_parser("remove", help="delete an override by its id")
     remove.add_argument("id", type=int)
+    sub.add_parser(
+        "feeds",
+        help="print each schedule's and person's iCalendar feed URL (BRIDGE_PUBLIC_URL)",
+    )
 
 
 def cmd_oncall(
@@ -103,12 +108,26 @@ def cmd_oncall(
         print(f"configuration error: {exc}", file=err)
         return 2
     try:
+        if args.oncall_command == "feeds":
+            return feeds(config, out, err)
         if args.oncall_command == "who":
             return asyncio.run(who(config, args, out, err))
         return asyncio.run(_override(config, args, out, err))
     except (StorageUnavailable, asyncpg.PostgresError) as exc:
         print(f"database unavailable: {exc}", file=err)
         return 1
+
+
+def feeds(config: BridgeConfig, out: TextIO, err: TextIO) -> int:
+    """The feed URLs to subscribe to (served by the public listener)."""
+    if config.oncall is None or not config.public_url or not config.webhook_token:
+        print("feeds need ONCALL_CONFIG, BRIDGE_PUBLIC_URL and BRIDGE_WEBHOOK_TOKEN", file=err)
+        return 1
+    secret = calendar_secret(config.webhook_token)
+    for kind, ids in (("schedule", config.oncall.schedules), ("person", config.oncall.people)):
+        for ident in ids:
+            print(f"{kind}:{ident}\t{feed_url(config.public_url, secret, kind, ident)}", file=out)
+    return 0
 
 
 # -- check ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from bridge.public import ack_links, twilio
+from bridge.public import ack_links, calendars, twilio
 from bridge.public.context import CONTEXT, PublicContext
 from bridge.public.guard import RateLimiter
 
@@ -43,6 +43,7 @@ def create_public_app(
     app.router.add_post("/v1/twilio/voice", twilio.voice)
     app.router.add_get("/v1/ack/{token}", ack_links.show)
     app.router.add_post("/v1/ack/{token}", ack_links.act)
+    app.router.add_get("/v1/oncall/{kind}/{ident}.ics", calendars.feed)
     for path, handler in (extra_routes or {}).items():
         app.router.add_post(path, handler)
     return app
@@ -52,6 +53,8 @@ def _endpoint(path: str) -> str:
     """A bounded label for a request path."""
     if path.startswith("/v1/ack/"):
         return "ack_link"
+    if path.startswith("/v1/oncall/"):
+        return "calendar"
     known = {"/v1/twilio/sms": "twilio_sms", "/v1/twilio/voice": "twilio_voice"}
     known |= {"/v1/slack/interactions": "slack", "/v1/pagerduty/webhook": "pagerduty"}
     return known.get(path, "other")

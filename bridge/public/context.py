@@ -25,6 +25,7 @@ class PublicContext:
     public_url: str  # BRIDGE_PUBLIC_URL: what Twilio signs, the base of links
     twilio_auth_token: str | None = field(default=None, repr=False)
     links: AckLinks | None = None
+    calendar_secret: bytes = field(default=b"", repr=False)  # the iCalendar feeds' key
 
     def count(self, endpoint: str, outcome: str) -> None:
         self.metrics.public_requests.labels(endpoint=endpoint, outcome=outcome).inc()

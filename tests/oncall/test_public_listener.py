@@ -4,14 +4,17 @@ numbers, oversized bodies, floods, e-mail links that are forged, expired, scanne
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import aiohttp
 import pytest
+from icalendar import Calendar
 
 from bridge.app import Bridge
+from bridge.oncall.calendar import calendar_secret, feed_url
 from bridge.oncall.links import AckLinks
 from bridge.oncall.replies import Reply, parse_reply
-from tests.bridge.support import am_alert
+from tests.bridge.support import T0, am_alert
 from tests.oncall.bridge_support import (
     ALICE_PHONE,
     PUBLIC_URL,
@@ -196,3 +199,40 @@ async def test_only_the_callbacks_are_served(db_url, aiohttp_client, fake_twilio
         async with session.get(base + "/-/healthy") as r:
             assert r.status == 200
     assert re.match(r"\d+", str(client.bridge.public_port))
+
+
+async def test_calendar_feeds_need_their_own_token(db_url, aiohttp_client, fake_twilio, tmp_path):
+    client = await oncall_bridge(db_url, aiohttp_client, fake_twilio, tmp_path)
+    bridge = client.bridge
+    await bridge.storage.add_override(
+        "primary",
+        "bob",
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=3),
+        replaces="alice",
+        reason="dentist",
+    )
+    secret = calendar_secret(bridge.config.webhook_token)
+    base = f"http://127.0.0.1:{bridge.public_port}"
+
+    def local(url: str) -> str:
+        return url.replace(PUBLIC_URL, base)
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(local(feed_url(PUBLIC_URL, secret, "person", "bob"))) as r:
+            assert r.status == 200
+            assert r.content_type == "text/calendar"
+            calendar = Calendar.from_ical(await r.read())
+        starts = sorted(e.decoded("dtstart") for e in calendar.walk("VEVENT"))
+        assert T0 + timedelta(hours=1) in starts  # the override covering Alice's time
+        alice = feed_url(PUBLIC_URL, secret, "person", "alice")
+        token = alice.rsplit("=", 1)[1]
+        for bad in (
+            f"{base}/v1/oncall/person/bob.ics?token={token}",  # Alice's token for Bob's feed
+            f"{base}/v1/oncall/person/alice.ics?token={token[:-1]}x",
+            f"{base}/v1/oncall/person/alice.ics",
+            f"{base}/v1/oncall/team/alice.ics?token={token}",
+            local(feed_url(PUBLIC_URL, secret, "person", "mallory")),  # nobody in the file
+        ):
+            async with session.get(bad) as r:
+                assert r.status == 404, bad
