@@ -219,4 +219,5 @@ def test_twilio_without_sms_recipients_texts_only_the_on_call_people() -> None:
             "TWILIO_PHONE_NUMBER": "+14155550100",
         }
     )
-    assert config.sms is not None and config.sms.recipients == ()
+    assert config.sms is not None
+    assert config.sms.recipients == ()
