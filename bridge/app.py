@@ -27,6 +27,7 @@ from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.sanitize import redact
 from bridge.storage import Storage, StorageUnavailable, open_storage
+from bridge.storage.slack_messages import SlackMessages
 from bridge.webhook import alertmanager_handler
 from passiton_common import loop_lag
 
@@ -251,11 +252,14 @@ def create_app(
     if not config.webhook_token:
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
     owned: list = []
+    storage = open_storage(config.database_url, pool_size=config.db_pool_size)
     if notifiers is None:
         http = httpx.AsyncClient()
-        notifiers = build_notifiers(config.channels, http)
+        notifiers = build_notifiers(
+            config.channels, http, slack_threads=SlackMessages(storage), clock=clock
+        )
         owned = [http]
-    bridge = Bridge(config, notifiers, clock=clock)
+    bridge = Bridge(config, notifiers, clock=clock, storage=storage)
     app = web.Application(client_max_size=config.max_body_bytes)
     app[BRIDGE] = bridge
     app.router.add_post("/v1/alertmanager", alertmanager_handler(bridge))

@@ -51,6 +51,7 @@ def encode_message(message: Message) -> bytes:
             "group_status": message.group_status,
             "incident_id": message.incident_id,
             "incident_title": message.incident_title,
+            "mentions": list(message.mentions),
         }
     )
 
@@ -69,6 +70,7 @@ def decode_message(raw: bytes | str) -> Message:
         group_status=data.get("group_status", ""),
         incident_id=data.get("incident_id"),
         incident_title=data.get("incident_title", ""),
+        mentions=tuple(data.get("mentions") or ()),
     )
 
 
