@@ -29,6 +29,7 @@ from bridge.channels.slack import MAX_BLOCKS, render_fallback, render_message
 from bridge.channels.slack_webapi import Posted, SlackApiError, SlackWebApi
 from bridge.channels.text import escape_mrkdwn, one_line, truncate
 from bridge.model import SEVERITY_RANK, Message
+from bridge.oncall.actions import Action
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ WAIT_RETRY_SECONDS = 5.0  # a later message waiting for the incident's first pag
 HEADER_BLOCK = "incident_header"
 STATUS_BLOCK = "incident_status"
 ACTIONS_BLOCK = "incident_actions"
-ACTION_IDS = {
+ACTION_IDS: dict[Action, str] = {
     "acknowledge": "incident_acknowledge",
     "resolve": "incident_resolve",
     "silence": "incident_silence",
@@ -126,7 +127,9 @@ def status_block(status: str, by: str | None = None) -> dict[str, Any]:
     return {"type": "context", "block_id": STATUS_BLOCK, "elements": [_mrkdwn(text)]}
 
 
-def _button(text: str, action: str, incident_id: int, style: str | None = None) -> dict[str, Any]:
+def _button(
+    text: str, action: Action, incident_id: int, style: str | None = None
+) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
         "action_id": ACTION_IDS[action],

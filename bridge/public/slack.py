@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ACTIONS_BY_ID: dict[str, Action] = {action_id: a for a, action_id in ACTION_IDS.items()}  # type: ignore[misc]
+ACTIONS_BY_ID: dict[str, Action] = {action_id: a for a, action_id in ACTION_IDS.items()}
 NOT_ON_CALL = "You are not on the on-call list, so this button does nothing for you."
 _MAX_INCIDENT_DIGITS = 18
 
