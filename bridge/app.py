@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -14,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.channels.base import Notifier
 from bridge.channels.registry import ONCALL_ONLY, aclose_notifiers, build_notifiers
+from bridge.channels.slack import SlackNotifier
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
 from bridge.deadman import DeadMansSwitch
@@ -29,11 +31,13 @@ from bridge.oncall.incident_actions import StoredIncidentActions
 from bridge.oncall.links import AckLinks
 from bridge.public.app import create_public_app
 from bridge.public.context import PublicContext
+from bridge.public.slack import SlackInteractionsConfig, slack_interactions
 from bridge.reconcile import Reconciler
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.sanitize import redact
 from bridge.storage import Storage, StorageUnavailable, open_storage
+from bridge.storage.slack_messages import SlackMessages
 from bridge.webhook import alertmanager_handler
 from passiton_common import loop_lag
 
@@ -132,7 +136,7 @@ class Bridge:
             self.metrics,
             clock,
             oncall=oncall,
-            mirror_channels=[c for c in ("pagerduty",) if c in notifiers],
+            mirror_channels=mirror_channels(notifiers),
             alertmanager_urls=config.alertmanager_api_urls,
             http=http,
             on_enqueued=self.delivery.wake,
@@ -294,13 +298,43 @@ async def _start_public(bridge: Bridge) -> web.AppRunner | None:
     if context is None:
         log.warning("BRIDGE_PUBLIC_LISTEN is set but ONCALL_CONFIG is not: nobody to answer")
         return None
-    runner = web.AppRunner(create_public_app(context), access_log=None)
+    runner = web.AppRunner(
+        create_public_app(context, extra_routes=slack_routes(bridge)), access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, listen[0], listen[1])
     await site.start()
     bridge.public_port = runner.addresses[0][1] if runner.addresses else listen[1]
     log.info("public listener started", extra={"listen": f"{listen[0]}:{bridge.public_port}"})
     return runner
+
+
+def mirror_channels(notifiers: Mapping[str, Notifier]) -> list[str]:
+    """Where an action on an incident is mirrored: PagerDuty (its incident acknowledged or
+    resolved), and Slack when its message can be updated in place (the Web API)."""
+    out = ["pagerduty"] if "pagerduty" in notifiers else []
+    slack = notifiers.get("slack")
+    if isinstance(slack, SlackNotifier) and slack.incidents is not None:
+        out.append("slack")
+    return out
+
+
+def slack_routes(bridge: Bridge) -> dict[str, Any]:
+    """Slack's button presses, when a signing secret is set and the Web API mode is on."""
+    slack = bridge.notifiers.get("slack")
+    secret = bridge.config.channels.slack_signing_secret if bridge.config.channels else None
+    if not secret or bridge.oncall is None:
+        return {}
+    web_api = (
+        slack.incidents.api
+        if isinstance(slack, SlackNotifier) and slack.incidents is not None
+        else None
+    )
+    people = {p.contacts.slack: p.id for p in bridge.oncall.people.values() if p.contacts.slack}
+    handler = slack_interactions(
+        SlackInteractionsConfig(secret), bridge.actions, people, bridge.clock, web_api
+    )
+    return {"/v1/slack/interactions": handler}
 
 
 BRIDGE = web.AppKey("bridge", Bridge)
@@ -347,14 +381,20 @@ def create_app(
     oncall = oncall if oncall is not None else config.oncall
     http = httpx.AsyncClient()
     owned: list = [http]
+    storage = open_storage(config.database_url, pool_size=config.db_pool_size)
     if notifiers is None:
         notifiers = build_notifiers(
-            config.channels, http, public_url=config.public_url, oncall=oncall is not None
+            config.channels,
+            http,
+            public_url=config.public_url,
+            oncall=oncall is not None,
+            slack_threads=SlackMessages(storage),
+            clock=clock,
         )
         owned_notifiers = True
     else:
         owned_notifiers = False
-    bridge = Bridge(config, notifiers, clock=clock, oncall=oncall, http=http)
+    bridge = Bridge(config, notifiers, clock=clock, storage=storage, oncall=oncall, http=http)
     app = web.Application(client_max_size=config.max_body_bytes)
     app[BRIDGE] = bridge
     app.router.add_post("/v1/alertmanager", alertmanager_handler(bridge))

@@ -129,7 +129,8 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
     channels = config.channels
     endpoints = []
     if channels.slack:
-        endpoints.append(("slack", *_endpoint(channels.slack.webhook_url)))
+        slack_url = channels.slack.api_url if channels.slack.web_api else channels.slack.webhook_url
+        endpoints.append(("slack", *_endpoint(slack_url or "")))
     if channels.pagerduty:
         endpoints.append(("pagerduty", *_endpoint(channels.pagerduty.events_url)))
     if channels.sms:

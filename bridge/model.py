@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,6 +12,20 @@ SEVERITIES = ("critical", "high", "medium", "low")
 # low=0 .. critical=3
 SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
 CATEGORIES = ("payment", "widget", "traffic", "dashboard", "system")
+
+
+# A Slack user id (U…, or W… on Enterprise Grid): what a mention may name, nothing else.
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def slack_user_ids(values: Iterable[str]) -> tuple[str, ...]:
+    """The values that are Slack user ids (``U0ALICE``, ``W012ABC``), once each, in order;
+    anything else (``<!channel>``, names, channel ids) is dropped."""
+    seen: dict[str, None] = {}
+    for value in values:
+        if isinstance(value, str) and _SLACK_USER_ID.fullmatch(value):
+            seen.setdefault(value, None)
+    return tuple(seen)
 
 
 def category_table(category: str) -> str:
@@ -80,8 +96,12 @@ class Message:
     # A person's action on the incident, mirrored where it was paged ("acknowledge", "resolve":
     # PagerDuty acknowledges or resolves its incident); "" for a page.
     action: str = ""
-    # Slack user ids to mention (an on-call person paged by Slack)
+    # Slack user ids to notify (the on-call engine's "you are paged"); anything that is not a
+    # user id is dropped here, so no channel ever renders a broadcast from it.
     mentions: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mentions", slack_user_ids(self.mentions))
 
     @property
     def severity(self) -> str:

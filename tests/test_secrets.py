@@ -13,6 +13,8 @@ import pytest
 from bridge.app import create_app
 from bridge.channels.registry import build_notifiers
 from bridge.config import BridgeConfig, ConfigError
+from bridge.storage import open_storage
+from bridge.storage.slack_messages import SlackMessages
 from exporter.config import ExporterConfig
 from passiton_common.settings import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
 from tests.bridge.support import make_config, notifiers
@@ -27,11 +29,14 @@ SECRETS = {
     "DATABASE_URL": "postgresql://app:db-password-7c1e@127.0.0.1:1/passiton",
     "PROBE_DATABASE_URL": "postgresql://probe:probe-password-3d9f@127.0.0.1:1/app",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/slackpathsecret",
+    "SLACK_BOT_TOKEN": "xoxb-0000-1111-slackbotsecret",
+    "SLACK_SIGNING_SECRET": "slack-signing-secret-5e7d",
     "SMTP_PASSWORD": "smtp-password-8e2a",
     "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
     "PAGERDUTY_INTEGRATION_KEY": PD_KEY,
 }
 CHANNELS = {
+    "SLACK_CHANNEL": "C0ALERTS1",
     "SMTP_HOST": "127.0.0.1",
     "SMTP_USERNAME": "mailer",
     "ALERT_EMAIL_RECIPIENTS": "oncall@example.org",
@@ -61,6 +66,8 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     assert bridge.database_url == SECRETS["DATABASE_URL"]
     channels = bridge.channels
     assert channels.slack.webhook_url == SECRETS["SLACK_WEBHOOK_URL"]
+    assert channels.slack.bot_token == SECRETS["SLACK_BOT_TOKEN"]
+    assert channels.slack_signing_secret == SECRETS["SLACK_SIGNING_SECRET"]
     assert channels.email.password == SECRETS["SMTP_PASSWORD"]
     assert channels.sms.auth_token == SECRETS["TWILIO_AUTH_TOKEN"]
     assert channels.pagerduty.integration_key == PD_KEY
@@ -114,7 +121,8 @@ async def test_reprs_show_no_secret():
     config = BridgeConfig.from_env(env)
     shown = repr(config) + repr(ExporterConfig.from_env(env))
     async with httpx.AsyncClient() as http:
-        notifiers = build_notifiers(config.channels, http)
+        threads = SlackMessages(open_storage(config.database_url))  # not opened: only shown
+        notifiers = build_notifiers(config.channels, http, slack_threads=threads)
         assert sorted(notifiers) == ["email", "pagerduty", "slack", "sms"]
         shown += repr(notifiers)
     for secret in NEVER_SHOWN:

@@ -22,6 +22,7 @@ SmtpTls = Literal["starttls", "tls", "none"]
 # The defaults, as declared in passiton_common/variables.py.
 DEFAULT_PAGERDUTY_EVENTS_URL: str = default_of("PAGERDUTY_EVENTS_URL")
 DEFAULT_TWILIO_API_URL: str = default_of("TWILIO_API_URL")
+DEFAULT_SLACK_API_URL: str = default_of("SLACK_API_URL")
 DEFAULT_EMAIL_FROM: str = default_of("ALERT_EMAIL_FROM")
 _DEFAULT_TLS: SmtpTls = default_of("SMTP_TLS")
 _DEFAULT_DEDUP: Literal["alert", "group"] = default_of("PAGERDUTY_DEDUP_KEY")
@@ -29,6 +30,8 @@ _DEFAULT_DEDUP: Literal["alert", "group"] = default_of("PAGERDUTY_DEDUP_KEY")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;.][^@\s<>,;]*$")
+# A conversation id (C…, G…, D…) or a channel name, with or without its "#".
+_SLACK_CHANNEL = re.compile(r"^(?:[CGD][A-Z0-9]{2,20}|#?[a-z0-9][a-z0-9._-]{0,79})$")
 
 
 def is_e164(number: str) -> bool:
@@ -41,7 +44,18 @@ def is_email(address: str) -> bool:
 
 @dataclass(frozen=True)
 class SlackSettings:
-    webhook_url: str = field(repr=False)  # the URL is the credential
+    """Slack by incoming webhook, by the Web API (bot token and channel), or both: with the
+    Web API an incident is one message with buttons, its changes thread replies; the webhook
+    then only serves organizations' own webhook URLs."""
+
+    webhook_url: str | None = field(default=None, repr=False)  # the URL is the credential
+    bot_token: str | None = field(default=None, repr=False)
+    channel: str | None = None
+    api_url: str = DEFAULT_SLACK_API_URL
+
+    @property
+    def web_api(self) -> bool:
+        return self.bot_token is not None and self.channel is not None
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class ChannelsConfig:
     email: EmailSettings | None = None
     sms: SmsSettings | None = None
     pagerduty: PagerDutySettings | None = None
+    # checks Slack's button presses (POST /v1/slack/interactions); None: that endpoint is off
+    slack_signing_secret: str | None = field(default=None, repr=False)
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     alertmanager_urls: tuple[str, ...] = ()  # every one of an HA cluster; the first is the above
@@ -110,6 +126,7 @@ class ChannelsConfig:
         alertmanagers = get.urls("ALERTMANAGER_URL")
         return cls(
             slack=_slack(get),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             email=_email(get),
             sms=_sms(get),
             pagerduty=_pagerduty(get),
@@ -120,8 +137,27 @@ class ChannelsConfig:
 
 
 def _slack(get: EnvReader) -> SlackSettings | None:
+    """The webhook, the Web API, or both. One of SLACK_BOT_TOKEN and SLACK_CHANNEL without the
+    other is refused at start-up (not left for ``doctor``): the operator meant the Web API, and
+    falling back to the webhook would quietly lose the buttons and threads."""
     url = get.url("SLACK_WEBHOOK_URL")
-    return SlackSettings(webhook_url=url) if url else None
+    token, channel = get("SLACK_BOT_TOKEN"), get("SLACK_CHANNEL")
+    if token is None and channel is not None:
+        raise ConfigError("SLACK_BOT_TOKEN is required when SLACK_CHANNEL is set")
+    if channel is None and token is not None:
+        raise ConfigError("SLACK_CHANNEL is required when SLACK_BOT_TOKEN is set")
+    api_url = get.url("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if token is None or channel is None:
+        if get("SLACK_API_URL"):
+            raise ConfigError("SLACK_API_URL is set but SLACK_BOT_TOKEN and SLACK_CHANNEL are not")
+        return SlackSettings(webhook_url=url) if url else None
+    if any(c.isspace() for c in token):
+        raise ConfigError("SLACK_BOT_TOKEN must not contain whitespace")
+    if not _SLACK_CHANNEL.match(channel):
+        raise ConfigError(
+            f"SLACK_CHANNEL must be a channel id like C0123ABCD or a channel name, got {channel!r}"
+        )
+    return SlackSettings(webhook_url=url, bot_token=token, channel=channel, api_url=api_url)
 
 
 def _email(get: EnvReader) -> EmailSettings | None:

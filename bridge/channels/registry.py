@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import httpx
 
@@ -14,6 +15,8 @@ from bridge.channels.email import EmailNotifier
 from bridge.channels.pagerduty import PagerDutyNotifier
 from bridge.channels.ratelimit import IntervalLimiter
 from bridge.channels.slack import SlackNotifier
+from bridge.channels.slack_incident import IncidentThreads, SlackThreads, utc_now
+from bridge.channels.slack_webapi import SlackWebApi
 from bridge.channels.sms import SmsNotifier
 from bridge.channels.voice import VoiceNotifier
 
@@ -30,22 +33,42 @@ def build_notifiers(
     slack_interval: float = 1.0,
     public_url: str = "",
     oncall: bool = False,
+    slack_threads: SlackThreads | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> dict[str, Notifier]:
     """One notifier per configured channel; only ``console`` when none is configured.
 
     ``http`` is shared by Slack and PagerDuty and stays the caller's to close; without it each
     makes its own client. Call ``aclose_notifiers`` on shutdown either way (Twilio's client
     holds an aiohttp session). With ``oncall`` (an on-call file), Twilio's credentials also
-    make the voice channel, whose calls are answered at ``public_url``.
+    make the voice channel, whose calls are answered at ``public_url``. Slack's Web API mode
+    (``SLACK_BOT_TOKEN`` + ``SLACK_CHANNEL``) needs ``slack_threads``, the store of its
+    incidents' messages.
     """
     notifiers: dict[str, Notifier] = {}
     timeout = config.http_timeout
     if config.slack:
+        slack = config.slack
+        incidents = None
+        if slack.web_api:
+            if slack_threads is None:
+                raise ValueError("Slack's Web API mode needs the store of its threads")
+            assert slack.bot_token is not None
+            assert slack.channel is not None
+            api = SlackWebApi(
+                slack.bot_token,
+                slack.api_url,
+                http,
+                timeout=timeout,
+                limiter=IntervalLimiter(slack_interval),
+            )
+            incidents = IncidentThreads(api, slack.channel, slack_threads, clock=clock)
         notifiers["slack"] = SlackNotifier(
-            config.slack.webhook_url,
+            slack.webhook_url,
             http,
             timeout=timeout,
             limiter=IntervalLimiter(slack_interval),
+            incidents=incidents,
         )
     if config.email:
         e = config.email

@@ -1,15 +1,18 @@
-"""Slack incoming webhooks: one Block Kit message per notification group, with a text fallback.
+"""Slack: one Block Kit message per notification group, with a text fallback, by incoming
+webhook; with a bot token and channel (``slack_incident.py``) one message per incident instead.
 
 Every piece of alert text goes through ``escape_mrkdwn`` and every text object is ``verbatim``,
 so a label value can neither mention (``<!channel>``, ``<@U123>``) nor link (``<http://x|y>``,
 bare URLs) — the only links are the ones rendered here from http(s) URLs. Messages are spaced at
 least ``min_interval`` apart per webhook URL (Slack allows about one a second); a 429 pushes the
-next slot out by its ``Retry-After`` as well as failing the delivery as retryable.
+next slot out by its ``Retry-After`` as well as failing the delivery as retryable. A message's
+``mentions`` (Slack user ids, validated by ``Message``) are the only ``<@…>`` rendered: a line at
+the top of the message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -86,14 +89,22 @@ def render_alert(alert: Alert) -> str:
     return truncate_escaped("\n".join(lines), MAX_SECTION_TEXT)
 
 
+def mention_line(message: Message) -> str:
+    """``<@U…> <@W…>`` for the message's mentions (already validated user ids), or ""."""
+    return " ".join(f"<@{user}>" for user in message.mentions)
+
+
 def render_message(message: Message) -> dict[str, Any]:
-    """The webhook payload: header, optional notice, one section per alert, context line."""
-    blocks: list[dict[str, Any]] = [
+    """The webhook payload: mentions, header, optional notice, one section per alert, context."""
+    blocks: list[dict[str, Any]] = []
+    if message.mentions:
+        blocks.append({"type": "section", "text": _mrkdwn(mention_line(message))})
+    blocks.append(
         {
             "type": "header",
             "text": {"type": "plain_text", "text": _header_text(message.title)},
         }
-    ]
+    )
     if message.notice:
         notice = truncate_escaped(f":warning: {escape_mrkdwn(one_line(message.notice))}", 3000)
         blocks.append({"type": "section", "text": _mrkdwn(notice)})
@@ -124,10 +135,20 @@ def render_message(message: Message) -> dict[str, Any]:
 def render_fallback(message: Message) -> str:
     """The plain notification text (shown in push notifications and by old clients)."""
     lines = [escape_mrkdwn(one_line(message.title))]
+    if message.mentions:
+        lines.insert(0, mention_line(message))
     if message.notice:
         lines.append(escape_mrkdwn(one_line(message.notice)))
     lines.extend(f"• {escape_mrkdwn(truncate(alert_headline(a), 300))}" for a in message.alerts)
     return truncate_escaped("\n".join(lines), MAX_FALLBACK_TEXT)
+
+
+class IncidentThreads(Protocol):
+    """The Web API mode (``slack_incident.IncidentThreads``): an incident's message and thread."""
+
+    async def notify(self, message: Message) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 def _webhook_host(url: str) -> str:
@@ -140,30 +161,40 @@ def _webhook_host(url: str) -> str:
 
 
 class SlackNotifier:
-    """POSTs to the configured webhook, or to each webhook URL in ``Message.recipients``."""
+    """POSTs to the configured webhook, or to each webhook URL in ``Message.recipients``; with
+    ``incidents`` (the Web API mode) a message without recipients goes to the incident's thread
+    in the bot's channel instead of the webhook."""
 
     name = "slack"
 
     def __init__(
         self,
-        webhook_url: str,
+        webhook_url: str | None,
         http: httpx.AsyncClient | None = None,
         *,
         timeout: float = 10.0,
         limiter: IntervalLimiter | None = None,
+        incidents: IncidentThreads | None = None,
     ) -> None:
+        if webhook_url is None and incidents is None:
+            raise ValueError("Slack needs a webhook URL or the Web API")
         self.webhook_url = webhook_url
+        self.incidents = incidents
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self._timeout = timeout
         self.limiter = limiter or IntervalLimiter(1.0)
 
     def __repr__(self) -> str:
-        return "SlackNotifier(webhook_url=<hidden>)"
+        mode = "web_api" if self.incidents is not None else "webhook"
+        return f"SlackNotifier(mode={mode}, webhook_url=<hidden>)"
 
     async def notify(self, message: Message) -> None:
+        if self.incidents is not None and not message.recipients:
+            await self.incidents.notify(message)
+            return
         payload = render_message(message)
-        urls = message.recipients or (self.webhook_url,)
+        urls = message.recipients or ((self.webhook_url,) if self.webhook_url else ())
 
         async def send(url: str) -> None:
             await self._post(url, payload)
@@ -197,5 +228,7 @@ class SlackNotifier:
         raise DeliveryError(detail, retryable=False)
 
     async def aclose(self) -> None:
+        if self.incidents is not None:
+            await self.incidents.aclose()
         if self._owns_http:
             await self._http.aclose()

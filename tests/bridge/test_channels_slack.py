@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import json
 import re
 
@@ -305,3 +306,19 @@ async def test_owned_client_and_repr_hides_the_webhook(fake_slack):
     await notifier.aclose()
     assert "XXXX" not in repr(notifier)
     assert len(fake_slack.messages) == 1
+
+
+async def test_mentions_are_a_line_at_the_top_and_nothing_else_mentions(fake_slack, http):
+    message = dataclasses.replace(
+        make_message(make_alert(summary="<@U0EVE> paged")),
+        mentions=("U0ALICE", "<!channel>", "W012ABC", "u0lower", "U0ALICE", "C0CHANNEL"),
+    )
+    assert message.mentions == ("U0ALICE", "W012ABC")
+    await notifier_for(fake_slack, http).notify(message)
+    payload = fake_slack.messages[0]
+    first, header = payload["blocks"][:2]
+    assert first["text"]["text"] == "<@U0ALICE> <@W012ABC>"
+    assert header["type"] == "header"
+    assert payload["text"].startswith("<@U0ALICE> <@W012ABC>\n[FIRING:1]")
+    mentioned = set(re.findall(r"<@([A-Z0-9]+)>", json.dumps(payload)))
+    assert mentioned == {"U0ALICE", "W012ABC"}  # the summary's "<@U0EVE>" stayed text
