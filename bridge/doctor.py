@@ -83,6 +83,7 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
             warning=enabled == ("console",),
         )
     )
+    checks.extend(oncall_checks(config))
     scheme = (
         config.database_url.split("://", 1)[0]
         if config.database_url
@@ -164,6 +165,51 @@ async def doctor(env: Mapping[str, str]) -> list[Check]:
         pages = await alertmanager_pages_pagerduty(config.alertmanager_url)
         verdict = double_paging_verdict(pages, channels.pagerduty.dedup)
         checks.append(Check("pagerduty paging", *verdict))
+    return checks
+
+
+def oncall_checks(config: BridgeConfig) -> list[Check]:
+    """The on-call file (already validated by the configuration's parse) and what answering a
+    page needs: the public listener, its public URL (what Twilio signs), Twilio's token."""
+    oncall = config.oncall
+    if oncall is None:
+        return [Check("on-call", True, "ONCALL_CONFIG unset: the severity table pages")]
+    checks = [
+        Check(
+            "on-call",
+            True,
+            f"{len(oncall.people)} people, {len(oncall.schedules)} schedules,"
+            f" {len(oncall.policies)} policies, {len(oncall.routes)} routes",
+        )
+    ]
+    answers = config.public_listen is not None and bool(config.public_url)
+    host, port = config.public_listen or ("", 0)
+    checks.append(
+        Check(
+            "public listener",
+            answers,
+            f"{config.public_url} (listening on {host}:{port})"
+            if answers
+            else "pages cannot be answered by SMS, call, Slack button or e-mail link",
+            "set BRIDGE_PUBLIC_LISTEN and BRIDGE_PUBLIC_URL (the address Twilio, Slack and"
+            " PagerDuty reach it at)",
+            warning=not answers,
+        )
+    )
+    vias = {via for p in oncall.policies.values() for step in p.steps for via in step.via}
+    needs = {"sms": "sms", "voice": "sms", "email": "email", "slack": "slack"}
+    missing = sorted(
+        via for via in vias if via in needs and getattr(config.channels, needs[via], None) is None
+    )
+    if missing:
+        checks.append(
+            Check(
+                "on-call channels",
+                False,
+                "the policies page by " + ", ".join(missing) + " but no such channel is configured",
+                "configure TWILIO_* (sms, voice), SMTP_* (email) or SLACK_* (slack)",
+            )
+        )
     return checks
 
 

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 import aiohttp
 
 from bridge.app import BRIDGE, create_app
-from bridge.channels.config import ChannelsConfig, SlackSettings, SmsSettings
+from bridge.channels.config import ChannelsConfig, EmailSettings, SlackSettings, SmsSettings
+from bridge.doctor import oncall_checks
 from bridge.public.slack import slack_signature
 from tests.bridge.support import BridgeClient, Clock, am_alert, make_config, wait_until
 from tests.fakes.slack import BOT_TOKEN, CHANNEL_ID
@@ -111,3 +112,28 @@ async def test_a_critical_incident_walks_the_policy_and_is_answered_from_the_pho
     assert (await bridge.storage.incidents())[0].status == "resolved"
     await wait_until(lambda: parent.edits)  # the message updated in place
     assert len(fake_twilio.messages) == sent
+
+
+async def test_doctor_says_what_answering_a_page_needs(tmp_path):
+    config = make_config("", oncall=write_oncall(tmp_path))
+    checks = {c.name: c for c in oncall_checks(config)}
+    assert checks["on-call"].detail == "2 people, 1 schedules, 2 policies, 2 routes"
+    assert checks["public listener"].warning
+    assert "BRIDGE_PUBLIC_URL" in checks["public listener"].fix
+    assert not checks["on-call channels"].ok  # SMS, voice, e-mail, Slack: none configured
+    assert "email, slack, sms, voice" in checks["on-call channels"].detail
+    ready = make_config(
+        "",
+        oncall=write_oncall(tmp_path),
+        public_listen=("0.0.0.0", 9823),
+        public_url=PUBLIC_URL,
+        channels=ChannelsConfig(
+            slack=SlackSettings(bot_token=BOT_TOKEN, channel=CHANNEL_ID),
+            sms=SmsSettings(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TWILIO_FROM),
+            email=EmailSettings("smtp.example.test", ()),
+        ),
+    )
+    checks = {c.name: c for c in oncall_checks(ready)}
+    assert checks["public listener"].ok
+    assert not checks["public listener"].warning
+    assert "on-call channels" not in checks
