@@ -18,7 +18,9 @@ channels of the highest severity it paged, per its organization when it had one)
 An absorbed incident that was never paged sends nothing. An escalation of an absorbed incident
 stops (the storage's ``hand_over_escalations``); the survivor, when it is routed to the same
 policy and has no walk of its own, carries on with the absorbed walk where it stood
-(``inherit_walks``), so the people already paged for #2 are not paged from step 1 again.
+(``inherit_walks``), so the people already paged for #2 are not paged from step 1 again. People
+notified for #2 count as notified for #1 (an SMS ``ack`` finds it), and an action on #2 (``2a``,
+a button, an e-mail link) acts on #1 (``surviving_incident``).
 """
 
 from __future__ import annotations

@@ -158,6 +158,9 @@ async def test_a_merge_moves_the_alerts_ends_the_absorbed_and_hands_over_its_esc
         ]
         async with storage.transaction() as tx:
             assert await tx.newest_paged_incident("alice") == first
+            assert await tx.surviving_incident(second) == first
+            assert await tx.surviving_incident(first) == first
+            assert await tx.surviving_incident(999) == 999  # no such incident: unchanged
             await tx.lock_incidents()
             [open_] = await tx.open_incidents()
             assert {m.fingerprint for m in open_.members} == {"api", "pay", "db"}

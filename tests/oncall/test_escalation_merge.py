@@ -65,9 +65,12 @@ async def test_the_absorbed_incident_stops_escalating_and_the_survivor_goes_on(
     # #1: step 1, step 2, then both again (repeat 1); #2: only its step 1, before the merge
     assert [(s["incident_id"], s["n"]) for s in steps] == [(first.id, 4), (second.id, 1)]
     assert len(await sms_to(fake_twilio, BOB_PHONE)) == 2  # #1's step 2, and its repeat
-    status, text = await reply(bridge, "ack", ALICE_PHONE, "SM-merge")
+    # Alice answers the page of #2: the acknowledgement goes to the incident it went into
+    status, text = await reply(bridge, f"{second.id}a", ALICE_PHONE, "SM-merge")
     assert status == 200
     assert f"Incident #{first.id} acknowledged" in text
+    first, second = await bridge.storage.incidents()
+    assert (first.status, second.status) == ("acknowledged", "resolved")
 
 
 def test_a_survivor_without_a_walk_carries_on_the_absorbed_one():
@@ -77,5 +80,5 @@ def test_a_survivor_without_a_walk_carries_on_the_absorbed_one():
         NewEscalation(3, "default", fresh, b"{}", {}),
     ]
     at_step_2 = Walk("active", 1, 0, T0 + timedelta(minutes=1))
-    inherited = {1: ("default", at_step_2), 3: ("by-phone", at_step_2)}
+    inherited = {1: ("default", at_step_2), 3: ("by-phone", at_step_2)}  # another policy: not
     assert [e.walk for e in inherit_walks(started, inherited)] == [at_step_2, fresh]
