@@ -23,6 +23,7 @@ from bridge.fatigue import (
     sent,
 )
 from bridge.incidents import DEFAULT_WINDOW, CausalMap, IncidentBook
+from bridge.merging import inherit_walks, merge_deliveries
 from bridge.metrics import BridgeMetrics
 from bridge.model import Alert, Message, Notification, category_table
 from bridge.oncall.config import OncallConfig
@@ -430,13 +431,20 @@ class Ingestor:
                     )
                     states.update(plan.states)  # what the next in the batch starts from
                     changed.update(plan.states)
+                notifications = [p.notification for p in batch]
+                inherited = {}
+                if book is not None and book.merges:  # what the absorbed incidents' pages become
+                    extra = merge_deliveries(book, self.router, notifications, news, now)
+                    for plan, deliveries in zip(plans, extra, strict=True):
+                        plan.deliveries.extend(deliveries)
+                    inherited = await tx.hand_over_escalations(
+                        [(m.absorbed.id, m.survivor.id) for m in book.merges], now
+                    )
                 if book is not None:
                     await tx.save_incidents(list(book.touched.values()), self.topology, now)
                 if book is not None and routed:
-                    started = await tx.start_escalations(
-                        new_escalations(book, routed, [p.notification for p in batch], news, now),
-                        now,
-                    )
+                    escalations = new_escalations(book, routed, notifications, news, now)
+                    started = await tx.start_escalations(inherit_walks(escalations, inherited), now)
             for i, pending in enumerate(batch):
                 if pending.watchdog:
                     plans[i].deliveries.extend(await self.deadman.on_watchdog(tx, now))

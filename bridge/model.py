@@ -94,7 +94,8 @@ class Message:
     incident_id: int | None = None
     incident_title: str = ""
     # A person's action on the incident, mirrored where it was paged ("acknowledge", "resolve":
-    # PagerDuty acknowledges or resolves its incident); "" for a page.
+    # PagerDuty acknowledges or resolves its incident; "merged": the incident was absorbed by
+    # another, a one-line note in the team's channels, bridge.merging); "" for a page.
     action: str = ""
     # Slack user ids to notify (the on-call engine's "you are paged"); anything that is not a
     # user id is dropped here, so no channel ever renders a broadcast from it.
@@ -116,6 +117,8 @@ class Message:
         count = f":{firing}" if self.status == "firing" else ""
         if self.incident_id is not None:
             name = f"Incident #{self.incident_id}: {self.incident_title or name}"
+        if self.action == "merged":  # an incident absorbed by another: no alerts of its own
+            return f"[MERGED] {name}"
         return f"[{state}{count}] [{self.severity.upper()}] {name}"
 
 

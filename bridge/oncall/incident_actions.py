@@ -2,7 +2,8 @@
 
 One transaction locks the incident row and its escalation, applies the action (an action that
 changes nothing — a second press, a replayed link — writes nothing), writes who did it and how
-on the incident's timeline, stops or re-arms the escalation, and enqueues the mirror of the
+on the incident's timeline, stops or re-arms the escalation (an incident merged into another
+is acted on through the one it went into: ``surviving_incident``), and enqueues the mirror of the
 action where the incident was paged (PagerDuty acknowledges or resolves its incident; Slack's
 message is updated) through the outbox, so a PagerDuty outage delays that and loses nothing.
 
@@ -78,7 +79,7 @@ class StoredIncidentActions:
         silence_id = ""
         if action == "silence":
             async with self.storage.transaction() as tx:
-                state = await tx.incident_for_update(incident_id)
+                state = await tx.incident_for_update(await tx.surviving_incident(incident_id))
             if state is None:
                 raise UnknownIncident(incident_id)
             if state.status != "resolved":
@@ -86,9 +87,10 @@ class StoredIncidentActions:
                 silence_id = await self._silence(state, duration, person_id)
         now = self.clock()
         async with self.storage.transaction() as tx:
-            state = await tx.incident_for_update(incident_id)
+            state = await tx.incident_for_update(await tx.surviving_incident(incident_id))
             if state is None:
                 raise UnknownIncident(incident_id)
+            incident_id = state.id  # merged into another: the action goes to that one
             target = "resolved" if action == "resolve" else "acknowledged"
             changed = state.status != "resolved" and state.status != target
             detail: dict[str, object] = {"by": person_id, "via": via}

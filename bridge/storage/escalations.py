@@ -47,15 +47,18 @@ class EscalationWrites:
     conn: asyncpg.Connection
 
     async def start_escalations(self, rows: Sequence[NewEscalation], now: datetime) -> int:
-        """Start the walks of newly routed incidents; an incident that has one keeps it."""
+        """Start the walks of newly routed incidents, where each ``walk`` stands (a new one at
+        step 1; a merge's survivor where the absorbed incident's stood); an incident that has
+        one keeps it."""
         if not rows:
             return 0
         status = await self.conn.execute(
             """INSERT INTO escalations (incident_id, policy_id, state, step, round, next_at,
                    message, labels, started_at, updated_at)
-               SELECT i, p, 'active', 0, 0, n, m, l::jsonb, $6, $6
-               FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
-                   AS u(i, p, n, m, l)
+               SELECT i, p, st, sp, rd, n, m, l::jsonb, $6, $6
+               FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                           $7::text[], $8::int[], $9::int[])
+                   AS u(i, p, n, m, l, st, sp, rd)
                ON CONFLICT (incident_id) DO NOTHING""",
             [r.incident_id for r in rows],
             [r.policy_id for r in rows],
@@ -63,6 +66,9 @@ class EscalationWrites:
             [r.message.decode() for r in rows],
             [encode_json(dict(r.labels)) for r in rows],
             now,
+            [r.walk.state for r in rows],
+            [r.walk.step for r in rows],
+            [r.walk.round for r in rows],
         )
         return int(status.rsplit(" ", 1)[-1])
 

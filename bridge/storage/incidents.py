@@ -13,6 +13,7 @@ import asyncpg
 
 from bridge.codec import decode_json, encode_json
 from bridge.incidents import CausalMap, Incident, Member
+from bridge.oncall.escalation import Walk
 from bridge.storage.types import ALERT_TABLES
 
 INCIDENT_LOCK = 0x696E_6369_6465  # "incide": held from reading the open incidents to commit
@@ -42,6 +43,7 @@ class IncidentRow:
     resolved_at: datetime | None
     paged_severity: str | None
     labels: dict[str, Any]
+    merged_into: int | None = None  # absorbed by a merge: the incident that carries on
 
 
 class IncidentWrites:
@@ -112,6 +114,7 @@ class IncidentWrites:
             [e[0] for e in events],
             [e[1] for e in events],
             [e[2] for e in events],
+            [i.merged_into for i in incidents],
         ]
         links = ",\n".join(
             f"""l{n} AS (UPDATE {t} t SET incident_id = m.i FROM members m
@@ -123,14 +126,14 @@ class IncidentWrites:
             f"""WITH inc AS (
                 INSERT INTO incidents AS x (id, title, severity, status, probable_cause,
                     alertnames, organizations, labels, alert_count, opened_at, last_alert_at,
-                    resolved_at, paged_severity, updated_at)
+                    resolved_at, paged_severity, updated_at, merged_into)
                 SELECT id, ti, sev, st, pc, ARRAY(SELECT jsonb_array_elements_text(an::jsonb)),
                     ARRAY(SELECT jsonb_array_elements_text(og::jsonb)), lb::jsonb, ac, oa, la,
-                    ra, ps, $14
+                    ra, ps, $14, mi
                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
                             $6::text[], $7::text[], $8::text[], $9::int[], $10::timestamptz[],
-                            $11::timestamptz[], $12::timestamptz[], $13::text[])
-                    AS u(id, ti, sev, st, pc, an, og, lb, ac, oa, la, ra, ps)
+                            $11::timestamptz[], $12::timestamptz[], $13::text[], $21::bigint[])
+                    AS u(id, ti, sev, st, pc, an, og, lb, ac, oa, la, ra, ps, mi)
                 ON CONFLICT (id) DO UPDATE SET
                     title = excluded.title, severity = excluded.severity,
                     status = CASE WHEN excluded.status = 'resolved' THEN 'resolved'
@@ -139,7 +142,9 @@ class IncidentWrites:
                     organizations = excluded.organizations, labels = excluded.labels,
                     alert_count = excluded.alert_count, last_alert_at = excluded.last_alert_at,
                     resolved_at = excluded.resolved_at, paged_severity = excluded.paged_severity,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at,
+                    opened_at = LEAST(x.opened_at, excluded.opened_at),
+                    merged_into = COALESCE(excluded.merged_into, x.merged_into)
                 RETURNING id),
             members AS (
                 SELECT * FROM unnest($15::text[], $16::timestamptz[], $17::bigint[]) AS u(f, s, i)
@@ -163,11 +168,71 @@ class IncidentWrites:
         rows = await self.conn.fetch(
             "SELECT id, title, severity, status, probable_cause, alertnames, organizations,"
             " alert_count, opened_at, last_alert_at, acknowledged_at, resolved_at,"
-            " paged_severity, labels::text FROM incidents"
+            " paged_severity, labels::text, merged_into FROM incidents"
             " WHERE NOT $1 OR status <> 'resolved' ORDER BY id",
             open_only,
         )
         return [
-            IncidentRow(*r[:5], list(r[5]), list(r[6]), *r[7:13], decode_json(r[13]) or {})
+            IncidentRow(*r[:5], list(r[5]), list(r[6]), *r[7:13], decode_json(r[13]) or {}, r[14])
             for r in rows
         ]
+
+    async def surviving_incident(self, incident_id: int) -> int:
+        """The incident that carries on for this one: itself, or the one it was merged into
+        (following merges of merges); an action on an absorbed incident goes there."""
+        survivor = await self.conn.fetchval(
+            """WITH RECURSIVE chain(id, next, depth) AS (
+                   SELECT id, merged_into, 0 FROM incidents WHERE id = $1
+                   UNION ALL
+                   SELECT i.id, i.merged_into, c.depth + 1 FROM incidents i
+                   JOIN chain c ON i.id = c.next WHERE c.depth < 100)
+               SELECT id FROM chain ORDER BY depth DESC LIMIT 1""",
+            incident_id,
+        )
+        return incident_id if survivor is None else int(survivor)
+
+    async def hand_over_escalations(
+        self, merges: Sequence[tuple[int, int]], now: datetime
+    ) -> dict[int, tuple[str, Walk]]:
+        """The escalations of incidents absorbed by a merge (pairs absorbed, survivor): each
+        stops (``done``, nothing due) under its row lock, so the engine never sends another
+        step of it; the people they notified count as notified for the survivor (an SMS
+        ``ack`` finds it); and for each survivor, the furthest active walk among its absorbed
+        ones with its policy, for the survivor to carry on with when it has none of its own
+        (``start_escalations`` keeps an existing one). Only the ``escalations`` and
+        ``escalation_notifications`` rows are touched: the engine needs nothing else."""
+        if not merges:
+            return {}
+        absorbed = [a for a, _ in merges]
+        survivor_of = dict(merges)
+        rows = await self.conn.fetch(
+            "SELECT incident_id, policy_id, state, step, round, next_at FROM escalations"
+            " WHERE incident_id = ANY($1::bigint[]) AND state <> 'done'"
+            " ORDER BY incident_id FOR UPDATE",
+            absorbed,
+        )
+        await self.conn.execute(
+            "UPDATE escalations SET state = 'done', next_at = NULL, updated_at = $2"
+            " WHERE incident_id = ANY($1::bigint[]) AND state <> 'done'",
+            absorbed,
+            now,
+        )
+        await self.conn.execute(
+            """INSERT INTO escalation_notifications
+                   (incident_id, person_id, via, address, step, round, at)
+               SELECT m.s, n.person_id, n.via, n.address, n.step, n.round, n.at
+               FROM escalation_notifications n
+               JOIN unnest($1::bigint[], $2::bigint[]) AS m(a, s) ON n.incident_id = m.a
+               ORDER BY n.id""",
+            absorbed,
+            [s for _, s in merges],
+        )
+        inherited: dict[int, tuple[str, Walk]] = {}
+        for r in rows:
+            if r[2] != "active":  # an acknowledgement belongs to the incident acknowledged
+                continue
+            survivor, walk = survivor_of[r[0]], Walk(r[2], r[3], r[4], r[5])
+            held = inherited.get(survivor)
+            if held is None or (walk.round, walk.step) > (held[1].round, held[1].step):
+                inherited[survivor] = (r[1], walk)
+        return inherited

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from bridge.codec import encode_message
 from bridge.incidents import IncidentBook
-from bridge.model import Alert
+from bridge.model import Alert, Message
+from bridge.oncall.escalation import NewEscalation, Page, Walk
 from bridge.storage import Storage
+from bridge.storage.migrations import load_migrations
 from bridge.topology import load_topology
 from tests.bridge.support import T0
 
 
-def alert(name: str, fp: str, org: str | None, severity: str = "high", status: str = "firing"):
-    labels = {"alertname": name, "severity": severity, "category": "widget"}
+def alert(
+    name: str,
+    fp: str,
+    org: str | None,
+    severity: str = "high",
+    status: str = "firing",
+    category: str = "widget",
+):
+    labels = {"alertname": name, "severity": severity, "category": category}
     if org:
         labels["organization_id"] = org
     return Alert(fp, status, labels, {}, T0, None)
@@ -63,3 +74,97 @@ async def test_incidents_are_written_and_read_back(db_url):
             " AND relrowsecurity"
         )
         assert len(rls) == 2
+
+
+async def test_a_merge_moves_the_alerts_ends_the_absorbed_and_hands_over_its_escalation(db_url):
+    """API errors and payment failures stored as two paged incidents, the second escalating;
+    then the database alert: one incident, the other ended, its escalation stopped."""
+    topology = load_topology()
+    api = alert("ApiErrorRatioHigh", "api", None, category="dashboard")
+    pay = alert("PaymentFailureRatioHigh", "pay", "org-3", category="payment")
+    db = alert("DatabaseErrorsHigh", "db", None, category="system")
+    walk = Walk("active", 1, 0, T0 + timedelta(minutes=6))
+    async with Storage(db_url) as storage:
+        ids = []
+        for minute, arriving in enumerate((api, pay)):
+            now = T0 + timedelta(minutes=minute)
+            async with storage.transaction() as tx:
+                await tx.store_alerts([arriving], [arriving.fingerprint], now)
+                await tx.lock_incidents()
+                book = IncidentBook(await tx.open_incidents(), topology, now)
+                incident = book.place(arriving)
+                book.renumber(await tx.reserve_incident_ids(1))
+                book.paged(incident, arriving)
+                await tx.save_incidents(list(book.touched.values()), topology, now)
+                ids.append(incident.id)
+        first, second = ids
+        async with storage.transaction() as tx:  # the second is escalating: Alice paged
+            page = encode_message(Message("incident", "firing", "bridge", (pay,)))
+            escalation = NewEscalation(second, "default", walk, page, {})
+            assert await tx.start_escalations([escalation], T0) == 1
+            assert await tx.escalation_for_update(second) == ("default", walk)  # at step 2
+            await tx.record_pages(second, [Page("alice", "sms", "+15005550011")], 0, 0, T0)
+
+        now = T0 + timedelta(minutes=3)
+        async with storage.transaction() as tx:
+            await tx.store_alerts([db], ["db"], now)
+            await tx.lock_incidents()
+            book = IncidentBook(await tx.open_incidents(), topology, now)
+            survivor = book.place(db)
+            assert survivor.id == first
+            inherited = await tx.hand_over_escalations(
+                [(m.absorbed.id, m.survivor.id) for m in book.merges], now
+            )
+            await tx.save_incidents(list(book.touched.values()), topology, now)
+        assert inherited == {first: ("default", walk)}
+
+        kept, ended = await storage.incidents()
+        assert (kept.id, kept.status, kept.probable_cause, kept.alert_count) == (
+            first,
+            "firing",
+            "DatabaseErrorsHigh",
+            3,
+        )
+        assert kept.title == "DatabaseErrorsHigh and 2 related alerts (org-3)"
+        assert (kept.merged_into, kept.paged_severity, kept.opened_at) == (None, "high", T0)
+        assert (ended.id, ended.status, ended.merged_into, ended.resolved_at) == (
+            second,
+            "resolved",
+            first,
+            now,
+        )
+        assert ended.title == "PaymentFailureRatioHigh (org-3)"  # what it was, for the record
+        linked = await storage.query(
+            "SELECT incident_id FROM dashboard_alerts UNION ALL SELECT incident_id FROM"
+            " payment_alerts UNION ALL SELECT incident_id FROM system_alerts"
+        )
+        assert [r["incident_id"] for r in linked] == [first] * 3
+        events = await storage.query(
+            "SELECT incident_id, kind, detail::text AS detail FROM incident_events"
+            " WHERE kind LIKE 'merged%' ORDER BY id"
+        )
+        assert [(e["incident_id"], e["kind"], json.loads(e["detail"])) for e in events] == [
+            (second, "merged_into", {"incident_id": first, "alertname": "DatabaseErrorsHigh"}),
+            (first, "merged", {"incidents": [second], "alertname": "DatabaseErrorsHigh"}),
+        ]
+        [stopped] = await storage.query("SELECT state, next_at FROM escalations")
+        assert (stopped["state"], stopped["next_at"]) == ("done", None)
+        notified = await storage.query(
+            "SELECT incident_id, person_id FROM escalation_notifications ORDER BY id"
+        )
+        assert [(n["incident_id"], n["person_id"]) for n in notified] == [
+            (second, "alice"),
+            (first, "alice"),  # an SMS "ack" from Alice now finds the survivor
+        ]
+        async with storage.transaction() as tx:
+            assert await tx.newest_paged_incident("alice") == first
+            assert await tx.surviving_incident(second) == first
+            assert await tx.surviving_incident(first) == first
+            assert await tx.surviving_incident(999) == 999  # no such incident: unchanged
+            await tx.lock_incidents()
+            [open_] = await tx.open_incidents()
+            assert {m.fingerprint for m in open_.members} == {"api", "pay", "db"}
+            assert await tx.hand_over_escalations([(second, first)], now) == {}  # once
+
+        migration = next(m for m in load_migrations() if m.version == "0010_incident_merge")
+        await storage.execute(migration.sql)  # idempotent
