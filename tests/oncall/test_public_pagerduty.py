@@ -11,12 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bridge.app import Bridge
 from bridge.channels.pagerduty import incident_dedup_key
+from bridge.oncall.config import OncallConfigError, load_oncall
 from bridge.public.pagerduty import signature, verify
 from tests.bridge.support import BridgeClient, am_alert
 from tests.oncall.bridge_support import oncall_bridge, post_alerts
+from tests.oncall.support import write
 
 SECRET = "pd-webhook-secret-0123456789abcdef"
 OLD_SECRET = "pd-webhook-secret-retired-000000"
@@ -275,3 +278,29 @@ async def test_without_a_secret_the_endpoint_is_off(db_url, aiohttp_client, fake
     body = event("incident.acknowledged", 1, client.clock.now)
     status, _ = await deliver(client, body, "v1=" + hmac.new(b"", body, "sha256").hexdigest())
     assert status == 404
+
+
+def test_the_oncall_file_names_each_persons_pagerduty_user(tmp_path) -> None:
+    ok = """\
+    people:
+      - {id: alice, contacts: {sms: "+15005550011", pagerduty: PALICE1}}
+      - {id: bob, contacts: {pagerduty: PBOB001}}
+    """
+    config = load_oncall(write(tmp_path, ok))
+    assert config.person_by_pagerduty("PALICE1").id == "alice"
+    assert config.person_by_pagerduty("PBOB001").id == "bob"  # acts only from PagerDuty
+    assert config.person_by_pagerduty("PNOBODY") is None
+    assert config.person_by_pagerduty("") is None
+    assert config.people["alice"].contacts.for_via("sms") == ("+15005550011",)
+
+    bad = """\
+    people:
+      - {id: alice, contacts: {sms: "+15005550011", pagerduty: "palice 1"}}
+    """
+    with pytest.raises(OncallConfigError) as info:
+        load_oncall(write(tmp_path, bad))
+    [error] = info.value.errors
+    assert error.endswith(
+        ":2:60: person alice.contacts.pagerduty: 'palice 1' is not a PagerDuty user id"
+        " (like PLH1HKV)"
+    )
