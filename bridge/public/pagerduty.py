@@ -78,10 +78,18 @@ def verify(secret: str, body: bytes, header: str) -> bool:
 
 
 def person_of(context: PublicContext, agent: Any) -> str:
-    """Who acts: the on-call file's person with that PagerDuty user id, else ``pagerduty:ID``."""
+    """Who acts: the on-call file's person with that PagerDuty user id, else ``pagerduty:ID``;
+    an agent that is no user (a service resolving by itself) ``pagerduty:service:ID``."""
     agent_id = agent.get("id") if isinstance(agent, dict) else None
     if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
         return "pagerduty"
+    kind = str(agent.get("type") or "user_reference").removesuffix("_reference")
+    if kind != "user":
+        return (
+            f"pagerduty:{kind}:{agent_id}"
+            if _AGENT_ID.fullmatch(kind.replace("_", ""))
+            else "pagerduty"
+        )
     person = context.oncall.person_by_pagerduty(agent_id)
     return person.id if person is not None else f"pagerduty:{agent_id}"
 

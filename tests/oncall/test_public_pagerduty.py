@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ import pytest
 from bridge.app import Bridge
 from bridge.channels.pagerduty import incident_dedup_key
 from bridge.oncall.config import OncallConfigError, load_oncall
-from bridge.public.pagerduty import signature, verify
+from bridge.public.pagerduty import person_of, signature, verify
 from tests.bridge.support import BridgeClient, am_alert
 from tests.oncall.bridge_support import oncall_bridge, post_alerts
 from tests.oncall.support import write
@@ -304,3 +305,22 @@ def test_the_oncall_file_names_each_persons_pagerduty_user(tmp_path) -> None:
         ":2:60: person alice.contacts.pagerduty: 'palice 1' is not a PagerDuty user id"
         " (like PLH1HKV)"
     )
+
+
+@pytest.mark.parametrize(
+    ("agent", "expected"),
+    [
+        ({"id": "PALICE1", "type": "user_reference"}, "alice"),
+        ({"id": "PSTRNGR", "type": "user_reference"}, "pagerduty:PSTRNGR"),
+        ({"id": "PF9KMXH", "type": "service_reference"}, "pagerduty:service:PF9KMXH"),
+        ({"id": "PALICE1", "type": "service_reference"}, "pagerduty:service:PALICE1"),
+        ({"id": "P<script>", "type": "user_reference"}, "pagerduty"),
+        ({"id": "PX", "type": "evil type!"}, "pagerduty"),
+        (None, "pagerduty"),
+        ("PALICE1", "pagerduty"),
+    ],
+)
+def test_who_acts_for_an_agent(tmp_path, agent, expected) -> None:
+    text = 'people:\n  - {id: alice, contacts: {sms: "+15005550011", pagerduty: PALICE1}}\n'
+    context = SimpleNamespace(oncall=load_oncall(write(tmp_path, text)))
+    assert person_of(context, agent) == expected  # type: ignore[arg-type]
