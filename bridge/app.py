@@ -73,8 +73,18 @@ class Bridge:
         # the severity table's channels: not the on-call-only ones, not SMS without a number
         sms = config.channels.sms if config.channels is not None else None
         sms_numbers = sms.recipients if sms is not None else ("default",)
+        # Apprise: the severities with APPRISE_URLS_* (without any, only the on-call file's)
+        apprise = getattr(config.channels, "apprise", None)
+        apprise_urls = apprise.urls if apprise is not None else {}
         self.router = Router(
-            n for n in notifiers if n not in ONCALL_ONLY and (n != "sms" or sms_numbers)
+            (
+                n
+                for n in notifiers
+                if n not in ONCALL_ONLY
+                and (n != "sms" or sms_numbers)
+                and (n != "apprise" or apprise_urls)
+            ),
+            apprise_urls=apprise_urls,
         )
         self.metrics.thresholds_from(self.router.thresholds)
         self.rules = FatigueRules(
@@ -180,6 +190,7 @@ class Bridge:
             clock=self.clock,
             public_url=self.config.public_url,
             twilio_auth_token=sms.auth_token if sms else None,
+            pagerduty_webhook_secret=self.config.pagerduty_webhook_secret or None,
             links=self.links,
             calendar_secret=calendar_secret(self.config.webhook_token),
         )

@@ -115,6 +115,8 @@ class BridgeConfig:
     # ONCALL_CONFIG and what it holds, checked at start-up; None: no on-call file
     oncall_config: Path | None = None
     oncall: OncallConfig | None = field(default=None, repr=False, compare=False)
+    # PAGERDUTY_WEBHOOK_SECRET: signs PagerDuty's V3 webhooks (bridge/public/pagerduty.py)
+    pagerduty_webhook_secret: str = field(default="", repr=False)
 
     @property
     def alertmanager_api_urls(self) -> tuple[str, ...]:
@@ -179,6 +181,7 @@ class BridgeConfig:
             public_url=_public_url(env),
             oncall_config=oncall_config,
             oncall=oncall,
+            pagerduty_webhook_secret=read_text(env, "PAGERDUTY_WEBHOOK_SECRET"),
         )
 
 

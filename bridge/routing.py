@@ -9,7 +9,7 @@ polls that one value and reloads when it moved, so a change reaches every replic
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +26,7 @@ DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {
     "low": ("email",),
 }
 CONSOLE = "console"
+APPRISE = "apprise"  # added to a severity's channels when APPRISE_URLS_<SEVERITY> is set
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,15 @@ def quiet_until(start: time | None, end: time | None, tz: str, now: datetime) ->
 class Router:
     """Routes alerts using the channels that are configured (``available``)."""
 
-    def __init__(self, available: Iterable[str]) -> None:
+    def __init__(
+        self,
+        available: Iterable[str],
+        *,
+        apprise_urls: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.available = frozenset(available)
+        # severity -> its Apprise URLs, the recipients of its ``apprise`` route
+        self.apprise_urls = {s: urls for s, urls in (apprise_urls or {}).items() if urls}
         self.console_only = self.available == {CONSOLE}
         self.version: str | None = None
         self._prefs: dict[str, PreferenceRow] = {}
@@ -117,12 +125,24 @@ class Router:
         if self.console_only:
             return (CONSOLE,)
         wanted: Iterable[str] = DEFAULT_CHANNELS.get(severity, DEFAULT_CHANNELS["low"])
+        if severity in self.apprise_urls:
+            wanted = (*wanted, APPRISE)
         if prefs is not None and prefs.channels is not None:
             if isinstance(prefs.channels, list):
                 wanted = prefs.channels
             elif isinstance(prefs.channels, dict) and severity in prefs.channels:
                 wanted = prefs.channels[severity] or ()
         return tuple(dict.fromkeys(c for c in wanted if c in self.available))
+
+    def _recipients(
+        self, channel: str, severity: str, prefs: PreferenceRow | None
+    ) -> tuple[str, ...]:
+        """The organization's recipients for the channel; for Apprise, else the severity's URLs
+        (an organization naming Apprise for a severity without URLs has none: no route)."""
+        own = tuple(prefs.recipients.get(channel) or ()) if prefs is not None else ()
+        if channel == APPRISE and not own:
+            return self.apprise_urls.get(severity, ())
+        return own
 
     def routes(self, alert: Alert, now: datetime) -> list[Route]:
         org = alert.organization_id
@@ -131,8 +151,10 @@ class Router:
         targets = self._routes.get(cache_key)
         if targets is None:
             targets = self._routes[cache_key] = tuple(
-                (channel, tuple(prefs.recipients.get(channel) or ()) if prefs is not None else ())
+                (channel, recipients)
                 for channel in self.channels_for(alert.severity, prefs)
+                if (recipients := self._recipients(channel, alert.severity, prefs))
+                or channel != APPRISE
             )
         not_before = None
         if (

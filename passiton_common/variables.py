@@ -171,6 +171,11 @@ _CATALOGUE = (
     Variable("PAGERDUTY_INTEGRATION_KEY", "text", BR, "Events API v2 routing key", secret=True),
     Variable("PAGERDUTY_EVENTS_URL", "url", BR, "override", "https://events.pagerduty.com/v2/enqueue"),
     Variable("PAGERDUTY_DEDUP_KEY", "choice", BR, "`alert`: one PagerDuty incident per bridge incident (sha256 of `incident:<id>`; alerts stored before incidents existed: per alert); `group`: Alertmanager's own dedup_key (sha256 of the group key), required when Alertmanager also pages PagerDuty directly (the out-of-band path: `deploy/compose/pagerduty.yml`, and `up` with a PagerDuty key), so the two open one incident", "alert", choices=("alert", "group")),
+    Variable("PAGERDUTY_WEBHOOK_SECRET", "text", BR, "the signing secret of the PagerDuty V3 webhook subscription posting to `BRIDGE_PUBLIC_URL/v1/pagerduty/webhook` (acknowledge and resolve in PagerDuty); unset: that endpoint answers 404", secret=True),
+    Variable("APPRISE_URLS_CRITICAL", "text", BR, "Apprise URLs (`ntfys://…`, `tgram://…`, `json://…`; comma or space separated) that get every critical page besides the channels above", secret=True),
+    Variable("APPRISE_URLS_HIGH", "text", BR, "Apprise URLs for high alerts", secret=True),
+    Variable("APPRISE_URLS_MEDIUM", "text", BR, "Apprise URLs for medium alerts", secret=True),
+    Variable("APPRISE_URLS_LOW", "text", BR, "Apprise URLs for low alerts", secret=True),
     # --- both ---
     Variable("LOG_LEVEL", "text", "both", "log level", "INFO"),
 )

@@ -34,6 +34,11 @@ SECRETS = {
     "SMTP_PASSWORD": "smtp-password-8e2a",
     "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
     "PAGERDUTY_INTEGRATION_KEY": PD_KEY,
+    "PAGERDUTY_WEBHOOK_SECRET": "pd-webhook-secret-5e9c2a",
+    "APPRISE_URLS_CRITICAL": "ntfys://ntfy.example.org/critical-topic-6b1d",
+    "APPRISE_URLS_HIGH": "tgram://123456789:telegram-bot-token-2f7e/-100987",
+    "APPRISE_URLS_MEDIUM": "json://hooks:json-password-9a4c@hooks.example.org/medium",
+    "APPRISE_URLS_LOW": "gotify://gotify.example.org/gotify-token-3c8b",
 }
 CHANNELS = {
     "SLACK_CHANNEL": "C0ALERTS1",
@@ -46,7 +51,16 @@ CHANNELS = {
     "ALERT_SMS_RECIPIENTS": "+15550000001",
 }
 # What must never be printed: the values, and the password part of the URLs.
-NEVER_SHOWN = (*SECRETS.values(), "db-password-7c1e", "probe-password-3d9f", "slackpathsecret")
+NEVER_SHOWN = (
+    *SECRETS.values(),
+    "db-password-7c1e",
+    "probe-password-3d9f",
+    "slackpathsecret",
+    "critical-topic-6b1d",
+    "telegram-bot-token-2f7e",
+    "json-password-9a4c",
+    "gotify-token-3c8b",
+)
 
 
 def test_every_secret_can_come_from_a_file(tmp_path):
@@ -71,6 +85,8 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     assert channels.email.password == SECRETS["SMTP_PASSWORD"]
     assert channels.sms.auth_token == SECRETS["TWILIO_AUTH_TOKEN"]
     assert channels.pagerduty.integration_key == PD_KEY
+    assert bridge.pagerduty_webhook_secret == SECRETS["PAGERDUTY_WEBHOOK_SECRET"]
+    assert channels.apprise.urls["low"] == (SECRETS["APPRISE_URLS_LOW"],)
     exporter = ExporterConfig.from_env(env)
     assert exporter.ingest_token == SECRETS["EXPORTER_INGEST_TOKEN"]
     assert exporter.stripe_webhook_secret == SECRETS["STRIPE_WEBHOOK_SECRET"]
@@ -123,7 +139,7 @@ async def test_reprs_show_no_secret():
     async with httpx.AsyncClient() as http:
         threads = SlackMessages(open_storage(config.database_url))  # not opened: only shown
         notifiers = build_notifiers(config.channels, http, slack_threads=threads)
-        assert sorted(notifiers) == ["email", "pagerduty", "slack", "sms"]
+        assert sorted(notifiers) == ["apprise", "email", "pagerduty", "slack", "sms"]
         shown += repr(notifiers)
     for secret in NEVER_SHOWN:
         assert secret not in shown

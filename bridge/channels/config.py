@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Literal
 
+from bridge.channels.apprise import is_valid_url, split_urls
 from passiton_common.settings import ConfigError, EnvReader, read_secrets
 from passiton_common.variables import SMTP_DEFAULT_PORTS, default_of, variable
 
@@ -90,6 +91,12 @@ class PagerDutySettings:
 
 
 @dataclass(frozen=True)
+class AppriseSettings:
+    # severity -> Apprise URLs (APPRISE_URLS_CRITICAL, ...); the URLs are credentials
+    urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
 class ChannelsConfig:
     """Which channels are on and how to reach them."""
 
@@ -99,6 +106,7 @@ class ChannelsConfig:
     pagerduty: PagerDutySettings | None = None
     # checks Slack's button presses (POST /v1/slack/interactions); None: that endpoint is off
     slack_signing_secret: str | None = field(default=None, repr=False)
+    apprise: AppriseSettings | None = None  # the severity table's Apprise URLs
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     alertmanager_urls: tuple[str, ...] = ()  # every one of an HA cluster; the first is the above
@@ -114,6 +122,7 @@ class ChannelsConfig:
                 ("email", self.email),
                 ("sms", self.sms),
                 ("pagerduty", self.pagerduty),
+                ("apprise", self.apprise),
             )
             if settings is not None
         )
@@ -130,6 +139,7 @@ class ChannelsConfig:
             email=_email(get),
             sms=_sms(get),
             pagerduty=_pagerduty(get),
+            apprise=_apprise(get),
             prometheus_url=get.url("PROMETHEUS_URL"),
             alertmanager_url=alertmanagers[0] if alertmanagers else None,
             alertmanager_urls=alertmanagers,
@@ -260,3 +270,29 @@ def _pagerduty(get: EnvReader) -> PagerDutySettings | None:
         events_url=url or DEFAULT_PAGERDUTY_EVENTS_URL,
         dedup="group" if dedup == "group" else "alert",
     )
+
+
+# --- Apprise ----------------------------------------------------------------------------------
+
+
+def _apprise(get: EnvReader) -> AppriseSettings | None:
+    """Each severity's Apprise URLs, every one parsed by Apprise now: an error names the variable
+    and the URL's position, never the URL (it holds credentials)."""
+    given = {
+        "critical": ("APPRISE_URLS_CRITICAL", get("APPRISE_URLS_CRITICAL")),
+        "high": ("APPRISE_URLS_HIGH", get("APPRISE_URLS_HIGH")),
+        "medium": ("APPRISE_URLS_MEDIUM", get("APPRISE_URLS_MEDIUM")),
+        "low": ("APPRISE_URLS_LOW", get("APPRISE_URLS_LOW")),
+    }
+    urls: dict[str, tuple[str, ...]] = {}
+    for severity, (name, text) in given.items():
+        found = split_urls(text or "")
+        for position, url in enumerate(found, 1):
+            if not is_valid_url(url):
+                raise ConfigError(
+                    f"{name}: URL {position} of {len(found)} is not an Apprise URL Apprise can use"
+                    " (scheme://…; https://github.com/caronc/apprise/wiki)"
+                )
+        if found:
+            urls[severity] = found
+    return AppriseSettings(urls) if urls else None

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import httpx
 
+from bridge.channels.apprise import AppriseNotifier
 from bridge.channels.base import Notifier
 from bridge.channels.config import ChannelsConfig
 from bridge.channels.console import ConsoleNotifier
@@ -20,7 +21,7 @@ from bridge.channels.slack_webapi import SlackWebApi
 from bridge.channels.sms import SmsNotifier
 from bridge.channels.voice import VoiceNotifier
 
-CHANNELS = ("slack", "email", "sms", "voice", "pagerduty", "console")
+CHANNELS = ("slack", "email", "sms", "voice", "pagerduty", "apprise", "console")
 # Channels that only on-call escalation steps use (never the severity table).
 ONCALL_ONLY = frozenset({"voice"})
 
@@ -41,7 +42,8 @@ def build_notifiers(
     ``http`` is shared by Slack and PagerDuty and stays the caller's to close; without it each
     makes its own client. Call ``aclose_notifiers`` on shutdown either way (Twilio's client
     holds an aiohttp session). With ``oncall`` (an on-call file), Twilio's credentials also
-    make the voice channel, whose calls are answered at ``public_url``. Slack's Web API mode
+    make the voice channel, whose calls are answered at ``public_url``, and Apprise is on for
+    the people's ``apprise`` contacts even without ``APPRISE_URLS_*``. Slack's Web API mode
     (``SLACK_BOT_TOKEN`` + ``SLACK_CHANNEL``) needs ``slack_threads``, the store of its
     incidents' messages.
     """
@@ -111,7 +113,12 @@ def build_notifiers(
             timeout=timeout,
             dedup=config.pagerduty.dedup,
         )
-    if not notifiers:
+    if config.apprise or oncall:
+        urls = config.apprise.urls if config.apprise else {}
+        notifiers["apprise"] = AppriseNotifier(urls, timeout=timeout)
+    # the severity table needs a channel (Apprise without APPRISE_URLS_* is the on-call file's)
+    table = [n for n in notifiers if n not in ONCALL_ONLY and (n != "apprise" or config.apprise)]
+    if not table:
         notifiers["console"] = ConsoleNotifier()
     return notifiers
 

@@ -79,7 +79,7 @@ def load_oncall(path: Path) -> OncallConfig:
 
 _TOP = ("people", "schedules", "escalation_policies", "routes")
 _PERSON = ("id", "name", "time_zone", "contacts")
-_CONTACTS = VIAS
+_CONTACTS = (*VIAS, "pagerduty")
 _SCHEDULE = ("id", "time_zone", "rotation")
 _ROTATION = ("type", "handoff", "start", "people", "shift_hours")
 _POLICY = ("id", "repeat", "ack_timeout", "steps")
@@ -190,7 +190,7 @@ class _Parser:
             return None
         found: dict[str, str] = {}
         ok = True
-        for via in ("sms", "voice", "email", "slack"):
+        for via in ("sms", "voice", "email", "slack", "pagerduty"):
             if via not in fields:
                 continue
             text = self.r.text(fields[via], f"{where}.{via}")
@@ -210,7 +210,9 @@ class _Parser:
                 ok = False
             apprise.append(url)
         if not found and not apprise and ok:
-            self.r.error(node, f"{where}: no contact at all (sms, voice, email, slack or apprise)")
+            self.r.error(
+                node, f"{where}: no contact at all (sms, voice, email, slack, apprise or pagerduty)"
+            )
         return Contacts(**found, apprise=tuple(apprise)) if ok else None
 
     def _schedule(self, node: Node, where: str) -> Schedule | None:
@@ -427,6 +429,8 @@ def _contact_problem(via: str, text: str) -> str:
         return f"{text!r} is not an e-mail address"
     if via == "slack" and not (text[:1] in "UW" and text.isalnum() and text.isupper()):
         return f"{text!r} is not a Slack user id (like U0123ABCD)"
+    if via == "pagerduty" and not (text.isascii() and text.isalnum() and text.isupper()):
+        return f"{text!r} is not a PagerDuty user id (like PLH1HKV)"
     return ""
 
 

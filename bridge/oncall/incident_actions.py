@@ -109,13 +109,15 @@ class StoredIncidentActions:
                         now,
                     )
                     for channel in self.mirrored
+                    # PagerDuty's own acknowledgement (its webhook) is not sent back to it
+                    if not (channel == "pagerduty" and via == "pagerduty")
                 ]
                 if mirror:
                     await insert_deliveries(tx.conn, mirror, now, returning=False)
         outcome = "changed" if changed else "unchanged"
         self.metrics.incident_actions.labels(action=action, via=via, outcome=outcome).inc()
         if changed:
-            if self.mirrored:
+            if any(c != "pagerduty" or via != "pagerduty" for c in self.mirrored):
                 self.on_enqueued()
             self.on_walk_changed()
         log.info(

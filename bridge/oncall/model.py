@@ -25,6 +25,8 @@ class Contacts:
     email: str | None = None
     slack: str | None = None
     apprise: tuple[str, ...] = ()
+    # not a way to page: the PagerDuty user whose acknowledgements there are this person's
+    pagerduty: str | None = None
 
     def for_via(self, via: str) -> tuple[str, ...]:
         """The addresses for one ``via`` (``sms``, ``voice``, ...); empty if there are none."""
@@ -110,5 +112,12 @@ class OncallConfig:
     def person_by_slack(self, user_id: str) -> Person | None:
         for person in self.people.values():
             if person.contacts.slack == user_id:
+                return person
+        return None
+
+    def person_by_pagerduty(self, user_id: str) -> Person | None:
+        """Whose PagerDuty user (``contacts.pagerduty``, like ``PLH1HKV``) this is."""
+        for person in self.people.values():
+            if user_id and person.contacts.pagerduty == user_id:
                 return person
         return None

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from bridge.public import ack_links, calendars, twilio
+from bridge.public import ack_links, calendars, pagerduty, twilio
 from bridge.public.context import CONTEXT, PublicContext
 from bridge.public.guard import RateLimiter
 
@@ -41,6 +41,7 @@ def create_public_app(
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_post("/v1/twilio/sms", twilio.sms)
     app.router.add_post("/v1/twilio/voice", twilio.voice)
+    app.router.add_post("/v1/pagerduty/webhook", pagerduty.webhook)
     app.router.add_get("/v1/ack/{token}", ack_links.show)
     app.router.add_post("/v1/ack/{token}", ack_links.act)
     app.router.add_get("/v1/oncall/{kind}/{ident}.ics", calendars.feed)

@@ -24,6 +24,7 @@ class PublicContext:
     clock: Callable[[], datetime]
     public_url: str  # BRIDGE_PUBLIC_URL: what Twilio signs, the base of links
     twilio_auth_token: str | None = field(default=None, repr=False)
+    pagerduty_webhook_secret: str | None = field(default=None, repr=False)
     links: AckLinks | None = None
     calendar_secret: bytes = field(default=b"", repr=False)  # the iCalendar feeds' key
 

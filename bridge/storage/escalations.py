@@ -184,6 +184,17 @@ class EscalationWrites:
             person_id,
         )
 
+    async def open_incident_by_dedup_key(self, key: str) -> int | None:
+        """The open incident whose PagerDuty dedup_key (sha256 hex of ``incident:<id>``, see
+        ``bridge.channels.pagerduty.incident_dedup_key``) is ``key``: the open incidents are
+        few, so each one's key is computed here rather than stored."""
+        return await self.conn.fetchval(
+            """SELECT id FROM incidents WHERE status <> 'resolved'
+               AND encode(sha256(convert_to('incident:' || id::text, 'UTF8')), 'hex') = $1
+               LIMIT 1""",
+            key.lower(),
+        )
+
     async def first_seen(self, source: str, request_id: str, now: datetime) -> bool:
         """Record a signed inbound request; False when it was seen before (a replay)."""
         row = await self.conn.fetchval(

@@ -29,7 +29,7 @@ people:
     name: Alice Example
     time_zone: Europe/Berlin
     contacts: {sms: "+15005550011", voice: "+15005550011", email: alice@example.org,
-               slack: U0ALICE}
+               slack: U0ALICE, pagerduty: PALICE1}
   - id: bob
     name: Bob Example
     time_zone: America/New_York
