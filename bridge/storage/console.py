@@ -20,7 +20,7 @@ from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 ROLES = ("viewer", "responder", "admin")
 STATUSES = ("firing", "resolved")
 # The organizations a user may see: None is every one; a tuple limits the user to incidents
-# touching them and, within those, to their alerts (alerts of no organization included).
+# touching them and, within those, to their alerts (not those of no organization).
 Scope = tuple[str, ...] | None
 
 

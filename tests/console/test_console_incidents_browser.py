@@ -58,7 +58,7 @@ async def test_incidents_in_chromium_keyboard_and_acknowledge(console, shots):
                 members = page.locator(f"#incident-{big} tr.member")
                 await expect(head).to_be_visible()
                 await expect(members.first).to_be_hidden()
-                await page.screenshot(path=str(shots / f"{name}-now.png"), full_page=True)
+                await page.screenshot(path=str(shots / f"incidents-{name}-now.png"), full_page=True)
 
                 # j focuses the first incident (the most severe), o opens it, j walks into
                 # its alerts, o from an alert closes it again and focuses the incident
@@ -68,7 +68,9 @@ async def test_incidents_in_chromium_keyboard_and_acknowledge(console, shots):
                 await expect(members).to_have_count(4)
                 for i in range(4):
                     await expect(members.nth(i)).to_be_visible()
-                await page.screenshot(path=str(shots / f"{name}-now-open.png"), full_page=True)
+                await page.screenshot(
+                    path=str(shots / f"incidents-{name}-now-open.png"), full_page=True
+                )
                 await page.keyboard.press("j")
                 await expect(members.first).to_have_class(re.compile(r"\bfocus\b"))
                 await page.keyboard.press("o")
@@ -89,10 +91,14 @@ async def test_incidents_in_chromium_keyboard_and_acknowledge(console, shots):
                 await page.keyboard.press("Enter")
                 await expect(page.locator("h1")).to_contain_text("PaymentFailureRatioHigh")
                 await expect(page.locator(".incident-link")).to_contain_text(f"incident #{big}")
-                await page.screenshot(path=str(shots / f"{name}-alert.png"), full_page=True)
+                await page.screenshot(
+                    path=str(shots / f"incidents-{name}-alert.png"), full_page=True
+                )
                 await page.locator(".incident-link a").click()
                 await expect(page.locator("h1")).to_contain_text("DatabaseErrorsHigh")
-                await page.screenshot(path=str(shots / f"{name}-incident.png"), full_page=True)
+                await page.screenshot(
+                    path=str(shots / f"incidents-{name}-incident.png"), full_page=True
+                )
                 if name == "desktop":
                     await page.get_by_placeholder("note (optional)").fill("failing over the db")
                     await page.get_by_role(
@@ -102,7 +108,8 @@ async def test_incidents_in_chromium_keyboard_and_acknowledge(console, shots):
                     await expect(page.locator(".ackline")).to_contain_text("failing over the db")
                     await expect(page.locator("h1 .chip.state")).to_have_text("acknowledged")
                     await page.screenshot(
-                        path=str(shots / f"{name}-incident-acknowledged.png"), full_page=True
+                        path=str(shots / f"incidents-{name}-incident-acknowledged.png"),
+                        full_page=True,
                     )
                 await context.close()
         finally:
