@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.console.support import PASSWORD
-from tests.console.test_console_incidents import incident_ids, outage
+from tests.console.support import PASSWORD, incident_ids, outage
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
