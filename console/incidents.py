@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bridge.model import SEVERITY_RANK
+from bridge.oncall.actions import UnknownIncident
 from bridge.storage.console import AlertRow, ConsoleIncident, ConsoleUser, IncidentEvent
 from console.alerts import decorate, suppression_items
 from console.common import (
@@ -262,15 +263,29 @@ async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
     form = await _form(request)
     note = form.get("note", "").strip()[:500]
     entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
-    done = await console.store.acknowledge_incident(incident.id, user.organizations, note, entry)
+    # the bridge's incident actions, when it has them, set the status, write the timeline,
+    # stop the escalation and tell where it was paged; the store acknowledges the alerts
+    actions = console.host.incident_actions()
+    done = await console.store.acknowledge_incident(
+        incident.id, user.organizations, note, entry, set_status=actions is None
+    )
     if done is None:
         raise web.HTTPNotFound(text="no such incident")
     if done.status == "resolved":
         return _problem(
             request, 409, "This incident has resolved; there is nothing to acknowledge."
         )
+    changed = done.changed
+    if actions is not None:
+        try:
+            result = await actions.act(
+                incident.id, "acknowledge", person_id=user.username, via="console"
+            )
+        except UnknownIncident:
+            raise web.HTTPNotFound(text="no such incident") from None
+        changed = result.changed
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
-    if done.changed or done.alerts:
+    if changed or done.alerts:
         notice = f"incident #{incident.id} acknowledged"
         if done.alerts:
             notice += f" with {done.alerts} alert{'s' * (done.alerts > 1)}"

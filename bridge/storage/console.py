@@ -340,9 +340,16 @@ class ConsoleStore(Protocol):
         """The audit entries of these alert instances, oldest first."""
 
     async def acknowledge_incident(
-        self, incident_id: int, scope: Scope, note: str, audit: AuditEntry
+        self,
+        incident_id: int,
+        scope: Scope,
+        note: str,
+        audit: AuditEntry,
+        *,
+        set_status: bool = True,
     ) -> IncidentAck | None:
         """Acknowledge the incident (unless resolved) and its firing alerts within the scope,
         by ``audit.username`` at ``audit.at``: one acknowledgement and audit entry per alert,
-        the incident's status and ``acknowledged_at``, an ``incident_events`` entry; one
-        transaction. None when no incident in the scope has that id."""
+        the incident's status and ``acknowledged_at`` and an ``incident_events`` entry (unless
+        not ``set_status``: the bridge's ``IncidentActions`` does those); one transaction.
+        None when no incident in the scope has that id."""

@@ -118,7 +118,13 @@ class IncidentReads:
         return [audit_row(r) for r in rows]
 
     async def acknowledge_incident(
-        self, incident_id: int, scope: Scope, note: str, audit: AuditEntry
+        self,
+        incident_id: int,
+        scope: Scope,
+        note: str,
+        audit: AuditEntry,
+        *,
+        set_status: bool = True,
     ) -> IncidentAck | None:
         async with self._conn() as conn, conn.transaction():
             # the row lock orders this against the ingest writing the incident (a resolve
@@ -158,6 +164,10 @@ class IncidentReads:
                     detail={"note": note, "incident": incident_id},
                 )
                 await insert_audit(conn, entry)
+            if not set_status:
+                if acked:
+                    await insert_audit(conn, audit)
+                return IncidentAck(status, False, len(acked))
             moved = await conn.execute(
                 "UPDATE incidents SET status = 'acknowledged', acknowledged_at = $2,"
                 " updated_at = $2 WHERE id = $1 AND status = 'firing'",

@@ -15,6 +15,7 @@ import re
 import pytest
 
 from bridge.storage import open_storage
+from bridge.storage.console import AuditEntry, IncidentAck
 from console.cli import cmd_user
 from tests.bridge.support import T0, count, make_config
 from tests.console.support import (
@@ -379,3 +380,25 @@ async def test_the_users_page_limits_a_user_to_organizations(console):
     )
     assert refused.status == 400
     assert "an admin sees every organization" in await refused.text()
+
+
+async def test_beside_the_bridges_incident_actions_the_store_acknowledges_only_the_alerts(console):
+    # with the bridge's IncidentActions (ConsoleHost.incident_actions), they set the incident's
+    # status and timeline; the console's query acknowledges its alerts and audits
+    await outage(console)
+    big = (await incident_ids(console))["pay0"]
+    storage = console.bridge.storage
+    entry = AuditEntry(console.clock(), "responder", "acknowledged incident", detail={"x": 1})
+    store = storage.console()
+    done = await store.acknowledge_incident(big, ("org-a", "org-b"), "", entry, set_status=False)
+    assert done == IncidentAck("firing", False, 2)
+    assert await storage.query(f"SELECT status FROM incidents WHERE id = {big}") == [  # noqa: S608
+        {"status": "firing"}
+    ]
+    assert await count(storage, "incident_events", "WHERE kind = 'acknowledged'") == 0
+    acked = await storage.query("SELECT fingerprint FROM alert_acknowledgements ORDER BY 1")
+    assert acked == [{"fingerprint": "pay0"}, {"fingerprint": "pay1"}]
+    assert await count(storage, "console_audit") == 3
+    again = await store.acknowledge_incident(big, None, "", entry, set_status=False)
+    assert again == IncidentAck("firing", False, 2)  # pay2 and db1
+    assert await count(storage, "console_audit") == 6
