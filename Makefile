@@ -109,9 +109,11 @@ bench: install debs postgres $(ALERTA_VENV)/.installed
 	$(MAKE) ts-build
 	node benchmarks/ts_client_overhead.mjs
 
-# The console's screenshots in docs/console/, from its browser test against a real stack.
+# The console's screenshots in docs/console/, from its browser tests: against a real stack, and
+# the incidents (keyboard, acknowledgement) against the bridge process's app.
 screenshots: $(STAMP) debs postgres
-	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q tests/e2e/test_console_browser.py
+	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q \
+	  tests/e2e/test_console_browser.py tests/console/test_console_incidents_browser.py
 
 # Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules
 # (the simulated history is cached in .passiton/backtest-history while the scenario is unchanged).

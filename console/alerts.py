@@ -1,14 +1,12 @@
-"""The Now page, one alert's page, and acknowledge, silence, retry."""
+"""One alert's page, and acknowledge, silence, retry (the Now page is ``incidents.py``)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from aiohttp import web
 
-from bridge.model import SEVERITY_RANK
 from bridge.storage import ALERT_TABLES
 from bridge.storage.console import (
     Acknowledgement,
@@ -72,41 +70,11 @@ def suppression_items(found: Suppression | None, *, resolved: bool) -> list[tupl
     return items
 
 
-async def _decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
+async def decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
     deliveries = await console.store.deliveries([a.fingerprint for a in alerts])
     acks = await console.store.acknowledgements([a.instance for a in alerts])
     per_alert = {(a.table, a.id): _delivery_summary(a, deliveries) for a in alerts}
     return per_alert, acks
-
-
-async def now_page(request: web.Request) -> web.StreamResponse:
-    console = _console(request)
-    alerts = await console.store.firing(500)
-    delivered, acks = await _decorate(console, alerts)
-    found = await console.store.suppressions([a.instance for a in alerts])
-    muted = {
-        a.instance: items
-        for a in alerts
-        if (items := suppression_items(found.get(a.instance), resolved=False))
-    }
-    groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
-    for alert in alerts:
-        groups[(alert.severity, alert.category)].append(alert)
-    ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
-    template = "now_live.html" if request.query.get("fragment") == "1" else "now.html"
-    return render(
-        request,
-        template,
-        groups=ordered,
-        delivered=delivered,
-        acks=acks,
-        total=len(alerts),
-        acked=sum(1 for a in alerts if a.instance in acks),
-        muted=muted,
-        silenced=len(muted),
-        reconcile=await console.store.reconcile_status(),
-        reconciled=await console.store.recently_reconciled(console.now() - timedelta(hours=1), 20),
-    )
 
 
 # -- one alert ------------------------------------------------------------------------------
@@ -116,7 +84,8 @@ async def _alert_or_404(request: web.Request) -> AlertRow:
     table = request.match_info["table"]
     ident = _row_id(request.match_info["id"])
     alert = await _console(request).store.alert(table, ident)
-    if alert is None:
+    user = _visitor(request).user
+    if alert is None or user is None or not user.sees(alert.organization_id):
         raise web.HTTPNotFound(text="no such alert")
     return alert
 
@@ -161,10 +130,16 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         why = muted[0][1].rsplit(" at ", 1)[0] if muted else ""
         timeline.append((alert.ends_at, "resolved", why, ""))
     timeline.sort(key=lambda item: item[0])
+    user = _visitor(request).user
+    assert user is not None
+    incident = None
+    if alert.incident_id is not None:
+        incident = await console.store.incident(alert.incident_id, user.organizations)
     return render(
         request,
         "alert.html",
         alert=alert,
+        incident=incident,
         ack=acks.get(alert.instance),
         deliveries=deliveries,
         timeline=timeline,
@@ -245,6 +220,11 @@ async def retry(request: web.Request) -> web.StreamResponse:
     alert = None
     if table in ALERT_TABLES and alert_id.isascii() and alert_id.isdigit():
         alert = await console.store.alert(table, min(int(alert_id), BIGINT_MAX))
+    user = _visitor(request).user
+    assert user is not None
+    if user.organizations is not None and (alert is None or not user.sees(alert.organization_id)):
+        # limited to some organizations: only a delivery of an alert of theirs
+        return _problem(request, 403, "That delivery is not one of your organizations'.")
     entry = _audit(request, "retried delivery", alert, delivery=delivery_id)
     if not await console.store.retry_dead(delivery_id, console.now(), entry):
         return _problem(request, 409, "That delivery is not dead-lettered (any more).")

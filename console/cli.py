@@ -1,9 +1,10 @@
-"""``passiton-monitoring user add NAME --role viewer|responder|admin``.
+"""``passiton-monitoring user add NAME --role viewer|responder|admin [--organizations A,B]``.
 
 The password comes from a prompt (asked twice) on a terminal, or from the first line of
 standard input otherwise (``echo "$PW" | passiton-monitoring user add ...``); it is stored as
-an argon2 hash in the alert database. Re-running it for an existing user changes the password
-and role and ends that user's sessions.
+an argon2 hash in the alert database. Re-running it for an existing user changes the password,
+role and organizations and ends that user's sessions. ``--organizations`` limits the user to
+the incidents touching those organizations and to their alerts (not for an admin).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bridge.config import BridgeConfig
 from bridge.storage import StorageUnavailable, open_database
 from bridge.storage.console import ROLES
 from console.auth import hash_password, valid_username
+from console.forms import FormError, parse_organizations
 from console.passwords import MIN_LENGTH, password_problems
 
 MIN_PASSWORD = MIN_LENGTH
@@ -29,6 +31,13 @@ def configure_user(parser: argparse.ArgumentParser) -> None:
     add = sub.add_parser("add", help="create or update a console user")
     add.add_argument("name", help="user name (letters, digits, . _ @ -)")
     add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--organizations",
+        default="",
+        metavar="A,B",
+        help="comma-separated: the user sees only these organizations' incidents and alerts"
+        " (default: every organization)",
+    )
 
 
 def read_password(stdin: TextIO) -> str:
@@ -40,16 +49,29 @@ def read_password(stdin: TextIO) -> str:
     return stdin.readline().rstrip("\r\n")
 
 
-async def add_user(config: BridgeConfig, name: str, role: str, password: str) -> None:
+async def add_user(
+    config: BridgeConfig,
+    name: str,
+    role: str,
+    password: str,
+    organizations: tuple[str, ...] | None = None,
+) -> None:
     async with open_database(config.database_url, config.state_dir) as storage:
         if config.auto_migrate:
             await storage.migrate()
-        await storage.console().upsert_user(name, hash_password(password), role, datetime.now(UTC))
+        await storage.console().upsert_user(
+            name, hash_password(password), role, datetime.now(UTC), organizations
+        )
 
 
 def cmd_user(args: argparse.Namespace, config: BridgeConfig, stdin: TextIO = sys.stdin) -> int:
     if not valid_username(args.name):
         print("user name: 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
+        return 2
+    try:
+        organizations = parse_organizations(getattr(args, "organizations", "") or "", args.role)
+    except FormError as exc:
+        print("; ".join(exc.problems), file=sys.stderr)
         return 2
     try:
         password = read_password(stdin)
@@ -61,9 +83,10 @@ def cmd_user(args: argparse.Namespace, config: BridgeConfig, stdin: TextIO = sys
         print("; ".join(problems), file=sys.stderr)
         return 2
     try:
-        asyncio.run(add_user(config, args.name, args.role, password))
+        asyncio.run(add_user(config, args.name, args.role, password, organizations))
     except StorageUnavailable as exc:
         print(f"database unavailable: {exc}", file=sys.stderr)
         return 1
-    print(f"user {args.name} saved with role {args.role}")
+    limited = f", limited to {', '.join(organizations)}" if organizations else ""
+    print(f"user {args.name} saved with role {args.role}{limited}")
     return 0

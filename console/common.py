@@ -1,10 +1,12 @@
 """What the console's pages share: the Console object, rendering, the session middleware,
-role checks, audit entries. The pages are in access.py, alerts.py, history.py, review.py and
-settings.py; views.py mounts them under ``/console/``.
+role checks, audit entries. The pages are in access.py, incidents.py (the Now page), alerts.py,
+history.py, review.py and settings.py; views.py mounts them under ``/console/``.
 
 Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
-settings changes and users need admin. Every POST carries the session's CSRF token, and every
-action writes an audit entry in the same transaction as its effect.
+settings changes and users need admin. A user limited to some organizations sees their
+incidents and alerts only, and not the pages across organizations (review, settings). Every
+POST carries the session's CSRF token, and every action writes an audit entry in the same
+transaction as its effect.
 """
 
 from __future__ import annotations
@@ -305,6 +307,19 @@ def require(role: str) -> Callable[[Handler], Handler]:
         return checked
 
     return wrap
+
+
+def every_organization(handler: Handler) -> Handler:
+    """A page across organizations (the review, the settings): refused to a user limited to
+    some organizations."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        user = _visitor(request).user
+        if user is None or user.organizations is not None:
+            return _problem(request, 403, "This page covers every organization; yours is limited.")
+        return await handler(request)
+
+    return checked
 
 
 def _audit(request: web.Request, action: str, alert: AlertRow | None = None, **detail: Any):

@@ -62,6 +62,16 @@ def valid_organization(value: str) -> str:
     return value
 
 
+def parse_organizations(text: str, role: str) -> tuple[str, ...] | None:
+    """A user's organizations from "a,b" (empty: every organization); an admin sees every one."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        return None
+    if role == "admin":
+        raise FormError(["an admin sees every organization: leave organizations empty"])
+    return tuple(dict.fromkeys(valid_organization(n) for n in names))
+
+
 def parse_preference(organization_id: str, form: Mapping[str, str]) -> PreferenceRow:
     problems: list[str] = []
     channels_by_severity: dict[str, list[str]] = {}

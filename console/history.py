@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from console.common import (
     PAGE_SIZE,
     _audit,
     _console,
+    _visitor,
     render,
 )
 
@@ -67,7 +69,9 @@ def _history_filter(query: Any) -> HistoryFilter:
 
 async def history_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
-    where = _history_filter(request.query)
+    user = _visitor(request).user
+    assert user is not None
+    where = replace(_history_filter(request.query), within=user.organizations)
     cursor = None
     if request.query.get("after"):
         try:

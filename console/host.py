@@ -13,6 +13,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from bridge.oncall.actions import IncidentActions
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 
@@ -58,4 +59,10 @@ class ConsoleHost(Protocol):
 
     def exported_thresholds(self) -> list[tuple[str, str, float]]:
         """(organization, alert name, threshold) the host exports to Prometheus now."""
+        ...
+
+    def incident_actions(self) -> IncidentActions | None:
+        """What acknowledges an incident for the bridge (its status, timeline, escalation and
+        the mirrors to where it was paged), or None: the console's own query does the status
+        and the timeline."""
         ...

@@ -10,6 +10,7 @@ from aiohttp import web
 from console.common import (
     SELF_RESOLVE_SECONDS,
     _console,
+    every_organization,
     render,
 )
 from console.forms import (
@@ -36,6 +37,7 @@ def _bars(points: list[tuple[str, int]], width: int = 360, height: int = 120) ->
     return {"bars": bars, "width": width, "height": height, "top": top}
 
 
+@every_organization
 async def review_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     try:

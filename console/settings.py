@@ -24,6 +24,7 @@ from console.common import (
     _back,
     _console,
     _form,
+    every_organization,
     render,
     require,
 )
@@ -31,6 +32,7 @@ from console.forms import (
     TUNABLE,
     FormError,
     parse_configuration,
+    parse_organizations,
     parse_preference,
     valid_organization,
 )
@@ -58,6 +60,7 @@ async def _threshold_readback(console: Console, organization_id: str) -> dict[st
     return {"exported": exported, "scraped": scraped}
 
 
+@every_organization
 async def settings_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     organizations = await console.store.organizations(console.now() - timedelta(days=90))
@@ -169,12 +172,22 @@ async def save_user(request: web.Request) -> web.StreamResponse:
     if role not in ROLES:
         problems.append(f"role must be one of {', '.join(ROLES)}")
     problems += password_problems(username, password)
+    try:
+        organizations = parse_organizations(form.get("organizations", ""), role)
+    except FormError as exc:
+        problems += exc.problems
+        organizations = None
     if problems:
         return render(request, "problem.html", status=400, message="Not saved.", problems=problems)
     try:
         password_hash = await console.work.hash(password)
     except Busy:
         return render(request, "problem.html", status=503, message="Busy; try again.")
-    await console.store.upsert_user(username, password_hash, role, console.now())
-    await console.store.audit(_audit(request, "saved user", username=username, role=role))
-    raise _back(f"{PREFIX}/users", f"{username} saved as {role}")
+    await console.store.upsert_user(username, password_hash, role, console.now(), organizations)
+    limited = ", ".join(organizations or ())
+    await console.store.audit(
+        _audit(request, "saved user", username=username, role=role, organizations=limited)
+    )
+    raise _back(
+        f"{PREFIX}/users", f"{username} saved as {role}{' for ' + limited if limited else ''}"
+    )

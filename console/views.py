@@ -13,7 +13,7 @@ from prometheus_client import Counter
 
 from bridge.storage import StorageUnavailable
 from console.access import login, login_page, logout
-from console.alerts import acknowledge, alert_page, now_page, retry, silence
+from console.alerts import acknowledge, alert_page, retry, silence
 from console.auth import (
     Sessions,
     console_secret,
@@ -27,6 +27,7 @@ from console.common import (
 )
 from console.history import history_page
 from console.host import ConsoleHost
+from console.incidents import acknowledge_incident, incident_page, now_page
 from console.review import review_page
 from console.settings import (
     save_preferences,
@@ -78,6 +79,8 @@ def create_console_app(
     r.add_get("/login", login_page)
     r.add_post("/login", login)
     r.add_post("/logout", logout)
+    r.add_get("/incidents/{id}", incident_page)
+    r.add_post("/incidents/{id}/acknowledge", acknowledge_incident)
     r.add_get("/alerts/{table}/{id}", alert_page)
     r.add_post("/alerts/{table}/{id}/acknowledge", acknowledge)
     r.add_post("/alerts/{table}/{id}/silence", silence)

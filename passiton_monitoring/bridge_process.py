@@ -19,6 +19,7 @@ from bridge import commands as bridge_commands
 from bridge.app import Bridge, SubApp, create_app, utc_now
 from bridge.channels.base import Notifier
 from bridge.config import BridgeConfig
+from bridge.oncall.actions import IncidentActions
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 from console import cli as console_cli
@@ -65,6 +66,11 @@ class BridgeConsoleHost:
 
     def exported_thresholds(self) -> list[tuple[str, str, float]]:
         return self._bridge.router.thresholds()
+
+    def incident_actions(self) -> IncidentActions | None:
+        # the bridge's StoredIncidentActions: the console's acknowledgement stops the
+        # escalation and is mirrored (PagerDuty, Slack) like every other
+        return self._bridge.actions
 
 
 def console_subapp(bridge: Bridge) -> web.Application:

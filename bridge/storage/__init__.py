@@ -5,8 +5,9 @@ Small modules by concern: ``store.py`` (the pool, ``Storage`` and ``Transaction`
 their claims and the LISTEN/NOTIFY wake-up), ``state.py`` (``bridge_state``), ``routing.py``
 (per-organization preferences), ``history.py`` (the rollup's tables and the retention purge),
 ``incidents.py`` (incidents: the assignment lock, the open ones, their writes), ``oncall.py``
-(on-call overrides),
-``console.py`` + ``console_queries.py`` (the console's interface and queries),
+(on-call overrides), ``escalations.py`` (escalation walks, actions' writes, replay records),
+``console.py`` + ``console_queries.py`` + ``console_incidents.py`` (the console's interface,
+its queries and its incident queries; ``console_rows.py``, the rows they decode),
 ``migrations.py``, ``connection.py`` (URLs and availability) and ``embedded.py`` (the server in
 the state directory).
 

@@ -19,6 +19,9 @@ from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 ROLES = ("viewer", "responder", "admin")
 STATUSES = ("firing", "resolved")
+# The organizations a user may see: None is every one; a tuple limits the user to incidents
+# touching them and, within those, to their alerts (not those of no organization).
+Scope = tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class ConsoleUser:
     password_hash: str
     role: str
     session_epoch: int
+    organizations: Scope = None
+
+    def sees(self, organization_id: str | None) -> bool:
+        return self.organizations is None or organization_id in self.organizations
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class AlertRow:
     ends_at: datetime | None
     received_at: datetime
     updated_at: datetime
+    incident_id: int | None = None  # None: stored before incidents existed (migration 0004)
 
     @property
     def category(self) -> str:
@@ -122,6 +130,7 @@ class HistoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     text: str = ""
+    within: Scope = None  # the viewer's organizations (None: every one)
 
     def tables(self) -> tuple[str, ...]:
         if not self.categories:
@@ -187,13 +196,54 @@ class Review:
     noisiest: list[tuple[str, int]]  # (organization, fires)
 
 
+@dataclass(frozen=True)
+class ConsoleIncident:
+    """An incident as the console shows it (``organizations``: every one it touches)."""
+
+    id: int
+    title: str
+    severity: str
+    status: str  # firing | acknowledged | resolved
+    probable_cause: str
+    organizations: list[str]
+    alert_count: int
+    opened_at: datetime
+    last_alert_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    """One entry of an incident's own timeline (``incident_events``)."""
+
+    at: datetime
+    kind: str  # opened, alert_joined, alert_resolved, paged, severity_raised, acknowledged, ...
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IncidentAck:
+    """What acknowledging an incident did."""
+
+    status: str  # the incident's status before: firing, acknowledged, resolved
+    changed: bool  # it moved from firing to acknowledged
+    alerts: int  # its firing alerts acknowledged now (not before)
+
+
 class ConsoleStore(Protocol):
     """The console's queries; every write of an action and its audit entry commit together."""
 
     async def upsert_user(
-        self, username: str, password_hash: str, role: str, now: datetime
+        self,
+        username: str,
+        password_hash: str,
+        role: str,
+        now: datetime,
+        organizations: Scope = None,
     ) -> None:
-        """Create the user or replace their password and role (and void their sessions)."""
+        """Create the user or replace their password, role and organizations (and void their
+        sessions)."""
 
     async def get_user(self, username: str) -> ConsoleUser | None: ...
 
@@ -268,3 +318,38 @@ class ConsoleStore(Protocol):
 
     async def reconcile_status(self) -> ReconcileStatus:
         """When the reconciler last read Alertmanager, and since when it cannot."""
+
+    # incidents (console_incidents.py)
+
+    async def incidents(
+        self, resolved_since: datetime, scope: Scope, limit: int
+    ) -> list[ConsoleIncident]:
+        """The open incidents and those resolved since then that touch the scope, most
+        recently active first."""
+
+    async def incident(self, incident_id: int, scope: Scope) -> ConsoleIncident | None:
+        """The incident, if it touches the scope."""
+
+    async def incident_alerts(self, incident_ids: Sequence[int], scope: Scope) -> list[AlertRow]:
+        """The alerts of these incidents within the scope, oldest first."""
+
+    async def incident_events(self, incident_id: int) -> list[IncidentEvent]:
+        """The incident's own timeline, oldest first."""
+
+    async def audit_of(self, instances: Sequence[tuple[str, datetime]]) -> list[AuditEntry]:
+        """The audit entries of these alert instances, oldest first."""
+
+    async def acknowledge_incident(
+        self,
+        incident_id: int,
+        scope: Scope,
+        note: str,
+        audit: AuditEntry,
+        *,
+        set_status: bool = True,
+    ) -> IncidentAck | None:
+        """Acknowledge the incident (unless resolved) and its firing alerts within the scope,
+        by ``audit.username`` at ``audit.at``: one acknowledgement and audit entry per alert,
+        the incident's status and ``acknowledged_at`` and an ``incident_events`` entry (unless
+        not ``set_status``: the bridge's ``IncidentActions`` does those); one transaction.
+        None when no incident in the scope has that id."""

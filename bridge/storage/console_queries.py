@@ -22,132 +22,73 @@ from bridge.storage.console import (
     HistoryFilter,
     Review,
     ReviewRow,
+    Scope,
+)
+from bridge.storage.console_incidents import IncidentReads
+from bridge.storage.console_rows import (
+    ALERT_COLUMNS,
+    alert_row,
+    audit_row,
+    delivery_row,
+    insert_audit,
+    like,
 )
 from bridge.storage.reconcile import ReconcileReads
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 
-def _shown_time(column: str) -> str:
-    """A timestamp column clamped into Python's range: a row holding ``infinity`` or a BC date
-    (the webhook refuses them now; older rows, manual edits) must not make a page a 500."""
-    return (
-        f"CASE WHEN {column} IS NULL THEN NULL ELSE LEAST(GREATEST({column},"
-        f" '0001-01-02T00:00:00Z'::timestamptz), '9999-12-30T00:00:00Z'::timestamptz) END"
-        f" AS {column}"
-    )
+def _user(r: Any) -> ConsoleUser:
+    return ConsoleUser(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(r[4]))
 
 
-_ALERT_COLUMNS = (
-    "id, fingerprint, alertname, status, severity, organization_id, summary, description,"
-    " labels::text, annotations::text, generator_url, "
-    + ", ".join(_shown_time(c) for c in ("starts_at", "ends_at", "received_at", "updated_at"))
-)
-
-
-def _alert(table: str, r: Any) -> AlertRow:
-    return AlertRow(
-        table,
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        decode_json(r[8]) or {},
-        decode_json(r[9]) or {},
-        r[10],
-        r[11],
-        r[12],
-        r[13],
-        r[14],
-    )
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _delivery(r: Any) -> DeliveryRow:
-    message = decode_json(r[8]) or {}
-    starts = {
-        a["fingerprint"]: datetime.fromisoformat(a["starts_at"])
-        for a in message.get("alerts", ())
-        if "fingerprint" in a and "starts_at" in a
-    }
-    return DeliveryRow(
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        message.get("status", ""),
-        message.get("notice", ""),
-        starts,
-    )
-
-
-async def _audit(conn: asyncpg.Connection, entry: AuditEntry) -> None:
-    await conn.execute(
-        "INSERT INTO console_audit (at, username, action, fingerprint, starts_at, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        entry.at,
-        entry.username,
-        entry.action,
-        entry.fingerprint,
-        entry.starts_at,
-        encode_json(entry.detail),
-    )
-
-
-def _audit_row(r: Any) -> AuditEntry:
-    return AuditEntry(r[0], r[1], r[2], r[3], r[4], decode_json(r[5]) or {})
-
-
-class ConsoleQueries(ReconcileReads, ConsoleStore):
+class ConsoleQueries(IncidentReads, ReconcileReads, ConsoleStore):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:
         self._conn = connection
 
     async def upsert_user(
-        self, username: str, password_hash: str, role: str, now: datetime
+        self,
+        username: str,
+        password_hash: str,
+        role: str,
+        now: datetime,
+        organizations: Scope = None,
     ) -> None:
         async with self._conn() as conn:
             await conn.execute(
                 """
-                INSERT INTO console_users (username, password_hash, role, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $4)
+                INSERT INTO console_users (username, password_hash, role, created_at, updated_at,
+                    organizations)
+                VALUES ($1, $2, $3, $4, $4, $5)
                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
                     role = excluded.role, updated_at = excluded.updated_at,
+                    organizations = excluded.organizations,
                     session_epoch = console_users.session_epoch + 1
                 """,
                 username,
                 password_hash,
                 role,
                 now,
+                None if organizations is None else list(organizations),
             )
 
     async def get_user(self, username: str) -> ConsoleUser | None:
         async with self._conn() as conn:
             r = await conn.fetchrow(
-                "SELECT username, password_hash, role, session_epoch FROM console_users"
-                " WHERE username = $1",
+                "SELECT username, password_hash, role, session_epoch, organizations"
+                " FROM console_users WHERE username = $1",
                 username,
             )
-        return ConsoleUser(r[0], r[1], r[2], r[3]) if r else None
+        return _user(r) if r else None
 
     async def list_users(self) -> list[ConsoleUser]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT username, '', role, session_epoch FROM console_users ORDER BY username"
+                "SELECT username, '', role, session_epoch, organizations FROM console_users"
+                " ORDER BY username"
             )
-        return [ConsoleUser(r[0], r[1], r[2], r[3]) for r in rows]
+        return [_user(r) for r in rows]
 
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
         async with self._conn() as conn, conn.transaction():
@@ -155,18 +96,18 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 "UPDATE console_users SET session_epoch = session_epoch + 1 WHERE username = $1",
                 username,
             )
-            await _audit(conn, audit)
+            await insert_audit(conn, audit)
 
     async def firing(self, limit: int) -> list[AlertRow]:
         rows: list[AlertRow] = []
         async with self._conn() as conn:
             for table in ALERT_TABLES:
                 found = await conn.fetch(
-                    f"SELECT {_ALERT_COLUMNS} FROM {table} WHERE status = 'firing'"  # noqa: S608
+                    f"SELECT {ALERT_COLUMNS} FROM {table} WHERE status = 'firing'"  # noqa: S608
                     " ORDER BY starts_at DESC LIMIT $1",
                     limit,
                 )
-                rows.extend(_alert(table, r) for r in found)
+                rows.extend(alert_row(table, r) for r in found)
         rows.sort(key=lambda a: a.starts_at, reverse=True)
         return rows[:limit]
 
@@ -175,10 +116,10 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
             return None
         async with self._conn() as conn:
             r = await conn.fetchrow(
-                f"SELECT {_ALERT_COLUMNS} FROM {table} WHERE id = $1",  # noqa: S608
+                f"SELECT {ALERT_COLUMNS} FROM {table} WHERE id = $1",  # noqa: S608
                 id,
             )
-        return _alert(table, r) if r else None
+        return alert_row(table, r) if r else None
 
     async def deliveries(self, fingerprints: Sequence[str]) -> list[DeliveryRow]:
         if not fingerprints:
@@ -195,7 +136,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 """,
                 list(set(fingerprints)),
             )
-        return [_delivery(r) for r in rows]
+        return [delivery_row(r) for r in rows]
 
     async def attempts(self, delivery_ids: Sequence[int]) -> list[Attempt]:
         if not delivery_ids:
@@ -245,12 +186,12 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
             )
             if status.endswith(" 0"):
                 return False
-            await _audit(conn, audit)
+            await insert_audit(conn, audit)
         return True
 
     async def audit(self, entry: AuditEntry) -> None:
         async with self._conn() as conn:
-            await _audit(conn, entry)
+            await insert_audit(conn, entry)
 
     async def audit_for(self, fingerprint: str, starts_at: datetime) -> list[AuditEntry]:
         async with self._conn() as conn:
@@ -260,7 +201,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 fingerprint,
                 starts_at,
             )
-        return [_audit_row(r) for r in rows]
+        return [audit_row(r) for r in rows]
 
     async def recent_audit(self, limit: int) -> list[AuditEntry]:
         async with self._conn() as conn:
@@ -269,7 +210,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 " FROM console_audit ORDER BY id DESC LIMIT $1",
                 limit,
             )
-        return [_audit_row(r) for r in rows]
+        return [audit_row(r) for r in rows]
 
     async def retry_dead(self, delivery_id: int, now: datetime, audit: AuditEntry) -> bool:
         async with self._conn() as conn, conn.transaction():
@@ -282,7 +223,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
             )
             if status.endswith(" 0"):
                 return False
-            await _audit(conn, audit)
+            await insert_audit(conn, audit)
         return True
 
     async def history(
@@ -300,6 +241,8 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
             common.append(f"severity = {arg(where.severity)}")
         if where.organization_id:
             common.append(f"organization_id = {arg(where.organization_id)}")
+        if where.within is not None:
+            common.append(f"organization_id = ANY({arg(list(where.within))}::text[])")
         if where.alertname:
             common.append(f"alertname = {arg(where.alertname)}")
         if where.status:
@@ -309,7 +252,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
         if where.until:
             common.append(f"starts_at < {arg(where.until)}")
         if where.text:
-            pattern = arg(_like(where.text))
+            pattern = arg(like(where.text))
             # the expression of the trigram index (0002_console.sql)
             common.append(
                 "(summary || ' ' || alertname || ' ' || coalesce(organization_id, ''))"
@@ -327,14 +270,14 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                     conditions.append(f"starts_at {'<=' if op == 'le' else '<'} {ts}")
             clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
             parts.append(
-                f"(SELECT '{table}' AS tbl, {_ALERT_COLUMNS} FROM {table} {clause}"  # noqa: S608
+                f"(SELECT '{table}' AS tbl, {ALERT_COLUMNS} FROM {table} {clause}"  # noqa: S608
                 f" ORDER BY starts_at DESC, id DESC LIMIT {limit_arg})"
             )
         union = " UNION ALL ".join(parts)
         sql = f"SELECT * FROM ({union}) u ORDER BY 13 DESC, 1 DESC, 2 DESC LIMIT {limit_arg}"  # noqa: S608
         async with self._conn() as conn:
             rows = await conn.fetch(sql, *args)
-        return [_alert(r[0], r[1:]) for r in rows]
+        return [alert_row(r[0], r[1:]) for r in rows]
 
     async def organizations(self, since: datetime) -> list[str]:
         recent = " UNION ".join(
@@ -396,7 +339,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 row.timezone,
                 now,
             )
-            await _audit(conn, audit)
+            await insert_audit(conn, audit)
 
     async def save_configuration(
         self, row: ConfigurationRow, now: datetime, audit: AuditEntry
@@ -417,7 +360,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 row.enabled,
                 now,
             )
-            await _audit(conn, audit)
+            await insert_audit(conn, audit)
 
     async def delete_configuration(
         self, organization_id: str, alertname: str, audit: AuditEntry
@@ -428,7 +371,7 @@ class ConsoleQueries(ReconcileReads, ConsoleStore):
                 organization_id,
                 alertname,
             )
-            await _audit(conn, audit)
+            await insert_audit(conn, audit)
 
     async def review(
         self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int

@@ -16,13 +16,49 @@
         .then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
           var fresh = doc.getElementById("live");
-          if (fresh) { live.replaceWith(fresh); live = fresh; rows(); }
+          if (fresh) {
+            live.replaceWith(fresh); live = fresh; reopen(); rows();
+            var all = visible();
+            if (focus >= 0 && all[focus]) all[focus].classList.add("focus");
+          }
         })
         .catch(function () {
           var stamp = document.querySelector("[data-updated]");
           if (stamp) stamp.textContent += " (refresh failed)";
         });
     }, seconds * 1000);
+  }
+  // Incidents expand to their alerts: in place, remembered across the live refresh.
+  var opened = {};
+  document.querySelectorAll("tbody.incident.open").forEach(function (b) {
+    opened[b.getAttribute("data-incident")] = true;
+  });
+  function toggle(body) {
+    var id = body.getAttribute("data-incident");
+    opened[id] = !body.classList.contains("open");
+    show(body, opened[id]);
+  }
+  function show(body, open) {
+    body.classList.toggle("open", open);
+    var link = body.querySelector("a.expand");
+    if (link) { link.setAttribute("aria-expanded", String(open)); link.textContent = open ? "\u25BE" : "\u25B8"; }
+  }
+  function reopen() {
+    document.querySelectorAll("tbody.incident").forEach(function (b) {
+      var id = b.getAttribute("data-incident");
+      if (id in opened) show(b, opened[id]);
+    });
+  }
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a.expand");
+    if (!link) return;
+    e.preventDefault();
+    toggle(link.closest("tbody.incident"));
+  });
+  function visible() {
+    return Array.prototype.filter.call(document.querySelectorAll("tr[data-href]"), function (tr) {
+      return tr.offsetParent !== null;
+    });
   }
   var focus = -1;
   function rows() {
@@ -40,13 +76,24 @@
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       var t = e.target.tagName;
       if (t === "INPUT" || t === "SELECT" || t === "TEXTAREA") return;
-      var all = document.querySelectorAll("tr[data-href]");
+      var all = visible();
+      var current = document.querySelector("tr.focus");
+      if (current) focus = all.indexOf(current);
       if (e.key === "j" || e.key === "k") {
         if (!all.length) return;
-        if (focus >= 0 && all[focus]) all[focus].classList.remove("focus");
+        if (current) current.classList.remove("focus");
         focus = Math.max(0, Math.min(all.length - 1, focus + (e.key === "j" ? 1 : -1)));
         all[focus].classList.add("focus");
         all[focus].scrollIntoView({ block: "nearest" });
+      } else if (e.key === "o" && current) {
+        var body = current.closest("tbody.incident");
+        if (!body) return;
+        if (current.classList.contains("member")) {
+          // closing from one of its alerts: the focus goes back to the incident
+          current.classList.remove("focus");
+          body.querySelector("tr.head").classList.add("focus");
+        }
+        toggle(body);
       } else if (e.key === "Enter" && focus >= 0 && all[focus]) {
         window.location = all[focus].getAttribute("data-href");
       } else if (e.key === "/") {

@@ -80,7 +80,14 @@ async def test_the_pages_survive_an_absurd_stored_time(console, stored):
         f"UPDATE payment_alerts SET starts_at = '{stored}'"  # noqa: S608 - the test's own value
     )
     await login(console, "viewer")
-    for path in ("/console/", await first_alert_url(console), "/console/history?format=csv"):
+    incident = (await console.bridge.storage.query("SELECT id FROM incidents"))[0]["id"]
+    for path in (
+        "/console/",
+        f"/console/?open={incident}",
+        f"/console/incidents/{incident}",
+        await first_alert_url(console),
+        "/console/history?format=csv",
+    ):
         page = await console.get(path)
         assert page.status == 200, (path, await page.text())
 
@@ -99,6 +106,11 @@ async def test_the_pages_survive_an_absurd_stored_time(console, stored):
         f"/console/history?after={_cursor('2026-01-01T00:00:00+00:00|payment_alerts|' + '9' * 20)}",
         "/console/history?after=%00",
         "/console/review?days=" + "9" * 5000,
+        "/console/incidents/99999999999999999999",
+        "/console/incidents/-99999999999999999999",
+        "/console/incidents/%00",
+        "/console/?open=99999999999999999999",
+        "/console/?open=%00&open=-1",
     ],
 )
 async def test_console_queries_are_never_a_5xx(console, path):
@@ -119,6 +131,26 @@ async def test_a_nul_in_an_acknowledgement_note_is_not_a_5xx(console):
     rows = await console.bridge.storage.query("SELECT note FROM alert_acknowledgements")
     assert rows
     assert "\x00" not in rows[0]["note"]
+
+
+async def test_a_nul_in_an_incident_acknowledgement_note_is_not_a_5xx(console):
+    response = await console.post("/v1/alertmanager", data=body(payload(am_alert())), headers=AUTH)
+    assert response.status == 200
+    csrf = await login(console, "responder")
+    incident = (await console.bridge.storage.query("SELECT id FROM incidents"))[0]["id"]
+    answer = await console.post(
+        f"/console/incidents/{incident}/acknowledge",
+        data={"csrf": csrf, "note": "on it\x00"},
+        allow_redirects=False,
+    )
+    assert answer.status == 303, await answer.text()
+    rows = await console.bridge.storage.query(
+        "SELECT a.note, e.detail::text AS detail FROM alert_acknowledgements a, incident_events e"
+        " WHERE e.kind = 'acknowledged'"
+    )
+    assert len(rows) == 1
+    assert "\x00" not in rows[0]["note"]
+    assert "\\u0000" not in rows[0]["detail"]
 
 
 def test_far_constant_is_beyond_python() -> None:

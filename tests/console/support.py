@@ -1,6 +1,6 @@
 """Helpers of the console tests: users per role, logging in, CSRF tokens from the pages, a real
-Alertmanager, and the ``console`` fixture (the bridge process's app, with the console, on
-PostgreSQL)."""
+Alertmanager, the ``console`` fixture (the bridge process's app, with the console, on
+PostgreSQL), and an outage made of incidents through the bridge's own ingest."""
 
 from __future__ import annotations
 
@@ -132,3 +132,65 @@ async def dead_delivery(console) -> int:
     ident = rows[0]["id"]
     await console.bridge.storage.mark_dead(ident, console.clock(), "HTTP 500 from Slack")
     return ident
+
+
+# -- incidents, made by the bridge's own ingest -------------------------------------------
+
+ORGS = ("org-a", "org-b", "org-c")
+
+
+async def outage(console) -> None:
+    """One incident of four alerts (the same payment alert in three organizations, and the
+    database alert upstream of them: the probable cause), one unrelated widget incident, and a
+    firing alert stored before incidents existed (no incident)."""
+    for n, org in enumerate(ORGS):
+        await fire(
+            console,
+            name="PaymentFailureRatioHigh",
+            fingerprint=f"pay{n}",
+            organization_id=org,
+            severity="high",
+        )
+    console.clock.advance(30)
+    await fire(
+        console,
+        name="DatabaseErrorsHigh",
+        fingerprint="db1",
+        category="system",
+        organization_id=None,
+        severity="critical",
+    )
+    await fire(
+        console,
+        name="WidgetLoadErrorRatioHigh",
+        fingerprint="wid1",
+        category="widget",
+        organization_id="org-w",
+        severity="medium",
+    )
+    await fire(console, name="LegacyAlert", fingerprint="old1", organization_id="org-a")
+    # as if stored before migration 0004: without its incident (the alert's link is SET NULL)
+    await console.bridge.storage.execute(
+        "DELETE FROM incidents WHERE id IN"
+        " (SELECT incident_id FROM payment_alerts WHERE fingerprint = 'old1')"
+    )
+
+
+async def incident_ids(console) -> dict[str, int]:
+    """The incident id of each alert's fingerprint."""
+    rows = await console.bridge.storage.query(
+        "SELECT fingerprint, incident_id FROM payment_alerts UNION ALL"
+        " SELECT fingerprint, incident_id FROM system_alerts UNION ALL"
+        " SELECT fingerprint, incident_id FROM widget_alerts"
+    )
+    return {r["fingerprint"]: r["incident_id"] for r in rows}
+
+
+async def alert_path(console, fingerprint: str) -> str:
+    for table in ("payment_alerts", "system_alerts", "widget_alerts"):
+        rows = await console.bridge.storage.query(
+            f"SELECT id FROM {table} WHERE fingerprint = '{fingerprint}'"  # noqa: S608
+        )
+        if rows:
+            return f"/console/alerts/{table}/{rows[0]['id']}"
+    raise AssertionError(f"no alert {fingerprint}")

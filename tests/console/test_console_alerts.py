@@ -24,7 +24,8 @@ async def test_now_page_groups_firing_alerts_with_delivery_states(console):
     await fire(console, name="Gone", fingerprint="r1", status="resolved")
     await login(console, "viewer")
     html = await (await console.get("/console/")).text()
-    assert "2 firing" in html
+    assert "2 firing</span> incidents" in html  # one incident each: unrelated alerts
+    assert "2 alerts firing" in html
     assert html.index("critical") < html.index("medium")  # most severe group first
     assert "org-crit" in html
     assert "org-w" in html

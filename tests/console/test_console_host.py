@@ -57,6 +57,9 @@ class FakeHost:
     def exported_thresholds(self) -> list[tuple[str, str, float]]:
         return [("org-h", "PaymentFailureRatioHigh", 0.42)]
 
+    def incident_actions(self) -> None:
+        return None
+
 
 async def test_the_bridge_alone_serves_no_console(db_url, aiohttp_client):
     client = await aiohttp_client(create_app(make_config(db_url), notifiers={}, workers=False))
@@ -127,5 +130,6 @@ def test_the_bridge_adapter_is_a_console_host():
         "reload_routing",
         "exported_thresholds",
         "registry",
+        "incident_actions",
     }
     assert members <= set(dir(BridgeConsoleHost))

@@ -142,7 +142,11 @@ async def test_silenced_alert_that_resolves_is_resolved_within_one_reconcile(sit
     silence_id = silence(am, "PaymentFailureRateHigh", "org-s", until)
     assert (await reconciler(site).reconcile_once()).suppressed == 1
     chip = f"silenced (silence {silence_id}, until {until:%Y-%m-%d %H:%M:%S} UTC)"
-    assert chip in await page(site, "/console/")
+    now_page = await page(site, "/console/")
+    assert chip in now_page
+    # its incident's only firing alert is silenced: the incident shows silenced
+    assert '<span class="chip state silenced">silenced</span>' in now_page
+    assert "0 firing</span> incidents · 1 silenced ·" in now_page
     url = await alert_url(site, "org-s")
     assert chip in await page(site, url)
 
@@ -173,7 +177,7 @@ async def test_silenced_alert_that_resolves_is_resolved_within_one_reconcile(sit
     assert f"resolved while silenced at {stamp} UTC" in text
     assert "silenced (silence" not in text
     now_page = await page(site, "/console/")
-    assert "0 firing" in now_page
+    assert "0 alerts firing" in now_page
     assert f"resolved while silenced at {stamp} UTC" in now_page
 
 

@@ -2,8 +2,9 @@
 real stack: exporter → Prometheus rule → Alertmanager → bridge → console.
 
 One payment failure burst for two organizations; a desktop browser works the first one and a
-phone-sized one the second: log in, see it firing (the Now page refreshes by itself), open it,
-acknowledge it, silence it (checked with ``amtool silence query``), watch it resolve, find it
+phone-sized one the second: log in, see their incident firing (the Now page refreshes by
+itself), open it to its alerts, open the organization's alert, acknowledge it, silence it
+(checked with ``amtool silence query``), watch it resolve, find it on its incident's page and
 in the history, change its threshold and see ``passiton_alert_threshold`` change in Prometheus.
 
 Screenshots go to ``$PASSITON_CONSOLE_SCREENSHOTS`` (``make screenshots``: docs/console/) or
@@ -139,18 +140,30 @@ def log_in(page: Page, console: str, user: str) -> None:
     expect(page.locator(".meta .count")).to_contain_text("firing")
 
 
+def incident_of(page: Page, org: str):
+    # the incident (listing the organization) that holds its alert (whichever payment alert
+    # opened it and is its title)
+    head = page.locator("tr.head", has_text=org)
+    member = page.locator("tr.member", has_text=org).filter(has_text=ALERT)
+    return page.locator("tbody.incident").filter(has=head).filter(has=member).first
+
+
 def row_of(page: Page, org: str):
     # the critical tier (for: 45s) fires first; the high tier (for: 5m) may follow
-    return page.locator("tr", has_text=org).filter(has_text=ALERT).first
+    return page.locator("tr.member", has_text=org).filter(has_text=ALERT).first
 
 
 def acknowledge_and_silence(page: Page, org: str, alertmanager: str, shot: Path) -> None:
     # the Now page refreshes itself: no reload here
-    expect(row_of(page, org)).to_be_visible(timeout=150_000)
+    expect(incident_of(page, org)).to_be_visible(timeout=150_000)
     expect(page.locator("[data-updated]")).to_be_visible()
+    # the incident opens to its alerts (and stays open across the refresh)
+    incident_of(page, org).locator("a.expand").click()
+    expect(row_of(page, org)).to_be_visible()
     page.screenshot(path=str(shot.with_name(shot.stem + "-now.png")), full_page=True)
-    row_of(page, org).get_by_role("link", name=ALERT).click()
+    row_of(page, org).get_by_role("link", name=ALERT, exact=True).click()
     expect(page.locator("h1")).to_contain_text(ALERT)
+    expect(page.locator(".incident-link")).to_contain_text("incident #")
     page.get_by_placeholder("note (optional)").fill("looking into the card processor")
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.locator(".ackline")).to_contain_text("looking into the card processor")
@@ -176,6 +189,12 @@ def resolved_in_history(page: Page, console: str, org: str, shot: Path) -> None:
     wait_until(resolved, 270, f"the alert of {org} to resolve on its page", interval=2.0)
     expect(page.locator(".timeline")).to_contain_text("resolved")
     expect(page.locator(".timeline")).to_contain_text("acknowledged")
+    page.locator(".incident-link a").click()
+    expect(page).to_have_url(re.compile(r"/console/incidents/\d+$"))
+    member = page.locator("table.members tr", has_text=org).filter(has_text=ALERT).first
+    expect(member).to_contain_text("ack")  # acknowledged, on the incident's page too
+    expect(page.locator(".timeline")).to_contain_text(f"{ALERT} ({org}) by")  # its acknowledgement
+    page.screenshot(path=str(shot.with_name(shot.stem + "-incident.png")), full_page=True)
     page.goto(f"{console}history")
     page.locator("[data-search]").fill(org)
     page.get_by_label("severity").select_option("critical")
@@ -216,7 +235,7 @@ def test_console_in_chromium_desktop_and_phone(
     add_user(e2e_database, "admin", "admin")
     add_user(e2e_database, "oncall", "responder")
     console = f"{up_stack.bridge_url}/console/"
-    desktop = browser.new_context(viewport={"width": 1280, "height": 800})
+    desktop = browser.new_context(viewport={"width": 1366, "height": 900})
     phone = browser.new_context(
         viewport={"width": 390, "height": 844},
         device_scale_factor=2,

@@ -1,0 +1,294 @@
+"""The Now page (incidents, each expandable to its alerts; alerts of no incident below them),
+one incident's page, and acknowledging an incident (with its firing alerts).
+
+A user limited to some organizations sees only incidents touching them and, within those,
+only their organizations' alerts (``ConsoleUser.organizations``, the store's scope)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from bridge.model import SEVERITY_RANK
+from bridge.oncall.actions import UnknownIncident
+from bridge.storage.console import AlertRow, ConsoleIncident, ConsoleUser, IncidentEvent
+from console.alerts import decorate, suppression_items
+from console.common import (
+    ATTEMPT_LABELS,
+    PREFIX,
+    _audit,
+    _back,
+    _console,
+    _form,
+    _problem,
+    _row_id,
+    _visitor,
+    render,
+    require,
+)
+
+RECENTLY = timedelta(hours=1)  # resolved incidents stay on the Now page this long
+STATES = ("firing", "acknowledged", "silenced", "resolved")  # the Now page's order
+MAX_INCIDENTS = 200
+MAX_ALERTS = 500
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    """An incident as one user sees it: its alerts and organizations within their scope."""
+
+    incident: ConsoleIncident
+    alerts: list[AlertRow]
+    organizations: list[str]
+    state: str  # firing, acknowledged, silenced (every firing alert suppressed), resolved
+    firing: int  # of its alerts shown
+    hidden_organizations: int  # outside the user's scope
+
+
+def incident_state(incident: ConsoleIncident, firing: list[AlertRow], muted: set) -> str:
+    if incident.status == "resolved":
+        return "resolved"
+    if incident.status == "acknowledged":
+        return "acknowledged"
+    if firing and all(a.instance in muted for a in firing):
+        return "silenced"
+    return "firing"
+
+
+def _user(request: web.Request) -> ConsoleUser:
+    user = _visitor(request).user
+    assert user is not None
+    return user
+
+
+def _view(
+    incident: ConsoleIncident, alerts: list[AlertRow], user: ConsoleUser, muted: set
+) -> IncidentView:
+    firing = [a for a in alerts if a.status == "firing"]
+    shown = [o for o in incident.organizations if user.sees(o)]
+    return IncidentView(
+        incident,
+        alerts,
+        shown,
+        incident_state(incident, firing, muted),
+        len(firing),
+        len(incident.organizations) - len(shown),
+    )
+
+
+def _order(view: IncidentView) -> tuple[int, int, float]:
+    return (
+        STATES.index(view.state),
+        -SEVERITY_RANK.get(view.incident.severity, 0),
+        -view.incident.last_alert_at.timestamp(),
+    )
+
+
+async def now_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    user = _user(request)
+    scope = user.organizations
+    incidents = await console.store.incidents(console.now() - RECENTLY, scope, MAX_INCIDENTS)
+    members = await console.store.incident_alerts([i.id for i in incidents], scope)
+    loose = [
+        a
+        for a in await console.store.firing(MAX_ALERTS)
+        if a.incident_id is None and user.sees(a.organization_id)
+    ]
+    alerts = members + loose
+    delivered, acks = await decorate(console, alerts)
+    found = await console.store.suppressions([a.instance for a in alerts])
+    muted = {
+        a.instance: items
+        for a in alerts
+        if a.status == "firing"
+        and (items := suppression_items(found.get(a.instance), resolved=False))
+    }
+    of: dict[int, list[AlertRow]] = defaultdict(list)
+    for alert in members:
+        if alert.incident_id is not None:
+            of[alert.incident_id].append(alert)
+    views = sorted((_view(i, of[i.id], user, set(muted)) for i in incidents), key=_order)
+    groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
+    for alert in loose:
+        groups[(alert.severity, alert.category)].append(alert)
+    ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
+    states = {s: sum(1 for v in views if v.state == s) for s in STATES}
+    firing_alerts = [a for a in alerts if a.status == "firing"]
+    opened = {int(x) for x in request.query.getall("open", []) if x.isascii() and x.isdigit()}
+    template = "now_live.html" if request.query.get("fragment") == "1" else "now.html"
+    return render(
+        request,
+        template,
+        notice=request.query.get("notice", ""),
+        incidents=views,
+        states=states,
+        opened=opened,
+        groups=ordered,
+        delivered=delivered,
+        acks=acks,
+        total=len(firing_alerts),
+        acked=sum(1 for a in firing_alerts if a.instance in acks),
+        muted=muted,
+        silenced=len(muted),
+        reconcile=await console.store.reconcile_status(),
+        reconciled=[
+            r
+            for r in await console.store.recently_reconciled(console.now() - RECENTLY, 20)
+            if user.sees(r.organization_id)
+        ],
+    )
+
+
+# -- one incident ---------------------------------------------------------------------------
+
+EVENT_TEXT = {
+    "opened": "opened",
+    "paged": "paged",
+    "severity_raised": "severity raised",
+    "paged_resolved": "resolve sent",
+    "resolved": "resolved",
+    "acknowledged": "acknowledged",
+}
+
+
+def _event_line(event: IncidentEvent) -> tuple[datetime, str, str, str]:
+    d = event.detail
+    what = EVENT_TEXT.get(event.kind, event.kind.replace("_", " "))
+    if event.kind == "opened":
+        return (event.at, what, f"by {d.get('alertname', '?')}", "")
+    if event.kind in ("paged", "severity_raised"):
+        return (event.at, what, f"{d.get('severity', '?')} ({d.get('alertname', '?')})", "")
+    if event.kind == "acknowledged":
+        note = f"“{d['note']}”" if d.get("note") else ""
+        alerts = d.get("alerts", 0)
+        text = f"by {d.get('by', '?')} via {d.get('via', '?')}"
+        return (event.at, what, text + (f", {alerts} alert(s)" if alerts else ""), note)
+    return (event.at, what, "", "")
+
+
+async def _incident_or_404(request: web.Request) -> ConsoleIncident:
+    ident = _row_id(request.match_info["id"])
+    found = await _console(request).store.incident(ident, _user(request).organizations)
+    if found is None:
+        raise web.HTTPNotFound(text="no such incident")
+    return found
+
+
+async def _timeline(
+    request: web.Request, incident: ConsoleIncident, alerts: list[AlertRow]
+) -> list[tuple[datetime, str, str, str]]:
+    """The incident's events and its alerts' (fired, deliveries, acknowledgements and other
+    actions, resolved), oldest first like an alert's page. An alert joining or resolving is
+    its own fired/resolved line; the acknowledgements an incident's acknowledgement made are
+    its one line."""
+    console = _console(request)
+    timeline = [
+        _event_line(e)
+        for e in await console.store.incident_events(incident.id)
+        if e.kind not in ("alert_joined", "alert_resolved")
+    ]
+    for a in alerts:
+        org = f" ({a.organization_id})" if a.organization_id else ""
+        timeline.append((a.starts_at, "fired", f"{a.alertname}{org}", f"{a.severity}"))
+        if a.status == "resolved" and a.ends_at is not None:
+            timeline.append((a.ends_at, "alert resolved", f"{a.alertname}{org}", ""))
+    names = {
+        a.instance: f"{a.alertname}{f' ({a.organization_id})' if a.organization_id else ''}"
+        for a in alerts
+    }
+    for entry in await console.store.audit_of(list(names)):
+        if entry.action == "acknowledged" and entry.detail.get("incident") == incident.id:
+            continue
+        what = names.get((entry.fingerprint or "", entry.starts_at or incident.opened_at), "")
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v != "")
+        timeline.append((entry.at, entry.action, f"{what} by {entry.username}", detail))
+    instances = set(names)
+    deliveries = [
+        d
+        for d in await console.store.deliveries([a.fingerprint for a in alerts])
+        if any(d.carries(*i) for i in instances)
+    ]
+    channel_of = {d.id: d.channel for d in deliveries}
+    for d in deliveries:
+        notice = f" ({d.notice})" if d.notice else ""
+        timeline.append((d.created_at, "queued", f"{d.channel}: {d.message_status}{notice}", ""))
+    for attempt in await console.store.attempts(list(channel_of)):
+        label = ATTEMPT_LABELS.get(attempt.result, attempt.result)
+        what = f"{channel_of[attempt.delivery_id]}, attempt {attempt.attempt}"
+        timeline.append((attempt.at, label, what, attempt.error or ""))
+    timeline.sort(key=lambda item: item[0])
+    return timeline
+
+
+async def incident_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    user = _user(request)
+    incident = await _incident_or_404(request)
+    alerts = await console.store.incident_alerts([incident.id], user.organizations)
+    found = await console.store.suppressions([a.instance for a in alerts])
+    muted = {
+        a.instance: items
+        for a in alerts
+        if (items := suppression_items(found.get(a.instance), resolved=a.status == "resolved"))
+    }
+    silenced = {i for a in alerts if a.status == "firing" and (i := a.instance) in muted}
+    view = _view(incident, alerts, user, silenced)
+    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    events = await console.store.incident_events(incident.id)
+    acked_by = next((e for e in reversed(events) if e.kind == "acknowledged"), None)
+    return render(
+        request,
+        "incident.html",
+        view=view,
+        incident=incident,
+        acks=acks,
+        muted=muted,
+        acked_by=acked_by,
+        unacked=sum(1 for a in alerts if a.status == "firing" and a.instance not in acks),
+        timeline=await _timeline(request, incident, alerts),
+        notice=request.query.get("notice", ""),
+        reconcile=await console.store.reconcile_status(),
+    )
+
+
+@require("responder")
+async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    user = _user(request)
+    incident = await _incident_or_404(request)
+    form = await _form(request)
+    note = form.get("note", "").strip()[:500]
+    entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
+    # the bridge's incident actions, when it has them, set the status, write the timeline,
+    # stop the escalation and tell where it was paged; the store acknowledges the alerts
+    actions = console.host.incident_actions()
+    done = await console.store.acknowledge_incident(
+        incident.id, user.organizations, note, entry, set_status=actions is None
+    )
+    if done is None:
+        raise web.HTTPNotFound(text="no such incident")
+    if done.status == "resolved":
+        return _problem(
+            request, 409, "This incident has resolved; there is nothing to acknowledge."
+        )
+    changed = done.changed
+    if actions is not None:
+        try:
+            result = await actions.act(
+                incident.id, "acknowledge", person_id=user.username, via="console"
+            )
+        except UnknownIncident:
+            raise web.HTTPNotFound(text="no such incident") from None
+        changed = result.changed
+    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
+    if changed or done.alerts:
+        notice = f"incident #{incident.id} acknowledged"
+        if done.alerts:
+            notice += f" with {done.alerts} alert{'s' * (done.alerts > 1)}"
+    else:
+        notice = "already acknowledged"
+    raise _back(back, notice)
