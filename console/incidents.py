@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -152,6 +153,12 @@ EVENT_TEXT = {
     "paged_resolved": "resolve sent",
     "resolved": "resolved",
     "acknowledged": "acknowledged",
+    "escalation_step": "escalated",
+    "acknowledgement_expired": "acknowledgement expired",
+    "escalation_stopped": "escalation stopped",
+    "silenced": "silenced",
+    "merged": "merged",
+    "merged_into": "merged into",
 }
 
 
@@ -162,12 +169,40 @@ def _event_line(event: IncidentEvent) -> tuple[datetime, str, str, str]:
         return (event.at, what, f"by {d.get('alertname', '?')}", "")
     if event.kind in ("paged", "severity_raised"):
         return (event.at, what, f"{d.get('severity', '?')} ({d.get('alertname', '?')})", "")
+    if event.kind == "escalation_step":
+        # who was notified how, and whom the step could not reach (and why)
+        notified = ", ".join(
+            f"{n.get('person', '?')} by {n.get('via', '?')}" for n in d.get("notified", [])
+        )
+        missed = "; ".join(
+            f"{m.get('person', '?')} not by {m.get('via', '?')}: {m.get('reason', '')}"
+            for m in d.get("unreachable", [])
+        )
+        step = f"step {d.get('step', '?')} of {d.get('steps', '?')}, policy {d.get('policy', '?')}"
+        if d.get("round", 1) > 1:
+            step += f", repeat {d['round'] - 1}"
+        return (event.at, what, f"{step}: {notified or 'nobody reached'}", missed)
+    if event.kind in ("resolved", "silenced") and d.get("by"):
+        extra = f" (silence {d['silence_id']})" if d.get("silence_id") else ""
+        return (event.at, what, f"by {d.get('by')} via {d.get('via', '?')}{extra}", "")
+    if event.kind in ("merged", "merged_into"):
+        return (event.at, what, ", ".join(f"#{i}" for i in _ids(d)), "")
     if event.kind == "acknowledged":
         note = f"“{d['note']}”" if d.get("note") else ""
         alerts = d.get("alerts", 0)
         text = f"by {d.get('by', '?')} via {d.get('via', '?')}"
         return (event.at, what, text + (f", {alerts} alert(s)" if alerts else ""), note)
     return (event.at, what, "", "")
+
+
+def _ids(detail: dict[str, Any]) -> list[object]:
+    for key in ("incidents", "absorbed", "into", "survivor", "incident_id"):
+        value = detail.get(key)
+        if isinstance(value, list):
+            return value
+        if value is not None:
+            return [value]
+    return []
 
 
 async def _incident_or_404(request: web.Request) -> ConsoleIncident:

@@ -65,7 +65,7 @@ class IncidentReads:
         async with self._conn() as conn:
             rows = await conn.fetch(
                 f"SELECT {_INCIDENT_COLUMNS} FROM incidents"  # noqa: S608 - fixed columns
-                " WHERE (status <> 'resolved' OR resolved_at >= $1)"
+                " WHERE (status <> 'resolved' OR resolved_at >= $1) AND merged_into IS NULL"
                 " AND ($2::text[] IS NULL OR organizations && $2::text[])"
                 " ORDER BY last_alert_at DESC, id DESC LIMIT $3",
                 resolved_since,

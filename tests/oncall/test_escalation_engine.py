@@ -8,6 +8,7 @@ import asyncio
 
 from bridge.app import Bridge
 from bridge.oncall.escalator import Escalator
+from console.incidents import _event_line
 from tests.bridge.support import am_alert
 from tests.oncall.bridge_support import (
     ALICE_PHONE,
@@ -192,3 +193,15 @@ async def test_a_call_reads_the_incident_and_a_key_press_acknowledges(
     assert status == 200
     assert "acknowledged" in text
     assert await incident_status(bridge) == "acknowledged"
+
+
+async def test_the_console_shows_who_each_step_paged(db_url, aiohttp_client, fake_twilio, tmp_path):
+    client = await oncall_bridge(db_url, aiohttp_client, fake_twilio, tmp_path)
+    await post_alerts(client, CRITICAL)
+    await client.bridge.escalator.run_once()
+    events = await client.bridge.storage.console().incident_events(1)
+    [step] = [e for e in events if e.kind == "escalation_step"]
+    _, what, text, missed = _event_line(step)
+    assert what == "escalated"
+    assert text == "step 1 of 2, policy default: alice by sms, alice by slack"
+    assert missed == ""
