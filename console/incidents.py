@@ -313,8 +313,11 @@ async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
     changed = done.changed
     if actions is not None:
         try:
+            detail: dict[str, object] = {"note": note} if note else {}
+            if done.alerts:
+                detail["alerts"] = done.alerts
             result = await actions.act(
-                incident.id, "acknowledge", person_id=user.username, via="console"
+                incident.id, "acknowledge", person_id=user.username, via="console", detail=detail
             )
         except UnknownIncident:
             raise web.HTTPNotFound(text="no such incident") from None

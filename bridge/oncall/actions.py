@@ -7,9 +7,10 @@ the incident's timeline (who, how) and stops or re-arms the escalation the same 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Action = Literal["acknowledge", "resolve", "silence"]
 ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "silence")
@@ -42,6 +43,8 @@ class IncidentActions(Protocol):
         person_id: str,
         via: Via,
         silence_for: timedelta | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> ActionResult:
-        """Apply ``action`` as ``person_id``; raises UnknownIncident for an unknown id."""
+        """Apply ``action`` as ``person_id``; raises UnknownIncident for an unknown id.
+        ``detail`` goes on the timeline entry with who and how (a note, what else it did)."""
         ...

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -75,6 +76,7 @@ class StoredIncidentActions:
         person_id: str,
         via: Via,
         silence_for: timedelta | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> ActionResult:
         silence_id = ""
         if action == "silence":
@@ -93,13 +95,13 @@ class StoredIncidentActions:
             incident_id = state.id  # merged into another: the action goes to that one
             target = "resolved" if action == "resolve" else "acknowledged"
             changed = state.status != "resolved" and state.status != target
-            detail: dict[str, object] = {"by": person_id, "via": via}
+            entry: dict[str, object] = {**(detail or {}), "by": person_id, "via": via}
             if silence_id:
-                detail["silence_id"] = silence_id
-                await tx.add_incident_event(incident_id, "silenced", detail, now)
+                entry["silence_id"] = silence_id
+                await tx.add_incident_event(incident_id, "silenced", entry, now)
             if changed:
                 await tx.set_incident_status(incident_id, target, now)
-                await tx.add_incident_event(incident_id, target, detail, now)
+                await tx.add_incident_event(incident_id, target, entry, now)
                 await self._update_walk(tx, incident_id, target, now)
                 mirror = [
                     NewDelivery(
