@@ -14,6 +14,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from bridge.oncall.actions import IncidentActions
+from bridge.oncall.config import OncallConfig
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 
@@ -65,4 +66,14 @@ class ConsoleHost(Protocol):
         """What acknowledges an incident for the bridge (its status, timeline, escalation and
         the mirrors to where it was paged), or None: the console's own query does the status
         and the timeline."""
+        ...
+
+    def oncall(self) -> OncallConfig | None:
+        """The on-call file's people, schedules, policies and routes (``ONCALL_CONFIG``), or
+        None when none is set."""
+        ...
+
+    def calendar_url(self, kind: str, ident: str) -> str:
+        """The iCalendar feed of a ``schedule`` or ``person`` (its URL carries the feed's
+        token), or "" when the bridge has no public URL (``BRIDGE_PUBLIC_URL``)."""
         ...

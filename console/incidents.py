@@ -15,7 +15,14 @@ from aiohttp import web
 
 from bridge.model import SEVERITY_RANK
 from bridge.oncall.actions import UnknownIncident
-from bridge.storage.console import AlertRow, ConsoleIncident, ConsoleUser, IncidentEvent
+from bridge.oncall.config import Policy
+from bridge.storage.console import (
+    AlertRow,
+    ConsoleIncident,
+    ConsoleUser,
+    EscalationRow,
+    IncidentEvent,
+)
 from console.alerts import decorate, suppression_items
 from console.common import (
     ATTEMPT_LABELS,
@@ -146,6 +153,8 @@ async def now_page(request: web.Request) -> web.StreamResponse:
 
 # -- one incident ---------------------------------------------------------------------------
 
+# the events that answer a page: shown beside the escalation's steps
+ANSWERS = ("acknowledged", "resolved", "silenced", "acknowledgement_expired", "escalation_stopped")
 EVENT_TEXT = {
     "opened": "opened",
     "paged": "paged",
@@ -259,6 +268,39 @@ async def _timeline(
     return timeline
 
 
+def escalation_view(
+    escalation: EscalationRow | None, policy: Policy | None, events: list[IncidentEvent]
+) -> dict[str, Any] | None:
+    """The incident's escalation: its policy's steps, each with when it went out and to whom
+    (``escalation_step`` events), where the walk stands now, and the answers (who
+    acknowledged or resolved it, and how)."""
+    if escalation is None:
+        return None
+    sent: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    for e in events:
+        if e.kind == "escalation_step":
+            line = _event_line(e)
+            sent[int(e.detail.get("step", 0) or 0)].append((e.at, line[2].partition(": ")[2]))
+    steps = []
+    for i, step in enumerate(policy.steps if policy else ()):
+        steps.append(
+            {
+                "number": i + 1,
+                "after": step.after,
+                "notify": ", ".join(step.notify),
+                "via": ", ".join(step.via),
+                "sent": sent.get(i + 1, []),
+                "due": escalation.state == "active" and escalation.step == i,
+            }
+        )
+    answers = [
+        (e.at, EVENT_TEXT.get(e.kind, e.kind), e.detail.get("by", ""), e.detail.get("via", ""))
+        for e in events
+        if e.kind in ANSWERS
+    ]
+    return {"row": escalation, "policy": policy, "steps": steps, "answers": answers}
+
+
 async def incident_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
@@ -275,6 +317,9 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     acks = await console.store.acknowledgements([a.instance for a in alerts])
     events = await console.store.incident_events(incident.id)
     acked_by = next((e for e in reversed(events) if e.kind == "acknowledged"), None)
+    oncall = console.host.oncall()
+    escalation = await console.store.escalation(incident.id)
+    policy = oncall.policies.get(escalation.policy_id) if oncall and escalation else None
     return render(
         request,
         "incident.html",
@@ -283,6 +328,8 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         acks=acks,
         muted=muted,
         acked_by=acked_by,
+        escalation=escalation_view(escalation, policy, events),
+        can_resolve=console.host.incident_actions() is not None,
         unacked=sum(1 for a in alerts if a.status == "firing" and a.instance not in acks),
         timeline=await _timeline(request, incident, alerts),
         notice=request.query.get("notice", ""),
@@ -329,4 +376,26 @@ async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
             notice += f" with {done.alerts} alert{'s' * (done.alerts > 1)}"
     else:
         notice = "already acknowledged"
+    raise _back(back, notice)
+
+
+@require("responder")
+async def resolve_incident(request: web.Request) -> web.StreamResponse:
+    """Resolve the incident through the bridge's incident actions (its status, timeline,
+    escalation and mirrors); the audit entry follows when it changed anything."""
+    console = _console(request)
+    user = _user(request)
+    incident = await _incident_or_404(request)
+    form = await _form(request)
+    actions = console.host.incident_actions()
+    if actions is None:
+        return _problem(request, 409, "This console's host cannot resolve incidents.")
+    try:
+        result = await actions.act(incident.id, "resolve", person_id=user.username, via="console")
+    except UnknownIncident:
+        raise web.HTTPNotFound(text="no such incident") from None
+    if result.changed:
+        await console.store.audit(_audit(request, "resolved incident", incident=result.incident_id))
+    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
+    notice = f"incident #{result.incident_id} resolved" if result.changed else "already resolved"
     raise _back(back, notice)

@@ -27,7 +27,8 @@ from console.common import (
 )
 from console.history import history_page
 from console.host import ConsoleHost
-from console.incidents import acknowledge_incident, incident_page, now_page
+from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
+from console.oncall import add_override, oncall_page, remove_override
 from console.review import review_page
 from console.settings import (
     save_preferences,
@@ -81,6 +82,10 @@ def create_console_app(
     r.add_post("/logout", logout)
     r.add_get("/incidents/{id}", incident_page)
     r.add_post("/incidents/{id}/acknowledge", acknowledge_incident)
+    r.add_post("/incidents/{id}/resolve", resolve_incident)
+    r.add_get("/oncall", oncall_page)
+    r.add_post("/oncall/overrides", add_override)
+    r.add_post("/oncall/overrides/{id}/remove", remove_override)
     r.add_get("/alerts/{table}/{id}", alert_page)
     r.add_post("/alerts/{table}/{id}/acknowledge", acknowledge)
     r.add_post("/alerts/{table}/{id}/silence", silence)

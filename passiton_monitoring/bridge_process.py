@@ -20,6 +20,8 @@ from bridge.app import Bridge, SubApp, create_app, utc_now
 from bridge.channels.base import Notifier
 from bridge.config import BridgeConfig
 from bridge.oncall.actions import IncidentActions
+from bridge.oncall.calendar import calendar_secret, feed_url
+from bridge.oncall.config import OncallConfig
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 from console import cli as console_cli
@@ -72,6 +74,15 @@ class BridgeConsoleHost:
         # escalation and is mirrored (PagerDuty, Slack) like every other
         return self._bridge.actions
 
+    def oncall(self) -> OncallConfig | None:
+        return self._bridge.oncall
+
+    def calendar_url(self, kind: str, ident: str) -> str:
+        config = self._bridge.config
+        if not config.public_url or not config.webhook_token:
+            return ""
+        return feed_url(config.public_url, calendar_secret(config.webhook_token), kind, ident)
+
 
 def console_subapp(bridge: Bridge) -> web.Application:
     """The console of this bridge, configured by its ``BRIDGE_CONSOLE_*`` settings."""
@@ -95,9 +106,18 @@ def create_bridge_app(
     notifiers: dict[str, Notifier] | None = None,
     clock: Callable[[], datetime] = utc_now,
     workers: bool = True,
+    oncall: OncallConfig | None = None,
 ) -> web.Application:
-    """The bridge's application with the console: what ``passiton-monitoring bridge`` serves."""
-    return create_app(config, notifiers=notifiers, clock=clock, workers=workers, subapps=SUBAPPS)
+    """The bridge's application with the console: what ``passiton-monitoring bridge`` serves
+    (``oncall``: an on-call file already read, instead of ``config``'s ``ONCALL_CONFIG``)."""
+    return create_app(
+        config,
+        notifiers=notifiers,
+        clock=clock,
+        workers=workers,
+        subapps=SUBAPPS,
+        oncall=oncall,
+    )
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bridge.oncall.schedule import Override
 from bridge.storage.reconcile import ReconciledRow, ReconcileStatus, Suppression
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
@@ -231,6 +232,32 @@ class IncidentAck:
     alerts: int  # its firing alerts acknowledged now (not before)
 
 
+@dataclass(frozen=True)
+class EscalationRow:
+    """Where an incident's escalation stands (``escalations``)."""
+
+    policy_id: str
+    state: str  # active | acknowledged | done
+    step: int  # the next step to send (0-based)
+    round: int  # walks of the steps so far (0: the first)
+    next_at: datetime | None  # active: the next step's time; acknowledged: when it expires
+    started_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewOverride:
+    """An on-call override to store: ``person_id`` covers ``replaces``' time (or is on call in
+    addition, ``replaces`` None) on the schedule in [start, end)."""
+
+    schedule_id: str
+    person_id: str
+    replaces: str | None
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+
 class ConsoleStore(Protocol):
     """The console's queries; every write of an action and its audit entry commit together."""
 
@@ -353,3 +380,19 @@ class ConsoleStore(Protocol):
         the incident's status and ``acknowledged_at`` and an ``incident_events`` entry (unless
         not ``set_status``: the bridge's ``IncidentActions`` does those); one transaction.
         None when no incident in the scope has that id."""
+
+    # on call (console_oncall.py)
+
+    async def escalation(self, incident_id: int) -> EscalationRow | None:
+        """The incident's escalation, if a route sent it to a policy."""
+
+    async def oncall_overrides(self, start: datetime, end: datetime) -> list[Override]:
+        """The on-call overrides overlapping [start, end), by id."""
+
+    async def add_overrides(
+        self, rows: Sequence[NewOverride], created_by: str, audit: AuditEntry
+    ) -> list[Override]:
+        """Store the overrides (a swap's two covers) and the audit entry: all or none."""
+
+    async def remove_override(self, override_id: int, audit: AuditEntry) -> Override | None:
+        """Delete the override and audit it (with what it was); None when there is none."""

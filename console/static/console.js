@@ -107,4 +107,12 @@
     a.addEventListener("click", function (e) { e.preventDefault(); history.back(); });
   });
   rows(); keys(); refresh();
+  // The on-call calendar, wider than a phone: scrolled to today (the names stay in view).
+  var scroller = document.querySelector(".calendar-scroll");
+  var today = scroller && scroller.querySelector(".cal-day.today");
+  if (scroller && today && scroller.scrollWidth > scroller.clientWidth) {
+    var name = scroller.querySelector(".cal-name");
+    var offset = today.getBoundingClientRect().left - scroller.getBoundingClientRect().left;
+    scroller.scrollLeft += offset - (name ? name.offsetWidth : 0) - 8;
+  }
 })();

@@ -11,6 +11,7 @@ import pytest
 from bridge.app import BRIDGE
 from passiton_monitoring.bridge_process import create_bridge_app
 from tests.bridge.support import T0, BridgeClient, Clock, make_config, notifiers
+from tests.console.oncall_support import oncall_console as oncall_console_app
 from tests.console.support import add_users, real_alertmanager
 
 
@@ -36,3 +37,9 @@ async def console(db_url, aiohttp_client, console_alertmanager):
     )
     await add_users(client.bridge.storage, T0)
     return client
+
+
+@pytest.fixture
+async def oncall_console(db_url, aiohttp_client, console_alertmanager, tmp_path):
+    """The ``console`` with an on-call file (``tests/console/oncall_support.py``)."""
+    return await oncall_console_app(db_url, aiohttp_client, tmp_path, console_alertmanager)

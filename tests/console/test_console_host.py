@@ -60,6 +60,12 @@ class FakeHost:
     def incident_actions(self) -> None:
         return None
 
+    def oncall(self) -> None:
+        return None
+
+    def calendar_url(self, kind: str, ident: str) -> str:
+        return ""
+
 
 async def test_the_bridge_alone_serves_no_console(db_url, aiohttp_client):
     client = await aiohttp_client(create_app(make_config(db_url), notifiers={}, workers=False))
@@ -131,5 +137,7 @@ def test_the_bridge_adapter_is_a_console_host():
         "exported_thresholds",
         "registry",
         "incident_actions",
+        "oncall",
+        "calendar_url",
     }
     assert members <= set(dir(BridgeConsoleHost))
