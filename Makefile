@@ -50,9 +50,14 @@ postgres:
 up: install debs
 	$(BIN)/passiton-monitoring up --demo
 
+# The test run writes bytecode caches (__pycache__, ignored by git) even where
+# PYTHONDONTWRITEBYTECODE is set: otherwise each of the four workers compiles and
+# assertion-rewrites every test module from source again (3 s of CPU each, every run), and so
+# does every Python process the tests start.
 test: install debs postgres lint ts-build
 	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
-	$(BIN)/pytest -q -n 4 --dist loadscope --no-loadscope-reorder --durations=15
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n 4 --dist loadscope --no-loadscope-reorder \
+	  --durations=15
 
 # The server and client wheels, each installed into a clean virtualenv and used from there
 # (`make test` runs it as tests/test_wheels.py, beside the other tests).

@@ -338,16 +338,29 @@ class ProcessGroup:
 
 # --- HTTP helpers -----------------------------------------------------------------------------
 
+_clients = threading.local()
+
+
+def http() -> httpx.Client:
+    """This thread's HTTP client. ``httpx.get`` builds a client, and so a TLS context, per call
+    (about 50 ms of CPU, many times a second in the polling loops and traffic threads); one client
+    per thread builds it once. No connection is kept between requests: each request opens its
+    own, as ``httpx.get`` does, so a server closing an idle connection cannot fail a request."""
+    client = getattr(_clients, "client", None)
+    if client is None:
+        client = _clients.client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+    return client
+
 
 def http_ok(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2.0).status_code == 200
+        return http().get(url, timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
 
 
 def post_events(exporter_url: str, events: list[dict[str, Any]]) -> None:
-    response = httpx.post(f"{exporter_url}/v1/events", json=events, timeout=10.0)
+    response = http().post(f"{exporter_url}/v1/events", json=events, timeout=10.0)
     assert response.status_code == 202, response.text
     assert response.json()["rejected"] == 0, response.text
 
@@ -371,7 +384,7 @@ def send_bad_stripe_signatures(exporter_url: str, count: int) -> None:
 
 
 def prometheus_api(prometheus_url: str, path: str, **params: Any) -> Any:
-    response = httpx.get(f"{prometheus_url}/api/v1/{path}", params=params, timeout=10.0)
+    response = http().get(f"{prometheus_url}/api/v1/{path}", params=params, timeout=10.0)
     response.raise_for_status()
     body = response.json()
     assert body["status"] == "success", body
@@ -380,13 +393,13 @@ def prometheus_api(prometheus_url: str, path: str, **params: Any) -> Any:
 
 def alertmanager_alerts(alertmanager_url: str, **filters: str) -> list[dict[str, Any]]:
     params = [("filter", f'{k}="{v}"') for k, v in filters.items()]
-    response = httpx.get(f"{alertmanager_url}/api/v2/alerts", params=params, timeout=10.0)
+    response = http().get(f"{alertmanager_url}/api/v2/alerts", params=params, timeout=10.0)
     response.raise_for_status()
     return response.json()
 
 
 def bridge_metric(bridge_url: str, name: str) -> float | None:
-    text = httpx.get(f"{bridge_url}/metrics", timeout=5.0).text
+    text = http().get(f"{bridge_url}/metrics", timeout=5.0).text
     for line in text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])

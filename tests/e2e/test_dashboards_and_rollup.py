@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bridge import rollup
@@ -26,6 +25,7 @@ from tests.e2e.harness import (
     REPO,
     STRIPE_SECRET,
     UpStack,
+    http,
     post_events,
     prometheus_api,
     query,
@@ -67,7 +67,7 @@ def post_stripe_event(exporter_url: str, event: dict[str, Any]) -> None:
     body = json.dumps(event)
     stamp = int(time.time())
     mac = hmac.new(STRIPE_SECRET.encode(), f"{stamp}.{body}".encode(), hashlib.sha256)
-    response = httpx.post(
+    response = http().post(
         f"{exporter_url}/v1/stripe/webhook",
         content=body,
         headers={"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}",
@@ -142,7 +142,7 @@ def concrete(expr: str) -> str:
 def range_query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
     """The query over the last two minutes, as a Grafana panel asks for it."""
     end = datetime.now(UTC).timestamp()
-    response = httpx.post(
+    response = http().post(
         f"{prometheus_url}/api/v1/query_range",
         data={"query": expr, "start": end - 120, "end": end, "step": 5},
         timeout=30.0,

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from passiton_monitoring.stack import (
@@ -37,6 +36,7 @@ from tests.e2e.harness import (
     alertmanager_alerts,
     clean_environ,
     free_port,
+    http,
     pagerduty_events,
     prometheus_api,
     query,
@@ -164,7 +164,7 @@ def ha_stack(
 
 def _cluster_size(url: str) -> int:
 
-    status = httpx.get(f"{url}/api/v2/status", timeout=5).json()
+    status = http().get(f"{url}/api/v2/status", timeout=5).json()
     return len(status["cluster"].get("peers") or [])
 
 
@@ -249,7 +249,7 @@ def _notifications_per_bridge(stack: HaStack) -> list[Any]:
 
     totals = []
     for address in stack.addresses.bridge:
-        text = httpx.get(f"http://{address}/metrics", timeout=5).text
+        text = http().get(f"http://{address}/metrics", timeout=5).text
         totals.append(
             sum(
                 float(line.rsplit(" ", 1)[1])

@@ -4,6 +4,7 @@ alert rule keeps (labels, annotations, runbook sections, test coverage, known me
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import socket
@@ -58,6 +59,12 @@ PROMQL_WORDS = {
 }  # fmt: skip
 
 
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with libyaml's parser: the unit tests are 5,000 lines, which the pure
+    Python parser takes a second of CPU over (in each worker that collects this module)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which(args[0])
     if binary is None:
@@ -69,7 +76,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def rule_groups() -> list[dict[str, Any]]:
     groups = []
     for path in RULE_FILES:
-        groups.extend(yaml.safe_load(path.read_text())["groups"])
+        groups.extend(load_yaml(path.read_text())["groups"])
     return groups
 
 
@@ -83,7 +90,7 @@ def recording_rules() -> list[dict[str, Any]]:
 
 @cache
 def unit_tests() -> list[dict[str, Any]]:
-    return [yaml.safe_load(path.read_text()) for path in TEST_FILES]
+    return [load_yaml(path.read_text()) for path in TEST_FILES]
 
 
 def runbook_anchors() -> set[str]:
@@ -166,7 +173,9 @@ def test_rules_pass_promtool_check(path: Path) -> None:
 @pytest.fixture(scope="module")
 def promtool_runs() -> Iterator[dict[Path, subprocess.Popen[str]]]:
     """Every unit-test file's `promtool test rules`, started at once: the files run in parallel
-    (each is one single-threaded evaluation), and each test below waits for its own."""
+    (each is one single-threaded evaluation), and each test below waits for its own. Go's
+    garbage collector runs a quarter as often (GOGC=400; unless GOGC is set): a tenth less CPU
+    for a little more memory, the same evaluation."""
     binary = shutil.which("promtool")
     if binary is None:
         pytest.fail("promtool is not installed (make debs installs it)")
@@ -176,6 +185,7 @@ def promtool_runs() -> Iterator[dict[Path, subprocess.Popen[str]]]:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={"GOGC": "400", **os.environ},
         )
         for path in sorted(TEST_FILES, key=lambda p: -p.stat().st_size)  # the longest first
     }
@@ -207,7 +217,7 @@ def test_unit_tests_evaluate_recording_rules_first() -> None:
     """Prometheus runs groups concurrently; the tests fix an order so an alert reads the values
     recorded at the same evaluation, and a group left out would make the order random."""
     names_by_file = {
-        path.resolve(): [g["name"] for g in yaml.safe_load(path.read_text())["groups"]]
+        path.resolve(): [g["name"] for g in load_yaml(path.read_text())["groups"]]
         for path in RULE_FILES
     }
     for path, suite in zip(TEST_FILES, unit_tests(), strict=True):
@@ -420,25 +430,27 @@ def evaluated_rule_groups(url: str, process: subprocess.Popen[bytes]) -> list[An
     when the process exited (or the port answers with another Prometheus's rules)."""
     first: dict[str, str] = {}
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return None
-        try:
-            response = httpx.get(f"{url}/api/v1/rules", timeout=5)
-        except httpx.TransportError:
-            response = None
-        if response is None or response.status_code != 200:
-            time.sleep(0.05)
-            continue
-        groups = response.json()["data"]["groups"]
-        if any(not g["file"].startswith(str(PROMETHEUS)) for g in groups):
-            return None
-        evaluations = {f"{g['file']}/{g['name']}": g["lastEvaluation"] for g in groups}
-        if groups and not any(t.startswith("0001") for t in evaluations.values()):
-            first = first or evaluations
-            if all(evaluations[k] != first[k] for k in evaluations):
-                return groups
-        time.sleep(0.1)
+    # one client for every poll: httpx.get builds a TLS context per call (50 ms of CPU)
+    with httpx.Client(timeout=5) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return None
+            try:
+                response = http.get(f"{url}/api/v1/rules")
+            except httpx.TransportError:
+                response = None
+            if response is None or response.status_code != 200:
+                time.sleep(0.05)
+                continue
+            groups = response.json()["data"]["groups"]
+            if any(not g["file"].startswith(str(PROMETHEUS)) for g in groups):
+                return None
+            evaluations = {f"{g['file']}/{g['name']}": g["lastEvaluation"] for g in groups}
+            if groups and not any(t.startswith("0001") for t in evaluations.values()):
+                first = first or evaluations
+                if all(evaluations[k] != first[k] for k in evaluations):
+                    return groups
+            time.sleep(0.1)
     pytest.fail("the rule groups were not evaluated")
 
 
