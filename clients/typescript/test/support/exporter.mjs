@@ -125,6 +125,8 @@ export function domainSeries(all) {
   for (const [key, value] of all) {
     if (!key.startsWith("passiton_")) continue;
     if (key.startsWith("passiton_exporter_ingest_duration_seconds")) continue;
+    // the exporter's own loop-lag sampler ticks on a timer, not on events
+    if (key.startsWith("passiton_event_loop_lag_seconds")) continue;
     if (key.split("{")[0].endsWith("_created")) continue;
     if (value === 0) continue;
     out[key] = value;
