@@ -14,6 +14,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from bridge.oncall.actions import IncidentActions
+from bridge.oncall.model import OncallConfig
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 
@@ -65,4 +66,8 @@ class ConsoleHost(Protocol):
         """What acknowledges an incident for the bridge (its status, timeline, escalation and
         the mirrors to where it was paged), or None: the console's own query does the status
         and the timeline."""
+        ...
+
+    def oncall(self) -> OncallConfig | None:
+        """The on-call configuration (``ONCALL_CONFIG``) the bridge runs with, or None."""
         ...

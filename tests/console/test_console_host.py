@@ -60,6 +60,9 @@ class FakeHost:
     def incident_actions(self) -> None:
         return None
 
+    def oncall(self) -> None:
+        return None
+
 
 async def test_the_bridge_alone_serves_no_console(db_url, aiohttp_client):
     client = await aiohttp_client(create_app(make_config(db_url), notifiers={}, workers=False))
