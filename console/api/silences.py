@@ -8,7 +8,7 @@ it cannot silence another organization's alerts (or every organization's)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -111,7 +111,8 @@ async def create_silence(request: web.Request, who: Principal) -> web.StreamResp
                 ' matcher organization_id="..." of them',
             )
     state = api(request)
-    now = state.now()
+    # Alertmanager's clock, not the host's: the silence starts now by the wall clock
+    now = datetime.now(UTC)
     body = {
         "matchers": [
             {"name": m.name, "value": m.value, "isRegex": m.isRegex, "isEqual": m.isEqual}
@@ -130,7 +131,7 @@ async def create_silence(request: web.Request, who: Principal) -> web.StreamResp
     ident = str(response.json().get("silenceID", ""))
     await state.store.audit(
         AuditEntry(
-            now,
+            state.now(),
             who.username,
             "silenced",
             detail={"silence_id": ident, "via": "api", "token": who.token_name, **body},
