@@ -50,7 +50,14 @@ def _enum(*values: str) -> dict[str, Any]:
 LIMIT = Param(
     "limit", "page size (default 50)", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}
 )
-CURSOR = Param("cursor", "next_cursor of the previous page", {"type": "string"})
+INCIDENT_CURSOR = Param(
+    "cursor", "next_cursor of the previous page", {"type": "string", "pattern": "^[0-9]{1,19}$"}
+)
+ALERT_CURSOR = Param(
+    "cursor",
+    "next_cursor of the previous page (opaque)",
+    {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
+)
 ORGANIZATION = Param(
     "organization", "one organization (within the token's)", {"type": "string", "maxLength": 128}
 )
@@ -61,7 +68,7 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/incidents", incidents.list_incidents, "viewer",
         "Incidents, newest first", "IncidentPage",
         query=(Param("status", "status", _enum(*incidents.INCIDENT_STATUSES)), SEVERITY,
-               ORGANIZATION, LIMIT, CURSOR),
+               ORGANIZATION, LIMIT, INCIDENT_CURSOR),
     ),
     Route(
         "GET", "/incidents/{id}", incidents.get_incident, "viewer",
@@ -80,7 +87,7 @@ ROUTES: tuple[Route, ...] = (
         "Alerts (firing and recent), newest first", "AlertPage",
         query=(Param("status", "status", _enum(*incidents.ALERT_STATUSES)),
                Param("category", "category", _enum(*incidents.CATEGORIES)), SEVERITY,
-               ORGANIZATION, LIMIT, CURSOR),
+               ORGANIZATION, LIMIT, ALERT_CURSOR),
     ),
     Route(
         "GET", "/alerts/{id}", incidents.get_alert, "viewer",

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.storage import Storage
+from bridge.storage.migrations import load_migrations
 from console.api.common import FAILURES_PER_ADDRESS
 from console.token_cli import (
     TokenProblem,
@@ -183,3 +184,13 @@ def test_the_token_command_creates_lists_and_revokes(db_url, capsys):
     assert run("list", "--user", "alice") == 0
     assert "revoked" in capsys.readouterr().out
     assert run("revoke", "ci") == 2
+
+
+async def test_the_tokens_migration_is_idempotent_and_under_row_level_security(console):
+    storage = console.bridge.storage
+    await token_for(console, "viewer")
+    migration = next(m for m in load_migrations() if m.version == "0011_api_tokens")
+    await storage.execute(migration.sql)
+    rows = await storage.query("SELECT relrowsecurity FROM pg_class WHERE relname = 'api_tokens'")
+    assert rows == [{"relrowsecurity": True}]
+    assert len(await storage.query("SELECT id FROM api_tokens")) == 1

@@ -134,5 +134,6 @@ def test_the_bridge_adapter_is_a_console_host():
         "exported_thresholds",
         "registry",
         "incident_actions",
+        "oncall",
     }
     assert members <= set(dir(BridgeConsoleHost))
