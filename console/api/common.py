@@ -26,6 +26,7 @@ from bridge.storage.console_api import ApiStore
 from console.api.schema import Error
 from console.api.tokens import Principal, principal, same_hash, token_hash, well_formed
 from console.auth import allowed
+from console.forms import ORGANIZATION
 from console.host import ConsoleHost
 from console.throttle import LoginThrottle
 from passiton_common.proxies import ClientAddress, forwarded_for
@@ -214,8 +215,8 @@ def organization_filter(request: web.Request, who: Principal) -> str:
     """The ``organization`` filter; one outside the token's organizations is a 404 (no
     telling whether it exists)."""
     value = request.query.get("organization", "")
-    if len(value) > 128:
-        raise ApiError(400, "organization: at most 128 characters")
+    if value and not ORGANIZATION.match(value):
+        raise ApiError(400, "organization: 1-128 letters, digits, '_', '.', ':' or '-'")
     if value and not who.sees(value):
         raise ApiError(404, "not found")
     return value

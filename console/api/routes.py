@@ -17,6 +17,7 @@ from aiohttp import web
 from console.api import incidents, settings, silences
 from console.api.common import API, MAX_LIMIT, Api, Handler, answer, api_middleware, guarded
 from console.api.schema import RESPONSES, NewSilence
+from console.forms import ORGANIZATION
 from console.host import ConsoleHost
 from passiton_common.proxies import ClientAddress, parse_networks
 
@@ -59,7 +60,9 @@ ALERT_CURSOR = Param(
     {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"},
 )
 ORGANIZATION = Param(
-    "organization", "one organization (within the token's)", {"type": "string", "maxLength": 128}
+    "organization",
+    "one organization (within the token's)",
+    {"type": "string", "pattern": ORGANIZATION.pattern},
 )
 SEVERITY = Param("severity", "severity", _enum(*incidents.SEVERITIES))
 

@@ -15,6 +15,7 @@ import httpx
 from aiohttp import web
 
 from bridge.storage.console import AuditEntry
+from bridge.webhook import clean_text
 from console.api.common import ApiError, answer, api, read_body
 from console.api.schema import Matcher, NewSilence, Silence, SilenceCreated, SilenceList
 from console.api.tokens import Principal
@@ -134,7 +135,20 @@ async def create_silence(request: web.Request, who: Principal) -> web.StreamResp
             state.now(),
             who.username,
             "silenced",
-            detail={"silence_id": ident, "via": "api", "token": who.token_name, **body},
+            detail={
+                "silence_id": ident,
+                "via": "api",
+                "token": who.token_name,
+                # as sent to Alertmanager, control characters (NUL among them, which
+                # PostgreSQL's jsonb cannot hold) replaced
+                "matchers": [
+                    f"{m.name}{'=' if m.isEqual else '!'}{'~' if m.isRegex else '='}"
+                    f"{clean_text(m.value)!r}"
+                    for m in wanted.matchers
+                ],
+                "comment": clean_text(wanted.comment),
+                "ends_at": body["endsAt"],
+            },
         )
     )
     return answer(SilenceCreated(ident), 201)

@@ -178,3 +178,15 @@ async def test_the_openapi_document_describes_every_route(console):
         assert str(route.status) in operation["responses"]
         assert "401" in operation["responses"]
     assert served["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+
+
+async def test_nul_and_control_characters_are_never_a_500(console):
+    """Found by schemathesis: PostgreSQL holds no NUL (text or jsonb)."""
+    token = await token_for(console, "admin")
+    for path in ("/incidents", "/alerts", "/settings"):
+        await get(console, f"{path}?organization=org%00a", token, status=400)
+    body = _silence(_org(), comment="deploy\x00\x07 done")
+    created = await post(console, "/silences", token, status=201, json=body)
+    audit = await console.bridge.storage.query("SELECT detail::text FROM console_audit")
+    assert created["id"] in audit[0]["detail"]
+    assert "\\u0000" not in audit[0]["detail"]
