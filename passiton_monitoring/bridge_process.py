@@ -25,6 +25,9 @@ from bridge.oncall.config import OncallConfig
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
 from console import cli as console_cli
+from console import token_cli
+from console.api.routes import PREFIX as API_PREFIX
+from console.api.routes import create_api_app
 from console.common import PREFIX
 from console.host import ConsoleHost
 from console.views import create_console_app
@@ -97,7 +100,16 @@ def console_subapp(bridge: Bridge) -> web.Application:
     )
 
 
-SUBAPPS: dict[str, SubApp] = {f"{PREFIX}/": console_subapp}
+def api_subapp(bridge: Bridge) -> web.Application:
+    """The JSON API of this bridge (``/api/v1/``), on the same host view as the console."""
+    return create_api_app(
+        BridgeConsoleHost(bridge),
+        trusted_proxies=bridge.config.console_trusted_proxies,
+        body_timeout_seconds=bridge.config.body_timeout_seconds,
+    )
+
+
+SUBAPPS: dict[str, SubApp] = {f"{PREFIX}/": console_subapp, f"{API_PREFIX}/": api_subapp}
 
 
 def create_bridge_app(
@@ -131,6 +143,13 @@ def cmd_user(args: argparse.Namespace) -> int:
     return console_cli.cmd_user(args, config)
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    config = bridge_commands.load_config()
+    if config is None:
+        return 2
+    return token_cli.cmd_token(args, config)
+
+
 # The bridge's subcommands, in the order `--help` lists them.
 COMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -145,5 +164,11 @@ COMMANDS: dict[
         "console users: user add NAME --role viewer|responder|admin (password on stdin)",
         console_cli.configure_user,
         cmd_user,
+    ),
+    "token": (
+        "personal API tokens: token create NAME --user USER [--role R] [--organizations A,B]"
+        " [--expires 30d] | token revoke NAME [--user USER] | token list",
+        token_cli.configure_token,
+        cmd_token,
     ),
 }

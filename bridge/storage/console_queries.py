@@ -24,6 +24,7 @@ from bridge.storage.console import (
     ReviewRow,
     Scope,
 )
+from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
 from bridge.storage.console_oncall import OncallReads
 from bridge.storage.console_rows import (
@@ -42,7 +43,7 @@ def _user(r: Any) -> ConsoleUser:
     return ConsoleUser(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(r[4]))
 
 
-class ConsoleQueries(IncidentReads, OncallReads, ReconcileReads, ConsoleStore):
+class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, ConsoleStore):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:

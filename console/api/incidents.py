@@ -1,0 +1,190 @@
+"""The API's incidents and alerts: listing with filters and a cursor, one incident with its
+alerts and timeline, acknowledging and resolving (through the bridge's ``IncidentActions``,
+``via="api"``), and alerts by id (``<category>-<row id>``).
+
+Everything is limited to the token's organizations: an incident that touches none of them, or
+an alert of another organization, is a 404, exactly like one that does not exist."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.oncall.actions import Action, UnknownIncident
+from bridge.storage.console import AlertRow, AuditEntry, ConsoleIncident, Cursor, HistoryFilter
+from bridge.storage.console_api import IncidentFilter
+from bridge.storage.types import ALERT_TABLES
+from console.api.common import (
+    ApiError,
+    answer,
+    api,
+    choice,
+    limit_of,
+    organization_filter,
+    row_id,
+)
+from console.api.schema import (
+    ActionDone,
+    Alert,
+    AlertPage,
+    Incident,
+    IncidentDetail,
+    IncidentPage,
+    TimelineEntry,
+)
+from console.api.tokens import Principal
+
+SEVERITIES = ("critical", "high", "medium", "low")
+INCIDENT_STATUSES = ("firing", "acknowledged", "resolved")
+ALERT_STATUSES = ("firing", "resolved")
+CATEGORIES = tuple(t.removesuffix("_alerts") for t in ALERT_TABLES)
+
+
+def incident_body(incident: ConsoleIncident, who: Principal) -> Incident:
+    return Incident(
+        id=incident.id,
+        title=incident.title,
+        severity=incident.severity,
+        status=incident.status,
+        probable_cause=incident.probable_cause,
+        organizations=[o for o in incident.organizations if who.sees(o)],
+        alert_count=incident.alert_count,
+        opened_at=incident.opened_at,
+        last_alert_at=incident.last_alert_at,
+        acknowledged_at=incident.acknowledged_at,
+        resolved_at=incident.resolved_at,
+    )
+
+
+def alert_body(alert: AlertRow) -> Alert:
+    return Alert(
+        id=f"{alert.category}-{alert.id}",
+        category=alert.category,
+        alertname=alert.alertname,
+        status=alert.status,
+        severity=alert.severity,
+        organization_id=alert.organization_id,
+        summary=alert.summary,
+        description=alert.description,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        received_at=alert.received_at,
+        incident_id=alert.incident_id,
+    )
+
+
+async def list_incidents(request: web.Request, who: Principal) -> web.StreamResponse:
+    where = IncidentFilter(
+        status=choice(request, "status", INCIDENT_STATUSES),
+        severity=choice(request, "severity", SEVERITIES),
+        organization_id=organization_filter(request, who),
+        within=who.organizations,
+    )
+    limit = limit_of(request)
+    cursor = request.query.get("cursor", "")
+    before = None
+    if cursor:
+        if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19:
+            raise ApiError(400, "cursor: the next_cursor of a previous page")
+        before = int(cursor)
+    rows = await api(request).tokens.api_incidents(where, before, limit)
+    following = str(rows[-1].id) if len(rows) == limit else None
+    return answer(IncidentPage([incident_body(i, who) for i in rows], following))
+
+
+async def _incident(request: web.Request, who: Principal) -> ConsoleIncident:
+    ident = row_id(request.match_info["id"])
+    found = await api(request).store.incident(ident, who.organizations)
+    if found is None:
+        raise ApiError(404, "no such incident")
+    return found
+
+
+async def get_incident(request: web.Request, who: Principal) -> web.StreamResponse:
+    state = api(request)
+    incident = await _incident(request, who)
+    alerts = await state.store.incident_alerts([incident.id], who.organizations)
+    events = await state.store.incident_events(incident.id)
+    return answer(
+        IncidentDetail(
+            incident_body(incident, who),
+            [alert_body(a) for a in alerts],
+            [TimelineEntry(e.at, e.kind, e.detail) for e in events],
+        )
+    )
+
+
+async def _act(request: web.Request, who: Principal, action: Action) -> web.StreamResponse:
+    state = api(request)
+    incident = await _incident(request, who)
+    entry = AuditEntry(
+        state.now(),
+        who.username,
+        f"{'acknowledged' if action == 'acknowledge' else 'resolved'} incident",
+        detail={"incident": incident.id, "via": "api", "token": who.token_name},
+    )
+    actions = state.host.incident_actions()
+    if action == "acknowledge":
+        # the incident's firing alerts within the token's organizations are acknowledged by
+        # the store; the bridge's actions (when it has them) do the status and the escalation
+        done = await state.store.acknowledge_incident(
+            incident.id, who.organizations, "", entry, set_status=actions is None
+        )
+        if done is None:
+            raise ApiError(404, "no such incident")
+        if done.status == "resolved":
+            raise ApiError(409, "the incident has resolved; there is nothing to acknowledge")
+        if actions is None:
+            return answer(ActionDone(incident.id, action, done.changed, "acknowledged"))
+    elif actions is None:
+        raise ApiError(503, "resolving needs the bridge's incident actions")
+    else:
+        await state.store.audit(entry)
+    assert actions is not None
+    try:
+        result = await actions.act(incident.id, action, person_id=who.username, via="api")
+    except UnknownIncident:
+        raise ApiError(404, "no such incident") from None
+    return answer(ActionDone(result.incident_id, action, result.changed, result.status))
+
+
+async def acknowledge_incident(request: web.Request, who: Principal) -> web.StreamResponse:
+    return await _act(request, who, "acknowledge")
+
+
+async def resolve_incident(request: web.Request, who: Principal) -> web.StreamResponse:
+    return await _act(request, who, "resolve")
+
+
+async def list_alerts(request: web.Request, who: Principal) -> web.StreamResponse:
+    category = choice(request, "category", CATEGORIES)
+    where = HistoryFilter(
+        categories=(category,) if category else (),
+        severity=choice(request, "severity", SEVERITIES),
+        organization_id=organization_filter(request, who),
+        status=choice(request, "status", ALERT_STATUSES),
+        within=who.organizations,
+    )
+    limit = limit_of(request)
+    text = request.query.get("cursor", "")
+    try:
+        cursor = Cursor.decode(text) if text else None
+    except ValueError:
+        raise ApiError(400, "cursor: the next_cursor of a previous page") from None
+    rows = await api(request).store.history(where, cursor, limit)
+    following = None
+    if len(rows) == limit:
+        last = rows[-1]
+        following = Cursor(last.starts_at, last.table, last.id).encode()
+    return answer(AlertPage([alert_body(a) for a in rows], following))
+
+
+async def get_alert(request: web.Request, who: Principal) -> web.StreamResponse:
+    category, _, number = request.match_info["id"].rpartition("-")
+    if category not in CATEGORIES:
+        raise ApiError(404, "no such alert")
+    alert = await api(request).store.alert(f"{category}_alerts", row_id(number))
+    if alert is None or not who.sees(alert.organization_id):
+        raise ApiError(404, "no such alert")
+    return answer(alert_body(alert))

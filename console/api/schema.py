@@ -1,0 +1,162 @@
+"""The API's request and response bodies, as msgspec structs: the handlers encode and decode
+them, and ``routes.openapi_document`` derives their JSON Schemas from the same classes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+MAX_SILENCE_SECONDS = 7 * 86400
+
+Text = Annotated[str, msgspec.Meta(max_length=1024)]
+LabelName = Annotated[str, msgspec.Meta(pattern="^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=128)]
+
+
+class Error(msgspec.Struct):
+    """Every refusal: ``{"error": "..."}`` with a 4xx (or 5xx) status."""
+
+    error: str
+
+
+class Incident(msgspec.Struct):
+    id: int
+    title: str
+    severity: str
+    status: str  # firing | acknowledged | resolved
+    probable_cause: str
+    organizations: list[str]
+    alert_count: int
+    opened_at: datetime
+    last_alert_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class IncidentPage(msgspec.Struct):
+    incidents: list[Incident]
+    next_cursor: str | None  # pass as ?cursor= for the next page; null: the last page
+
+
+class Alert(msgspec.Struct):
+    id: str  # "<category>-<row id>", e.g. "payment-12"
+    category: str
+    alertname: str
+    status: str
+    severity: str
+    organization_id: str | None
+    summary: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None
+    received_at: datetime
+    incident_id: int | None
+
+
+class AlertPage(msgspec.Struct):
+    alerts: list[Alert]
+    next_cursor: str | None
+
+
+class TimelineEntry(msgspec.Struct):
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+class IncidentDetail(msgspec.Struct):
+    incident: Incident
+    alerts: list[Alert]  # within the token's organizations
+    timeline: list[TimelineEntry]
+
+
+class ActionDone(msgspec.Struct):
+    incident_id: int
+    action: str
+    changed: bool  # False: it already was in that state
+    status: str
+
+
+class Matcher(msgspec.Struct, forbid_unknown_fields=True):
+    name: LabelName
+    value: Text
+    isRegex: bool = False
+    isEqual: bool = True
+
+
+class NewSilence(msgspec.Struct, forbid_unknown_fields=True):
+    matchers: Annotated[list[Matcher], msgspec.Meta(min_length=1, max_length=32)]
+    duration_seconds: Annotated[int, msgspec.Meta(ge=60, le=MAX_SILENCE_SECONDS)]
+    comment: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class Silence(msgspec.Struct):
+    id: str
+    status: str  # active | pending | expired
+    matchers: list[Matcher]
+    starts_at: str
+    ends_at: str
+    created_by: str
+    comment: str
+
+
+class SilenceList(msgspec.Struct):
+    silences: list[Silence]
+
+
+class SilenceCreated(msgspec.Struct):
+    id: str
+
+
+class Preference(msgspec.Struct):
+    organization_id: str
+    configured: bool  # False: the defaults (the severity table) apply
+    channels: Any  # null, a list of channels, or {severity: [channel, ...]}
+    recipients: dict[str, list[str]]
+    min_severity: str
+    quiet_hours_start: str | None
+    quiet_hours_end: str | None
+    timezone: str
+
+
+class Settings(msgspec.Struct):
+    organizations: list[Preference]
+
+
+class Shift(msgspec.Struct):
+    person_id: str
+    name: str
+    start: datetime
+    end: datetime
+    override_id: int | None
+
+
+class Schedule(msgspec.Struct):
+    id: str
+    time_zone: str
+    now: list[Shift]
+    next: Shift | None
+
+
+class Oncall(msgspec.Struct):
+    configured: bool  # False: ONCALL_CONFIG is not set
+    at: datetime
+    schedules: list[Schedule]
+
+
+RESPONSES: tuple[type[msgspec.Struct], ...] = (
+    Error,
+    IncidentPage,
+    IncidentDetail,
+    ActionDone,
+    AlertPage,
+    Alert,
+    SilenceList,
+    SilenceCreated,
+    Silence,
+    Settings,
+    Oncall,
+)

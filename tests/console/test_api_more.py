@@ -1,0 +1,192 @@
+"""The API's silences (a real Alertmanager), settings, on-call, OpenAPI document, body limits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import time, timedelta
+
+import httpx
+
+from bridge.app import BRIDGE
+from bridge.storage.console import AuditEntry
+from bridge.storage.types import PreferenceRow
+from console.api.routes import ROUTES, openapi_document
+from passiton_monitoring.bridge_process import create_bridge_app
+from tests.bridge.support import T0, BridgeClient, Clock, make_config, notifiers
+from tests.console.api_support import add_limited, bearer, get, post, token_for
+from tests.oncall.bridge_support import write_oncall
+
+
+def _silence(org: str | None = "org-a", **extra):
+    matchers = [{"name": "alertname", "value": "PaymentFailureRatioHigh"}]
+    if org:
+        matchers.append({"name": "organization_id", "value": org})
+    return {"matchers": matchers, "duration_seconds": 3600, "comment": "deploy", **extra}
+
+
+def _org() -> str:
+    return f"org-{uuid.uuid4().hex[:8]}"  # one Alertmanager serves every test of the package
+
+
+async def test_silences_are_created_listed_and_expired_in_alertmanager(console):
+    token = await token_for(console, "responder")
+    org = _org()
+    created = await post(console, "/silences", token, status=201, json=_silence(org))
+    in_am = httpx.get(f"{console.alertmanager}/api/v2/silence/{created['id']}").json()
+    assert in_am["createdBy"] == "responder (api)"
+    assert in_am["status"]["state"] == "active"
+    listed = [
+        s for s in (await get(console, "/silences", token))["silences"] if s["id"] == created["id"]
+    ]
+    assert {"name": "organization_id", "value": org, "isRegex": False, "isEqual": True} in (
+        listed[0]["matchers"]
+    )
+    assert listed[0]["comment"] == "deploy"
+    response = await console.delete(f"/api/v1/silences/{created['id']}", headers=bearer(token))
+    assert response.status == 204
+    in_am = httpx.get(f"{console.alertmanager}/api/v2/silence/{created['id']}").json()
+    assert in_am["status"]["state"] == "expired"
+    audit = await console.bridge.storage.query("SELECT action FROM console_audit ORDER BY id")
+    assert [r["action"] for r in audit] == ["silenced", "expired silence"]
+
+
+async def test_silence_matchers_are_validated(console):
+    token = await token_for(console, "responder")
+    before = httpx.get(f"{console.alertmanager}/api/v2/silences").json()
+    cases = [
+        ({"matchers": []}, "invalid body"),
+        ({"matchers": [{"name": "bad name", "value": "x"}]}, "invalid body"),
+        ({"matchers": [{"name": "a", "value": "(", "isRegex": True}]}, "invalid regex"),
+        ({"matchers": [{"name": "a", "value": ".*", "isRegex": True}]}, "empty string"),
+        ({"matchers": [{"name": "a", "value": ""}]}, "empty string"),
+        ({"duration_seconds": 10}, "invalid body"),
+        ({"duration_seconds": 8 * 86400}, "invalid body"),
+        ({"comment": ""}, "invalid body"),
+        ({"extra": 1}, "invalid body"),
+    ]
+    for change, message in cases:
+        body = {**_silence(), **change}
+        refused = await post(console, "/silences", token, status=400, json=body)
+        assert message in refused["error"], (change, refused)
+    for raw in (b"not json", b"[]", b'{"matchers": "x"}'):
+        response = await console.post("/api/v1/silences", headers=bearer(token), data=raw)
+        assert response.status == 400
+    huge = b'{"comment": "' + b"x" * 20_000 + b'"}'
+    response = await console.post("/api/v1/silences", headers=bearer(token), data=huge)
+    assert response.status == 413
+    assert httpx.get(f"{console.alertmanager}/api/v2/silences").json() == before
+
+
+async def test_silences_of_a_limited_token_stay_in_its_organizations(console):
+    org_a, org_b = _org(), _org()
+    await add_limited(console, "bea", "responder", (org_a,))
+    limited = await token_for(console, "bea")
+    everyone = await token_for(console, "responder")
+    other = await post(console, "/silences", everyone, status=201, json=_silence(org_b))
+    anyone = await post(console, "/silences", everyone, status=201, json=_silence(None))
+    mine = await post(console, "/silences", limited, status=201, json=_silence(org_a))
+    for body in (_silence(org_b), _silence(None)):
+        await post(console, "/silences", limited, status=403, json=body)
+    listed = (await get(console, "/silences", limited))["silences"]
+    assert [s["id"] for s in listed] == [mine["id"]]
+    every = {s["id"] for s in (await get(console, "/silences", everyone))["silences"]}
+    assert {other["id"], anyone["id"], mine["id"]} <= every
+    response = await console.delete(f"/api/v1/silences/{other['id']}", headers=bearer(limited))
+    assert response.status == 404
+    for ident in ("nope", "00000000-0000-0000-0000-000000000000"):
+        response = await console.delete(f"/api/v1/silences/{ident}", headers=bearer(everyone))
+        assert response.status == 404
+    viewer = await token_for(console, "viewer")
+    response = await console.delete(f"/api/v1/silences/{mine['id']}", headers=bearer(viewer))
+    assert response.status == 403
+
+
+async def test_settings_for_admins_and_for_their_organizations(console):
+    store = console.bridge.storage.console()
+    row = PreferenceRow("org-a", {"critical": ["slack"]}, {}, "high", time(22), time(6), "UTC")
+    await store.save_preference(row, T0, AuditEntry(T0, "admin", "saved preferences"))
+    admin = await token_for(console, "admin")
+    settings = (await get(console, "/settings", admin))["organizations"]
+    assert settings == [
+        {
+            "organization_id": "org-a",
+            "configured": True,
+            "channels": {"critical": ["slack"]},
+            "recipients": {},
+            "min_severity": "high",
+            "quiet_hours_start": "22:00:00",
+            "quiet_hours_end": "06:00:00",
+            "timezone": "UTC",
+        }
+    ]
+    one = await get(console, "/settings?organization=org-z", admin)
+    assert one["organizations"][0]["configured"] is False
+    viewer = await token_for(console, "viewer")
+    assert (await get(console, "/settings", viewer, status=403))["error"]
+    await add_limited(console, "bea", "viewer", ("org-a", "org-b"))
+    limited = await token_for(console, "bea")
+    mine = (await get(console, "/settings", limited))["organizations"]
+    assert [(s["organization_id"], s["configured"]) for s in mine] == [
+        ("org-a", True),
+        ("org-b", False),
+    ]
+    await get(console, "/settings?organization=org-c", limited, status=404)
+
+
+async def test_oncall_without_a_configuration(console):
+    token = await token_for(console, "viewer")
+    assert await get(console, "/oncall", token) == {
+        "configured": False,
+        "at": T0.isoformat().replace("+00:00", "Z"),
+        "schedules": [],
+    }
+    assert (await get(console, "/oncall?at=yesterday", token, status=400))["error"]
+
+
+async def test_oncall_now_and_next_with_overrides(db_url, aiohttp_client, tmp_path):
+    config = make_config(db_url, oncall=write_oncall(tmp_path))
+    clock = Clock(T0)
+    app = create_bridge_app(config, notifiers=notifiers("slack"), clock=clock, workers=False)
+    client = BridgeClient(await aiohttp_client(app), app[BRIDGE], {}, clock)
+    await client.bridge.storage.console().upsert_user("viewer", "x", "viewer", T0)
+    token = await token_for(client, "viewer")
+    body = await get(client, "/oncall", token)
+    assert body["configured"] is True
+    (primary,) = body["schedules"]
+    assert primary["id"] == "primary"
+    assert primary["time_zone"] == "Europe/Berlin"
+    assert [s["person_id"] for s in primary["now"]] == ["alice"]
+    assert primary["now"][0]["name"] == "Alice Example"
+    assert primary["next"]["person_id"] == "bob"
+    await client.bridge.storage.add_override(
+        "primary", "bob", T0 - timedelta(hours=1), T0 + timedelta(hours=2), replaces="alice"
+    )
+    covered = (await get(client, "/oncall", token))["schedules"][0]
+    assert [s["person_id"] for s in covered["now"]] == ["bob"]
+    assert covered["now"][0]["override_id"] is not None
+    later = await get(client, "/oncall?at=2026-03-02T09:30:00Z", token)
+    assert [s["person_id"] for s in later["schedules"][0]["now"]] == ["bob"]
+
+
+async def test_the_openapi_document_describes_every_route(console):
+    response = await console.get("/api/v1/openapi.json")
+    assert response.status == 200
+    served = await response.json()
+    assert served == openapi_document()
+    for route in ROUTES:
+        operation = served["paths"][f"/api/v1{route.path}"][route.method.lower()]
+        assert str(route.status) in operation["responses"]
+        assert "401" in operation["responses"]
+    assert served["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+
+
+async def test_nul_and_control_characters_are_never_a_500(console):
+    """Found by schemathesis: PostgreSQL holds no NUL (text or jsonb)."""
+    token = await token_for(console, "admin")
+    for path in ("/incidents", "/alerts", "/settings"):
+        await get(console, f"{path}?organization=org%00a", token, status=400)
+    body = _silence(_org(), comment="deploy\x00\x07 done")
+    created = await post(console, "/silences", token, status=201, json=body)
+    audit = await console.bridge.storage.query("SELECT detail::text FROM console_audit")
+    assert created["id"] in audit[0]["detail"]
+    assert "\\u0000" not in audit[0]["detail"]
