@@ -287,8 +287,10 @@ class Recorder:
         pending[child] = pending.get(child, 0.0) + amount
 
     def _flush(self) -> None:
+        # the counter's value directly: Counter.inc re-checks, per call, what holds for every
+        # child here (a counter, a labelled child, a positive amount)
         for child, amount in self._pending.items():
-            child.inc(amount)
+            child._value.inc(amount)
         self._pending.clear()
 
     # -- payments -------------------------------------------------------------------------
