@@ -304,9 +304,7 @@ def test_on_the_host_page_only_the_widgets_own_errors_are_reported(node: str) ->
 
 def test_on_the_host_page_without_widget_src_only_the_hooks_are_reported(node: str) -> None:
     result = run_page(node, HOST_PAGE_STEPS, topLevel=True)
-    assert [(e["type"], e["error"]) for e in events(result)] == [
-        ("widget.render_error", "hook")
-    ]
+    assert [(e["type"], e["error"]) for e in events(result)] == [("widget.render_error", "hook")]
 
 
 def test_in_the_widgets_frame_every_error_is_the_widgets_unless_told(node: str) -> None:
