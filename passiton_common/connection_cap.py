@@ -108,6 +108,7 @@ class CappedSite(web.TCPSite):
             self.cap.factory(server),
             self._host,
             self._port,
+            ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
