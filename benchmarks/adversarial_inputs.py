@@ -6,12 +6,19 @@ median of ``--repeat`` runs of a fresh (uncached) call. For reference, the route
 exporter used before issue 10 is timed on the same strings cut to 2 KiB (the longest route the
 events API accepts; at 16 KiB it takes seconds).
 
-Run: `.venv/bin/python benchmarks/adversarial_inputs.py [--repeat 5]`.
+Then, with ``--stalls`` (or alone with ``--only-stalls``), the worst event-loop stall each kind of
+request causes on both services, served in this process (``benchmarks/loop_stalls.py``): the
+exporter's events, beacon, Stripe webhook and scrape, the bridge's 3.9 MB adversarial notification
+and the console login (right and wrong password). The goal: none above 50 ms.
+
+Run: `.venv/bin/python benchmarks/adversarial_inputs.py [--repeat 5] [--stalls|--only-stalls]
+[--services exporter,bridge]` (the bridge needs PostgreSQL, see loop_stalls.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import statistics
 import sys
@@ -21,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import loop_stalls
 from exporter import classify
 from exporter.edge import ClientAddress, parse_networks
 from exporter.recorder import stripe_event_type_label
@@ -86,7 +94,19 @@ def timed(fn: Callable[[str], object], text: str, repeat: int, salt: bool) -> fl
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--stalls", action="store_true", help="also the loop stalls per request")
+    parser.add_argument("--only-stalls", action="store_true", help="only the loop stalls")
+    parser.add_argument("--services", default="exporter,bridge")
     args = parser.parse_args()
+    if not args.only_stalls:
+        classifiers(args.repeat)
+    if args.stalls or args.only_stalls:
+        services = tuple(args.services.split(","))
+        loop_stalls.report(asyncio.run(loop_stalls.run(args.repeat, services)))
+
+
+def classifiers(repeat: int) -> None:
+    args = argparse.Namespace(repeat=repeat)
     classify.client_class("warm up crawlerdetect")
     inputs = adversarial()
     print(f"{'classifier':<30} {'benign':>10} {'worst 16 KiB':>13} {'ratio':>7}  worst input")

@@ -1,10 +1,14 @@
--- wrk script: POST the body in file args[1] with Content-Type args[2]; print a JSON summary line.
+-- wrk script: POST the body in file args[1] with Content-Type args[2] (and Authorization args[3]
+-- when given); print a JSON summary line.
 function init(args)
   local f = io.open(args[1], "rb")
   wrk.method = "POST"
   wrk.body = f:read("*all")
   f:close()
   wrk.headers["Content-Type"] = args[2]
+  if args[3] then
+    wrk.headers["Authorization"] = args[3]
+  end
 end
 
 function done(summary, latency, requests)

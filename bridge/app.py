@@ -40,6 +40,7 @@ from bridge.storage import Storage, StorageUnavailable, open_storage
 from bridge.storage.slack_messages import SlackMessages
 from bridge.webhook import alertmanager_handler
 from passiton_common import loop_lag
+from passiton_common.connection_cap import CappedSite, ConnectionCap, descriptor_budget
 
 log = logging.getLogger(__name__)
 
@@ -309,11 +310,21 @@ async def _start_public(bridge: Bridge) -> web.AppRunner | None:
     if context is None:
         log.warning("BRIDGE_PUBLIC_LISTEN is set but ONCALL_CONFIG is not: nobody to answer")
         return None
+    # at most BRIDGE_PUBLIC_MAX_CONNECTIONS at once (fitted to RLIMIT_NOFILE), each closed when
+    # its request head has not arrived (or it sat idle) for the header timeout: a flood of idle
+    # connections cannot spend the descriptors Alertmanager's webhook and /metrics need
+    cap = ConnectionCap(
+        descriptor_budget(bridge.config.public_max_connections, what="bridge public listener"),
+        bridge.metrics.public_connections_refused.inc,
+    )
     runner = web.AppRunner(
-        create_public_app(context, extra_routes=slack_routes(bridge)), access_log=None
+        create_public_app(context, extra_routes=slack_routes(bridge)),
+        access_log=None,
+        keepalive_timeout=bridge.config.header_timeout_seconds,
+        lingering_time=1.0,
     )
     await runner.setup()
-    site = web.TCPSite(runner, listen[0], listen[1])
+    site = CappedSite(runner, listen[0], listen[1], cap=cap)
     await site.start()
     bridge.public_port = runner.addresses[0][1] if runner.addresses else listen[1]
     log.info("public listener started", extra={"listen": f"{listen[0]}:{bridge.public_port}"})

@@ -112,6 +112,8 @@ class BridgeConfig:
     # The public listener (Twilio, Slack, PagerDuty callbacks, e-mail links); None: off.
     public_listen: tuple[str, int] | None = None
     public_url: str = ""
+    # connections the public listener holds at once (checked against RLIMIT_NOFILE at start-up)
+    public_max_connections: int = default_of("BRIDGE_PUBLIC_MAX_CONNECTIONS")
     # ONCALL_CONFIG and what it holds, checked at start-up; None: no on-call file
     oncall_config: Path | None = None
     oncall: OncallConfig | None = field(default=None, repr=False, compare=False)
@@ -179,6 +181,7 @@ class BridgeConfig:
             console_trusted_proxies=_console_proxies(env),
             public_listen=_public_listen(env),
             public_url=_public_url(env),
+            public_max_connections=read_int(env, "BRIDGE_PUBLIC_MAX_CONNECTIONS"),
             oncall_config=oncall_config,
             oncall=oncall,
             pagerduty_webhook_secret=read_text(env, "PAGERDUTY_WEBHOOK_SECRET"),

@@ -148,7 +148,8 @@ def plan_notification(
             plan.suppressed["flapping"] += 1
             continue
         if book is not None and incident is not None:
-            titles[incident.id] = incident.title(book.topology)
+            if incident.id not in titles:  # once per incident: its members are placed already
+                titles[incident.id] = incident.title(book.topology)
             if alert.status == "resolved" and incident.paged_severity is not None:
                 # A paged incident: only its own resolve goes out, where its pages went.
                 if changed:

@@ -143,6 +143,12 @@ class BridgeMetrics:
             ["endpoint", "outcome"],
             registry=r,
         )
+        self.public_connections_refused = Counter(
+            "passiton_bridge_public_connections_refused",
+            "Connections to the public listener closed as soon as they were accepted because it"
+            " already held BRIDGE_PUBLIC_MAX_CONNECTIONS.",
+            registry=r,
+        )
         for via in ("sms", "voice", "email", "slack", "apprise"):
             self.escalation_pages.labels(via=via)
         for event in ("step", "acknowledgement_expired"):

@@ -31,6 +31,9 @@ MAX_ALERTS = 10_000
 MAX_LABELS = 200
 MAX_KEY = 256
 MAX_VALUE = 16_384
+# a notification larger than this is parsed off the event loop (a worker thread); the common
+# one (a few alerts, a few kB) inline, where the thread hop would cost more than the parse
+PARSE_INLINE_BYTES = 64 * 1024
 TRUNCATED_MARKER = "… [truncated by the bridge: {n} more characters]"
 
 
@@ -277,7 +280,13 @@ async def handle_alertmanager(bridge: WebhookTarget, request: web.Request) -> we
             headers={"Connection": "close"},
         )
     try:
-        notification = parse_notification(body)
+        if len(body) > PARSE_INLINE_BYTES:
+            # Validating and redacting megabytes of crafted values costs seconds of CPU: done in
+            # a worker thread, the loop keeps its turns (the interpreter hands the GIL back to
+            # the loop between regex calls, each on one value of at most MAX_VALUE characters).
+            notification = await asyncio.to_thread(parse_notification, body)
+        else:
+            notification = parse_notification(body)
     except InvalidPayload as exc:
         metrics.notifications_received.labels(status="invalid").inc()
         log.warning("invalid alertmanager payload", extra={"reason": str(exc)})

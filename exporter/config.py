@@ -54,6 +54,8 @@ class ExporterConfig:
     max_body_bytes: int = default_of("EXPORTER_MAX_BODY_BYTES")
     header_timeout_seconds: float = default_of("EXPORTER_HEADER_TIMEOUT_SECONDS")
     body_timeout_seconds: float = default_of("EXPORTER_BODY_TIMEOUT_SECONDS")
+    # connections the public listener holds at once (checked against RLIMIT_NOFILE at start-up)
+    public_max_connections: int = default_of("EXPORTER_PUBLIC_MAX_CONNECTIONS")
     max_batch_events: int = default_of("EXPORTER_MAX_BATCH_EVENTS")
     max_string_length: int = 2048
     # per client address, per widget key
@@ -103,6 +105,7 @@ class ExporterConfig:
             max_body_bytes=read_int(env, "EXPORTER_MAX_BODY_BYTES"),
             header_timeout_seconds=read_float(env, "EXPORTER_HEADER_TIMEOUT_SECONDS"),
             body_timeout_seconds=read_float(env, "EXPORTER_BODY_TIMEOUT_SECONDS"),
+            public_max_connections=read_int(env, "EXPORTER_PUBLIC_MAX_CONNECTIONS"),
             max_batch_events=read_int(env, "EXPORTER_MAX_BATCH_EVENTS"),
             beacon_rate_per_minute=read_int(env, "EXPORTER_BEACON_RATE_PER_MINUTE"),
             beacon_key_rate_per_minute=read_int(env, "EXPORTER_BEACON_KEY_RATE_PER_MINUTE"),

@@ -32,6 +32,7 @@ SIGNATURE_FAILURE_REASONS = (
 BEACON_KEY_REJECTION_REASONS = ("missing_key", "malformed_key", "forged_key", "key_mismatch")
 BEACON_RATE_LIMITS = ("client", "key")
 WIDGET_ERROR_CHANNELS = ("events", "beacon")
+CAPPED_LISTENERS = ("public",)
 BOUNDED_LABELS = (
     "organization_id",
     "widget_organization_id",
@@ -85,6 +86,7 @@ class ExporterMetrics:
     widget_error_reports: Counter
     widget_failure_sources: Gauge
     body_timeouts: Counter
+    connections_refused: Counter
     label_expired: Counter
     series_budget_overflow: Counter
     event_loop_lag: Histogram
@@ -100,6 +102,7 @@ class ExporterMetrics:
             (self.beacon_rate_limited, "limit", BEACON_RATE_LIMITS),
             (self.widget_error_reports, "channel", WIDGET_ERROR_CHANNELS),
             (self.label_overflow, "label", BOUNDED_LABELS),
+            (self.connections_refused, "listener", CAPPED_LISTENERS),
         )
         for metric, label, values in known:
             for value in values:
@@ -324,6 +327,13 @@ class ExporterMetrics:
             body_timeouts=Counter(
                 "passiton_exporter_body_timeouts",
                 "Requests whose body did not arrive within EXPORTER_BODY_TIMEOUT_SECONDS.",
+                registry=r,
+            ),
+            connections_refused=Counter(
+                "passiton_exporter_connections_refused",
+                "Connections closed as soon as they were accepted because the listener already "
+                "held EXPORTER_PUBLIC_MAX_CONNECTIONS.",
+                ["listener"],
                 registry=r,
             ),
             label_expired=Counter(

@@ -5,6 +5,12 @@ serves the beacon, ``beacon.js``, the Stripe webhook and health. Both close a co
 not sent a complete request head within ``EXPORTER_HEADER_TIMEOUT_SECONDS`` (aiohttp's keep-alive
 timer runs from the moment a connection opens, and an idle or half-sent connection is closed when
 it fires); request bodies are read under ``EXPORTER_BODY_TIMEOUT_SECONDS`` by the handlers.
+
+The public listener holds at most ``EXPORTER_PUBLIC_MAX_CONNECTIONS`` connections: one more is
+closed as soon as it is accepted and counted in ``passiton_exporter_connections_refused_total``.
+The cap is checked against ``RLIMIT_NOFILE`` at start-up (``descriptor_budget``), so a flood of
+idle connections to the public listener can never spend the descriptors the internal listener
+(``/metrics``) needs.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import signal
 
 from aiohttp import web
 
-from exporter.app import PUBLIC, create_app
+from exporter.app import METRICS, PUBLIC, create_app
 from exporter.config import ExporterConfig
+from passiton_common.connection_cap import CappedSite, ConnectionCap, descriptor_budget
 
 log = logging.getLogger("exporter")
 
@@ -32,8 +39,14 @@ async def start_listeners(
 ) -> list[web.AppRunner]:
     """Start the internal app on ``internal`` and ``app[PUBLIC]`` on ``public``; runners returned.
 
-    A port of 0 picks a free one: ``runner.addresses`` says which.
+    A port of 0 picks a free one: ``runner.addresses`` says which. The public listener's
+    connection cap is fitted to the descriptor limit first.
     """
+    refused = app[METRICS].connections_refused.labels(listener="public")
+    cap = ConnectionCap(
+        descriptor_budget(config.public_max_connections, what="exporter public listener"),
+        refused.inc,
+    )
     runners: list[web.AppRunner] = []
     for application, (host, port) in ((app, internal), (app[PUBLIC], public)):
         runner = web.AppRunner(
@@ -45,7 +58,10 @@ async def start_listeners(
             shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
         )
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        if application is app:
+            await web.TCPSite(runner, host, port).start()
+        else:
+            await CappedSite(runner, host, port, cap=cap).start()
         runners.append(runner)
     return runners
 

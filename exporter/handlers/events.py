@@ -37,14 +37,14 @@ class EventsHandler:
             credentials.strip().encode(), self._token
         )
 
-    def _ingest(self, body: bytes) -> web.Response:
+    async def _ingest(self, body: bytes) -> web.Response:
         try:
             events, rejected, is_batch = decode_events(body, self.config.max_batch_events)
         except MalformedBody as exc:
             return refuse(self.metrics, Refusal(400, exc.reason, str(exc)))
         except BatchTooLarge as exc:
             return refuse(self.metrics, Refusal(413, "batch_too_large", str(exc)))
-        self.recorder.record(events)
+        await self.recorder.record_sliced(events)
         self.recorder.count_widget_reports(events, "events")
         return outcome(self.metrics, events, rejected, is_batch)
 
@@ -65,6 +65,6 @@ class EventsHandler:
         )
         if isinstance(body, Refusal):
             return refuse(self.metrics, body)
-        response = self._ingest(body)
+        response = await self._ingest(body)
         self._duration.observe(time.perf_counter() - started)
         return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections import OrderedDict
 from functools import lru_cache
@@ -10,12 +9,39 @@ from functools import lru_cache
 from crawlerdetect import CrawlerDetect
 
 # Automation tools and scanners: crawlerdetect recognises them as crawlers, but they are not the
-# declared search-engine bots a site expects, so they count as suspicious.
-_TOOL_MARKERS = re.compile(
-    r"curl|wget|python|requests|aiohttp|httpx|go-http|java|okhttp|libwww|perl|ruby|php|"
-    r"headless|phantom|selenium|puppeteer|playwright|scrapy|sqlmap|nikto|nmap|masscan|zgrab|"
-    r"zmeu|nuclei|httpclient|axios|node-fetch",
-    re.I,
+# declared search-engine bots a site expects, so they count as suspicious. Plain words looked up
+# in the lower-cased agent (``in``, C speed): a case-insensitive regex alternation of these costs
+# about 0.1 ms per agent, which a batch of 1,000 new agents turned into a 170 ms stall.
+_TOOL_WORDS = (
+    "curl",
+    "wget",
+    "python",
+    "requests",
+    "aiohttp",
+    "httpx",
+    "go-http",
+    "java",
+    "okhttp",
+    "libwww",
+    "perl",
+    "ruby",
+    "php",
+    "headless",
+    "phantom",
+    "selenium",
+    "puppeteer",
+    "playwright",
+    "scrapy",
+    "sqlmap",
+    "nikto",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "zmeu",
+    "nuclei",
+    "httpclient",
+    "axios",
+    "node-fetch",
 )
 _crawler_detect = CrawlerDetect()
 
@@ -25,21 +51,26 @@ _crawler_detect = CrawlerDetect()
 USER_AGENT_MAX = 256
 # Declared crawlers, by the words they use: the quick classification when the thorough one
 # (crawlerdetect, about 0.1 ms per character of a new agent) is over its budget.
-_BOT_MARKERS = re.compile(r"bot|crawl|spider|slurp|archiver|scraper|preview|monitor", re.I)
+_BOT_WORDS = ("bot", "crawl", "spider", "slurp", "archiver", "scraper", "preview", "monitor")
+
+
+def _has_any(text: str, words: tuple[str, ...]) -> bool:
+    return any(word in text for word in words)
 
 
 def _classify_agent(ua: str) -> str:
     if not _crawler_detect.isCrawler(ua):
         return "human"
-    if _TOOL_MARKERS.search(ua):
+    if _has_any(ua.lower(), _TOOL_WORDS):
         return "suspicious"
     return "bot"
 
 
 def _quick_class(ua: str) -> str:
-    if _TOOL_MARKERS.search(ua):
+    lowered = ua.lower()
+    if _has_any(lowered, _TOOL_WORDS):
         return "suspicious"
-    return "bot" if _BOT_MARKERS.search(ua) else "human"
+    return "bot" if _has_any(lowered, _BOT_WORDS) else "human"
 
 
 def _agent(user_agent: str) -> str:

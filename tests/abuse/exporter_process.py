@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -53,7 +54,10 @@ class Exporter:
 
 
 @contextmanager
-def exporter_process(env: Mapping[str, str] | None = None) -> Iterator[Exporter]:
+def exporter_process(
+    env: Mapping[str, str] | None = None, *, nofile: int | None = None
+) -> Iterator[Exporter]:
+    """``nofile``: the process's RLIMIT_NOFILE (soft and hard), when given."""
     internal, public = free_port(), free_port()
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("EXPORTER_")},
@@ -75,6 +79,11 @@ def exporter_process(env: Mapping[str, str] | None = None) -> Iterator[Exporter]
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=(
+            (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+            if nofile
+            else None
+        ),
     )
     exporter = Exporter(
         f"http://127.0.0.1:{internal}", f"http://127.0.0.1:{public}", proc.pid, public

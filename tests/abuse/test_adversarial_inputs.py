@@ -48,12 +48,18 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
     patterns = {
         "_ID_SEGMENT": routes,
         "_SLUG": routes,
-        "_TOOL_MARKERS": clients,
-        "_BOT_MARKERS": clients,
         "_TOKEN": tokens,
     }
     for name, module in patterns.items():
         monkeypatch.setattr(module, name, Spy(getattr(module, name), lengths.setdefault(name, [])))
+    words = lengths.setdefault("_has_any", [])
+    has_any = clients._has_any
+
+    def spied_words(text: str, listed: tuple[str, ...]) -> bool:
+        words.append(len(text))
+        return has_any(text, listed)
+
+    monkeypatch.setattr(clients, "_has_any", spied_words)
     monkeypatch.setattr(
         clients,
         "_crawler_detect",
@@ -74,8 +80,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
 CAPS = {
     "_ID_SEGMENT": classify.ROUTE_MAX,
     "_SLUG": classify.ROUTE_MAX,
-    "_TOOL_MARKERS": classify.USER_AGENT_MAX,
-    "_BOT_MARKERS": classify.USER_AGENT_MAX,
+    "_has_any": classify.USER_AGENT_MAX,  # the tool and crawler words looked up in an agent
     "crawlerdetect": classify.USER_AGENT_MAX,
     "_TOKEN": SIZE,  # anchored, one character class, at most 64: linear on any input
     "_TEXT_FAILURE_CLASS": TEXT_MAX,

@@ -267,6 +267,53 @@ def test_uncaught_errors_and_unhandled_rejections(node: str) -> None:
     ]
 
 
+HOST_PAGE_STEPS = """
+    fire('error', {target: {tagName: 'SCRIPT', src: 'https://cdn.example/widget/app.js?v=3'}});
+    fire('error', {target: {tagName: 'IMG', src: 'https://example.org/logo.png'}});
+    fire('error', {message: 'a', filename: 'https://cdn.example/widget/app.js', lineno: 7,
+                   error: new ReferenceError('a')});
+    fire('error', {message: 'b', filename: 'https://example.org/app.js', lineno: 3,
+                   error: {name: 'TypeError', message: 'b',
+                           stack: 'TypeError: b\\n    at pay (https://example.org/w/pay.js:2:9)'}});
+    fire('error', {message: 'host', filename: 'https://example.org/app.js', lineno: 1,
+                   error: new Error('host')});
+    fire('error', {message: 'Script error.', filename: '', lineno: 0});
+    fire('unhandledrejection', {reason: {name: 'Error', message: 'widget promise',
+        stack: 'Error: widget promise\\n    at https://cdn.example/widget/app.js:9:1'}});
+    fire('unhandledrejection', {reason: new Error('host promise')});
+    fire('unhandledrejection', {reason: 'plain string'});
+    PassItOnBeacon.renderError('hook');
+    tick();
+"""
+
+
+def test_on_the_host_page_only_the_widgets_own_errors_are_reported(node: str) -> None:
+    """Issue 18: the host page's errors (its scripts, its images, its rejections) are not the
+    widget's; only those whose file, stack or resource URL is under data-widget-src are."""
+    attrs = {**ATTRS, "data-widget-src": "https://cdn.example/widget/, /w/"}
+    script = {"src": SCRIPT["src"], "attrs": attrs}
+    result = run_page(node, HOST_PAGE_STEPS, script=script, topLevel=True)
+    assert [(e["type"], e["error"], e.get("source")) for e in events(result)] == [
+        ("widget.load_error", "script failed to load", "https://cdn.example/widget/app.js"),
+        ("widget.script_error", "ReferenceError: a", "https://cdn.example/widget/app.js:7"),
+        ("widget.script_error", "TypeError: b", "https://example.org/app.js:3"),
+        ("widget.script_error", "Error: widget promise", "unhandledrejection"),
+        ("widget.render_error", "hook", "hook"),
+    ]
+
+
+def test_on_the_host_page_without_widget_src_only_the_hooks_are_reported(node: str) -> None:
+    result = run_page(node, HOST_PAGE_STEPS, topLevel=True)
+    assert [(e["type"], e["error"]) for e in events(result)] == [("widget.render_error", "hook")]
+
+
+def test_in_the_widgets_frame_every_error_is_the_widgets_unless_told(node: str) -> None:
+    in_frame = run_page(node, HOST_PAGE_STEPS)  # the harness's window is a frame by default
+    assert len(events(in_frame)) == 10
+    told = {"src": SCRIPT["src"], "attrs": {**ATTRS, "data-widget-frame": "false"}}
+    assert [e["error"] for e in events(run_page(node, HOST_PAGE_STEPS, script=told))] == ["hook"]
+
+
 def test_errors_are_batched_briefly(node: str) -> None:
     result = run_page(
         node,

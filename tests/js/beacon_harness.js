@@ -1,7 +1,7 @@
 // Runs exporter/static/beacon.js in a vm context with a fake window, document and navigator.
 // Reads a scenario as JSON on stdin, prints what the beacon sent as JSON on stdout.
 //
-// Scenario: {script: {src, attrs} | null, readyState, sendBeacon: "ok"|"refuse"|"throw"|"missing",
+// Scenario: {script: {src, attrs} | null, topLevel, readyState, sendBeacon: "ok"|"refuse"|"throw"|"missing",
 //            fetch: "ok"|"reject"|"missing", performance: {navigation, timing, now} | null,
 //            steps: "<JS run inside the page after the beacon loaded>", loadTwice: bool}
 // Inside steps: fire(type, fields) dispatches a window event, fireDocument(type) a document event,
@@ -44,6 +44,18 @@ function run(scenario) {
         }
       : null,
     addEventListener: (type, fn) => listeners.document.push([type, fn]),
+    // an anchor resolves its href against the page, as in a browser
+    createElement: () => {
+      let href = "";
+      return {
+        set href(value) {
+          href = new URL(value, window.location.href).href;
+        },
+        get href() {
+          return href;
+        },
+      };
+    },
   };
 
   const navigator = { userAgent: "harness" };
@@ -100,6 +112,9 @@ function run(scenario) {
     };
   }
   window.window = window;
+  // by default the snippet runs in the widget's own iframe (every error there is the widget's);
+  // scenario.topLevel: on the host page, where only the widget's errors are reported
+  window.top = scenario.topLevel ? window : { frameOf: "the host page" };
   window.fire = (type, fields) => {
     const event = Object.assign({ type, target: window }, fields || {});
     dispatch(listeners.window, type, event);

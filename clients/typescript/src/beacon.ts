@@ -2,8 +2,15 @@
 // by scripts/build-beacon.mjs (ES5, minified, no dependencies, never throws into the page). Usage:
 //   <script src="https://EXPORTER/v1/beacon.js" data-organization-id="org" data-widget-id="w"
 //           data-key="KEY"></script>     (`data-beacon-key` is read too)
-// or PassItOnBeacon.init({endpoint, organizationId, widgetId, key}); hooks: loaded(ms), loadError(err),
-// renderError(err), flush(). `key` is the widget's key from `passiton-monitoring beacon-key`.
+// or PassItOnBeacon.init({endpoint, organizationId, widgetId, key, widgetSrc}); hooks: loaded(ms),
+// loadError(err), renderError(err), flush(). `key` is the widget's key from
+// `passiton-monitoring beacon-key`.
+// Only the widget's own failures are reported, never the host page's: a script error whose file or
+// stack is under one of the widget's script URLs (`data-widget-src` / `widgetSrc`: URL prefixes,
+// comma-separated), a resource of the widget that failed to load, an unhandled rejection whose
+// stack passes through the widget; or, when the snippet runs in the widget's own iframe
+// (`data-widget-frame`, by default: when this window is a frame), every error of that window.
+// The hooks are always reported: the widget calls them itself.
 import { postBeacon } from "./beacon-transport.js";
 
 interface BeaconOptions {
@@ -11,6 +18,8 @@ interface BeaconOptions {
   organizationId?: unknown;
   widgetId?: unknown;
   key?: unknown;
+  widgetSrc?: unknown;
+  frame?: unknown;
   maxReports?: unknown;
   flushDelay?: unknown;
   autoLoad?: unknown;
@@ -25,7 +34,9 @@ type AnyFn = (a?: any, b?: any) => any;
     MAX = 200;
   var cfg: { endpoint: string; org: string; widget: string; key: string | null } | null = null;
   var queue: Fields[] = [],
-    early: Array<[string, Fields]> = [],
+    early: Array<[string, Fields, string | undefined]> = [],
+    prefixes: string[] = [],
+    frame = false,
     seen: { [key: string]: boolean } = {},
     used = 0,
     timer: any = null,
@@ -63,8 +74,23 @@ type AnyFn = (a?: any, b?: any) => any;
     postBeacon(w, cfg.endpoint, cfg.key, body);
   });
 
-  function report(type: string, fields: Fields): unknown {
-    if (!cfg) return early.length < cap && early.push([type, fields]);
+  function absolute(url: string): string {
+    if (!d.createElement) return url;
+    var a = d.createElement("a");
+    a.href = url;
+    return a.href || url;
+  }
+  // whether what an error carries (file, stack, resource URL) says it is the widget's
+  function ours(evidence: string): boolean {
+    if (frame) return true;
+    for (var i = 0; i < prefixes.length; i++) if (evidence.indexOf(prefixes[i]!) >= 0) return true;
+    return false;
+  }
+
+  // evidence: for an error the page raised, where it came from (undefined: a hook, the widget's own)
+  function report(type: string, fields: Fields, evidence?: string): unknown {
+    if (!cfg) return early.length < cap && early.push([type, fields, evidence]);
+    if (evidence !== undefined && !ours(evidence)) return;
     var id = type + fields.error + fields.source;
     if (seen[id] || used >= cap) return;
     seen[id] = true;
@@ -86,7 +112,9 @@ type AnyFn = (a?: any, b?: any) => any;
       report(type, { error: text(err), source: src || source });
     });
   }
-  var scriptError = failed("widget.script_error");
+  function stackOf(err: any): string {
+    return err && typeof err.stack === "string" ? err.stack : "";
+  }
 
   var loaded = safe(function (ms?: unknown) {
     var p = w.performance,
@@ -117,7 +145,18 @@ type AnyFn = (a?: any, b?: any) => any;
       widget: cut(o.widgetId, 128),
       key: o.key ? cut(o.key, 64) : null,
     };
-    for (var i = 0; i < early.length; i++) report(early[i]![0], early[i]![1]);
+    var src = o.widgetSrc,
+      list = typeof src === "string" ? src.split(",") : src instanceof Array ? src : [];
+    for (var j = 0; j < list.length; j++) {
+      var prefix = String(list[j]).replace(/^\s+|\s+$/g, "");
+      if (prefix) prefixes.push(absolute(prefix));
+    }
+    if (o.frame !== undefined) frame = o.frame === true;
+    else
+      safe(function () {
+        frame = !!w.top && w.top !== w;
+      })();
+    for (var i = 0; i < early.length; i++) report(early[i]![0], early[i]![1], early[i]![2]);
     early = [];
     function later() {
       w.setTimeout(loaded, 0);
@@ -133,20 +172,33 @@ type AnyFn = (a?: any, b?: any) => any;
       safe(function (ev: any) {
         var el = ev.target;
         if (el && el !== w && el.tagName) {
-          // a script, image or stylesheet failed to load
-          return report("widget.load_error", {
-            error: String(el.tagName).toLowerCase() + " failed to load",
-            source: bare(el.src || el.href),
-          });
+          // a script, image or stylesheet failed to load: the widget's, or not reported
+          var url = String(el.src || el.href || "");
+          return report(
+            "widget.load_error",
+            { error: String(el.tagName).toLowerCase() + " failed to load", source: bare(url) },
+            url,
+          );
         }
-        scriptError(ev.error || ev.message, ev.filename && bare(ev.filename) + ":" + (ev.lineno || 0));
+        report(
+          "widget.script_error",
+          {
+            error: text(ev.error || ev.message),
+            source: ev.filename ? bare(ev.filename) + ":" + (ev.lineno || 0) : undefined,
+          },
+          String(ev.filename || "") + "\n" + stackOf(ev.error),
+        );
       }),
       true,
     );
     w.addEventListener(
       "unhandledrejection",
       safe(function (ev: any) {
-        scriptError(ev.reason, "unhandledrejection");
+        report(
+          "widget.script_error",
+          { error: text(ev.reason), source: "unhandledrejection" },
+          stackOf(ev.reason),
+        );
       }),
     );
     w.addEventListener("pagehide", flush);
@@ -176,6 +228,8 @@ type AnyFn = (a?: any, b?: any) => any;
       organizationId: attr("organization-id"),
       widgetId: attr("widget-id"),
       key: attr("key") || attr("beacon-key"),
+      widgetSrc: attr("widget-src") || "",
+      frame: attr("widget-frame") === null ? undefined : attr("widget-frame") === "true",
       autoLoad: attr("auto-load") !== "false",
     });
   })();

@@ -29,7 +29,8 @@ before(async () => {
   site = createServer((req, res) => {
     const path = req.url.split("?")[0];
     if (pages[path]) {
-      res.writeHead(200, { "Content-Type": "text/html" }).end(pages[path]);
+      const type = path.endsWith(".js") ? "text/javascript" : "text/html";
+      res.writeHead(200, { "Content-Type": type }).end(pages[path]);
     } else if (path.startsWith("/dist/")) {
       const file = join(DIST, path.slice("/dist/".length).replace(/\.\./g, ""));
       try {
@@ -57,29 +58,39 @@ function siteUrl(path) {
   return `http://127.0.0.1:${site.address().port}${path}`;
 }
 
-test("the beacon.js snippet served by the exporter reports a failing widget's errors and load time", async () => {
+test("the beacon.js snippet served by the exporter reports a failing widget's errors and load time, not the host page's", async () => {
+  // the widget's scripts are under /widget/ (data-widget-src): its missing script and its script
+  // error are reported; the host page's own error and its broken image are not (issue 18)
+  pages["/widget/app.js"] = "setTimeout(function () { undefinedWidgetFunction(); }, 0);";
   pages["/give"] = `<!doctype html><html><head>
     <script src="${exporter.publicUrl}/v1/beacon.js" data-organization-id="org-browser"
-            data-widget-id="widget-456" data-key="${beaconKey("org-browser", "widget-456")}"></script>
-    <script src="/widget-missing.js"></script>
-    </head><body><div id="widget"></div>
+            data-widget-id="widget-456" data-key="${beaconKey("org-browser", "widget-456")}"
+            data-widget-src="/widget/"></script>
+    <script src="/widget/missing.js"></script>
+    <script src="/widget/app.js"></script>
+    </head><body><div id="widget"></div><img src="/host-missing.png">
     <script>
-      setTimeout(function () { undefinedWidgetFunction(); }, 0);
+      setTimeout(function () { undefinedHostFunction(); }, 0);
+      Promise.reject(new Error("the host's own rejection"));
       try { null.amount; } catch (err) { PassItOnBeacon.renderError(err); }
     </script></body></html>`;
   const page = await browser.newPage();
   const beacons = [];
+  const bodies = [];
   page.on("request", (r) => {
-    if (r.url().includes("/v1/beacon?")) beacons.push(r.url());
+    if (r.url().includes("/v1/beacon?")) {
+      beacons.push(r.url());
+      bodies.push(r.postData() || "");
+    }
   });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   const sent = page.waitForRequest((r) => r.url().includes("/v1/beacon"), { timeout: 10_000 });
   await page.goto(siteUrl("/give"), { waitUntil: "load" });
   await sent; // after the snippet's one-second batching delay
+  const w = ['organization_id="org-browser"', 'widget_id="widget-456"'];
   const s = await eventually(async () => {
     const s = await samples(exporter.url);
-    const w = ['organization_id="org-browser"', 'widget_id="widget-456"'];
     return valueOf(s, "passiton_widget_errors_total", ...w, 'kind="load"') >= 1 &&
       valueOf(s, "passiton_widget_errors_total", ...w, 'kind="script"') >= 1 &&
       valueOf(s, "passiton_widget_errors_total", ...w, 'kind="render"') >= 1 &&
@@ -91,7 +102,6 @@ test("the beacon.js snippet served by the exporter reports a failing widget's er
     const widget = [...s].filter(([k, v]) => k.includes("widget") && v);
     throw new Error(`${err.message}\nbeacons: ${beacons.join()}\nerrors: ${errors.join()}\n${widget.join("\n")}\n${exporter.stderr()}`);
   });
-  const w = ['organization_id="org-browser"', 'widget_id="widget-456"'];
   assert.equal(valueOf(s, "passiton_widget_errors_total", ...w, 'kind="load"'), 1);
   assert.equal(valueOf(s, "passiton_widget_errors_total", ...w, 'kind="script"'), 1);
   assert.equal(valueOf(s, "passiton_widget_errors_total", ...w, 'kind="render"'), 1);
@@ -99,7 +109,43 @@ test("the beacon.js snippet served by the exporter reports a failing widget's er
   assert.equal(valueOf(s, "passiton_widget_load_duration_seconds_count", w[0]), 1);
   await page.close();
   assert.ok(beacons.length >= 1 && beacons.every((u) => u.endsWith(`/v1/beacon?key=${encodeURIComponent(beaconKey("org-browser", "widget-456"))}`)), beacons.join());
-  assert.deepEqual(errors, ["undefinedWidgetFunction is not defined"]); // the page's own error, nothing from the snippet
+  const sentText = bodies.join("\n");
+  assert.ok(sentText.includes("undefinedWidgetFunction") && sentText.includes("/widget/missing.js"), sentText);
+  for (const hosts of ["undefinedHostFunction", "host-missing.png", "the host's own rejection"]) {
+    assert.ok(!sentText.includes(hosts), `${hosts} was reported: ${sentText}`);
+  }
+  // the page's own errors, nothing from the snippet
+  assert.deepEqual(errors.sort(), [
+    "the host's own rejection",
+    "undefinedHostFunction is not defined",
+    "undefinedWidgetFunction is not defined",
+  ]);
+});
+
+test("in the widget's own iframe every error of the frame is the widget's", async () => {
+  pages["/frame"] = `<!doctype html><html><head>
+    <script src="${exporter.publicUrl}/v1/beacon.js" data-organization-id="org-frame"
+            data-widget-id="widget-frame" data-key="${beaconKey("org-frame", "widget-frame")}"></script>
+    </head><body><script>setTimeout(function () { undefinedFrameFunction(); }, 0);</script></body></html>`;
+  pages["/host-with-frame"] = `<!doctype html><html><body>
+    <script>setTimeout(function () { undefinedHostFunction(); }, 0);</script>
+    <iframe src="/frame"></iframe></body></html>`;
+  const page = await browser.newPage();
+  const bodies = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/v1/beacon?")) bodies.push(r.postData() || "");
+  });
+  await page.goto(siteUrl("/host-with-frame"), { waitUntil: "load" });
+  const w = ['organization_id="org-frame"', 'widget_id="widget-frame"'];
+  await eventually(async () => {
+    const s = await samples(exporter.url);
+    return valueOf(s, "passiton_widget_errors_total", ...w, 'kind="script"') >= 1 &&
+      valueOf(s, "passiton_widget_loads_total", ...w) >= 1 ? s : null;
+  }, "the frame's error");
+  await page.close();
+  const sentText = bodies.join("\n");
+  assert.ok(sentText.includes("undefinedFrameFunction"), sentText);
+  assert.ok(!sentText.includes("undefinedHostFunction"), sentText);
 });
 
 test("the package's browser entry: the design's widget snippet, sent by sendBeacon with the key", async () => {

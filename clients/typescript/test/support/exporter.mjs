@@ -52,6 +52,8 @@ export async function startExporter({ port, env = {} } = {}) {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME ?? "/tmp",
+      // a worktree's sources ahead of the installed ones, when the caller sets it
+      ...(process.env.PYTHONPATH ? { PYTHONPATH: process.env.PYTHONPATH } : {}),
       EXPORTER_INGEST_TOKEN: TOKEN,
       EXPORTER_PUBLIC_LISTEN: `127.0.0.1:${pub}`,
       EXPORTER_BEACON_SECRET: BEACON_SECRET,
