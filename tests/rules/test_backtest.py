@@ -10,6 +10,7 @@ import pytest
 from backtest.alerts import Episode, duration, episodes
 from backtest.cli import ALERTMANAGER, RULES, run
 from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
+from backtest.paging import OPENED, RAISED, RESOLVED, bridge_pages
 from backtest.report import render
 from backtest.tsdb import recording_levels, rule_groups
 
@@ -67,6 +68,56 @@ def test_pages_as_alertmanager_inhibits_them() -> None:
     assert parse_matcher('alertname=~"A|B"').matches({"alertname": "B"})
     assert not parse_matcher('alertname=~"A|B"').matches({"alertname": "AB"})
     assert parse_matcher('severity!="low"').matches({})
+
+
+def test_pages_as_the_bridge_sends_them_per_incident() -> None:
+    """The firings through the bridge's own incident logic: one page when an incident opens,
+    one when its severity rises, one resolve when its last alert resolves."""
+    found = [
+        # the database down: its critical alert, the API's budget burning with it, and the
+        # effects Alertmanager held back until the database's alert resolved (at 1200)
+        _firing("DatabaseUnreachable", "critical", 120, 1200),
+        _firing("ApiErrorBudgetBurn", "critical", 240, 2000, category="dashboard"),
+        _firing("ApiErrorRatioHigh", "high", 1200, 1800, route="/api/donations"),
+        _firing("ApiErrorRatioHigh", "high", 1200, 1860, route="/api/auth/login"),
+        _firing("StripeWebhookHandlerFailing", "high", 1200, 1500, category="payment"),
+        # unrelated, at the same time: an incident of its own
+        _firing("AuthFailureSpike", "high", 240, 900),
+        # the CDN down, traffic dropping first: opened at high, raised to critical
+        _firing("TrafficDrop", "high", 10_000, 12_000, organization_id="org-1"),
+        _firing("WidgetPlatformOutage", "critical", 10_060, 11_000),
+        _firing("TrafficDrop", "high", 10_120, 12_100, organization_id="org-2"),
+        # one notification (alertname, category) with two severities: one page, at critical
+        _firing("PaymentFailureRatioHigh", "high", 20_000, 20_600, organization_id="org-1"),
+        _firing("PaymentFailureRatioHigh", "critical", 20_000, 20_900, organization_id="org-2"),
+        # the same alert long after the incident resolved: a new incident; still firing at the end
+        _firing("PaymentFailureRatioHigh", "high", 30_000, 40_060, organization_id="org-1"),
+        _firing("Watchdog", "none", 0, 40_060),
+    ]
+    paging = bridge_pages(found, end=40_000)
+    pages = [(p.at, p.kind, p.severity, p.alertnames) for p in paging.pages]
+    assert pages == [
+        (120, OPENED, "critical", ("DatabaseUnreachable",)),
+        (240, OPENED, "high", ("AuthFailureSpike",)),
+        (900, RESOLVED, "high", ("AuthFailureSpike",)),
+        (2000, RESOLVED, "critical", (
+            "DatabaseUnreachable", "ApiErrorBudgetBurn", "ApiErrorRatioHigh",
+            "StripeWebhookHandlerFailing",
+        )),
+        (10_000, OPENED, "high", ("TrafficDrop",)),
+        (10_060, RAISED, "critical", ("WidgetPlatformOutage",)),
+        (12_100, RESOLVED, "critical", ("TrafficDrop", "WidgetPlatformOutage")),
+        (20_000, OPENED, "critical", ("PaymentFailureRatioHigh",)),
+        (20_900, RESOLVED, "critical", ("PaymentFailureRatioHigh",)),
+        (30_000, OPENED, "high", ("PaymentFailureRatioHigh",)),
+    ]  # fmt: skip
+    database, auth, cdn, payment, again = sorted(paging.causes)
+    assert paging.causes[payment] == "PaymentFailureRatioHigh"
+    assert paging.causes[database] == "DatabaseUnreachable"
+    assert paging.causes[cdn] == "WidgetPlatformOutage"  # upstream of the traffic it drops
+    assert paging.causes[auth] == "AuthFailureSpike"
+    assert len({p.incident for p in paging.pages}) == 5
+    assert paging.alertnames[again] == ["PaymentFailureRatioHigh"]
 
 
 def test_durations() -> None:
