@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backtest.alerts import Episode, duration, episodes
+from backtest.alerts import Episode, alert_series, duration, episodes
 from backtest.cli import ALERTMANAGER, RULES, run
 from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
 from backtest.paging import OPENED, RAISED, RESOLVED, bridge_pages
@@ -30,6 +30,24 @@ def test_for_and_keep_firing_for_as_prometheus_applies_them() -> None:
     assert episodes(flapping, 60, 60, 300, 10_000) == [(0, 60, 720)]
     # a gap as long as keep_firing_for resolves it
     assert episodes([0, 60, 420], 60, 0, 300, 10_000) == [(0, 0, 420), (420, 420, 780)]
+
+
+def test_the_arms_of_an_or_are_one_alert() -> None:
+    # `a and b or c and d` returns a's series while a holds, then c's: two names, one alert
+    result = [
+        {"metric": {"__name__": "ratio:rate1h", "slo": "api"}, "values": [[0, "1"], [60, "1"]]},
+        {"metric": {"__name__": "ratio:rate6h", "slo": "api"}, "values": [[120, "1"], [180, "1"]]},
+        {"metric": {"__name__": "ratio:rate6h", "slo": "web"}, "values": [[600, "1"]]},
+    ]
+    series = alert_series(result, {"severity": "critical"})
+    assert series == {
+        (("severity", "critical"), ("slo", "api")): {0, 60, 120, 180},
+        (("severity", "critical"), ("slo", "web")): {600},
+    }
+    # one firing from 60 to 240, not a resolve at 120 and a second page
+    assert episodes(series[(("severity", "critical"), ("slo", "api"))], 60, 60, 0, 10_000) == [
+        (0, 60, 240)
+    ]
 
 
 def _firing(alertname: str, severity: str, fired: int, resolved: int, **labels: str) -> Episode:
