@@ -165,8 +165,9 @@ def test_recording_rules_by_dependency_level() -> None:
 @pytest.mark.timeout(900)  # CPU-bound: two days of traffic through promtool and Prometheus
 def test_two_day_replay(tmp_path: Path) -> None:
     """A calm day, then a day of incidents (payment outages at a small and a large organization,
-    the database down, an API 5xx burst, brute force, a widget CDN outage, slow API, Stripe
-    webhook handler failing), through the exporter, promtool and a real Prometheus."""
+    the database down (failing the API and Stripe's webhooks too), an API 5xx burst, brute
+    force, a widget CDN outage, slow API, Stripe webhook handler failing), through the exporter,
+    promtool and a real Prometheus, and the bridge's incidents."""
     report, found = run(days=2, incident_days=1, warmup=3 * 3600, work=tmp_path / "work")
     by_name = {r.name: r for r in report.incidents}
     assert len(by_name) == 8
@@ -192,5 +193,22 @@ def test_two_day_replay(tmp_path: Path) -> None:
     assert summary["flaps"] == 0
     assert summary["most_pages_per_alert_per_incident"] == 1
     assert summary["pages_outside_incidents"] == 0
+    # the database down shows in two categories (dashboard, payment: what Alertmanager groups
+    # apart); its effects wait for the database's alert, then join its incident: one page
+    assert "StripeWebhookHandlerFailing/high" in database.alerts
+    assert "ApiErrorRatioHigh/high" in database.alerts
+    assert database.firings > 3
+    assert database.bridge_incidents == 1
+    assert database.probable_cause == ["DatabaseUnreachable"]
+    assert database.pages_by_severity == {"critical": 1}
+    assert database.resolves == 1
+    # as the bridge pages: every incident at most once per severity, and fewer pages than firings
+    for result in report.incidents:
+        assert result.pages >= 1, result.name
+        assert max(result.pages_by_severity.values()) == 1, result.name
+    assert summary["most_bridge_pages_per_severity_per_incident"] == 1
+    assert summary["bridge_pages_in_incidents"] < summary["firings_in_incidents"]
     table = render(report)
     assert "| database down | DatabaseUnreachable | yes" in table
+    row = f"| database down | {database.firings} | 1 | critical 1 | 1 | 1 | DatabaseUnreachable |"
+    assert row in table
