@@ -122,6 +122,9 @@ class Platform:
         self.start = start
         self.incidents = incidents
         self.rng = random.Random(seed)
+        # what an incident adds draws from its own generator, so that the rest of the history
+        # stays the same when an incident gains an effect
+        self.effects_rng = random.Random(seed + 1)
         self.clock = _Clock(float(start))
         disable_created_metrics()  # as the exporter's create_app does
         self.registry = CollectorRegistry()
@@ -304,10 +307,14 @@ class Platform:
             yield AuthFailed(reason="bad_password", ip="203.0.113.77")
         for _ in range(poisson(rng, (8 if db else 0.01) * minutes)):
             yield DatabaseError(operation="select", error="connection refused")
-        stripe = self._active("Stripe webhook handler failing", t) or db
+        stripe = self._active("Stripe webhook handler failing", t)
         for _ in range(poisson(rng, (2 if stripe else 0.0007) * minutes)):
             yield StripeWebhookFailed(
                 event_type="payment_intent.succeeded", error="database timeout"
+            )
+        for _ in range(poisson(self.effects_rng, 2 * minutes) if db else 0):
+            yield StripeWebhookFailed(
+                event_type="payment_intent.succeeded", error="database unavailable"
             )
 
     # -- the replay ----------------------------------------------------------------------------
