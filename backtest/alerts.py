@@ -83,21 +83,36 @@ def episodes(
     return out
 
 
+def alert_series(
+    result: Iterable[dict[str, Any]], rule_labels: dict[str, str]
+) -> dict[tuple[tuple[str, str], ...], set[int]]:
+    """The evaluation times of each alert a range query's series make: one alert per label set
+    without the metric name (and with the rule's labels), as Prometheus makes them. The arms of
+    an `or` keep their own series' names, so a range query returns one series per arm; the alert
+    does not change when one arm hands over to the other."""
+    times_of: dict[tuple[tuple[str, str], ...], set[int]] = {}
+    for series in result:
+        labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
+        labels.update(rule_labels)
+        times_of.setdefault(tuple(sorted(labels.items())), set()).update(
+            int(t) for t, _ in series["values"]
+        )
+    return times_of
+
+
 def evaluate(prometheus: Prometheus, rule: dict[str, Any], start: int, end: int) -> list[Episode]:
     hold = duration(rule.get("for"))
     keep = duration(rule.get("keep_firing_for"))
     rule_labels = rule.get("labels", {})
     found = []
-    for series in prometheus.query_range(rule["expr"], start, end):
-        labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
-        labels.update(rule_labels)
-        times = [int(t) for t, _ in series["values"]]
+    result = prometheus.query_range(rule["expr"], start, end)
+    for labels_key, times in alert_series(result, rule_labels).items():
         for active_at, fired_at, resolved_at in episodes(times, prometheus.step, hold, keep, end):
             found.append(
                 Episode(
                     rule["alert"],
                     rule_labels.get("severity", ""),
-                    tuple(sorted(labels.items())),
+                    labels_key,
                     active_at,
                     fired_at,
                     resolved_at,

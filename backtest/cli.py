@@ -22,6 +22,7 @@ import yaml
 
 from backtest.alerts import Episode, duration, evaluate
 from backtest.inhibit import load_inhibit_rules, pages
+from backtest.paging import bridge_pages
 from backtest.report import Report, render, score
 from backtest.scenario import DAY, Incident, incidents
 from backtest.simulate import Platform, replay, series_names_read_by_rules
@@ -144,7 +145,10 @@ def run(
             log(f"alert rules evaluated in {time.monotonic() - clock:.0f}s")
         finally:
             prometheus.stop()
-        report = score(found, seeded, ORIGIN, start, end, step, ORIGIN + calm_days * DAY)
+        calm_until = ORIGIN + calm_days * DAY
+        report = score(
+            found, seeded, ORIGIN, start, end, step, calm_until, bridge_pages(found, end)
+        )
         return report, found
     finally:
         if owned:
@@ -200,7 +204,7 @@ def run_history(
         finally:
             prometheus.stop()
         seeded = load_incidents(incidents_file, start)
-        return score(found, seeded, start, start, end, step, end), found
+        return score(found, seeded, start, start, end, step, end, bridge_pages(found, end)), found
     finally:
         if owned:
             shutil.rmtree(work, ignore_errors=True)

@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from backtest.alerts import Episode
+from backtest.paging import OPENED, RESOLVED, Page, Paging
 from backtest.scenario import GRACE_SECONDS, PAGING_SEVERITIES, Incident
+from bridge.model import SEVERITIES
 
 # Alerts that always fire by design (the dead man's switch's heartbeat) are not pages.
 IGNORED = frozenset({"Watchdog"})
@@ -27,6 +29,13 @@ class IncidentResult:
     alerts: dict[str, int]  # alertname/severity → firings within the incident
     flaps: int  # an alert instance resolving and firing again within the incident
     most_pages_per_alert: int
+    # as the bridge pages (backtest/paging.py): one page per incident opening or severity rise
+    firings: int = 0  # before incidents: every firing after inhibition was a notification
+    pages: int = 0  # the bridge's pages within the incident (openings and rises)
+    pages_by_severity: dict[str, int] = field(default_factory=dict)
+    resolves: int = 0  # resolves of the bridge incidents opened within it
+    bridge_incidents: int = 0  # bridge incidents paging within it
+    probable_cause: list[str] = field(default_factory=list)  # of those bridge incidents
 
 
 @dataclass
@@ -38,6 +47,7 @@ class Report:
     incidents: list[IncidentResult]
     outside: dict[str, int]  # alertname/severity → firings outside every incident
     outside_calm_pages: dict[str, int]  # critical/high firings in the calm weeks
+    bridge_outside: dict[str, int] = field(default_factory=dict)  # severity → bridge pages
     summary: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,12 +60,19 @@ def _key(e: Episode) -> str:
 
 def score(
     found: list[Episode], incidents: list[Incident], origin: int, start: int, end: int, step: int,
-    calm_until: int,
+    calm_until: int, paging: Paging | None = None,
 ) -> Report:  # fmt: skip
+    """``paging``: the bridge's pages of these firings (``backtest.paging.bridge_pages``)."""
     found = [e for e in found if e.alertname not in IGNORED]
     windows = [(origin + i.start, origin + i.end + GRACE_SECONDS) for i in incidents]
+    paging = paging or Paging()
+    firing_pages = paging.firing
+    opened_at = {p.incident: p.at for p in paging.pages if p.kind == OPENED}
     results = []
     for incident, (begin, finish) in zip(incidents, windows, strict=True):
+        paged = [p for p in firing_pages if begin <= p.at < finish]
+        ids = list(dict.fromkeys(p.incident for p in paged))
+        opened = {i for i, at in opened_at.items() if begin <= at < finish}
         inside = [e for e in found if begin <= e.fired_at < finish]
         expected = [e for e in inside if e.alertname in incident.expected]
         first = min(expected, key=lambda e: e.fired_at, default=None)
@@ -73,6 +90,12 @@ def score(
                 alerts=dict(sorted(Counter(_key(e) for e in inside).items())),
                 flaps=sum(n - 1 for n in per_instance.values()),
                 most_pages_per_alert=max(per_instance.values(), default=0),
+                firings=len(inside),
+                pages=len(paged),
+                pages_by_severity=_by_severity(paged),
+                resolves=sum(p.kind == RESOLVED and p.incident in opened for p in paging.pages),
+                bridge_incidents=len(ids),
+                probable_cause=list(dict.fromkeys(paging.causes[i] for i in ids)),
             )
         )
     outside = [e for e in found if not any(b <= e.fired_at < f for b, f in windows)]
@@ -85,6 +108,9 @@ def score(
         incidents=results,
         outside=dict(sorted(Counter(_key(e) for e in outside).items())),
         outside_calm_pages=dict(sorted(Counter(_key(e) for e in calm).items())),
+        bridge_outside=_by_severity(
+            [p for p in firing_pages if not any(b <= p.at < f for b, f in windows)]
+        ),
     )
     times = [r.time_to_detect for r in results if r.time_to_detect is not None]
     paging_outside = sum(
@@ -101,8 +127,25 @@ def score(
         "most_pages_per_alert_per_incident": max(
             (r.most_pages_per_alert for r in results), default=0
         ),
+        # notifications per incident before (one per firing after inhibition) and after (the
+        # bridge's incidents); the bridge's target: at most one page per severity per incident
+        "firings_in_incidents": sum(r.firings for r in results),
+        "bridge_pages_in_incidents": sum(r.pages for r in results),
+        "bridge_resolves_in_incidents": sum(r.resolves for r in results),
+        "most_firings_per_incident": max((r.firings for r in results), default=0),
+        "most_bridge_pages_per_incident": max((r.pages for r in results), default=0),
+        "most_bridge_pages_per_severity_per_incident": max(
+            (n for r in results for n in r.pages_by_severity.values()), default=0
+        ),
+        "firings_outside_incidents": sum(report.outside.values()),
+        "bridge_pages_outside_incidents": sum(report.bridge_outside.values()),
     }
     return report
+
+
+def _by_severity(pages: list[Page]) -> dict[str, int]:
+    counts = Counter(p.severity for p in pages)
+    return {s: counts[s] for s in SEVERITIES if counts[s]}
 
 
 def _minutes(seconds: float | None) -> str:
@@ -137,4 +180,35 @@ def render(report: Report) -> str:
         f"{s['pages_outside_incidents']} (in the calm weeks {s['pages_in_calm_weeks']}); flaps "
         f"{s['flaps']}; most pages per alert per incident {s['most_pages_per_alert_per_incident']}."
     )
+    lines += ["", *_render_paging(report)]
     return "\n".join(lines)
+
+
+def _render_paging(report: Report) -> list[str]:
+    """Notifications per incident: one per firing (before), the bridge's pages (after)."""
+    lines = [
+        "Notifications per incident: before, one per firing after inhibition; after, the bridge's"
+        " pages (an incident opening or rising in severity; its resolve counted apart).",
+        "",
+        "| incident | firings (before) | pages (after) | pages by severity | resolves |"
+        " bridge incidents | probable cause |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report.incidents:
+        tiers = ", ".join(f"{k} {n}" for k, n in r.pages_by_severity.items()) or "—"
+        lines.append(
+            f"| {r.name} | {r.firings} | {r.pages} | {tiers} | {r.resolves} |"
+            f" {r.bridge_incidents} | {', '.join(r.probable_cause) or '—'} |"
+        )
+    s = report.summary
+    outside = ", ".join(f"{k} {n}" for k, n in report.bridge_outside.items()) or "none"
+    lines += [
+        "",
+        f"Within incidents: {s['firings_in_incidents']} firings, {s['bridge_pages_in_incidents']}"
+        f" bridge pages and {s['bridge_resolves_in_incidents']} resolves; most per incident "
+        f"{s['most_firings_per_incident']} firings, {s['most_bridge_pages_per_incident']} pages, "
+        f"{s['most_bridge_pages_per_severity_per_incident']} of one severity. Outside incidents: "
+        f"{s['firings_outside_incidents']} firings, {s['bridge_pages_outside_incidents']} bridge"
+        f" pages ({outside}).",
+    ]
+    return lines

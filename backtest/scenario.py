@@ -89,7 +89,12 @@ def _at(day: int, hour: float) -> int:
 
 def incidents(first_day: int, days: int) -> list[Incident]:
     """The seeded incidents, eight a day three hours apart from ``first_day`` (at various hours,
-    in peaks and troughs). With one incident day only the first day's eight are seeded."""
+    in peaks and troughs), and one more at the end of the second day. With one incident day only
+    the first day's eight are seeded.
+
+    Two show one cause in several categories: the database down (its probe and errors, the API
+    answering 503, Stripe's webhooks failing: dashboard and payment alerts) and the widget CDN
+    down while traffic drops (widget and traffic alerts)."""
     plan: list[tuple[int, float, Incident]] = [
         (0, 13.0, Incident("payment outage, small organization", "payment", 0, 45 * MINUTE,
                            ("PaymentConsecutiveFailures", "PaymentFailureRatioHigh"),
@@ -122,6 +127,10 @@ def incidents(first_day: int, days: int) -> list[Incident]:
         (0, 7.0, Incident("slow API", "dashboard", 0, 30 * MINUTE,
                            ("DashboardResponseTimeHigh",), "/api/donations")),
         (1, 1.0, Incident("traffic drop", "traffic", 0, 45 * MINUTE, ("TrafficDrop",))),
+        # one cause in two categories: donors who cannot load a widget do not arrive (last, so
+        # that the history before it is the same as without it)
+        (1, 23.0, Incident("widget CDN outage, traffic drops", "widget", 0, 45 * MINUTE,
+                           ("WidgetPlatformOutage", "TrafficDrop"))),
     ]  # fmt: skip
     seeded = []
     for day, hour, incident in plan:

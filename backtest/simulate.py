@@ -122,6 +122,9 @@ class Platform:
         self.start = start
         self.incidents = incidents
         self.rng = random.Random(seed)
+        # what an incident adds draws from its own generator, so that the rest of the history
+        # stays the same when an incident gains an effect
+        self.effects_rng = random.Random(seed + 1)
         self.clock = _Clock(float(start))
         disable_created_metrics()  # as the exporter's create_app does
         self.registry = CollectorRegistry()
@@ -156,10 +159,10 @@ class Platform:
         small_outage = active("payment outage, small organization", t)
         large_outage = active("payment outage, large organization", t)
         cluster = active("decline-code cluster", t)
-        cdn = active("widget CDN outage", t)
+        cdn = active("widget CDN outage", t) or active("widget CDN outage, traffic drops", t)
         scripts = active("widget script errors", t)
         spike = active("traffic spike", t)
-        drop = active("traffic drop", t)
+        drop = active("traffic drop", t) or active("widget CDN outage, traffic drops", t)
         flood = active("flood from few sources", t)
         bots = active("bot surge", t)
         geo = active("geographic shift", t)
@@ -279,11 +282,12 @@ class Platform:
         level = sum(o.activity(t) for o in ORGANIZATIONS) / len(ORGANIZATIONS)
         burst = self._active("API 5xx burst", t)
         slow = self._active("slow API", t)
+        db = self._active("database down", t)  # every route needs the database
         for route, method, per_minute in ROUTES:
             for _ in range(poisson(rng, per_minute * level * minutes)):
                 status = 200
                 roll = rng.random()
-                if burst and burst.target == route and roll < 0.15:
+                if (burst and burst.target == route and roll < 0.15) or (db and roll < 0.6):
                     status = 503
                 elif roll < 0.0004:
                     status = 500
@@ -301,13 +305,16 @@ class Platform:
         brute = self._active("brute force", t)
         for _ in range(poisson(rng, (150 if brute else 2) * minutes)):
             yield AuthFailed(reason="bad_password", ip="203.0.113.77")
-        db = self._active("database down", t)
         for _ in range(poisson(rng, (8 if db else 0.01) * minutes)):
             yield DatabaseError(operation="select", error="connection refused")
         stripe = self._active("Stripe webhook handler failing", t)
         for _ in range(poisson(rng, (2 if stripe else 0.0007) * minutes)):
             yield StripeWebhookFailed(
                 event_type="payment_intent.succeeded", error="database timeout"
+            )
+        for _ in range(poisson(self.effects_rng, 2 * minutes) if db else 0):
+            yield StripeWebhookFailed(
+                event_type="payment_intent.succeeded", error="database unavailable"
             )
 
     # -- the replay ----------------------------------------------------------------------------

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from backtest.alerts import Episode, duration, episodes
+from backtest.alerts import Episode, alert_series, duration, episodes
 from backtest.cli import ALERTMANAGER, RULES, run
 from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
+from backtest.paging import OPENED, RAISED, RESOLVED, bridge_pages
 from backtest.report import render
 from backtest.tsdb import recording_levels, rule_groups
 
@@ -29,6 +30,24 @@ def test_for_and_keep_firing_for_as_prometheus_applies_them() -> None:
     assert episodes(flapping, 60, 60, 300, 10_000) == [(0, 60, 720)]
     # a gap as long as keep_firing_for resolves it
     assert episodes([0, 60, 420], 60, 0, 300, 10_000) == [(0, 0, 420), (420, 420, 780)]
+
+
+def test_the_arms_of_an_or_are_one_alert() -> None:
+    # `a and b or c and d` returns a's series while a holds, then c's: two names, one alert
+    result = [
+        {"metric": {"__name__": "ratio:rate1h", "slo": "api"}, "values": [[0, "1"], [60, "1"]]},
+        {"metric": {"__name__": "ratio:rate6h", "slo": "api"}, "values": [[120, "1"], [180, "1"]]},
+        {"metric": {"__name__": "ratio:rate6h", "slo": "web"}, "values": [[600, "1"]]},
+    ]
+    series = alert_series(result, {"severity": "critical"})
+    assert series == {
+        (("severity", "critical"), ("slo", "api")): {0, 60, 120, 180},
+        (("severity", "critical"), ("slo", "web")): {600},
+    }
+    # one firing from 60 to 240, not a resolve at 120 and a second page
+    assert episodes(series[(("severity", "critical"), ("slo", "api"))], 60, 60, 0, 10_000) == [
+        (0, 60, 240)
+    ]
 
 
 def _firing(alertname: str, severity: str, fired: int, resolved: int, **labels: str) -> Episode:
@@ -69,6 +88,56 @@ def test_pages_as_alertmanager_inhibits_them() -> None:
     assert parse_matcher('severity!="low"').matches({})
 
 
+def test_pages_as_the_bridge_sends_them_per_incident() -> None:
+    """The firings through the bridge's own incident logic: one page when an incident opens,
+    one when its severity rises, one resolve when its last alert resolves."""
+    found = [
+        # the database down: its critical alert, the API's budget burning with it, and the
+        # effects Alertmanager held back until the database's alert resolved (at 1200)
+        _firing("DatabaseUnreachable", "critical", 120, 1200),
+        _firing("ApiErrorBudgetBurn", "critical", 240, 2000, category="dashboard"),
+        _firing("ApiErrorRatioHigh", "high", 1200, 1800, route="/api/donations"),
+        _firing("ApiErrorRatioHigh", "high", 1200, 1860, route="/api/auth/login"),
+        _firing("StripeWebhookHandlerFailing", "high", 1200, 1500, category="payment"),
+        # unrelated, at the same time: an incident of its own
+        _firing("AuthFailureSpike", "high", 240, 900),
+        # the CDN down, traffic dropping first: opened at high, raised to critical
+        _firing("TrafficDrop", "high", 10_000, 12_000, organization_id="org-1"),
+        _firing("WidgetPlatformOutage", "critical", 10_060, 11_000),
+        _firing("TrafficDrop", "high", 10_120, 12_100, organization_id="org-2"),
+        # one notification (alertname, category) with two severities: one page, at critical
+        _firing("PaymentFailureRatioHigh", "high", 20_000, 20_600, organization_id="org-1"),
+        _firing("PaymentFailureRatioHigh", "critical", 20_000, 20_900, organization_id="org-2"),
+        # the same alert long after the incident resolved: a new incident; still firing at the end
+        _firing("PaymentFailureRatioHigh", "high", 30_000, 40_060, organization_id="org-1"),
+        _firing("Watchdog", "none", 0, 40_060),
+    ]
+    paging = bridge_pages(found, end=40_000)
+    pages = [(p.at, p.kind, p.severity, p.alertnames) for p in paging.pages]
+    assert pages == [
+        (120, OPENED, "critical", ("DatabaseUnreachable",)),
+        (240, OPENED, "high", ("AuthFailureSpike",)),
+        (900, RESOLVED, "high", ("AuthFailureSpike",)),
+        (2000, RESOLVED, "critical", (
+            "DatabaseUnreachable", "ApiErrorBudgetBurn", "ApiErrorRatioHigh",
+            "StripeWebhookHandlerFailing",
+        )),
+        (10_000, OPENED, "high", ("TrafficDrop",)),
+        (10_060, RAISED, "critical", ("WidgetPlatformOutage",)),
+        (12_100, RESOLVED, "critical", ("TrafficDrop", "WidgetPlatformOutage")),
+        (20_000, OPENED, "critical", ("PaymentFailureRatioHigh",)),
+        (20_900, RESOLVED, "critical", ("PaymentFailureRatioHigh",)),
+        (30_000, OPENED, "high", ("PaymentFailureRatioHigh",)),
+    ]  # fmt: skip
+    database, auth, cdn, payment, again = sorted(paging.causes)
+    assert paging.causes[payment] == "PaymentFailureRatioHigh"
+    assert paging.causes[database] == "DatabaseUnreachable"
+    assert paging.causes[cdn] == "WidgetPlatformOutage"  # upstream of the traffic it drops
+    assert paging.causes[auth] == "AuthFailureSpike"
+    assert len({p.incident for p in paging.pages}) == 5
+    assert paging.alertnames[again] == ["PaymentFailureRatioHigh"]
+
+
 def test_durations() -> None:
     assert duration("1h30m") == 5400
     assert duration("45s") == 45
@@ -96,8 +165,9 @@ def test_recording_rules_by_dependency_level() -> None:
 @pytest.mark.timeout(900)  # CPU-bound: two days of traffic through promtool and Prometheus
 def test_two_day_replay(tmp_path: Path) -> None:
     """A calm day, then a day of incidents (payment outages at a small and a large organization,
-    the database down, an API 5xx burst, brute force, a widget CDN outage, slow API, Stripe
-    webhook handler failing), through the exporter, promtool and a real Prometheus."""
+    the database down (failing the API and Stripe's webhooks too), an API 5xx burst, brute
+    force, a widget CDN outage, slow API, Stripe webhook handler failing), through the exporter,
+    promtool and a real Prometheus, and the bridge's incidents."""
     report, found = run(days=2, incident_days=1, warmup=3 * 3600, work=tmp_path / "work")
     by_name = {r.name: r for r in report.incidents}
     assert len(by_name) == 8
@@ -123,5 +193,22 @@ def test_two_day_replay(tmp_path: Path) -> None:
     assert summary["flaps"] == 0
     assert summary["most_pages_per_alert_per_incident"] == 1
     assert summary["pages_outside_incidents"] == 0
+    # the database down shows in two categories (dashboard, payment: what Alertmanager groups
+    # apart); its effects wait for the database's alert, then join its incident: one page
+    assert "StripeWebhookHandlerFailing/high" in database.alerts
+    assert "ApiErrorRatioHigh/high" in database.alerts
+    assert database.firings > 3
+    assert database.bridge_incidents == 1
+    assert database.probable_cause == ["DatabaseUnreachable"]
+    assert database.pages_by_severity == {"critical": 1}
+    assert database.resolves == 1
+    # as the bridge pages: every incident at most once per severity, and fewer pages than firings
+    for result in report.incidents:
+        assert result.pages >= 1, result.name
+        assert max(result.pages_by_severity.values()) == 1, result.name
+    assert summary["most_bridge_pages_per_severity_per_incident"] == 1
+    assert summary["bridge_pages_in_incidents"] < summary["firings_in_incidents"]
     table = render(report)
     assert "| database down | DatabaseUnreachable | yes" in table
+    row = f"| database down | {database.firings} | 1 | critical 1 | 1 | 1 | DatabaseUnreachable |"
+    assert row in table
