@@ -407,6 +407,7 @@ def replay(
             platform.clock.now = float(t)
             platform.ingest(platform.events(t - step, step))
             platform.probe(t)
+            platform.recorder.refresh_widget_sources()  # as each scrape does
             stamp = f" {t}\n"
             for name, value in scraper.scrape():
                 row = f"{value!r}{stamp}"

@@ -85,6 +85,7 @@ class ExporterMetrics:
     beacon_key_rejections: Counter
     widget_error_reports: Counter
     widget_failure_sources: Gauge
+    widget_failure_organization_sources: Gauge
     body_timeouts: Counter
     connections_refused: Counter
     label_expired: Counter
@@ -322,6 +323,14 @@ class ExporterMetrics:
                 "passiton_widget_failure_distinct_sources",
                 "Estimated number of distinct client addresses that sent widget errors through "
                 "the beacon in the sliding source window.",
+                registry=r,
+            ),
+            widget_failure_organization_sources=Gauge(
+                "passiton_widget_failure_organization_sources",
+                "Distinct client networks (IPv4 address, IPv6 /64) that sent widget errors of the "
+                "organization through the beacon in the last 5 minutes, counted up to 32: "
+                "how many donors corroborate the organization's widget failures.",
+                ["organization_id"],
                 registry=r,
             ),
             body_timeouts=Counter(

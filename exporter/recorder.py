@@ -30,7 +30,10 @@ from exporter.events import (
 )
 from exporter.labels import OTHER, BoundedLabel, Clock
 from exporter.metrics import ExporterMetrics
-from exporter.sources import SourceWindow
+from exporter.sources import RecentDistinct, SourceWindow
+
+# the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
+ORGANIZATION_SOURCE_WINDOW = 300
 
 
 class _Children:
@@ -163,6 +166,9 @@ class Recorder:
         self._endpoint = children(m.endpoint_duration, 0)
         self._auth = _Children(m.auth_failures)
         self._db_errors = _Children(m.database_errors)
+        self._org_sources = children(m.widget_failure_organization_sources, 0)
+        # per widget organization (a bounded label value): who reported its widget errors
+        self._org_failure_sources: dict[str, RecentDistinct] = {}
         # who removes what when a label value is forgotten: (children, label position)
         self._uses: dict[str, list[tuple[_Children, int]]] = {
             "organization_id": [
@@ -176,6 +182,7 @@ class Recorder:
                 (self._widget_loads, 0),
                 (self._widget_errors, 0),
                 (self._widget_duration, 0),
+                (self._org_sources, 0),
             ],
             "widget_id": [(self._widget_loads, 1), (self._widget_errors, 1)],
             "route": [(self._endpoint, 0)],
@@ -223,6 +230,7 @@ class Recorder:
     def expire_idle(self) -> None:
         """Forget label values unseen for EXPORTER_LABEL_IDLE_SECONDS (called at each scrape)."""
         self.clock.tick()
+        self.refresh_widget_sources()
         for label in self._expiring:
             label.expire()
 
@@ -272,13 +280,33 @@ class Recorder:
         ("events": the authenticated API, "beacon": browsers); each one from a beacon adds its
         client to the distinct failure sources, the evidence of an outage seen by many."""
         errors = 0
+        organizations: set[str] = set()
         for e in events:
             if isinstance(e, WIDGET_ERRORS):
                 errors += 1
                 if client is not None:
                     self.failure_sources.add(client)
+                    organizations.add(e.organization_id)
         if errors:
             self._error_reports[channel].inc(errors)
+        for organization_id in organizations:
+            org = self.widget_organization(organization_id)
+            sources = self._org_failure_sources.get(org)
+            if sources is None:
+                sources = self._org_failure_sources[org] = RecentDistinct(
+                    ORGANIZATION_SOURCE_WINDOW, clock=self._clock
+                )
+            sources.add(client or "")
+            self._org_sources(org).set(sources.count())
+
+    def refresh_widget_sources(self) -> None:
+        """Age the organizations' distinct widget-failure sources (called at each scrape): an
+        organization nobody reports for falls back to 0 and is then forgotten."""
+        for org, sources in list(self._org_failure_sources.items()):
+            count = sources.count()
+            self._org_sources(org).set(count)
+            if not count:
+                del self._org_failure_sources[org]
 
     def _inc(self, child: Any, amount: float = 1.0) -> None:
         # Counter increments of one batch are summed here and applied once per series in _flush:

@@ -107,6 +107,42 @@ class SourceWindow:
         return total, min(1.0, sum(top) / total), _hll_estimate(registers)
 
 
+class RecentDistinct:
+    """Distinct sources seen in the last ``window_seconds``, counted exactly up to ``cap`` (keyed
+    hashes of the client's network, never the address): whether a few clients or many report
+    something, in bounded memory per key."""
+
+    __slots__ = ("_cap", "_clock", "_key", "_seen", "_window")
+
+    def __init__(
+        self,
+        window_seconds: int,
+        cap: int = 32,
+        clock: Callable[[], float] = time.monotonic,
+        key: bytes | None = None,
+    ) -> None:
+        self._window = window_seconds
+        self._cap = cap
+        self._clock = clock
+        self._key = key or os.urandom(16)
+        self._seen: dict[bytes, float] = {}
+
+    def add(self, source: str) -> None:
+        digest = blake2b(client_network(source).encode(), key=self._key, digest_size=8).digest()
+        seen = self._seen
+        now = self._clock()
+        if digest in seen or len(seen) < self._cap or self.count() < self._cap:
+            seen[digest] = now
+
+    def count(self) -> int:
+        """How many sources were seen within the window (``cap`` means at least that many)."""
+        oldest = self._clock() - self._window
+        seen = self._seen
+        for digest in [d for d, at in seen.items() if at < oldest]:
+            del seen[digest]
+        return len(seen)
+
+
 def _hll_estimate(registers: bytearray) -> float:
     m = _HLL_REGISTERS
     raw = _HLL_ALPHA * m * m / sum(2.0**-r for r in registers)
