@@ -23,7 +23,7 @@ import yaml
 from backtest.alerts import Episode, duration, evaluate
 from backtest.inhibit import load_inhibit_rules, pages
 from backtest.paging import bridge_pages
-from backtest.report import Report, render, score
+from backtest.report import Report, render, render_seeds, score, worst_of
 from backtest.scenario import DAY, Incident, incidents
 from backtest.simulate import Platform, replay, series_names_read_by_rules
 from backtest.tsdb import (
@@ -233,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-inhibit", action="store_true", help="score every firing, inhibited or not"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="replay N random draws (seeds --seed, --seed+1, ...): each seed's summary and the "
+        "worst of them (each seed's history cached in --history/seed-N)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument("--keep-work", type=Path, help="keep the TSDB and files in this directory")
     parser.add_argument(
@@ -267,21 +274,37 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(render(report))
         return 0
-    report, _ = run(
-        days=args.days,
-        incident_days=args.incident_days,
-        step=int(duration(args.step)),
-        warmup=int(duration(args.warmup)),
-        work=args.keep_work,
-        rule_files=sorted(args.rules.glob("*.yml")),
-        seed=args.seed,
-        history=args.history,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-        alertmanager=None if args.no_inhibit else args.alertmanager,
-    )
-    print(render(report))
+    seeds = [args.seed + i for i in range(max(1, args.seeds))]
+    reports = {}
+    for seed in seeds:
+        history = args.history
+        if history is not None and len(seeds) > 1:
+            history = history / f"seed-{seed}"
+        report, _ = run(
+            days=args.days,
+            incident_days=args.incident_days,
+            step=int(duration(args.step)),
+            warmup=int(duration(args.warmup)),
+            work=args.keep_work,
+            rule_files=sorted(args.rules.glob("*.yml")),
+            seed=seed,
+            history=history,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+            alertmanager=None if args.no_inhibit else args.alertmanager,
+        )
+        reports[seed] = report
+        print(render(report) if len(seeds) == 1 else f"\n## seed {seed}\n\n{render(report)}")
     print(f"\n(backtest took {time.monotonic() - clock:.0f}s)", file=sys.stderr)
+    summaries = {seed: r.summary for seed, r in reports.items()}
+    if len(seeds) > 1:
+        print("\n" + render_seeds(summaries))
     if args.json:
-        args.json.write_text(json.dumps(report.as_dict(), indent=2))
-    s = report.summary
-    return 0 if s["detected"] == s["incidents"] else 1
+        if len(seeds) == 1:
+            document = reports[seeds[0]].as_dict()
+        else:
+            document = {
+                "seeds": {str(seed): r.as_dict() for seed, r in reports.items()},
+                "worst": worst_of(summaries),
+            }
+        args.json.write_text(json.dumps(document, indent=2))
+    return 0 if all(s["detected"] == s["incidents"] for s in summaries.values()) else 1

@@ -212,3 +212,50 @@ def _render_paging(report: Report) -> list[str]:
         f" pages ({outside}).",
     ]
     return lines
+
+
+# (summary key, label, how the worst of several seeds is taken)
+SEED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("detected", "detected", "min"),
+    ("median_time_to_detect_seconds", "median s", "max"),
+    ("max_time_to_detect_seconds", "worst s", "max"),
+    ("pages_in_calm_weeks", "calm pages", "max"),
+    ("flaps", "flaps", "max"),
+    ("most_pages_per_alert_per_incident", "pages/alert/incident", "max"),
+    ("most_bridge_pages_per_severity_per_incident", "bridge pages/severity/incident", "max"),
+)
+
+
+def worst_of(summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The worst value of each column over the seeds (fewest detected, slowest, most pages),
+    and which seed had it."""
+    worst: dict[str, Any] = {}
+    for key, _, how in SEED_COLUMNS:
+        values = {seed: s.get(key) for seed, s in summaries.items() if s.get(key) is not None}
+        if not values:
+            continue
+        pick = min if how == "min" else max
+        seed = pick(values, key=lambda k: values[k])
+        worst[key] = {"value": values[seed], "seed": seed}
+    return worst
+
+
+def render_seeds(summaries: dict[int, dict[str, Any]]) -> str:
+    """One row per seed and the worst of them, as a Markdown table."""
+    header = ["seed", *(label for _, label, _ in SEED_COLUMNS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for seed, s in summaries.items():
+        cells = [str(seed)]
+        for key, _, _ in SEED_COLUMNS:
+            value = s.get(key)
+            if key == "detected":
+                value = f"{value}/{s.get('incidents')}"
+            cells.append("-" if value is None else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    worst = worst_of(summaries)
+    cells = ["worst"]
+    for key, _, _ in SEED_COLUMNS:
+        w = worst.get(key)
+        cells.append("-" if w is None else f"{w['value']} (seed {w['seed']})")
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from backtest.alerts import Episode, alert_series, duration, episodes
 from backtest.cli import ALERTMANAGER, RULES, run
 from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
 from backtest.paging import OPENED, RAISED, RESOLVED, bridge_pages
-from backtest.report import render
+from backtest.report import render, render_seeds, worst_of
 from backtest.tsdb import recording_levels, rule_groups
 
 
@@ -212,3 +212,29 @@ def test_two_day_replay(tmp_path: Path) -> None:
     assert "| database down | DatabaseUnreachable | yes" in table
     row = f"| database down | {database.firings} | 1 | critical 1 | 1 | 1 | DatabaseUnreachable |"
     assert row in table
+
+
+def test_several_seeds_report_each_and_the_worst() -> None:
+    base = {
+        "incidents": 16,
+        "detected": 16,
+        "median_time_to_detect_seconds": 120,
+        "max_time_to_detect_seconds": 240,
+        "pages_in_calm_weeks": 0,
+        "flaps": 0,
+        "most_pages_per_alert_per_incident": 1,
+        "most_bridge_pages_per_severity_per_incident": 1,
+    }
+    summaries = {
+        7: base,
+        8: {**base, "detected": 15, "max_time_to_detect_seconds": 300},
+        9: {**base, "flaps": 2, "median_time_to_detect_seconds": 180},
+    }
+    worst = worst_of(summaries)
+    assert worst["detected"] == {"value": 15, "seed": 8}
+    assert worst["max_time_to_detect_seconds"] == {"value": 300, "seed": 8}
+    assert worst["median_time_to_detect_seconds"] == {"value": 180, "seed": 9}
+    assert worst["flaps"] == {"value": 2, "seed": 9}
+    table = render_seeds(summaries).splitlines()
+    assert table[2].startswith("| 7 | 16/16 | 120 | 240 | 0 | 0 |")
+    assert table[-1].startswith("| worst | 15 (seed 8) | 180 (seed 9) | 300 (seed 8) |")
