@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -30,6 +30,7 @@ from bridge.oncall.escalation import (
     reply_hint,
 )
 from bridge.oncall.links import AckLinks
+from bridge.oncall.schedule import Override
 from bridge.storage import Storage, StorageUnavailable, Transaction
 from bridge.storage.escalations import DueEscalation
 from bridge.storage.outbox import insert_deliveries
@@ -109,7 +110,11 @@ class Escalator:
         return len(due)
 
     async def _advance(
-        self, tx: Transaction, escalation: DueEscalation, overrides: list, now: datetime
+        self,
+        tx: Transaction,
+        escalation: DueEscalation,
+        overrides: Sequence[Override],
+        now: datetime,
     ) -> bool:
         incident_id, walk = escalation.incident_id, escalation.walk
         policy = self.config.policies.get(escalation.policy_id)
