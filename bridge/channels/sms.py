@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from twilio.base.exceptions import (
@@ -128,15 +129,7 @@ class SmsNotifier:
     ) -> None:
         self.from_number = from_number
         self.recipients = recipients
-        self.http_client = RebasingTwilioHttpClient(api_url, timeout)
-        # An explicit (non-empty) environment keeps the library from reading TWILIO_EDGE /
-        # TWILIO_REGION from os.environ, which would move requests off TWILIO_API_URL.
-        self.client = Client(
-            account_sid,
-            auth_token,
-            http_client=self.http_client,
-            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
-        )
+        self.http_client, self.client = twilio_client(account_sid, auth_token, api_url, timeout)
 
     def __repr__(self) -> str:
         return f"SmsNotifier(from={self.from_number!r}, api_url={self.http_client.base_url!r})"
@@ -150,21 +143,44 @@ class SmsNotifier:
     async def _send(self, to: str, body: str) -> None:
         if not is_e164(to):
             raise DeliveryError("not an E.164 phone number", retryable=False)
-        _last_retry_after.set(None)
-        try:
-            await self.client.messages.create_async(to=to, from_=self.from_number, body=body)
-        except TwilioRestException as exc:
-            raise classify_twilio_error(exc.status, exc.code, str(exc.msg or "")) from exc
-        except TwilioServiceException as exc:
-            raise classify_twilio_error(exc.status, exc.code, exc.detail or exc.title) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
-        except (TwilioException, ValueError) as exc:
-            # A 2xx we cannot read may still have sent the text: do not send it again.
-            raise DeliveryError(f"unexpected Twilio response: {exc}", retryable=False) from exc
+        await twilio_call(
+            lambda: self.client.messages.create_async(to=to, from_=self.from_number, body=body)
+        )
 
     async def aclose(self) -> None:
         await self.http_client.close()
+
+
+def twilio_client(
+    account_sid: str, auth_token: str, api_url: str, timeout: float
+) -> tuple[RebasingTwilioHttpClient, Client]:
+    """Twilio's client on an HTTP client that sends to ``api_url`` (SMS and voice share it)."""
+    http_client = RebasingTwilioHttpClient(api_url, timeout)
+    # An explicit (non-empty) environment keeps the library from reading TWILIO_EDGE /
+    # TWILIO_REGION from os.environ, which would move requests off TWILIO_API_URL.
+    client = Client(
+        account_sid,
+        auth_token,
+        http_client=http_client,
+        environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+    )
+    return http_client, client
+
+
+async def twilio_call(request: Callable[[], Awaitable[object]]) -> None:
+    """One Twilio API request; its failure as a DeliveryError that says whether to retry."""
+    _last_retry_after.set(None)
+    try:
+        await request()
+    except TwilioRestException as exc:
+        raise classify_twilio_error(exc.status, exc.code, str(exc.msg or "")) from exc
+    except TwilioServiceException as exc:
+        raise classify_twilio_error(exc.status, exc.code, exc.detail or exc.title) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+    except (TwilioException, ValueError) as exc:
+        # A 2xx we cannot read may still have sent the text or placed the call: not again.
+        raise DeliveryError(f"unexpected Twilio response: {exc}", retryable=False) from exc
 
 
 def classify_twilio_error(status: int, code: int | None, text: str) -> DeliveryError:

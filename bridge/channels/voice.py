@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import aiohttp
-from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from bridge.channels.base import DeliveryError, deliver_each
 from bridge.channels.config import DEFAULT_TWILIO_API_URL, is_e164
-from bridge.channels.sms import RebasingTwilioHttpClient, classify_twilio_error
+from bridge.channels.sms import twilio_call, twilio_client
 from bridge.channels.text import one_line, truncate
 from bridge.model import Message
 
@@ -62,13 +59,7 @@ class VoiceNotifier:
     ) -> None:
         self.from_number = from_number
         self.public_url = public_url
-        self.http_client = RebasingTwilioHttpClient(api_url, timeout)
-        self.client = Client(
-            account_sid,
-            auth_token,
-            http_client=self.http_client,
-            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
-        )
+        self.http_client, self.client = twilio_client(account_sid, auth_token, api_url, timeout)
 
     def __repr__(self) -> str:
         return f"VoiceNotifier(from={self.from_number!r}, api_url={self.http_client.base_url!r})"
@@ -82,17 +73,9 @@ class VoiceNotifier:
     async def _call(self, to: str, twiml: str) -> None:
         if not is_e164(to):
             raise DeliveryError("not an E.164 phone number", retryable=False)
-        try:
-            await self.client.calls.create_async(to=to, from_=self.from_number, twiml=twiml)
-        except TwilioRestException as exc:
-            raise classify_twilio_error(exc.status, exc.code, str(exc.msg or "")) from exc
-        except TwilioServiceException as exc:
-            raise classify_twilio_error(exc.status, exc.code, exc.detail or exc.title) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
-        except (TwilioException, ValueError) as exc:
-            # A 2xx we cannot read may have placed the call: do not call again.
-            raise DeliveryError(f"unexpected Twilio response: {exc}", retryable=False) from exc
+        await twilio_call(
+            lambda: self.client.calls.create_async(to=to, from_=self.from_number, twiml=twiml)
+        )
 
     async def aclose(self) -> None:
         await self.http_client.close()
