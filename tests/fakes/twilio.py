@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes._server import FakeServer
+from tests.fakes._server import FakeServer, RecordedRequest
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 TEST_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -69,17 +69,28 @@ class FakeTwilio(FakeServer):
             web.post("/2010-04-01/Accounts/{sid}/Calls.json", self._call),
         ]
 
-    async def _call(self, request: web.Request) -> web.StreamResponse:
-        """Twilio's Calls resource: To, From and one of Twiml / Url required."""
+    async def _admit(
+        self, request: web.Request
+    ) -> tuple[RecordedRequest, web.StreamResponse | None]:
+        """Record the request; a scripted answer, or Twilio's refusal of bad credentials or
+        another account, or None to go on."""
         recorded = await self.record(request)
         answer = await self.scripted()
         if answer is not None:
-            return answer
+            return recorded, answer
         if not self._authorized(request.headers.get("Authorization")):
-            return _json(401, twilio_error(401, 20003, "Authenticate"))
+            return recorded, _json(401, twilio_error(401, 20003, "Authenticate"))
+        if request.match_info["sid"] != self.account_sid:
+            missing = twilio_error(404, 20404, "The requested resource was not found")
+            return recorded, _json(404, missing)
+        return recorded, None
+
+    async def _call(self, request: web.Request) -> web.StreamResponse:
+        """Twilio's Calls resource: To, From and one of Twiml / Url required."""
+        recorded, answer = await self._admit(request)
+        if answer is not None:
+            return answer
         sid = request.match_info["sid"]
-        if sid != self.account_sid:
-            return _json(404, twilio_error(404, 20404, "The requested resource was not found"))
         form = recorded.form()
         to, from_ = form.get("To", ""), form.get("From", "")
         if not _E164.match(to):
@@ -119,15 +130,10 @@ class FakeTwilio(FakeServer):
         return user == self.account_sid and password == self.auth_token
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self.record(request)
-        answer = await self.scripted()
+        recorded, answer = await self._admit(request)
         if answer is not None:
             return answer
-        if not self._authorized(request.headers.get("Authorization")):
-            return _json(401, twilio_error(401, 20003, "Authenticate"))
         sid = request.match_info["sid"]
-        if sid != self.account_sid:
-            return _json(404, twilio_error(404, 20404, "The requested resource was not found"))
         form = recorded.form()
         to, from_, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
         if not to:
