@@ -41,6 +41,15 @@ class IncidentState:
     labels: dict[str, str]
 
 
+_INCIDENT_STATE = "id, status, title, severity, alertnames, labels::text"
+
+
+def _incident_state(row: asyncpg.Record | None) -> IncidentState | None:
+    if row is None:
+        return None
+    return IncidentState(row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]))
+
+
 class EscalationWrites:
     """The escalation operations of a ``Transaction`` (on its connection, ``conn``)."""
 
@@ -152,13 +161,10 @@ class EscalationWrites:
 
     async def incident_for_update(self, incident_id: int) -> IncidentState | None:
         row = await self.conn.fetchrow(
-            "SELECT id, status, title, severity, alertnames, labels::text FROM incidents"
-            " WHERE id = $1 FOR UPDATE",
+            f"SELECT {_INCIDENT_STATE} FROM incidents WHERE id = $1 FOR UPDATE",  # noqa: S608
             incident_id,
         )
-        if row is None:
-            return None
-        return IncidentState(row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]))
+        return _incident_state(row)
 
     async def set_incident_status(self, incident_id: int, status: str, now: datetime) -> None:
         """Acknowledge, resolve or re-open (``firing``) an incident by hand or by expiry."""
@@ -216,10 +222,7 @@ class EscalationWrites:
     async def incident_summary(self, incident_id: int) -> IncidentState | None:
         """The incident as its pages describe it (no lock: for reading)."""
         row = await self.conn.fetchrow(
-            "SELECT id, status, title, severity, alertnames, labels::text FROM incidents"
-            " WHERE id = $1",
+            f"SELECT {_INCIDENT_STATE} FROM incidents WHERE id = $1",  # noqa: S608
             incident_id,
         )
-        if row is None:
-            return None
-        return IncidentState(row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]))
+        return _incident_state(row)
