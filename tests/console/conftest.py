@@ -4,7 +4,9 @@ database, with users of every role."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +45,12 @@ async def console(db_url, aiohttp_client, console_alertmanager):
 async def oncall_console(db_url, aiohttp_client, console_alertmanager, tmp_path):
     """The ``console`` with an on-call file (``tests/console/oncall_support.py``)."""
     return await oncall_console_app(db_url, aiohttp_client, tmp_path, console_alertmanager)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where a browser test's screenshots go: ``$PASSITON_CONSOLE_SCREENSHOTS`` (``make
+    screenshots``: docs/console/) or the test's temporary directory."""
+    folder = Path(os.environ.get("PASSITON_CONSOLE_SCREENSHOTS", "") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
