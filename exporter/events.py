@@ -37,6 +37,9 @@ class PaymentFailed(_Event, tag="payment.failed"):
     decline_code: Short | None = None
     failure_code: Short | None = None
     duration_ms: Millis | None = None
+    # the application's id of the payment (e.g. the Stripe PaymentIntent): retries of one
+    # payment within 10 minutes count once among the failed payments (passiton_payments_total)
+    payment_id: Id | None = None
 
 
 class PaymentTimeout(_Event, tag="payment.timeout"):

@@ -33,6 +33,9 @@ BEACON_KEY_REJECTION_REASONS = ("missing_key", "malformed_key", "forged_key", "k
 BEACON_RATE_LIMITS = ("client", "key")
 WIDGET_ERROR_CHANNELS = ("events", "beacon")
 CAPPED_LISTENERS = ("public",)
+# outcomes of passiton_payments_total: every one is created at 0 with an organization's first
+# payment, so the first decline of an organization shows in increase()
+PAYMENT_OUTCOMES = ("succeeded", "declined", "failed", "timeout")
 BOUNDED_LABELS = (
     "organization_id",
     "widget_organization_id",
@@ -49,6 +52,7 @@ BOUNDED_LABELS = (
 class ExporterMetrics:
     # payments
     payment_attempts: Counter
+    payments: Counter
     payment_failures: Counter
     payment_failed_amount: Counter
     payment_timeouts: Counter
@@ -134,6 +138,14 @@ class ExporterMetrics:
             payment_attempts=Counter(
                 "passiton_payment_attempts",
                 "Payment attempts by organization and outcome (succeeded, failed, timeout).",
+                ["organization_id", "outcome"],
+                registry=r,
+            ),
+            payments=Counter(
+                "passiton_payments",
+                "Payments by organization and outcome (succeeded, declined by the card, failed "
+                "otherwise, timeout), a payment's retries counted once: a failure of a payment_id "
+                "that failed within the last 10 minutes is not counted again.",
                 ["organization_id", "outcome"],
                 registry=r,
             ),

@@ -29,7 +29,8 @@ from exporter.events import (
     WidgetScriptError,
 )
 from exporter.labels import OTHER, BoundedLabel, Clock
-from exporter.metrics import ExporterMetrics
+from exporter.metrics import PAYMENT_OUTCOMES, ExporterMetrics
+from exporter.payment_retries import RecentFailures
 from exporter.sources import RecentDistinct, SourceWindow
 
 # the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
@@ -154,6 +155,10 @@ class Recorder:
 
         self._attempts = children(m.payment_attempts, 0)
         self._failures = children(m.payment_failures, 0)
+        self._payments = children(m.payments, 0)
+        # organizations whose payments series exist (every outcome at 0 from the first payment)
+        self._payment_organizations: set[str] = set()
+        self._recent_failures = RecentFailures(clock=clock)
         self._failed_amount = _Children(m.payment_failed_amount)
         self._timeouts = children(m.payment_timeouts, 0)
         self._streak = children(m.payment_failure_streak, 0)
@@ -174,6 +179,7 @@ class Recorder:
             "organization_id": [
                 (self._attempts, 0),
                 (self._failures, 0),
+                (self._payments, 0),
                 (self._timeouts, 0),
                 (self._streak, 0),
                 (self._traffic, 0),
@@ -223,6 +229,8 @@ class Recorder:
 
     def _forget(self, label: str, gone: set[str]) -> None:
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
+        if label == "organization_id":
+            self._payment_organizations -= gone
         if removed:
             for callback in self.on_series_removed:
                 callback()
@@ -323,9 +331,17 @@ class Recorder:
 
     # -- payments -------------------------------------------------------------------------
 
+    def _count_payment(self, org: str, outcome: str) -> None:
+        if org not in self._payment_organizations:
+            self._payment_organizations.add(org)
+            for each in PAYMENT_OUTCOMES:
+                self._payments(org, each)
+        self._inc(self._payments(org, outcome))
+
     def _payment_succeeded(self, e: PaymentSucceeded) -> None:
         org = self.organization(e.organization_id)
         self._inc(self._attempts(org, "succeeded"))
+        self._count_payment(org, "succeeded")
         self._streak(org).set(0)
         if e.duration_ms is not None:
             self._payment_duration("succeeded").observe(e.duration_ms / 1000.0)
@@ -336,8 +352,11 @@ class Recorder:
         decline = classify.decline_code_label(e.decline_code)
         cls = classify.failure_class(e.decline_code, e.failure_code, e.error)
         self._inc(self._failures(org, decline, cls))
-        if cls not in classify.CARD_FAILURE_CLASSES:
+        declined = cls in classify.CARD_FAILURE_CLASSES
+        if not declined:
             self._streak(org).inc()
+        if self._recent_failures.first_failure(org, e.payment_id):
+            self._count_payment(org, "declined" if declined else "failed")
         if e.amount is not None:
             currency = classify.currency_label(e.currency)
             if currency in classify.CURRENCIES:
@@ -350,6 +369,7 @@ class Recorder:
     def _payment_timeout(self, e: PaymentTimeout) -> None:
         org = self.organization(e.organization_id)
         self._inc(self._attempts(org, "timeout"))
+        self._count_payment(org, "timeout")
         self._streak(org).inc()
         provider = classify.token_label(e.provider) if e.provider else "unknown"
         self._inc(self._timeouts(org, self.provider(provider) if provider else OTHER))

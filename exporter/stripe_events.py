@@ -77,6 +77,8 @@ class PaymentOutcome:
     decline_code: str | None = None
     failure_code: str | None = None
     error: str | None = None
+    # the PaymentIntent (or charge, or invoice) that failed: Stripe's retries of it count once
+    payment_id: str | None = None
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -120,6 +122,7 @@ def payment_outcome(event: dict[str, Any]) -> PaymentOutcome | None:
             decline_code=_str(_get(error, "decline_code")),
             failure_code=_str(_get(error, "code")),
             error=_str(_get(error, "message")),
+            payment_id=_str(_get(obj, "id"), 128),
         )
     if event_type == "charge.failed":
         outcome = _get(obj, "outcome")
@@ -132,5 +135,9 @@ def payment_outcome(event: dict[str, Any]) -> PaymentOutcome | None:
             decline_code=_str(_get(outcome, "reason")) if issuer_declined else None,
             failure_code=_str(_get(obj, "failure_code")),
             error=_str(_get(obj, "failure_message")),
+            payment_id=_str(_get(obj, "id"), 128),
         )
-    return PaymentOutcome(organization_id, "failed", amount, currency)
+    # an invoice's failed payment: Stripe's retries of the invoice are one payment
+    return PaymentOutcome(
+        organization_id, "failed", amount, currency, payment_id=_str(_get(obj, "id"), 128)
+    )

@@ -88,6 +88,7 @@ class StripeWebhook:
                     "decline_code": outcome.decline_code,
                     "failure_code": outcome.failure_code,
                     "error": outcome.error,
+                    "payment_id": outcome.payment_id,
                 }
                 if outcome.outcome == "failed"
                 else {}

@@ -150,6 +150,69 @@ async def test_consecutive_failures_count_until_a_success(exporter):
     assert streak("org-1") == 1
 
 
+async def test_payments_count_a_payment_and_its_retries_once(exporter):
+    """passiton_payments_total: what the decline-surge rules test. A donor's declined card
+    tried again (the same payment_id) is one declined payment; attempts without an id count
+    each; every outcome exists at 0 from the organization's first payment."""
+    app, client = exporter
+    name = "passiton_payments_total"
+
+    def payments(org: str) -> dict[str, float]:
+        found = series(app, name)
+        return {
+            dict(labels)["outcome"]: value
+            for (_, labels), value in found.items()
+            if dict(labels)["organization_id"] == org
+        }
+
+    declined = {
+        "type": "payment.failed",
+        "organization_id": "org-1",
+        "decline_code": "do_not_honor",
+    }
+    await post(client, [{"type": "payment.succeeded", "organization_id": "org-1"}])
+    assert payments("org-1") == {"succeeded": 1, "declined": 0, "failed": 0, "timeout": 0}
+    await post(
+        client,
+        [
+            {**declined, "payment_id": "pi_1"},
+            {**declined, "payment_id": "pi_1", "decline_code": "insufficient_funds"},
+            {**declined, "payment_id": "pi_1"},
+            {**declined, "payment_id": "pi_2"},
+            # the same id at another organization is another payment
+            {**declined, "payment_id": "pi_1", "organization_id": "org-2"},
+            declined,
+            declined,
+            {
+                "type": "payment.failed",
+                "organization_id": "org-1",
+                "failure_code": "processing_error",
+                "payment_id": "pi_3",
+            },
+            {
+                "type": "payment.failed",
+                "organization_id": "org-1",
+                "failure_code": "processing_error",
+                "payment_id": "pi_3",
+            },
+            {"type": "payment.timeout", "organization_id": "org-1"},
+        ],
+    )
+    assert payments("org-1") == {"succeeded": 1, "declined": 4, "failed": 1, "timeout": 1}
+    assert payments("org-2") == {"succeeded": 0, "declined": 1, "failed": 0, "timeout": 0}
+    # every attempt still counts among the attempts
+    attempts = series(app, "passiton_payment_attempts_total")
+    assert (
+        attempts[
+            (
+                "passiton_payment_attempts_total",
+                (("organization_id", "org-1"), ("outcome", "failed")),
+            )
+        ]
+        == 8
+    )
+
+
 async def test_widget_family(exporter):
     app, client = exporter
     await post(

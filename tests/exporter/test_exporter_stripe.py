@@ -159,6 +159,29 @@ async def test_charge_events_behind_a_payment_intent_are_not_counted_twice(strip
     )
 
 
+async def test_stripe_retries_of_one_payment_intent_are_one_declined_payment(stripe_exporter):
+    """Every failed attempt counts in the attempts; a PaymentIntent failing again (the donor
+    trying another card) is the same payment among passiton_payments_total."""
+    app, client = stripe_exporter
+    again = {**FAILED_INTENT, "last_payment_error": {"code": "card_declined"}}
+    other = {**FAILED_INTENT, "id": "pi_2"}
+    for n, intent in enumerate((FAILED_INTENT, again, other)):
+        body, header = signed(event(f"evt_r{n}", "payment_intent.payment_failed", intent))
+        response = await client.post(
+            "/v1/stripe/webhook", data=body, headers={"Stripe-Signature": header}
+        )
+        assert response.status == 200
+    assert (
+        sample(app, "passiton_payment_attempts_total", organization_id="org-9", outcome="failed")
+        == 3
+    )
+    payments = {
+        outcome: sample(app, "passiton_payments_total", organization_id="org-9", outcome=outcome)
+        for outcome in ("declined", "failed", "succeeded")
+    }
+    assert payments == {"declined": 2, "failed": 0, "succeeded": 0}
+
+
 @pytest.mark.parametrize(
     ("make_header", "reason"),
     [

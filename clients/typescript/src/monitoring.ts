@@ -23,6 +23,8 @@ export interface PaymentFailure {
   error?: ErrorLike;
   declineCode?: string;
   failureCode?: string;
+  /** the payment's id (e.g. the Stripe PaymentIntent): its retries count as one failed payment */
+  paymentId?: string;
   durationMs?: number;
   timestamp?: When;
 }

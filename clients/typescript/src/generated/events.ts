@@ -34,6 +34,8 @@ export interface PaymentFailed {
   failure_code?: string | null;
   /** milliseconds; >= 0; <= 86400000 */
   duration_ms?: number | null;
+  /** min length 1; max length 128 */
+  payment_id?: string | null;
   /** Unix time in milliseconds; >= 0; <= 100000000000000 */
   timestamp?: number | null;
 }
@@ -301,6 +303,12 @@ export const EVENT_FIELDS: { readonly [T in EventType]: { readonly [field: strin
       required: false,
       minimum: 0,
       maximum: 86400000
+    },
+    payment_id: {
+      kind: "string",
+      required: false,
+      minLength: 1,
+      maxLength: 128
     },
     timestamp: {
       kind: "number",
@@ -606,7 +614,7 @@ export const BEACON_TYPES: readonly EventType[] = ["widget.loaded","widget.load_
  * type so that building one costs named property loads, not dynamic ones. */
 export const EVENT_READERS: { readonly [T in EventType]: (args: any) => { [field: string]: unknown } } = {
   "payment.succeeded": (a) => ({ type: "payment.succeeded", organization_id: a.organizationId, amount: a.amount, currency: a.currency, duration_ms: a.durationMs, timestamp: a.timestamp }),
-  "payment.failed": (a) => ({ type: "payment.failed", organization_id: a.organizationId, amount: a.amount, currency: a.currency, error: a.error, decline_code: a.declineCode, failure_code: a.failureCode, duration_ms: a.durationMs, timestamp: a.timestamp }),
+  "payment.failed": (a) => ({ type: "payment.failed", organization_id: a.organizationId, amount: a.amount, currency: a.currency, error: a.error, decline_code: a.declineCode, failure_code: a.failureCode, duration_ms: a.durationMs, payment_id: a.paymentId, timestamp: a.timestamp }),
   "payment.timeout": (a) => ({ type: "payment.timeout", organization_id: a.organizationId, duration_ms: a.durationMs, provider: a.provider, timestamp: a.timestamp }),
   "stripe.webhook_failed": (a) => ({ type: "stripe.webhook_failed", event_type: a.eventType, error: a.error, timestamp: a.timestamp }),
   "widget.loaded": (a) => ({ type: "widget.loaded", organization_id: a.organizationId, widget_id: a.widgetId, duration_ms: a.durationMs, url: a.url, timestamp: a.timestamp }),
