@@ -142,6 +142,7 @@ class Platform:
         }
         self._bots = [f"66.249.{i}.{i * 3 % 250}" for i in range(25)]
         self._beacons: list[tuple[str, list[msgspec.Struct]]] = []
+        self._payment_ids = 0  # each donor's payment has an id its retries share
 
     # -- one scrape interval of events ---------------------------------------------------------
 
@@ -159,6 +160,7 @@ class Platform:
         small_outage = active("payment outage, small organization", t)
         large_outage = active("payment outage, large organization", t)
         cluster = active("decline-code cluster", t)
+        surge = active("decline surge, mid-size organization", t)
         cdn = active("widget CDN outage", t) or active("widget CDN outage, traffic drops", t)
         scripts = active("widget script errors", t)
         spike = active("traffic spike", t)
@@ -172,8 +174,9 @@ class Platform:
             outage = (small_outage and small_outage.target == org.id) or (
                 large_outage and large_outage.target == org.id
             )
+            surging = surge is not None and surge.target == org.id
             for _ in range(poisson(rng, org.payments_per_minute * level * minutes)):
-                out.extend(self._payment(org, bool(outage), bool(cluster)))
+                out.extend(self._payment(org, bool(outage), bool(cluster), surging))
             # widgets
             for _ in range(poisson(rng, org.widget_loads_per_minute * level * minutes)):
                 beacon = self._widget(
@@ -205,7 +208,32 @@ class Platform:
         out.extend(self._api(t, minutes))
         return out
 
-    def _payment(self, org: Organization, outage: bool, cluster: bool) -> list[msgspec.Struct]:
+    def _payment(
+        self, org: Organization, outage: bool, cluster: bool, surge: bool = False
+    ) -> list[msgspec.Struct]:
+        attempts = self._ordinary_payment(org, outage, cluster)
+        # a decline surge overrides the outcome with its own draws, so that the rest of the
+        # history stays the same: 70% of the payments declined, donors retrying as usual
+        if surge and self.effects_rng.random() < 0.7:
+            failed = PaymentFailed(
+                organization_id=org.id,
+                amount=2500,
+                currency="usd",
+                decline_code="generic_decline",
+                payment_id=self._payment_id(),
+            )
+            attempts = [failed]
+            while self.effects_rng.random() < RETRY_PROBABILITY and len(attempts) < 4:
+                attempts.append(failed)
+        return attempts
+
+    def _payment_id(self) -> str:
+        self._payment_ids += 1
+        return f"pi_{self._payment_ids}"
+
+    def _ordinary_payment(
+        self, org: Organization, outage: bool, cluster: bool
+    ) -> list[msgspec.Struct]:
         rng = self.rng
         if outage:
             return [
@@ -215,12 +243,17 @@ class Platform:
                     currency="usd",
                     error="An error occurred while processing your card. Try again.",
                     failure_code="processing_error",
+                    payment_id=self._payment_id(),
                 )
             ]
         if cluster and rng.random() < 0.45:
             return [
                 PaymentFailed(
-                    organization_id=org.id, amount=2500, currency="usd", decline_code="do_not_honor"
+                    organization_id=org.id,
+                    amount=2500,
+                    currency="usd",
+                    decline_code="do_not_honor",
+                    payment_id=self._payment_id(),
                 )
             ]
         roll = rng.random()
@@ -229,7 +262,11 @@ class Platform:
         if roll < 0.003 + BASE_FAILURE:
             code = rng.choices([c for c, _ in DECLINES], [w for _, w in DECLINES])[0]
             failed = PaymentFailed(
-                organization_id=org.id, amount=2500, currency="usd", decline_code=code
+                organization_id=org.id,
+                amount=2500,
+                currency="usd",
+                decline_code=code,
+                payment_id=self._payment_id(),
             )
             attempts = [failed]
             while rng.random() < RETRY_PROBABILITY and len(attempts) < 4:

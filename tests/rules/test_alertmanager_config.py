@@ -283,8 +283,17 @@ async def test_real_alertmanager_inhibits_and_posts_to_the_bridge(
         alert("DatabaseUnreachable", "critical", "dashboard"),
         alert("DatabaseErrorsHigh", "high", "dashboard"),
         alert("StripeWebhookSignatureFailures", "high", "payment"),
+        # a decline surge's strong evidence stands for its sustained tier, at its organization
+        alert("PaymentDeclineSurge", "high", "payment", organization_id="org-3", evidence="strong"),
+        alert(
+            "PaymentDeclineSurge", "high", "payment", organization_id="org-3", evidence="sustained"
+        ),
+        alert(
+            "PaymentDeclineSurge", "high", "payment", organization_id="org-4", evidence="sustained"
+        ),
     ]
     expected = {
+        ("PaymentDeclineSurge", "org-3"),
         ("PaymentFailureRatioHigh", "org-1"),
         ("ApiErrorRatioHigh", None),
         ("DatabaseErrorsHigh", None),

@@ -55,7 +55,7 @@ PROMQL_WORDS = {
     "sum_over_time", "count_over_time", "stddev_over_time", "quantile_over_time",
     "histogram_quantile", "label_replace", "clamp_min", "clamp_max", "clamp", "vector",
     "scalar", "time", "timestamp", "abs", "round", "sqrt", "changes", "resets", "le", "inf",
-    "nan", "predict_linear", "last_over_time",
+    "nan", "predict_linear", "last_over_time", "ln",
 }  # fmt: skip
 
 
@@ -228,7 +228,8 @@ def test_unit_tests_evaluate_recording_rules_first() -> None:
 def test_rule_names_are_unique_per_severity() -> None:
     seen = set()
     for rule in alert_rules():
-        key = (rule["alert"], rule["labels"]["severity"])
+        # tiers of one severity differ by the strength of their evidence (PaymentDeclineSurge)
+        key = (rule["alert"], rule["labels"]["severity"], rule["labels"].get("evidence"))
         assert key not in seen, key
         seen.add(key)
     records = [rule["record"] for rule in recording_rules()]
@@ -463,7 +464,12 @@ def test_runbook_has_one_section_per_alert() -> None:
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']}")
 def test_ratio_alerts_have_for_and_a_volume_guard(rule: dict[str, Any]) -> None:
-    """A ratio of few events is noise: 1 failure out of 2 payments at 3 a.m. pages no one."""
+    """A ratio of few events is noise: 1 failure out of 2 payments at 3 a.m. pages no one.
+    Either a minimum number of events and a `for`, or a significance test (the evidence
+    against the organization's baseline, recorded as `:evidence5m`) that weighs the volume."""
     if re.search(r"(?<![a-z])(ratio|share)", rule["expr"]):
+        if re.search(r":evidence5m\s*>\s*\d+", rule["expr"]):
+            assert "keep_firing_for" in rule
+            return
         assert "for" in rule
         assert re.search(r">=\s*\d+", rule["expr"]), "a minimum number of events"
