@@ -126,7 +126,8 @@ def incidents(first_day: int, days: int) -> list[Incident]:
                            "org-large-1")),
         (0, 7.0, Incident("slow API", "dashboard", 0, 30 * MINUTE,
                            ("DashboardResponseTimeHigh",), "/api/donations")),
-        (1, 1.0, Incident("traffic drop", "traffic", 0, 45 * MINUTE, ("TrafficDrop",))),
+        (1, 1.0, Incident("traffic drop", "traffic", 0, 45 * MINUTE,
+                          ("TrafficDropPlatform", "TrafficDrop"))),
         # issue 22: a mid-size organization (2 payments a minute at its peak, 14:30 UTC is
         # mid-afternoon in its time zone) has 70% of its payments declined for 20 minutes
         (1, 14.5, Incident("decline surge, mid-size organization", "payment", 0, 20 * MINUTE,
@@ -134,7 +135,7 @@ def incidents(first_day: int, days: int) -> list[Incident]:
         # one cause in two categories: donors who cannot load a widget do not arrive (last, so
         # that the history before it is the same as without it)
         (1, 23.0, Incident("widget CDN outage, traffic drops", "widget", 0, 45 * MINUTE,
-                           ("WidgetPlatformOutage", "TrafficDrop"))),
+                           ("WidgetPlatformOutage", "TrafficDropPlatform", "TrafficDrop"))),
     ]  # fmt: skip
     seeded = []
     for day, hour, incident in plan:

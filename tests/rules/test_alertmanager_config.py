@@ -291,8 +291,14 @@ async def test_real_alertmanager_inhibits_and_posts_to_the_bridge(
         alert(
             "PaymentDeclineSurge", "high", "payment", organization_id="org-4", evidence="sustained"
         ),
+        # the platform's traffic drop stands for the organizations' (and the endpoint down
+        # above, for both)
+        alert("TrafficDropPlatform", "high", "traffic"),
+        alert("TrafficDrop", "high", "traffic", organization_id="org-5"),
     ]
     expected = {
+        ("TrafficDropPlatform", None),
+        ("TrafficDrop", "org-5"),
         ("PaymentDeclineSurge", "org-3"),
         ("PaymentFailureRatioHigh", "org-1"),
         ("ApiErrorRatioHigh", None),
