@@ -121,6 +121,7 @@ def _alert(slo: dict[str, Any], tier: dict[str, Any]) -> dict[str, Any]:
         "alert": slo["alert"],
         "expr": _Literal(expr),
         "for": tier["for"],
+        **({"keep_firing_for": tier["keep_firing_for"]} if "keep_firing_for" in tier else {}),
         "labels": {"severity": tier["severity"], "category": slo["category"], "slo": slo["name"]},
         "annotations": {
             "summary": tier["summary"],

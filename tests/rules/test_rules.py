@@ -463,13 +463,14 @@ def test_runbook_has_one_section_per_alert() -> None:
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']}")
-def test_ratio_alerts_have_for_and_a_volume_guard(rule: dict[str, Any]) -> None:
+def test_ratio_alerts_have_for_a_volume_guard_and_hysteresis(rule: dict[str, Any]) -> None:
     """A ratio of few events is noise: 1 failure out of 2 payments at 3 a.m. pages no one.
     Either a minimum number of events and a `for`, or a significance test (the evidence
     against the organization's baseline, recorded as `:evidence5m`) that weighs the volume."""
     if re.search(r"(?<![a-z])(ratio|share)", rule["expr"]):
+        # hysteresis: a ratio hovering at its threshold pages once, not each time it crosses
+        assert "keep_firing_for" in rule
         if re.search(r":evidence5m\s*>\s*\d+", rule["expr"]):
-            assert "keep_firing_for" in rule
             return
         assert "for" in rule
         assert re.search(r">=\s*\d+", rule["expr"]), "a minimum number of events"
