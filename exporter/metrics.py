@@ -53,6 +53,7 @@ class ExporterMetrics:
     # payments
     payment_attempts: Counter
     payments: Counter
+    payment_small_declines: Counter
     payment_failures: Counter
     payment_failed_amount: Counter
     payment_timeouts: Counter
@@ -147,6 +148,13 @@ class ExporterMetrics:
                 "otherwise, timeout), a payment's retries counted once: a failure of a payment_id "
                 "that failed within the last 10 minutes is not counted again.",
                 ["organization_id", "outcome"],
+                registry=r,
+            ),
+            payment_small_declines=Counter(
+                "passiton_payment_small_declines",
+                "Payments declined by the card for less than 5 units of their currency, a "
+                "payment's retries counted once: what card testing tries stolen cards with.",
+                ["organization_id"],
                 registry=r,
             ),
             payment_failures=Counter(

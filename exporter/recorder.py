@@ -35,6 +35,8 @@ from exporter.sources import RecentDistinct, SourceWindow
 
 # the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
 ORGANIZATION_SOURCE_WINDOW = 300
+# a declined payment under this many units of its currency is what card testing tries
+SMALL_PAYMENT = 5.0
 
 
 class _Children:
@@ -156,6 +158,7 @@ class Recorder:
         self._attempts = children(m.payment_attempts, 0)
         self._failures = children(m.payment_failures, 0)
         self._payments = children(m.payments, 0)
+        self._small_declines = children(m.payment_small_declines, 0)
         # organizations whose payments series exist (every outcome at 0 from the first payment)
         self._payment_organizations: set[str] = set()
         self._recent_failures = RecentFailures(clock=clock)
@@ -180,6 +183,7 @@ class Recorder:
                 (self._attempts, 0),
                 (self._failures, 0),
                 (self._payments, 0),
+                (self._small_declines, 0),
                 (self._timeouts, 0),
                 (self._streak, 0),
                 (self._traffic, 0),
@@ -336,6 +340,7 @@ class Recorder:
             self._payment_organizations.add(org)
             for each in PAYMENT_OUTCOMES:
                 self._payments(org, each)
+            self._small_declines(org)
         self._inc(self._payments(org, outcome))
 
     def _payment_succeeded(self, e: PaymentSucceeded) -> None:
@@ -355,14 +360,18 @@ class Recorder:
         declined = cls in classify.CARD_FAILURE_CLASSES
         if not declined:
             self._streak(org).inc()
-        if self._recent_failures.first_failure(org, e.payment_id):
+        new_payment = self._recent_failures.first_failure(org, e.payment_id)
+        if new_payment:
             self._count_payment(org, "declined" if declined else "failed")
         if e.amount is not None:
             currency = classify.currency_label(e.currency)
             if currency in classify.CURRENCIES:
-                self._inc(self._failed_amount(currency), classify.major_units(e.amount, currency))
+                amount = classify.major_units(e.amount, currency)
             else:
-                self._inc(self._failed_amount(currency), e.amount / 100.0)
+                amount = e.amount / 100.0
+            self._inc(self._failed_amount(currency), amount)
+            if declined and new_payment and amount < SMALL_PAYMENT:
+                self._inc(self._small_declines(org))
         if e.duration_ms is not None:
             self._payment_duration("failed").observe(e.duration_ms / 1000.0)
 

@@ -213,6 +213,39 @@ async def test_payments_count_a_payment_and_its_retries_once(exporter):
     )
 
 
+async def test_small_declined_payments_count_card_testing_attempts(exporter):
+    """Declined payments under 5 units of their currency, a payment's retries once: what card
+    testing looks like. Larger payments, processing failures and retries are not counted."""
+    app, client = exporter
+    name = "passiton_payment_small_declines_total"
+    small = {
+        "type": "payment.failed",
+        "organization_id": "org-1",
+        "amount": 100,
+        "currency": "usd",
+        "decline_code": "generic_decline",
+    }
+    await post(client, [{"type": "payment.succeeded", "organization_id": "org-2"}])
+    assert series(app, name)[(name, (("organization_id", "org-2"),))] == 0
+    await post(
+        client,
+        [
+            {**small, "payment_id": "pi_1"},
+            {**small, "payment_id": "pi_1"},
+            {**small, "payment_id": "pi_2", "amount": 499},
+            {**small, "payment_id": "pi_3", "amount": 500},
+            {**small, "payment_id": "pi_4", "amount": 300, "currency": "jpy"},
+            {
+                **small,
+                "payment_id": "pi_5",
+                "decline_code": None,
+                "failure_code": "processing_error",
+            },
+        ],
+    )
+    assert series(app, name)[(name, (("organization_id", "org-1"),))] == 2
+
+
 async def test_widget_family(exporter):
     app, client = exporter
     await post(
