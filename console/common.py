@@ -24,6 +24,8 @@ import jinja2
 from aiohttp import web
 from prometheus_client import Counter
 
+from bridge.oncall.working_hours import DEFAULT as WORKING_HOURS
+from bridge.oncall.working_hours import WorkingHours, parse_working_hours
 from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
     AlertRow,
@@ -82,6 +84,10 @@ class Console:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     work: PasswordWork = field(default_factory=PasswordWork)
     login_failures: Counter | None = None
+    # the review's working hours (BRIDGE_CONSOLE_WORKING_HOURS)
+    working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours(WORKING_HOURS))
+    # one what-if at a time per process: each is up to MAX_CHUNKS range queries
+    whatif_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
