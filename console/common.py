@@ -4,7 +4,8 @@ history.py, review.py and settings.py; views.py mounts them under ``/console/``.
 
 Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
 settings changes and users need admin. A user limited to some organizations sees their
-incidents and alerts only, and not the pages across organizations (review, settings). Every
+incidents and alerts only (and the review of those), and not the settings, which span
+organizations. Every
 POST carries the session's CSRF token, and every action writes an audit entry in the same
 transaction as its effect.
 """
@@ -316,8 +317,8 @@ def require(role: str) -> Callable[[Handler], Handler]:
 
 
 def every_organization(handler: Handler) -> Handler:
-    """A page across organizations (the review, the settings): refused to a user limited to
-    some organizations."""
+    """A page across organizations (the settings): refused to a user limited to some
+    organizations."""
 
     async def checked(request: web.Request) -> web.StreamResponse:
         user = _visitor(request).user

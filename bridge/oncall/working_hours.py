@@ -37,8 +37,7 @@ def _days_text(days: frozenset[int]) -> str:
         else:
             runs.append([day])
     return ",".join(
-        f"{DAYS[r[0]]}-{DAYS[r[-1]]}" if len(r) > 2 else ",".join(DAYS[d] for d in r)
-        for r in runs
+        f"{DAYS[r[0]]}-{DAYS[r[-1]]}" if len(r) > 2 else ",".join(DAYS[d] for d in r) for r in runs
     )
 
 

@@ -10,19 +10,20 @@ from tests.console.support import fire, login, switch_user
 
 
 async def seed_review(client) -> tuple[int, int]:
-    """A label set of org-a that fired and resolved three times, one of org-b's once; an
+    """A label set of org-a that fired four times and resolved three, one of org-b's once; an
     incident of org-a at noon in Berlin (Alice paged, the responder acknowledges 20 s later,
     resolved) and one of org-b at midnight there, 12 hours later (Alice, then Bob a minute
     later, both outside working hours; the admin acknowledges 5 minutes after the first page).
     The two incidents' ids; the client is left signed in as the admin."""
     storage = client.bridge.storage
-    # org-a's timeouts fired and resolved three times; org-b's once
+    # org-a's slow widget loads fired and resolved three times; org-b's once
     for i in range(3):
         start = NOW - timedelta(days=2, hours=i)
         for status in ("firing", "resolved"):
             await fire(
                 client,
-                name="PaymentTimeoutsHigh",
+                name="WidgetSlowLoads",
+                category="widget",
                 fingerprint="flap-a",
                 organization_id="org-a",
                 labels={"region": "eu"},
@@ -30,11 +31,21 @@ async def seed_review(client) -> tuple[int, int]:
                 status=status,
                 ends_at=start + timedelta(minutes=3) if status == "resolved" else None,
             )
+    await fire(
+        client,
+        name="WidgetSlowLoads",
+        category="widget",
+        fingerprint="flap-a",
+        organization_id="org-a",
+        labels={"region": "eu"},
+        starts_at=NOW - timedelta(days=1),
+    )  # and a fourth time, still firing
     start = NOW - timedelta(days=2)
     for status in ("firing", "resolved"):
         await fire(
             client,
-            name="PaymentTimeoutsHigh",
+            name="WidgetSlowLoads",
+            category="widget",
             fingerprint="once-b",
             organization_id="org-b",
             starts_at=start,

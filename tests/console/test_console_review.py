@@ -91,15 +91,15 @@ async def test_flapping_acknowledgement_times_and_pages_outside_working_hours(on
     assert "admin 1 5m00s 5m00s console" in acks
     hours = _text(html, 'id="offhours"', "</table>")
     assert "mon-fri 09:00-18:00" in hours
-    assert "Alice Example alice Europe/Berlin 2 1 50%" in hours
-    assert "Bob Example bob America/New_York 1 1 100%" in hours
+    assert "Alice Example alice 2 1 50% Europe/Berlin" in hours
+    assert "Bob Example bob 1 1 100% America/New_York" in hours
     assert hours.index("Alice") < hours.index("Bob")
 
     flapping = await client.get("/console/review/flapping?days=7")
     rows = _text(await flapping.text(), "<tbody>", "</tbody>")
-    assert "PaymentTimeoutsHigh org-a" in rows
+    assert "WidgetSlowLoads org-a" in rows
     assert "region=eu" in rows
-    assert " 3 3 " in rows  # fired 3, resolved 3
+    assert "org-a 3 4 " in rows  # resolved 3, fired 4
     assert "org-b" not in rows  # resolved once only
     two = _text(
         await (await client.get("/console/review/flapping?min=2")).text(), "<tbody>", "</tbody>"
@@ -119,6 +119,6 @@ async def test_flapping_acknowledgement_times_and_pages_outside_working_hours(on
     assert "admin 1" in acks
     assert "responder" not in acks
     hours = _text(html, 'id="offhours"', "</table>")
-    assert "Alice Example alice Europe/Berlin 1 1 100%" in hours
+    assert "Alice Example alice 1 1 100% Europe/Berlin" in hours
     flapping = await client.get("/console/review/flapping?days=7&min=2")
-    assert "PaymentTimeoutsHigh" not in _text(await flapping.text(), "<tbody>", "</tbody>")
+    assert "WidgetSlowLoads" not in _text(await flapping.text(), "<tbody>", "</tbody>")

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import expect
 
 from console.whatif import WhatIf, what_if
 from console.whatif_eval import MAX_CHUNKS, MAX_POINTS_PER_QUERY, plan
+from tests.console.browser_support import chromium, log_in, new_screen
 from tests.console.oncall_support import NOW, oncall_console
 from tests.console.prometheus_support import ROOT, backfilled_prometheus, openmetrics
+from tests.console.review_support import seed_review
 from tests.console.support import PASSWORD_HASH, fire, login, switch_user
 
 UNTIL = NOW  # the on-call console's clock
@@ -156,3 +159,32 @@ def test_the_work_is_bounded():
     year = plan(0, 366 * 86400, 15, 300)
     assert (year.step, year.coarse, year.chunk_count) == (120, True, 24)
     assert year.count <= MAX_CHUNKS * MAX_POINTS_PER_QUERY
+
+
+async def test_the_review_page_in_chromium(console, shots):
+    """The review with a what-if of the backfilled month, the acknowledgement times and the
+    pages outside working hours, then the flapping list, on a desktop and a phone."""
+    await fire(
+        console,
+        name="PaymentTimeoutsHigh",
+        fingerprint="a-timeouts",
+        organization_id="org-a",
+        starts_at=datetime.fromtimestamp(FIRST_BOUNDARY + 120, UTC),
+    )
+    await seed_review(console)
+    base = str(console.make_url("")).rstrip("/")
+    whatif = "whatif_alert=PaymentTimeoutsHigh&whatif_threshold=0.1"
+    async with chromium() as browser:
+        for name in ("desktop", "phone"):
+            page = await (await new_screen(browser, name)).new_page()
+            await log_in(page, base, "admin")
+            await page.goto(f"{base}/console/review?days=30&{whatif}")
+            answer = page.locator(".whatif-answer")
+            await expect(answer).to_contain_text("would have fired 1 time(s)")
+            await expect(answer).to_contain_text("actually fired 1 time(s)")
+            await expect(page.locator("table.acks")).to_contain_text("responder")
+            await expect(page.locator("table.offhours")).to_contain_text("Bob Example")
+            await page.screenshot(path=str(shots / f"review-{name}.png"), full_page=True)
+            await page.get_by_role("link", name="Flapping alerts").click()
+            await expect(page.locator("table.flapping")).to_contain_text("region=eu")
+            await page.screenshot(path=str(shots / f"flapping-{name}.png"), full_page=True)
