@@ -6,7 +6,8 @@ would (``for``, ``keep_firing_for``), across chunk boundaries.
 The grid is the rule group's own evaluation interval, so a run of true evaluations is seen the
 way the rule saw it (a 300 s ``for`` is never judged on a 260 s step). A period too long for
 that within ``MAX_EVALUATIONS`` is evaluated on a coarser step, a multiple of the interval and
-at most half the ``for`` (the answer is then marked approximate); past that, refused.
+at most half the ``for`` (the answer is then marked approximate: a run shorter than
+``for`` + step may fall between samples); past that, refused.
 """
 
 from __future__ import annotations

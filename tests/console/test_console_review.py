@@ -8,6 +8,7 @@ from html import unescape
 
 import pytest
 
+from console.common import CONSOLE
 from console.whatif import fires
 from tests.bridge.support import T0
 from tests.console.oncall_support import NOW
@@ -122,3 +123,20 @@ async def test_flapping_acknowledgement_times_and_pages_outside_working_hours(on
     assert "Alice Example alice 1 1 100% Europe/Berlin" in hours
     flapping = await client.get("/console/review/flapping?days=7&min=2")
     assert "WidgetSlowLoads" not in _text(await flapping.text(), "<tbody>", "</tbody>")
+
+
+async def test_one_what_if_at_a_time(console, monkeypatch):
+    """A what-if waits for the one running (each is up to 24 range queries), then gives up."""
+    monkeypatch.setattr("console.review.WHATIF_WAIT_SECONDS", 0.05)
+    await login(console, "viewer")
+    url = "/console/review?days=7&whatif_alert=PaymentTimeoutsHigh&whatif_threshold=0.3"
+    [sub] = [
+        r.get_info()["app"]
+        for r in console.app.router.resources()
+        if r.get_info().get("prefix") == "/console"
+    ]
+    gate = sub[CONSOLE].whatif_gate
+    async with gate:
+        busy = await (await console.get(url)).text()
+    assert "another what-if is being evaluated; try again in a moment" in busy
+    assert "Prometheus unreachable" in await (await console.get(url)).text()

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from console.whatif import WhatIf, what_if
+from console.upstream import prometheus_range
+from console.whatif import WhatIf, fires, what_if
 from console.whatif_eval import MAX_CHUNKS, MAX_POINTS_PER_QUERY, plan
 from tests.console.browser_support import chromium, log_in, new_screen
 from tests.console.oncall_support import NOW, oncall_console
@@ -113,6 +114,20 @@ async def test_thirty_days_at_the_rules_own_interval(console):
 
     async with httpx.AsyncClient() as http:
         result, failures = await _direct(console, http)
+        # what the what-if did before: one query at a 260 s step (30 days / 10,000 points),
+        # on which the 6-minute run is two samples, 260 s apart: "would have fired 0"
+        old = await prometheus_range(
+            http, console.bridge.config.prometheus_url, result.expression,
+            SINCE.timestamp(), UNTIL.timestamp(), 260, 2**25,
+        )  # fmt: skip
+        assert [len(fires([float(t) for t, _ in s["values"]], 260, 300)) for s in old] == [0]
+        # an organization is a PromQL string, whatever it holds
+        odd = await what_if(
+            http, console.bridge.config.prometheus_url, console.bridge.storage.console(),
+            "PaymentTimeoutsHigh", 'org-a"}) or vector(1) or ({x="', "0.1",
+            UNTIL - timedelta(days=1), UNTIL,
+        )  # fmt: skip
+        assert (odd.error, odd.fired, odd.queries) == ("", 0, 1)
     assert result.error == ""
     assert (result.step_seconds, result.for_seconds, result.coarse) == (15, 300, False)
     assert (result.queries, result.fired, result.actually_fired) == (16, 1, 1)
@@ -129,7 +144,7 @@ async def test_thirty_days_at_the_rules_own_interval(console):
     await switch_user(console, "b-only")
     mine = await (
         await console.get(
-            "/console/review?days=30&whatif_alert=PaymentTimeoutsHigh&whatif_threshold=0.1"
+            "/console/review?days=3&whatif_alert=PaymentTimeoutsHigh&whatif_threshold=0.1"
         )
     ).text()
     assert re.search(r"would have fired <b>0</b>.*actually fired <b>0</b>", mine, re.S)
