@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bridge.oncall.working_hours import WorkingHours
 from bridge.storage.console import ConsoleUser
 from bridge.storage.console_review import PageToPerson, ReviewStore
 from console.common import (
@@ -82,7 +83,7 @@ class OffHours:
 
 
 def off_hours(
-    pages: list[PageToPerson], people: dict[str, tuple[str, ZoneInfo]], hours: Any
+    pages: list[PageToPerson], people: dict[str, tuple[str, ZoneInfo]], hours: WorkingHours
 ) -> list[OffHours]:
     """Per person (most pages outside first): pages, and those outside ``hours`` on the
     person's clock (``people``: id -> (name, zone) from the on-call file; UTC otherwise)."""

@@ -112,6 +112,9 @@ async def what_if(
         return result
     result.threshold = value
     organizations = (organization_id,) if organization_id else within
+    if organizations is not None and not organizations:
+        result.error = "you see no organization"
+        return result
     try:
         async with asyncio.timeout(DEADLINE_SECONDS):
             rule = await _rule(http, prometheus_url, alertname)
