@@ -4,7 +4,8 @@ history.py, review.py and settings.py; views.py mounts them under ``/console/``.
 
 Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
 settings changes and users need admin. A user limited to some organizations sees their
-incidents and alerts only, and not the pages across organizations (review, settings). Every
+incidents and alerts only (and the review of those), and not the settings, which span
+organizations. Every
 POST carries the session's CSRF token, and every action writes an audit entry in the same
 transaction as its effect.
 """
@@ -24,6 +25,8 @@ import jinja2
 from aiohttp import web
 from prometheus_client import Counter
 
+from bridge.oncall.working_hours import DEFAULT as WORKING_HOURS
+from bridge.oncall.working_hours import WorkingHours, parse_working_hours
 from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
     AlertRow,
@@ -82,6 +85,10 @@ class Console:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     work: PasswordWork = field(default_factory=PasswordWork)
     login_failures: Counter | None = None
+    # the review's working hours (BRIDGE_CONSOLE_WORKING_HOURS)
+    working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours(WORKING_HOURS))
+    # one what-if at a time per process: each is up to MAX_CHUNKS range queries
+    whatif_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
@@ -310,8 +317,8 @@ def require(role: str) -> Callable[[Handler], Handler]:
 
 
 def every_organization(handler: Handler) -> Handler:
-    """A page across organizations (the review, the settings): refused to a user limited to
-    some organizations."""
+    """A page across organizations (the settings): refused to a user limited to some
+    organizations."""
 
     async def checked(request: web.Request) -> web.StreamResponse:
         user = _visitor(request).user

@@ -11,6 +11,8 @@ import httpx
 from aiohttp import web
 from prometheus_client import Counter
 
+from bridge.oncall.working_hours import DEFAULT as WORKING_HOURS
+from bridge.oncall.working_hours import WorkingHours, parse_working_hours
 from bridge.storage import StorageUnavailable
 from console.access import login, login_page, logout
 from console.alerts import acknowledge, alert_page, retry, silence
@@ -29,7 +31,7 @@ from console.history import history_page
 from console.host import ConsoleHost
 from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
 from console.oncall import add_override, oncall_page, remove_override
-from console.review import review_page
+from console.review import flapping_page, review_page
 from console.settings import (
     save_preferences,
     save_threshold,
@@ -48,6 +50,7 @@ def create_console_app(
     public_url: str = "",
     trusted_proxies: Iterable[str] = (),
     body_timeout_seconds: float = 10.0,
+    working_hours: WorkingHours | None = None,
 ) -> web.Application:
     """The console, for its host to mount with ``app.add_subapp("/console/", ...)`` (the
     prefix is ``PREFIX``: the pages' links and redirects carry it).
@@ -64,6 +67,7 @@ def create_console_app(
         public_url=public_url,
         body_timeout_seconds=body_timeout_seconds,
         clients=ClientAddress(parse_networks(trusted_proxies, "BRIDGE_CONSOLE_TRUSTED_PROXIES")),
+        working_hours=working_hours or parse_working_hours(WORKING_HOURS),
     )
     console.login_failures = Counter(
         "passiton_console_login_failures",
@@ -92,6 +96,7 @@ def create_console_app(
     r.add_post("/deliveries/{id}/retry", retry)
     r.add_get("/history", history_page)
     r.add_get("/review", review_page)
+    r.add_get("/review/flapping", flapping_page)
     r.add_get("/settings", settings_page)
     r.add_post("/settings/preferences", save_preferences)
     r.add_post("/settings/thresholds", save_threshold)

@@ -331,9 +331,15 @@ class ConsoleStore(Protocol):
     ) -> None: ...
 
     async def review(
-        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
+        self,
+        since: datetime,
+        until: datetime,
+        self_resolve_seconds: float,
+        limit: int,
+        within: Scope = None,
     ) -> Review:
-        """Fire counts, response times and noise per alert name and organization."""
+        """Fire counts, response times and noise per alert name and organization (of the
+        scope's organizations; pages: the deliveries that carried one of their alerts)."""
 
     async def suppressions(
         self, instances: Sequence[tuple[str, datetime]]
