@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.channels.config import ChannelsConfig
+from bridge.oidc_config import OidcConfig, read_oidc
 from bridge.oncall.config import OncallConfig, OncallConfigError, load_oncall
 from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
@@ -109,6 +110,8 @@ class BridgeConfig:
     console_public_url: str = ""
     # proxies in front of the console whose X-Forwarded-For names the client (login throttle)
     console_trusted_proxies: tuple[str, ...] = ()
+    # the console's OpenID Connect sign-in (OIDC_*); None: passwords only
+    oidc: OidcConfig | None = None
     # The public listener (Twilio, Slack, PagerDuty callbacks, e-mail links); None: off.
     public_listen: tuple[str, int] | None = None
     public_url: str = ""
@@ -179,6 +182,7 @@ class BridgeConfig:
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
             console_public_url=_console_public_url(env),
             console_trusted_proxies=_console_proxies(env),
+            oidc=read_oidc(env),
             public_listen=_public_listen(env),
             public_url=_public_url(env),
             public_max_connections=read_int(env, "BRIDGE_PUBLIC_MAX_CONNECTIONS"),

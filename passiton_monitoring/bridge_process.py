@@ -97,6 +97,7 @@ def console_subapp(bridge: Bridge) -> web.Application:
         public_url=bridge.config.console_public_url,
         trusted_proxies=bridge.config.console_trusted_proxies,
         body_timeout_seconds=bridge.config.body_timeout_seconds,
+        oidc=bridge.config.oidc,
     )
 
 
