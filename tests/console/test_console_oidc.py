@@ -17,27 +17,23 @@ from tests.console.oidc_support import (
     Leg,
     authorize,
     callback,
-    oidc_console,
     sign_in,
     start,
 )
 from tests.console.support import PASSWORD, alert_path, csrf_of, incident_ids, outage
-from tests.fakes.oidc import CLIENT_ID, FakeOidcProvider, s256
+from tests.fakes.oidc import CLIENT_ID, s256
 
 ADA = "ada@example.org"
 
 
 @pytest.fixture
-async def provider():
-    fake = FakeOidcProvider()
-    await fake.start()
-    yield fake
-    await fake.stop()
+def console(oidc_console):
+    return oidc_console
 
 
 @pytest.fixture
-async def console(db_url, aiohttp_client, console_alertmanager, provider):
-    return await oidc_console(db_url, aiohttp_client, console_alertmanager, provider)
+def provider(oidc_provider):
+    return oidc_provider
 
 
 async def user_row(console, name: str = ADA):
@@ -234,6 +230,25 @@ async def test_a_local_user_of_that_name_is_never_taken_over(console, provider):
     assert row["oidc_subject"] is None
     assert row["role"] == "viewer"
     assert not await signed_in(console)
+
+    # another subject's name is not taken either; its own keeps the name of its first sign-in
+    provider.user |= {"sub": "user-0002", "email": "grace@example.org"}
+    assert (await sign_in(console)).status == 303
+    provider.user |= {"email": "grace.hopper@example.org"}
+    console.session.cookie_jar.clear()
+    assert (await sign_in(console)).status == 303
+    assert (await user_row(console, "grace@example.org"))["oidc_subject"] == "user-0002"
+    assert await user_row(console, "grace.hopper@example.org") is None
+    # `user add` of that name makes it a local user: the provider no longer signs into it
+    # (the subject's next sign-in makes a user of its current name)
+    await storage.console().upsert_user(
+        "grace@example.org", hash_password(PASSWORD), "viewer", console.clock()
+    )
+    assert (await user_row(console, "grace@example.org"))["oidc_subject"] is None
+    console.session.cookie_jar.clear()
+    assert (await sign_in(console)).status == 303
+    assert (await user_row(console, "grace@example.org"))["oidc_subject"] is None
+    assert (await user_row(console, "grace.hopper@example.org"))["oidc_subject"] == "user-0002"
 
 
 async def test_the_callback_refuses_every_forged_or_broken_leg(console, provider, caplog):
