@@ -300,6 +300,9 @@ async def test_the_callback_refuses_every_forged_or_broken_leg(console, provider
     provider.deny = "access_denied"
     await refused(await authorize(await start(console)), 403, "(access_denied: The user said no.)")
     provider.deny = ""
+    # the token endpoint down
+    provider.script(503, {"error": "temporarily_unavailable"})
+    await refused(await authorize(await start(console)), 502, "token endpoint answered HTTP 503")
 
     # ID tokens the console must not accept
     provider.algorithms = ["RS256", "HS256", "none"]  # a provider that would allow worse
