@@ -15,6 +15,7 @@ provider cannot be reached), audited as a failed login and counted; none holds a
 from __future__ import annotations
 
 import secrets
+from typing import cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -40,6 +41,8 @@ FLOW_COOKIE = "passiton_console_oidc"
 FLOW_SECONDS = 600
 _PURPOSE = "oidc-flow"
 MAX_CODE = 4096
+# refusals meaning the provider no longer grants the person a place here: their rights go
+WITHDRAWN_BY = ("no_role", "no_organizations", "bad_organizations", "domain")
 
 
 def _client(request: web.Request) -> OidcClient:
@@ -134,7 +137,7 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
             "organizations": ", ".join(mapped.identity.organizations or ()) or "every",
             **({"capped": "admin limited to organizations"} if mapped.capped else {}),
         }
-        store: OidcStore = console.store  # type: ignore[assignment] - ConsoleQueries has both
+        store = _store(console)
         try:
             entry = AuditEntry(console.now(), "", "login", None, None, detail)
             user = await store.sign_in_oidc(mapped.identity, console.now(), entry)
@@ -186,15 +189,21 @@ def _checked_leg(request: web.Request, flow: Flow | None) -> Flow:
     return flow
 
 
-async def _withdraw(request: web.Request, client: OidcClient, subject: str, exc: OidcError):
+async def _withdraw(request: web.Request, client: OidcClient, subject: str, exc: OidcError) -> None:
     """The provider no longer grants this subject a role or organizations: their user (if
     any) keeps no rights and their sessions end."""
     console = _console(request)
-    store: OidcStore = console.store  # type: ignore[assignment]
+    if exc.reason not in WITHDRAWN_BY:
+        return
     entry = AuditEntry(
         console.now(), "", "rights withdrawn", None, None, {"method": "oidc", "reason": exc.reason}
     )
-    await store.withdraw_oidc(client.config.issuer, subject, entry)
+    await _store(console).withdraw_oidc(client.config.issuer, subject, entry)
+
+
+def _store(console: Console) -> OidcStore:
+    # ConsoleQueries has both interfaces (bridge/storage/console_oidc.py)
+    return cast(OidcStore, console.store)
 
 
 def _address(request: web.Request) -> str:
