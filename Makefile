@@ -120,7 +120,7 @@ bench: install debs postgres $(ALERTA_VENV)/.installed
 screenshots: $(STAMP) debs postgres
 	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q \
 	  tests/e2e/test_console_browser.py tests/console/test_console_incidents_browser.py \
-	  tests/console/test_console_oncall_browser.py \
+	  tests/console/test_console_oncall_browser.py tests/console/test_console_oidc_browser.py \
 	  tests/console/test_console_whatif.py
 
 # Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.channels.config import ChannelsConfig
+from bridge.oidc_config import OidcConfig, read_oidc
 from bridge.oncall.config import OncallConfig, OncallConfigError, load_oncall
 from bridge.oncall.working_hours import WorkingHours, parse_working_hours
 from bridge.retry import RetryPolicy
@@ -114,6 +115,8 @@ class BridgeConfig:
     console_working_hours: WorkingHours = field(
         default_factory=lambda: parse_working_hours(default_of("BRIDGE_CONSOLE_WORKING_HOURS"))
     )
+    # the console's OpenID Connect sign-in (OIDC_*); None: passwords only
+    oidc: OidcConfig | None = None
     # The public listener (Twilio, Slack, PagerDuty callbacks, e-mail links); None: off.
     public_listen: tuple[str, int] | None = None
     public_url: str = ""
@@ -185,6 +188,7 @@ class BridgeConfig:
             console_public_url=_console_public_url(env),
             console_trusted_proxies=_console_proxies(env),
             console_working_hours=_working_hours(env),
+            oidc=read_oidc(env),
             public_listen=_public_listen(env),
             public_url=_public_url(env),
             public_max_connections=read_int(env, "BRIDGE_PUBLIC_MAX_CONNECTIONS"),

@@ -43,6 +43,7 @@ from console.auth import (
     allowed,
 )
 from console.host import ConsoleHost
+from console.oidc import OidcClient
 from console.throttle import LoginThrottle
 from passiton_common.proxies import ClientAddress
 
@@ -61,6 +62,8 @@ ATTEMPT_LABELS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# pages served without a session: logging in, and the OpenID sign-in's two legs
+PUBLIC_PATHS = (f"{PREFIX}/login", f"{PREFIX}/oidc/start", f"{PREFIX}/oidc/callback")
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Console:
     working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours(WORKING_HOURS))
     # one what-if at a time per process: each is up to MAX_CHUNKS range queries
     whatif_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    oidc: OidcClient | None = None  # sign-in with the OpenID provider (console/oidc_views.py)
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
@@ -205,9 +209,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         if user is not None and user.session_epoch == session.epoch:
             visitor.user = user
     request[VISITOR] = visitor
-    public = request.path in (f"{PREFIX}/login", f"{PREFIX}/static/console.css") or (
-        request.path.startswith(f"{PREFIX}/static/")
-    )
+    public = request.path in PUBLIC_PATHS or (request.path.startswith(f"{PREFIX}/static/"))
     if request.method == "POST":
         form = await request.post()  # read by _read_form
         token = form.get("csrf", "")

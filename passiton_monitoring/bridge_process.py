@@ -98,6 +98,7 @@ def console_subapp(bridge: Bridge) -> web.Application:
         trusted_proxies=bridge.config.console_trusted_proxies,
         body_timeout_seconds=bridge.config.body_timeout_seconds,
         working_hours=bridge.config.console_working_hours,
+        oidc=bridge.config.oidc,
     )
 
 

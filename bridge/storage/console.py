@@ -32,6 +32,7 @@ class ConsoleUser:
     role: str
     session_epoch: int
     organizations: Scope = None
+    oidc: bool = False  # signed in by the OpenID provider (no password; migration 0014)
 
     def sees(self, organization_id: str | None) -> bool:
         return self.organizations is None or organization_id in self.organizations
@@ -270,7 +271,7 @@ class ConsoleStore(Protocol):
         organizations: Scope = None,
     ) -> None:
         """Create the user or replace their password, role and organizations (and void their
-        sessions)."""
+        sessions); a user of the OpenID provider becomes a local one."""
 
     async def get_user(self, username: str) -> ConsoleUser | None: ...
 

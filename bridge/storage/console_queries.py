@@ -24,6 +24,7 @@ from bridge.storage.console import (
 )
 from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
+from bridge.storage.console_oidc import USER_COLUMNS, OidcReads, user_row
 from bridge.storage.console_oncall import OncallReads
 from bridge.storage.console_review import ReviewReads
 from bridge.storage.console_rows import (
@@ -38,12 +39,8 @@ from bridge.storage.reconcile import ReconcileReads
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 
-def _user(r: Any) -> ConsoleUser:
-    return ConsoleUser(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(r[4]))
-
-
 class ConsoleQueries(
-    ApiReads, IncidentReads, OncallReads, ReconcileReads, ReviewReads, ConsoleStore
+    ApiReads, IncidentReads, OidcReads, OncallReads, ReconcileReads, ReviewReads, ConsoleStore
 ):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
@@ -67,6 +64,7 @@ class ConsoleQueries(
                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
                     role = excluded.role, updated_at = excluded.updated_at,
                     organizations = excluded.organizations,
+                    oidc_issuer = NULL, oidc_subject = NULL,
                     session_epoch = console_users.session_epoch + 1
                 """,
                 username,
@@ -79,19 +77,18 @@ class ConsoleQueries(
     async def get_user(self, username: str) -> ConsoleUser | None:
         async with self._conn() as conn:
             r = await conn.fetchrow(
-                "SELECT username, password_hash, role, session_epoch, organizations"
-                " FROM console_users WHERE username = $1",
+                f"SELECT {USER_COLUMNS} FROM console_users WHERE username = $1",  # noqa: S608
                 username,
             )
-        return _user(r) if r else None
+        return user_row(r) if r else None
 
     async def list_users(self) -> list[ConsoleUser]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT username, '', role, session_epoch, organizations FROM console_users"
-                " ORDER BY username"
+                "SELECT username, '', role, session_epoch, organizations,"
+                " oidc_subject IS NOT NULL FROM console_users ORDER BY username"
             )
-        return [_user(r) for r in rows]
+        return [user_row(r) for r in rows]
 
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
         async with self._conn() as conn, conn.transaction():
