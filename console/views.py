@@ -11,9 +11,9 @@ import httpx
 from aiohttp import web
 from prometheus_client import Counter
 
+from bridge.oidc_config import OidcConfig
 from bridge.oncall.working_hours import DEFAULT as WORKING_HOURS
 from bridge.oncall.working_hours import WorkingHours, parse_working_hours
-from bridge.oidc_config import OidcConfig
 from bridge.storage import StorageUnavailable
 from console.access import login, login_page, logout
 from console.alerts import acknowledge, alert_page, retry, silence
