@@ -209,7 +209,7 @@ class Alertmanagers:
                 errors.append(f"{self.names[url]}: {_reason(result)}")
                 continue
             if result is not None:
-                held.append(url)
+                held.append(self.names[url])
                 if best is None or (result.updated_at or result.starts_at) > (
                     best.updated_at or best.starts_at
                 ):
