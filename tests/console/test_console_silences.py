@@ -5,6 +5,7 @@ alert or an incident, its preview; and what is refused (scopes, roles, CSRF, bad
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -27,8 +28,10 @@ from tests.console.support import (
     incident_ids,
     login,
     outage,
+    real_alertmanager,
     switch_user,
 )
+from tests.e2e.harness import free_port
 
 
 @pytest.fixture
@@ -310,3 +313,43 @@ async def test_refusals_change_nothing(two, console_alertmanager, second_alertma
     assert done.status == 303
     assert (await two.get("/console/silences/not-an-id!/edit")).status == 404
     csrf_of(await (await two.get("/console/silences")).text())
+
+
+async def test_an_ha_cluster_gets_one_silence_held_by_each_member(db_url, aiohttp_client):
+    """Two clustered Alertmanagers share silences by gossip: the console makes the silence
+    once (not once per member), lists it once, held by both, and one expiry reaches both."""
+    ports = (free_port(), free_port())
+    with (
+        real_alertmanager(cluster_port=ports[0], peers=(f"127.0.0.1:{ports[1]}",)) as one,
+        real_alertmanager(cluster_port=ports[1], peers=(f"127.0.0.1:{ports[0]}",)) as other,
+    ):
+        await _until(lambda: all(len(_peers(url)) == 2 for url in (one, other)))
+        console = await console_over(db_url, aiohttp_client, one, other)
+        org = new_org()
+        csrf = await login(console, "responder")
+        rows = [{"name": "alertname", "value": "X"}, {"name": "organization_id", "value": org}]
+        created = await console.post(
+            "/console/silences/new", data=form_data(csrf, rows, action="save"),
+            allow_redirects=False,
+        )  # fmt: skip
+        assert created.status == 303
+        assert "NOT" not in created.headers["Location"]
+        await _until(lambda: len(held(other, org)) == 1)
+        assert [s["id"] for s in held(one, org)] == [s["id"] for s in held(other, org)]
+        ident = held(one, org)[0]["id"]
+        row = _row(await (await console.get("/console/silences")).text(), ident)
+        assert f"{_name(one)}, {_name(other)}" in row
+        await console.post(f"/console/silences/{ident}/expire", data={"csrf": csrf})
+        await _until(lambda: [s["status"]["state"] for s in held(other, org)] == ["expired"])
+
+
+def _peers(url: str) -> list[dict]:
+    return httpx.get(f"{url}/api/v2/status").json()["cluster"].get("peers") or []
+
+
+async def _until(condition, seconds: float = 30.0) -> None:
+    """Waits for the Alertmanagers' gossip (a real protocol on its own timers)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the cluster did not converge"
+        await asyncio.sleep(0.1)
