@@ -200,7 +200,7 @@ async def silence(request: web.Request) -> web.StreamResponse:
     # Alertmanager
     try:
         matchers = [
-            SilenceMatcher(name, value)
+            SilenceMatcher.checked(name, value)
             for name, value in sorted(alert.labels.items())
             if name not in DROPPED_BY_DEFAULT
         ]

@@ -52,42 +52,72 @@ def _options() -> Any:
 _OPTIONS = _options()
 
 
+def _compile(value: str) -> Any:
+    return re2.compile(f"^(?:{value})$", _OPTIONS)
+
+
+_NOTHING = _compile("a^")  # matches no value: a regex Alertmanager holds that RE2 here cannot
+
+
 @dataclass(frozen=True)
 class SilenceMatcher:
+    """One matcher; build it with ``checked`` (what a user typed: bounded, 400 otherwise) or
+    ``from_alertmanager`` (what an Alertmanager holds, made by anyone)."""
+
     name: str
     value: str
     is_regex: bool = False
     is_equal: bool = True
     _compiled: Any = field(default=None, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if not NAME.match(self.name) or len(self.name) > MAX_NAME:
+    @classmethod
+    def checked(
+        cls, name: str, value: str, is_regex: bool = False, is_equal: bool = True
+    ) -> SilenceMatcher:
+        """A matcher a user typed, within our bounds and RE2's syntax (``MatcherProblem``)."""
+        if not NAME.match(name) or len(name) > MAX_NAME:
             raise MatcherProblem(
-                f"label name {self.name[:40]!r}: letters, digits and '_', not starting with a"
+                f"label name {name[:40]!r}: letters, digits and '_', not starting with a"
                 f" digit, at most {MAX_NAME} characters"
             )
-        if self.is_regex:
-            if len(self.value) > MAX_REGEX:
-                raise MatcherProblem(
-                    f"matcher {self.name}: regex of {len(self.value)} characters; at most"
-                    f" {MAX_REGEX}"
-                )
-            try:
-                compiled = re2.compile(f"^(?:{self.value})$", _OPTIONS)
-            except re2.error as exc:
-                reason = exc.args[0] if exc.args else exc
-                if isinstance(reason, bytes):
-                    reason = reason.decode("utf-8", "replace")
-                raise MatcherProblem(f"matcher {self.name}: invalid regex ({reason})") from None
-            object.__setattr__(self, "_compiled", compiled)
-        elif len(self.value) > MAX_VALUE:
-            raise MatcherProblem(f"matcher {self.name}: value over {MAX_VALUE} characters")
+        if not is_regex:
+            if len(value) > MAX_VALUE:
+                raise MatcherProblem(f"matcher {name}: value over {MAX_VALUE} characters")
+            return cls(name, value, is_regex, is_equal)
+        if len(value) > MAX_REGEX:
+            raise MatcherProblem(
+                f"matcher {name}: regex of {len(value)} characters; at most {MAX_REGEX}"
+            )
+        try:
+            compiled = _compile(value)
+        except re2.error as exc:
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, bytes):
+                reason = reason.decode("utf-8", "replace")
+            raise MatcherProblem(f"matcher {name}: invalid regex ({reason})") from None
+        return cls(name, value, is_regex, is_equal, compiled)
 
     @classmethod
     def of(cls, name: str, op: str, value: str) -> SilenceMatcher:
         if op not in OPERATORS:
             raise MatcherProblem(f"matcher {name}: operator {op!r}; one of =, !=, =~, !~")
-        return cls(name, value, is_regex=op in ("=~", "!~"), is_equal=op in ("=", "=~"))
+        return cls.checked(name, value, is_regex=op in ("=~", "!~"), is_equal=op in ("=", "=~"))
+
+    @classmethod
+    def from_alertmanager(cls, raw: Mapping[str, Any]) -> SilenceMatcher:
+        """A matcher of a silence an Alertmanager holds: not held to our bounds, only to what
+        Alertmanager itself accepted."""
+        is_regex = bool(raw.get("isRegex", False))
+        value = str(raw.get("value", ""))
+        compiled = None
+        if is_regex:
+            try:
+                compiled = _compile(value)
+            except re2.error:
+                compiled = _NOTHING
+        return cls(
+            str(raw.get("name", "")), value, is_regex, bool(raw.get("isEqual", True)), compiled
+        )
 
     @property
     def op(self) -> str:
@@ -97,10 +127,11 @@ class SilenceMatcher:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")
-        if self._compiled is None:
+        if not self.is_regex:
             hit = actual == self.value
         else:
-            hit = self._compiled.search(actual) is not None
+            compiled = self._compiled if self._compiled is not None else _compile(self.value)
+            hit = compiled.search(actual) is not None
         return hit == self.is_equal
 
     def __str__(self) -> str:
@@ -114,29 +145,6 @@ class SilenceMatcher:
             "isRegex": self.is_regex,
             "isEqual": self.is_equal,
         }
-
-    @classmethod
-    def from_alertmanager(cls, raw: Mapping[str, Any]) -> SilenceMatcher:
-        """A matcher of a silence Alertmanager holds (made by anyone: not held to our bounds,
-        only to what Alertmanager itself accepted)."""
-        matcher = object.__new__(cls)
-        is_regex = bool(raw.get("isRegex", False))
-        value = str(raw.get("value", ""))
-        compiled = None
-        if is_regex:
-            try:
-                compiled = re2.compile(f"^(?:{value})$", _OPTIONS)
-            except re2.error:
-                compiled = re2.compile("^$^", _OPTIONS)  # matches nothing we can evaluate
-        for key, item in (
-            ("name", str(raw.get("name", ""))),
-            ("value", value),
-            ("is_regex", is_regex),
-            ("is_equal", bool(raw.get("isEqual", True))),
-            ("_compiled", compiled),
-        ):
-            object.__setattr__(matcher, key, item)
-        return matcher
 
 
 def check(matchers: list[SilenceMatcher]) -> None:

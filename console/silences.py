@@ -26,6 +26,7 @@ from console.common import (
     BIGINT_MAX,
     PREFIX,
     Console,
+    Handler,
     _audit,
     _back,
     _console,
@@ -105,7 +106,7 @@ async def silences_page(request: web.Request) -> web.StreamResponse:
 # -- the form -------------------------------------------------------------------------------
 
 
-async def _alert_of(request: web.Request, origin: str) -> AlertRow | None:
+async def _alert_of(request: web.Request, origin: str) -> AlertRow:
     table, _, ident = origin.removeprefix("alert:").partition("/")
     if table not in ALERT_TABLES or not ident.isascii() or not ident.isdigit():
         raise web.HTTPNotFound(text="no such alert")
@@ -141,7 +142,6 @@ async def new_silence_page(request: web.Request) -> web.StreamResponse:
     if "alert" in query:
         origin = f"alert:{query['alert']}"
         alert = await _alert_of(request, origin)
-        assert alert is not None
         rows = rows_from_alert(alert)
         comment = f"{alert.alertname}: {alert.summary}"[:200]
     elif "incident" in query:
@@ -289,7 +289,7 @@ class _Unavailable(Exception):
     pass
 
 
-def _acting(handler):  # type: ignore[no-untyped-def]
+def _acting(handler: Handler) -> Handler:
     """The handler with an unreachable Alertmanager shown as a 502 page."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:

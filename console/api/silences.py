@@ -65,7 +65,7 @@ def matchers_of(given: list[Matcher]) -> list[SilenceMatcher]:
     problems, found = [], []
     for m in given:
         try:
-            found.append(SilenceMatcher(m.name, m.value, m.isRegex, m.isEqual))
+            found.append(SilenceMatcher.checked(m.name, m.value, m.isRegex, m.isEqual))
         except MatcherProblem as exc:
             problems.append(str(exc))
     if not problems:
