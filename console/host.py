@@ -34,7 +34,13 @@ class ConsoleHost(Protocol):
 
     @property
     def alertmanager_url(self) -> str:
-        """Alertmanager, for silences and links."""
+        """The first Alertmanager, for links."""
+        ...
+
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        """Every Alertmanager (``ALERTMANAGER_URL``, comma-separated): silences are listed
+        from, and made in, each of them."""
         ...
 
     @property

@@ -1,9 +1,9 @@
-"""The console's calls to Alertmanager (silences, API v2) and Prometheus (queries, rules)."""
+"""The console's calls to Prometheus (queries, rules); Alertmanager's silences are
+``alertmanagers.py``."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -11,40 +11,6 @@ import httpx
 
 class UpstreamError(Exception):
     """Alertmanager or Prometheus refused or could not be reached; the message says which."""
-
-
-def silence_matchers(labels: dict[str, str]) -> list[dict[str, Any]]:
-    """Exact matchers on every label of the alert: the silence covers this alert only."""
-    return [
-        {"name": name, "value": value, "isRegex": False, "isEqual": True}
-        for name, value in sorted(labels.items())
-    ]
-
-
-async def create_silence(
-    http: httpx.AsyncClient,
-    alertmanager_url: str,
-    labels: dict[str, str],
-    starts_at: datetime,
-    ends_at: datetime,
-    created_by: str,
-    comment: str,
-) -> str:
-    body = {
-        "matchers": silence_matchers(labels),
-        "startsAt": starts_at.isoformat(),
-        "endsAt": ends_at.isoformat(),
-        "createdBy": created_by,
-        "comment": comment,
-    }
-    url = alertmanager_url.rstrip("/") + "/api/v2/silences"
-    try:
-        response = await http.post(url, json=body, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"Alertmanager unreachable: {type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise UpstreamError(f"Alertmanager refused the silence: {response.text[:200]}")
-    return str(response.json().get("silenceID", ""))
 
 
 async def prometheus_get(

@@ -42,6 +42,14 @@ from console.settings import (
     settings_page,
     users_page,
 )
+from console.silences import (
+    create_silence,
+    edit_silence,
+    edit_silence_page,
+    expire_silence,
+    new_silence_page,
+    silences_page,
+)
 from passiton_common.proxies import ClientAddress, parse_networks
 
 LOGIN_FAILURE_REASONS = ("refused", "throttled", "busy", "oidc")
@@ -107,6 +115,12 @@ def create_console_app(
     r.add_post("/alerts/{table}/{id}/acknowledge", acknowledge)
     r.add_post("/alerts/{table}/{id}/silence", silence)
     r.add_post("/deliveries/{id}/retry", retry)
+    r.add_get("/silences", silences_page)
+    r.add_get("/silences/new", new_silence_page)
+    r.add_post("/silences/new", create_silence)
+    r.add_get("/silences/{id}/edit", edit_silence_page)
+    r.add_post("/silences/{id}/edit", edit_silence)
+    r.add_post("/silences/{id}/expire", expire_silence)
     r.add_get("/history", history_page)
     r.add_get("/review", review_page)
     r.add_get("/review/flapping", flapping_page)

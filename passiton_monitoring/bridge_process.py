@@ -52,6 +52,10 @@ class BridgeConsoleHost:
         return self._bridge.config.alertmanager_url
 
     @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        return self._bridge.config.alertmanager_api_urls
+
+    @property
     def registry(self) -> CollectorRegistry:
         return self._bridge.metrics.registry
 

@@ -71,3 +71,11 @@ def shots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("PASSITON_CONSOLE_SCREENSHOTS", "") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="package")
+def second_alertmanager() -> Iterator[str]:
+    """Another real Alertmanager, not clustered with the first: silences are listed from and
+    made in every one (``tests/console/silence_support.py``)."""
+    with real_alertmanager() as url:
+        yield url

@@ -42,6 +42,10 @@ class FakeHost:
     def alertmanager_url(self) -> str:
         return "http://alertmanager.example:9093"
 
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        return (self.alertmanager_url,)
+
     def queries(self) -> ConsoleStore:
         return self._storage.console()
 
@@ -130,6 +134,7 @@ def test_the_bridge_adapter_is_a_console_host():
         "storage",
         "prometheus_url",
         "alertmanager_url",
+        "alertmanager_urls",
         "queries",
         "now",
         "wake_delivery",
