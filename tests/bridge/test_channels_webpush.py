@@ -17,6 +17,7 @@ from bridge.channels.webpush_keys import VapidKeys, WebPushSettings, read_webpus
 from bridge.storage import Storage, open_storage
 from bridge.storage.push import PushSubscriptions
 from passiton_common.settings import ConfigError, EnvReader
+from passiton_monitoring.cli import main
 from tests.bridge.channel_support import make_alert, make_message
 from tests.bridge.support import T0
 from tests.fakes.push import FakePushService
@@ -199,3 +200,12 @@ def test_vapid_settings_are_checked_at_start_up():
         with pytest.raises(ConfigError, match=message) as error:
             read_webpush(EnvReader(given))
         assert pair.private_key not in str(error.value)
+
+
+def test_webpush_keys_prints_a_pair_the_bridge_accepts(capsys):
+    assert main(["webpush-keys"]) == 0
+    printed = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
+    env = {**printed, "WEBPUSH_SUBJECT": "https://status.example.org/contact"}
+    settings = read_webpush(EnvReader(env))
+    assert settings is not None
+    assert settings.keys.public_key == printed["WEBPUSH_VAPID_PUBLIC_KEY"]
