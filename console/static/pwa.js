@@ -144,17 +144,18 @@
   }
   var live = document.getElementById("live");
   if (live) {
-    var seen = criticals(document);  // those on screen when the page opened are not new
+    // Whatever the refresh does to the list (replaces it, patches it), the critical firing
+    // incidents on the page are compared with those seen; those on screen when the page
+    // opened are not new.
+    var seen = criticals(document);
     new MutationObserver(function () {
-      var now = document.getElementById("live");
-      if (!now) return;
-      var current = criticals(now), fresh = [];
+      var current = criticals(document), fresh = [];
       Object.keys(current).forEach(function (id) {
         if (!(id in seen)) fresh.push({ id: id, title: current[id] });
         seen[id] = current[id];
       });
       announce(fresh);
-    }).observe(live.parentNode, { childList: true });
+    }).observe(live.parentNode, { childList: true, subtree: true, attributes: true, attributeFilter: ["class"] });
   }
   var desktop = document.getElementById("desktop");
   if (desktop) {

@@ -15,7 +15,8 @@ from bridge.channels.base import DeliveryError
 from bridge.channels.webpush import WebPushNotifier, payload
 from bridge.channels.webpush_keys import VapidKeys, WebPushSettings, read_webpush
 from bridge.storage import Storage, open_storage
-from bridge.storage.push import PushSubscriptions
+from bridge.storage.migrations import load_migrations
+from bridge.storage.push import MAX_SUBSCRIPTIONS_PER_USER, PushSubscriptions, TooManySubscriptions
 from passiton_common.settings import ConfigError, EnvReader
 from passiton_monitoring.cli import main
 from tests.bridge.channel_support import make_alert, make_message
@@ -209,3 +210,30 @@ def test_webpush_keys_prints_a_pair_the_bridge_accepts(capsys):
     settings = read_webpush(EnvReader(env))
     assert settings is not None
     assert settings.keys.public_key == printed["WEBPUSH_VAPID_PUBLIC_KEY"]
+
+
+async def test_subscriptions_move_between_users_are_capped_and_migrate_again(storage, fake_push):
+    store = PushSubscriptions(storage)
+    sub = fake_push.subscribe()
+    keys = sub["keys"]
+    first = await store.add("alice", sub["endpoint"], keys["p256dh"], keys["auth"], "a", T0)
+    again = await store.add("alice", sub["endpoint"], keys["p256dh"], keys["auth"], "b", T0)
+    assert again.id == first.id  # the same browser subscribing again: one row
+    assert again.user_agent == "b"
+    moved = await store.add("bob", sub["endpoint"], keys["p256dh"], keys["auth"], "c", T0)
+    assert moved.username == "bob"
+    assert await store.for_user("alice") == []
+    assert not await store.remove("alice", id=moved.id)  # not alice's to remove
+    for n in range(MAX_SUBSCRIPTIONS_PER_USER - 1):
+        await store.add("bob", f"https://push.example/{n}", keys["p256dh"], keys["auth"], "", T0)
+    with pytest.raises(TooManySubscriptions):
+        await store.add("bob", "https://push.example/over", keys["p256dh"], keys["auth"], "", T0)
+    assert len(await store.for_user("bob")) == MAX_SUBSCRIPTIONS_PER_USER
+    (migration,) = [m for m in load_migrations() if m.version == "0015_push_subscriptions"]
+    async with storage.transaction() as tx:
+        await tx.conn.execute(migration.sql)  # idempotent, like every migration
+        secured = await tx.conn.fetchval(
+            "SELECT relrowsecurity FROM pg_class WHERE relname = 'push_subscriptions'"
+        )
+    assert secured is True
+    assert len(await store.for_user("bob")) == MAX_SUBSCRIPTIONS_PER_USER

@@ -94,6 +94,10 @@ async def test_a_push_page_and_its_acknowledge_in_chromium(pushing, shots):
         await expect(page.locator("[data-push-state]")).to_have_text("Off for this browser.")
         await expect(page.locator("tr[data-endpoint]")).to_have_count(1)
         await page.screenshot(path=str(shots / "push-device-desktop.png"), full_page=True)
+        # headless Chromium has no push service of its own: subscribing fails, and says so
+        await page.get_by_role("button", name="Turn on notifications").click()
+        await expect(page.locator("[data-push-state]")).to_contain_text("Could not turn on: ")
+        assert len(await pushing.subscriptions.for_user("responder")) == 1
 
         # the page the bridge sent, as the push service decrypted it, into the service worker
         await fire(client, name="PaymentsDown", severity="critical", fingerprint="p1")
