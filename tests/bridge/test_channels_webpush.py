@@ -12,16 +12,20 @@ import httpx
 import pytest
 
 from bridge.channels.base import DeliveryError
+from bridge.channels.config import ChannelsConfig
 from bridge.channels.webpush import WebPushNotifier, payload
 from bridge.channels.webpush_keys import VapidKeys, WebPushSettings, read_webpush
+from bridge.doctor import oncall_checks
 from bridge.storage import Storage, open_storage
 from bridge.storage.migrations import load_migrations
 from bridge.storage.push import MAX_SUBSCRIPTIONS_PER_USER, PushSubscriptions, TooManySubscriptions
 from passiton_common.settings import ConfigError, EnvReader
 from passiton_monitoring.cli import main
 from tests.bridge.channel_support import make_alert, make_message
-from tests.bridge.support import T0
+from tests.bridge.support import T0, make_config
+from tests.console.push_support import PUSH_ONCALL_YAML
 from tests.fakes.push import FakePushService
+from tests.oncall.bridge_support import write_oncall
 
 KEYS = VapidKeys.generate()
 SETTINGS = WebPushSettings(KEYS, "mailto:oncall@example.org")
@@ -237,3 +241,14 @@ async def test_subscriptions_move_between_users_are_capped_and_migrate_again(sto
         )
     assert secured is True
     assert len(await store.for_user("bob")) == MAX_SUBSCRIPTIONS_PER_USER
+
+
+def test_doctor_names_a_push_step_without_webpush(tmp_path):
+    yaml = PUSH_ONCALL_YAML
+    config = make_config("", oncall=write_oncall(tmp_path, yaml))
+    checks = {c.name: c for c in oncall_checks(config)}
+    assert not checks["on-call channels"].ok
+    assert "push" in checks["on-call channels"].detail
+    assert "WEBPUSH_*" in checks["on-call channels"].fix
+    ready = replace(config, channels=replace(ChannelsConfig(), webpush=SETTINGS))
+    assert "on-call channels" not in {c.name for c in oncall_checks(ready)}
