@@ -64,10 +64,11 @@ async def manifest(_: web.Request) -> web.Response:
 
 async def service_worker(_: web.Request) -> web.Response:
     # served from /console/ (not /console/static/) so that its default scope is the console
+    # (no Service-Worker-Allowed needed)
     return web.Response(
         text=(STATIC / "sw.js").read_text(encoding="utf-8"),
         content_type="text/javascript",
-        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": f"{PREFIX}/"},
+        headers={"Cache-Control": "no-cache"},
     )
 
 
