@@ -50,6 +50,8 @@ from passiton_common.proxies import ClientAddress
 log = logging.getLogger(__name__)
 
 PREFIX = "/console"
+# authorised by a signed single-use token in the form, not by a session: no CSRF token
+TOKEN_PATHS = frozenset({f"{PREFIX}/push/acknowledge"})
 PAGE_SIZE = 100
 CSV_MAX_ROWS = 1_000_000
 SILENCE_CHOICES = {"30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400, "7d": 604800}
@@ -62,8 +64,12 @@ ATTEMPT_LABELS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# pages served without a session: logging in, and the OpenID sign-in's two legs
-PUBLIC_PATHS = (f"{PREFIX}/login", f"{PREFIX}/oidc/start", f"{PREFIX}/oidc/callback")
+# served without a session: logging in, the OpenID sign-in's two legs, and what browsers fetch
+# without one (the web app's manifest, its service worker)
+PUBLIC_PATHS = frozenset(
+    f"{PREFIX}/{p}"
+    for p in ("login", "oidc/start", "oidc/callback", "manifest.webmanifest", "sw.js")
+)
 
 
 @dataclass
@@ -209,8 +215,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         if user is not None and user.session_epoch == session.epoch:
             visitor.user = user
     request[VISITOR] = visitor
-    public = request.path in PUBLIC_PATHS or (request.path.startswith(f"{PREFIX}/static/"))
-    if request.method == "POST":
+    public = request.path in PUBLIC_PATHS or request.path in TOKEN_PATHS
+    public = public or request.path.startswith(f"{PREFIX}/static/")
+    if request.method == "POST" and request.path not in TOKEN_PATHS:
         form = await request.post()  # read by _read_form
         token = form.get("csrf", "")
         if not isinstance(token, str) or not console.sessions.csrf_ok(visitor.session, token):

@@ -34,6 +34,16 @@ from console.incidents import acknowledge_incident, incident_page, now_page, res
 from console.oidc import OidcClient
 from console.oidc_views import oidc_callback, oidc_start
 from console.oncall import add_override, oncall_page, remove_override
+from console.push import (
+    acknowledge as push_acknowledge,
+)
+from console.push import (
+    device_page,
+    manifest,
+    service_worker,
+    subscribe,
+    unsubscribe,
+)
 from console.review import flapping_page, review_page
 from console.settings import (
     save_preferences,
@@ -129,6 +139,12 @@ def create_console_app(
     r.add_post("/settings/thresholds", save_threshold)
     r.add_get("/users", users_page)
     r.add_post("/users", save_user)
+    r.add_get("/manifest.webmanifest", manifest)
+    r.add_get("/sw.js", service_worker)
+    r.add_get("/device", device_page)
+    r.add_post("/push/subscribe", subscribe)
+    r.add_post("/push/unsubscribe", unsubscribe)
+    r.add_post("/push/acknowledge", push_acknowledge)
     r.add_static("/static/", _static_dir(), append_version=True)
 
     async def lifecycle(_: web.Application):

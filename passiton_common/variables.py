@@ -188,6 +188,9 @@ _CATALOGUE = (
     Variable("APPRISE_URLS_HIGH", "text", BR, "Apprise URLs for high alerts", secret=True),
     Variable("APPRISE_URLS_MEDIUM", "text", BR, "Apprise URLs for medium alerts", secret=True),
     Variable("APPRISE_URLS_LOW", "text", BR, "Apprise URLs for low alerts", secret=True),
+    Variable("WEBPUSH_VAPID_PRIVATE_KEY", "text", BR, "the VAPID private key (base64url of the raw P-256 key, as `passiton-monitoring webpush-keys` prints it) that signs Web Push sends to console users' phones and browsers (on-call `via: push`); unset: Web Push is off", secret=True),
+    Variable("WEBPUSH_VAPID_PUBLIC_KEY", "text", BR, "the VAPID public key (base64url, uncompressed point) browsers subscribe with; derived from the private key when unset, refused when it does not match it"),
+    Variable("WEBPUSH_SUBJECT", "text", BR, "the VAPID subject push services may contact about the sends: `mailto:` an address or an `https:` URL; required with `WEBPUSH_VAPID_PRIVATE_KEY`"),
     # --- both ---
     Variable("LOG_LEVEL", "text", "both", "log level", "INFO"),
 )

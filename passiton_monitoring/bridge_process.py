@@ -29,7 +29,7 @@ from console import token_cli
 from console.api.routes import PREFIX as API_PREFIX
 from console.api.routes import create_api_app
 from console.common import PREFIX
-from console.host import ConsoleHost
+from console.host import ConsoleHost, WebPush
 from console.views import create_console_app
 
 
@@ -83,6 +83,13 @@ class BridgeConsoleHost:
 
     def oncall(self) -> OncallConfig | None:
         return self._bridge.oncall
+
+    def web_push(self) -> WebPush | None:
+        bridge = self._bridge
+        settings = bridge.config.channels.webpush if bridge.config.channels else None
+        if settings is None or bridge.tokens is None or "webpush" not in bridge.notifiers:
+            return None
+        return WebPush(settings.keys.public_key, bridge.tokens)
 
     def calendar_url(self, kind: str, ident: str) -> str:
         config = self._bridge.config

@@ -70,6 +70,9 @@ class FakeHost:
     def calendar_url(self, kind: str, ident: str) -> str:
         return ""
 
+    def web_push(self) -> None:
+        return None
+
 
 async def test_the_bridge_alone_serves_no_console(db_url, aiohttp_client):
     client = await aiohttp_client(create_app(make_config(db_url), notifiers={}, workers=False))
@@ -144,5 +147,6 @@ def test_the_bridge_adapter_is_a_console_host():
         "incident_actions",
         "oncall",
         "calendar_url",
+        "web_push",
     }
     assert members <= set(dir(BridgeConsoleHost))
