@@ -83,7 +83,8 @@ class BridgeMetrics:
         self.suppressed = Counter(
             "passiton_bridge_suppressed",
             "Notifications held back, by reason "
-            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel).",
+            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel, incident,"
+            " acknowledged, snoozed).",
             ["reason"],
             registry=r,
         )
@@ -124,8 +125,8 @@ class BridgeMetrics:
         )
         self.escalation_events = Counter(
             "passiton_bridge_escalation_events",
-            "Escalation steps sent and acknowledgements that expired (step,"
-            " acknowledgement_expired).",
+            "Escalation steps sent, acknowledgements that expired, snoozes that ended and steps"
+            " held by a snooze (step, acknowledgement_expired, snooze_ended, held_by_snooze).",
             ["event"],
             registry=r,
         )
@@ -151,7 +152,7 @@ class BridgeMetrics:
         )
         for via in ("sms", "voice", "email", "slack", "apprise"):
             self.escalation_pages.labels(via=via)
-        for event in ("step", "acknowledgement_expired"):
+        for event in ("step", "acknowledgement_expired", "snooze_ended", "held_by_snooze"):
             self.escalation_events.labels(event=event)
         self.event_loop_lag = Histogram(
             "passiton_event_loop_lag_seconds",
