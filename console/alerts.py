@@ -172,7 +172,7 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
 def audit_line(entry: AuditEntry, who: str) -> tuple[datetime, str, str, str]:
     """An audit entry on a timeline: a note shows its text, other actions their details."""
     if entry.action == "note":
-        return (entry.at, "note", who, str(entry.detail.get("text", "")))
+        return (entry.at, "note", str(entry.detail.get("text", "")), who)
     detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v != "")
     return (entry.at, entry.action, who, detail)
 

@@ -18,9 +18,9 @@ from bridge.oncall.actions import (
     BadArgument,
     UnknownIncident,
 )
-from bridge.storage.console import ConsoleIncident, ConsoleUser, IncidentEvent
+from bridge.storage.console import AlertRow, ConsoleIncident, ConsoleUser, IncidentEvent
 from bridge.webhook import clean_text
-from console.alerts import _alert_or_404
+from console.alerts import _alert_or_404, live_acknowledgements
 from console.common import (
     PREFIX,
     SNOOZE_CHOICES,
@@ -117,6 +117,11 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     if actions is None:
         return _problem(request, 409, "This console's host cannot act on incidents.")
     kwargs: dict[str, Any] = {}
+    acked: list[AlertRow] = []
+    if action == "unacknowledge":  # the alerts whose acknowledgement goes with the incident's
+        alerts = await console.store.incident_alerts([incident.id], None)
+        live = await live_acknowledgements(console, [a.instance for a in alerts])
+        acked = [a for a in alerts if a.status == "firing" and a.instance in live]
     try:
         if action == "snooze":
             kwargs["snooze_for"] = choice(form, "duration", SNOOZE_CHOICES, "")
@@ -140,6 +145,10 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         detail = {k: v for k, v in (result.detail or {}).items() if k not in ("by", "via")}
         entry = _audit(request, f"{VERBS[action]} incident", incident=result.incident_id, **detail)
         await console.store.audit(entry)
+        for alert in acked:  # on each alert's own timeline too
+            await console.store.audit(
+                _audit(request, "unacknowledged", alert, incident=result.incident_id)
+            )
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
     notice = f"incident #{result.incident_id} {VERBS[action]}"
     raise _back(back, notice if result.changed else UNCHANGED[action])
@@ -184,20 +193,23 @@ def work_line(event: IncidentEvent, what: str) -> tuple[datetime, str, str, str]
     d = event.detail
     by = f"by {d.get('by') or '?'} via {d.get('via', '?')}"
     if event.kind == "note":
-        return (event.at, what, by, str(d.get("text", "")))
+        return (event.at, what, str(d.get("text", "")), by)
     if event.kind in ("assigned", "unassigned"):
         text = f"to {d['to']}" if d.get("to") else "nobody"
         return (event.at, what, f"{text} {by}", f"was {d['from']}" if d.get("from") else "")
     if event.kind == "unacknowledged":
         alerts = d.get("alerts", 0)
         extra = f", {alerts} alert acknowledgement(s) dropped" if alerts else ""
-        return (event.at, what, f"{by}{extra}; escalation from step 1", d.get("pagerduty", ""))
+        if d.get("escalation"):
+            extra += f"; escalation {d['escalation']}"
+        return (event.at, what, f"{by}{extra}", d.get("pagerduty", ""))
     if event.kind in ("snoozed", "unsnoozed"):
         return (event.at, what, f"{by} {until_text(d.get('until', ''))}".rstrip(), "")
     if event.kind == "snooze_ended":
         return (event.at, what, f"snoozed by {d.get('by') or '?'}; back on the Now page", "")
     if event.kind == "acknowledgement_expired" and d.get("chosen"):
-        return (event.at, what, "the chosen time ran out: firing again, escalation from step 1", "")
+        again = "; escalation from step 1" if d.get("escalation") else ""
+        return (event.at, what, f"the chosen time ran out: firing again{again}", "")
     return None
 
 

@@ -273,8 +273,10 @@ async def _timeline(
         for a in alerts
     }
     for entry in await console.store.audit_of(list(names)):
-        if entry.action == "acknowledged" and entry.detail.get("incident") == incident.id:
-            continue
+        if entry.action in ("acknowledged", "unacknowledged") and (
+            entry.detail.get("incident") == incident.id
+        ):
+            continue  # the incident's own line says it
         what = names.get((entry.fingerprint or "", entry.starts_at or incident.opened_at), "")
         timeline.append(audit_line(entry, f"{what} by {entry.username}"))
     instances = set(names)

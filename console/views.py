@@ -27,7 +27,6 @@ from console.common import (
 )
 from console.history import history_page
 from console.host import ConsoleHost
-from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
 from console.incident_work import (
     assign_incident,
     note_alert,
@@ -37,6 +36,7 @@ from console.incident_work import (
     unacknowledge_incident,
     unsnooze_incident,
 )
+from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
 from console.oncall import add_override, oncall_page, remove_override
 from console.review import review_page
 from console.settings import (

@@ -62,10 +62,11 @@ class IncidentTimers:
                 await tx.set_incident_status(row.id, "firing", now)
                 state = await tx.incident_summary(row.id)
                 assert state is not None
-                entry = {"until": row.ack_expires_at.isoformat(), "chosen": True}
+                entry: dict[str, object] = {"until": row.ack_expires_at.isoformat(), "chosen": True}
+                if await Work(tx, state, entry, now, None).rearm():
+                    entry["escalation"] = "from step 1"
                 await tx.add_incident_event(row.id, "acknowledgement_expired", entry, now)
                 self.metrics.escalation_events.labels(event="acknowledgement_expired").inc()
-                await Work(tx, state, entry, now, None).rearm()
                 if self.mirrored:
                     await insert_deliveries(tx.conn, self._mirror(state, now), now, returning=False)
                     enqueued = True

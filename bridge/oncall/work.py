@@ -127,12 +127,13 @@ class Work:
                 walk = acknowledged(policy, walk, self.now)
         await self.tx.save_walk(self.state.id, walk, self.now)
 
-    async def rearm(self) -> None:
-        """The walk from step 1 at once (the incident fires again); nothing without one."""
+    async def rearm(self) -> bool:
+        """The walk from step 1 at once (the incident fires again); False without one."""
         if await self.tx.escalation_for_update(self.state.id) is None:
-            return
+            return False
         await self.tx.save_walk(self.state.id, Walk("active", 0, 0, self.now), self.now)
         self.walk_changed = True
+        return True
 
     async def other(
         self,
@@ -152,10 +153,11 @@ class Work:
             if work.ack_expires_at is not None:
                 await tx.set_ack_expiry(incident_id, None)
             self.entry["alerts"] = await tx.drop_alert_acknowledgements(incident_id)
-            if "pagerduty" in mirrored:
+            if "pagerduty" in mirrored and await tx.paged_on(incident_id, "pagerduty"):
                 self.entry["pagerduty"] = PAGERDUTY_NO_UNACK
+            if await self.rearm():
+                self.entry["escalation"] = "from step 1"
             await self._event("unacknowledged")
-            await self.rearm()
             return "firing"
         if action == "note":
             if await tx.last_note(incident_id) == (self.entry["by"], text):

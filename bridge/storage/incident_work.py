@@ -22,6 +22,13 @@ _FIRING = " UNION ALL ".join(
 )
 
 
+# the fingerprints of all its alerts
+_ALL = " UNION ALL ".join(
+    f"SELECT fingerprint FROM {t} WHERE incident_id = $1"  # noqa: S608 - fixed names
+    for t in ALERT_TABLES
+)
+
+
 @dataclass(frozen=True)
 class IncidentWork:
     """An incident's timers and assignee (the columns of migration 0013)."""
@@ -85,6 +92,18 @@ class IncidentWorkWrites:
             incident_id,
         )
         return int(status.rsplit(" ", 1)[-1])
+
+    async def paged_on(self, incident_id: int, channel: str) -> bool:
+        """Whether a delivery on ``channel`` carried one of the incident's alerts."""
+        return bool(
+            await self.conn.fetchval(
+                f"""SELECT EXISTS (SELECT 1 FROM ({_ALL}) a
+                    JOIN delivery_alerts l ON l.fingerprint = a.fingerprint
+                    JOIN alert_deliveries d ON d.id = l.delivery_id AND d.channel = $2)""",  # noqa: S608
+                incident_id,
+                channel,
+            )
+        )
 
     async def set_snooze(self, incident_id: int, until: datetime | None, by: str | None) -> None:
         await self.conn.execute(

@@ -55,7 +55,8 @@ async def test_unacknowledge_snooze_assign_and_notes(outaged):
     await post(console, f"{base}/snooze", token, status=400, json={"duration_seconds": 5})
     await post(console, f"{base}/snooze", token, status=400)  # a body is needed
     snoozed = await post(console, f"{base}/snooze", token, json={"duration_seconds": 1800})
-    assert snoozed["changed"] and snoozed["status"] == "firing"
+    assert snoozed["changed"]
+    assert snoozed["status"] == "firing"
     incident = (await get(console, base, token))["incident"]
     assert incident["snoozed_until"] == "2026-03-01T09:30:30Z"
     assert (await post(console, f"{base}/unsnooze", token))["changed"] is True

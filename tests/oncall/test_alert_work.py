@@ -47,7 +47,8 @@ async def test_an_acknowledgement_for_an_hour_fires_and_escalates_again_once_acr
     result = await bridge.actions.act(
         1, "acknowledge", person_id="alice", via="console", ack_for=timedelta(hours=1)
     )
-    assert result.changed and result.status == "acknowledged"
+    assert result.changed
+    assert result.status == "acknowledged"
     assert result.detail["until"] == (clock.now + timedelta(hours=1)).isoformat()
 
     # the policy's ack_timeout (30 minutes) no longer applies: the chosen hour does
@@ -111,12 +112,14 @@ async def test_unacknowledging_fires_again_and_restarts_the_walk_from_step_one(
     clock.advance(5)
 
     result = await bridge.actions.act(1, "unacknowledge", person_id="carol", via="console")
-    assert result.changed and result.status == "firing"
+    assert result.changed
+    assert result.status == "firing"
     again = await bridge.actions.act(1, "unacknowledge", person_id="carol", via="console")
     assert not again.changed  # a second press: nothing
     [(_, unacked)] = await events(bridge, "unacknowledged")
     assert unacked["by"] == "carol"
     assert "PagerDuty" in unacked["pagerduty"]  # it has no un-acknowledge: said, not sent
+    assert unacked["escalation"] == "from step 1"
     await deliver(bridge)
     assert len(pagerduty) == sent_to_pagerduty
     [row] = await bridge.storage.query("SELECT acknowledged_at FROM incidents")
@@ -142,7 +145,8 @@ async def test_a_snooze_holds_the_steps_and_the_pages_until_it_ends(
     result = await bridge.actions.act(
         1, "snooze", person_id="alice", via="console", snooze_for=timedelta(minutes=30)
     )
-    assert result.changed and result.status == "firing"  # not acknowledged
+    assert result.changed
+    assert result.status == "firing"
     again = await bridge.actions.act(
         1, "snooze", person_id="alice", via="console", snooze_for=timedelta(minutes=30)
     )
@@ -171,7 +175,8 @@ async def test_a_snooze_holds_the_steps_and_the_pages_until_it_ends(
     handled = await asyncio.gather(*(e.run_once() for e in (bridge.escalator, other) * 2))
     assert sum(handled) == 2
     ended = await events(bridge, "snooze_ended")
-    assert len(ended) == 1 and ended[0][1]["by"] == "alice"
+    assert len(ended) == 1
+    assert ended[0][1]["by"] == "alice"
     await deliver(bridge)
     assert len(await sms_to(fake_twilio, BOB_PHONE)) == 1
 
