@@ -12,9 +12,12 @@ import pytest
 from bridge.oncall.actions import ActionRefused
 from bridge.oncall.escalator import Escalator
 from bridge.oncall.timers import IncidentTimers
-from tests.bridge.support import am_alert
+from tests.bridge.support import T0, am_alert
 from tests.oncall.bridge_support import ALICE_PHONE, BOB_PHONE, oncall_bridge, post_alerts
 from tests.oncall.test_escalation_engine import CRITICAL, deliver, incident_status, sms_to
+
+
+CRITICAL_AT = T0  # the alert's startsAt
 
 
 def replica(client) -> Escalator:
@@ -43,6 +46,13 @@ async def test_an_acknowledgement_for_an_hour_fires_and_escalates_again_once_acr
     bridge, clock = client.bridge, client.clock
     other = replica(client)
     await post_alerts(client, CRITICAL)
+    # the severity table's list of people is replaced by the escalation: said per channel (no
+    # ALERT_SMS_RECIPIENTS here: the severity table's SMS is not configured at all)
+    skips = await bridge.storage.console().skips("c0ffee01", CRITICAL_AT)
+    assert {(k.channel, k.reason) for k in skips} == {
+        ("email", "oncall"),
+        ("sms", "not_configured"),
+    }
     assert await bridge.escalator.run_once() == 1  # step 1: Alice
     result = await bridge.actions.act(
         1, "acknowledge", person_id="alice", via="console", ack_for=timedelta(hours=1)
