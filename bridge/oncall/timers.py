@@ -51,9 +51,11 @@ class IncidentTimers:
             for row in due:
                 if row.snoozed_until is not None and row.snoozed_until <= now:
                     await tx.set_snooze(row.id, None, None)
-                    detail = {"by": row.snoozed_by or "", "until": row.snoozed_until.isoformat()}
-                    await tx.add_incident_event(row.id, "snooze_ended", detail, now)
-                    self.metrics.escalation_events.labels(event="snooze_ended").inc()
+                    if row.status != "resolved":  # a resolved one is not coming back
+                        by, until = row.snoozed_by or "", row.snoozed_until.isoformat()
+                        detail = {"by": by, "until": until}
+                        await tx.add_incident_event(row.id, "snooze_ended", detail, now)
+                        self.metrics.escalation_events.labels(event="snooze_ended").inc()
                 if row.ack_expires_at is None or row.ack_expires_at > now:
                     continue
                 await tx.set_ack_expiry(row.id, None, alerts=False)

@@ -222,7 +222,12 @@ class ConsoleIncident:
     assignee: str | None = None  # a console user's name
 
     def snoozed(self, now: datetime) -> bool:
-        return self.snoozed_until is not None and self.snoozed_until > now
+        """Snoozed at ``now`` (a resolved incident is not: it shows as resolved)."""
+        return (
+            self.status != "resolved"
+            and self.snoozed_until is not None
+            and self.snoozed_until > now
+        )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ PostgreSQL; the timers run out on the test's clock through the bridge's escalato
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from bridge.storage.console import AuditEntry
 from bridge.storage.types import PreferenceRow
@@ -206,6 +207,15 @@ async def test_unacknowledge_an_alert(console):
     await post(console, f"{path}/acknowledge", csrf, **{"for": "4h"})
     page = await text(console, path)
     assert "Repeats to the channels stop until 2026-03-01 13:00:30 UTC" in page
+    # the ingest reads it as acknowledged until then, and not after
+    [row] = await console.bridge.storage.query(
+        "SELECT fingerprint, starts_at FROM widget_alerts WHERE fingerprint = 'wid1'"
+    )
+    instance = (row["fingerprint"], row["starts_at"])
+    async with console.bridge.storage.transaction() as tx:
+        assert await tx.acknowledged([instance], console.clock.now) == {instance}
+        later = console.clock.now + timedelta(hours=4)
+        assert await tx.acknowledged([instance], later) == set()
     assert (await post(console, f"{path}/unacknowledge", csrf)).status == 303
     page = await text(console, path)
     assert "Acknowledged by" not in page
