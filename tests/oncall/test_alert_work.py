@@ -16,7 +16,6 @@ from tests.bridge.support import T0, am_alert
 from tests.oncall.bridge_support import ALICE_PHONE, BOB_PHONE, oncall_bridge, post_alerts
 from tests.oncall.test_escalation_engine import CRITICAL, deliver, incident_status, sms_to
 
-
 CRITICAL_AT = T0  # the alert's startsAt
 
 
