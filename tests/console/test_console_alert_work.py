@@ -133,10 +133,18 @@ async def test_assign_to_yourself_or_a_user_who_can_see_it(console):
     assert "assigned to admin" in page
     assert re.search(r"assigned</td><td>to admin by responder via console", page)
     assert "was responder" in page
-    # the user limited to another organization cannot reach it at all
+    # the user limited to another organization cannot reach it at all, nor its alerts
     await switch_user(console, "widgets")
     csrf = await login(console, "widgets")
     assert (await post(console, f"{base}/assign", csrf, assignee="me")).status == 404
+    other = await alert_path(console, "pay0")
+    assert (await post(console, f"{other}/notes", csrf, text="x")).status == 404
+    assert (await post(console, f"{other}/unacknowledge", csrf)).status == 404
+    own = await alert_path(console, "wid1")
+    assert (await post(console, f"{own}/notes", csrf, text="mine")).status == 303
+    widget = f"/console/incidents/{ids['wid1']}"
+    assert (await post(console, f"{widget}/assign", csrf, assignee="me")).status == 303
+    assert "assigned to widgets" in await text(console, widget)
 
 
 async def test_notes_are_escaped_capped_and_refuse_nul(console):
