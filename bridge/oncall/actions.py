@@ -34,7 +34,7 @@ ACTIONS: tuple[Action, ...] = (
 AckFor = timedelta | Literal["policy", "resolved"]
 MAX_NOTE = 2000  # characters of a note
 # How the action arrived: shown on the timeline and counted in metrics.
-Via = Literal["console", "sms", "voice", "slack", "email", "pagerduty", "api", "cli"]
+Via = Literal["console", "sms", "voice", "slack", "email", "pagerduty", "api", "cli", "push"]
 
 
 @dataclass(frozen=True)
