@@ -70,9 +70,14 @@ def suppression_items(found: Suppression | None, *, resolved: bool) -> list[tupl
     return items
 
 
-async def decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
+async def decorate(
+    console: Console, alerts: list[AlertRow], acks: dict | None = None
+) -> tuple[dict, dict]:
+    """Each alert's deliveries (latest per channel) and the acknowledgements (read unless
+    given)."""
     deliveries = await console.store.deliveries([a.fingerprint for a in alerts])
-    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    if acks is None:
+        acks = await console.store.acknowledgements([a.instance for a in alerts])
     per_alert = {(a.table, a.id): _delivery_summary(a, deliveries) for a in alerts}
     return per_alert, acks
 
@@ -152,15 +157,11 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require("responder")
-async def acknowledge(request: web.Request) -> web.StreamResponse:
+async def acknowledge_as_user(request: web.Request, alert: AlertRow, note: str) -> bool:
+    """Acknowledge a firing alert as the user (and audit it); False if it was already."""
     console = _console(request)
-    alert = await _alert_or_404(request)
-    note = (await _form(request)).get("note", "").strip()[:500]
     user = _visitor(request).user
     assert user is not None
-    if alert.status != "firing":
-        return _problem(request, 409, "This alert has resolved; there is nothing to acknowledge.")
     ack = Acknowledgement(
         alert.fingerprint,
         alert.starts_at,
@@ -170,44 +171,59 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
         note,
         console.now(),
     )
-    done = await console.store.acknowledge(ack, _audit(request, "acknowledged", alert, note=note))
+    return await console.store.acknowledge(ack, _audit(request, "acknowledged", alert, note=note))
+
+
+@require("responder")
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    alert = await _alert_or_404(request)
+    form = await _form(request)
+    note = form.get("note", "").strip()[:500]
+    if alert.status != "firing":
+        return _problem(request, 409, "This alert has resolved; there is nothing to acknowledge.")
+    done = await acknowledge_as_user(request, alert, note)
     back = f"{PREFIX}/alerts/{alert.table}/{alert.id}"
-    if (await _form(request)).get("from") == "now":
+    if form.get("from") == "now":
         back = f"{PREFIX}/"
     raise _back(back, "acknowledged" if done else "already acknowledged")
 
 
-@require("responder")
-async def silence(request: web.Request) -> web.StreamResponse:
+async def silence_as_user(request: web.Request, alert: AlertRow, choice: str, comment: str) -> str:
+    """A silence of the alert's labels for ``choice`` (a ``SILENCE_CHOICES`` key) in
+    Alertmanager, audited; its id. Raises ``upstream.UpstreamError``."""
     console = _console(request)
-    alert = await _alert_or_404(request)
-    form = await _form(request)
-    choice = form.get("duration", "")
-    if choice not in SILENCE_CHOICES:
-        return _problem(request, 400, f"duration must be one of {', '.join(SILENCE_CHOICES)}")
     user = _visitor(request).user
     assert user is not None
     assert console.http is not None
     # Alertmanager keeps wall-clock time, whatever clock the bridge was given.
     now = datetime.now(UTC)
-    comment = (
-        form.get("comment", "").strip()[:500] or f"silenced from the console by {user.username}"
+    comment = comment.strip()[:500] or f"silenced from the console by {user.username}"
+    silence_id = await upstream.create_silence(
+        console.http,
+        console.host.alertmanager_url,
+        alert.labels,
+        now,
+        now + timedelta(seconds=SILENCE_CHOICES[choice]),
+        user.username,
+        comment,
     )
-    try:
-        silence_id = await upstream.create_silence(
-            console.http,
-            console.host.alertmanager_url,
-            alert.labels,
-            now,
-            now + timedelta(seconds=SILENCE_CHOICES[choice]),
-            user.username,
-            comment,
-        )
-    except upstream.UpstreamError as exc:
-        return _problem(request, 502, str(exc))
     await console.store.audit(
         _audit(request, "silenced", alert, duration=choice, silence_id=silence_id, comment=comment)
     )
+    return silence_id
+
+
+@require("responder")
+async def silence(request: web.Request) -> web.StreamResponse:
+    alert = await _alert_or_404(request)
+    form = await _form(request)
+    choice = form.get("duration", "")
+    if choice not in SILENCE_CHOICES:
+        return _problem(request, 400, f"duration must be one of {', '.join(SILENCE_CHOICES)}")
+    try:
+        await silence_as_user(request, alert, choice, form.get("comment", ""))
+    except upstream.UpstreamError as exc:
+        return _problem(request, 502, str(exc))
     raise _back(f"{PREFIX}/alerts/{alert.table}/{alert.id}", f"silenced for {choice}")
 
 

@@ -18,6 +18,7 @@ from console.auth import (
     Sessions,
     console_secret,
 )
+from console.bulk import bulk_action
 from console.common import (
     CONSOLE,
     PREFIX,
@@ -27,7 +28,8 @@ from console.common import (
 )
 from console.history import history_page
 from console.host import ConsoleHost
-from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
+from console.incidents import acknowledge_incident, incident_page, resolve_incident
+from console.now import delete_view, now_page, save_view
 from console.oncall import add_override, oncall_page, remove_override
 from console.review import review_page
 from console.settings import (
@@ -80,6 +82,9 @@ def create_console_app(
     r.add_get("/login", login_page)
     r.add_post("/login", login)
     r.add_post("/logout", logout)
+    r.add_post("/bulk", bulk_action)
+    r.add_post("/views", save_view)
+    r.add_post("/views/{id}/delete", delete_view)
     r.add_get("/incidents/{id}", incident_page)
     r.add_post("/incidents/{id}/acknowledge", acknowledge_incident)
     r.add_post("/incidents/{id}/resolve", resolve_incident)

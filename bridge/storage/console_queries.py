@@ -26,6 +26,7 @@ from bridge.storage.console import (
 )
 from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
+from bridge.storage.console_now import NowReads
 from bridge.storage.console_oncall import OncallReads
 from bridge.storage.console_rows import (
     ALERT_COLUMNS,
@@ -43,7 +44,7 @@ def _user(r: Any) -> ConsoleUser:
     return ConsoleUser(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(r[4]))
 
 
-class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, ConsoleStore):
+class ConsoleQueries(ApiReads, IncidentReads, NowReads, OncallReads, ReconcileReads, ConsoleStore):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:

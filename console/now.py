@@ -1,0 +1,209 @@
+"""The Now page: the incidents (each expandable to its alerts) and the alerts of no incident,
+filtered by Alertmanager matchers (``?q=``; ``console/triage.py``), acknowledged, silenced and
+inhibited alerts hidden unless asked for (``?all=1``, or an ``@state`` matcher), optionally
+collapsed by alert name (``?group=name``); and the user's saved views.
+
+A user limited to some organizations sees only incidents touching them and, within those,
+only their organizations' alerts (the store's scope): a filter narrows that, never widens it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import cast
+
+from aiohttp import web
+
+from bridge.model import SEVERITY_RANK
+from bridge.storage.console import AlertRow, ConsoleUser
+from bridge.storage.console_now import FilterRefused, NowStore
+from console.alerts import decorate, suppression_items
+from console.common import PREFIX, _back, _console, _form, _problem, _row_id, _visitor, render
+from console.incidents import RECENTLY, STATES, IncidentView, _view
+from console.triage import (
+    HIDDEN_STATES,
+    FilterError,
+    NowFilter,
+    PageOptions,
+    alert_states,
+    by_name,
+    parse_now_filter,
+    severity_counts,
+)
+
+MAX_INCIDENTS = 200
+MAX_ALERTS = 5000
+MAX_MEMBERS = 100  # alert rows shown under one open incident or name
+MAX_VIEW_NAME = 64
+
+
+def _user(request: web.Request) -> ConsoleUser:
+    user = _visitor(request).user
+    assert user is not None
+    return user
+
+
+def now_store(request: web.Request) -> NowStore:
+    # ConsoleQueries has both interfaces (as for the API's ApiStore)
+    return cast(NowStore, _console(request).store)
+
+
+def _order(view: IncidentView) -> tuple[int, int, float]:
+    return (
+        STATES.index(view.state),
+        -SEVERITY_RANK.get(view.incident.severity, 0),
+        -view.incident.last_alert_at.timestamp(),
+    )
+
+
+async def now_page(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    user = _user(request)
+    options = PageOptions.of(request.query)
+    fragment = request.query.get("fragment") == "1"
+    views = await now_store(request).saved_views(user.username)
+    try:
+        where = parse_now_filter(options.q)
+        return await _listing(request, options, where, fragment, views)
+    except (FilterError, FilterRefused) as exc:
+        error = f"Filter not applied: {exc}"
+    template = "now_live.html" if fragment else "now.html"
+    return render(
+        request,
+        template,
+        status=400,
+        options=options,
+        acts=user.role in ("responder", "admin"),
+        error=error,
+        views=views,
+        notice=request.query.get("notice", ""),
+        reconcile=await console.store.reconcile_status(),
+    )
+
+
+async def _listing(
+    request: web.Request, options: PageOptions, where: NowFilter, fragment: bool, views: list
+) -> web.StreamResponse:
+    console = _console(request)
+    user = _user(request)
+    scope = user.organizations
+    incidents = await console.store.incidents(console.now() - RECENTLY, scope, MAX_INCIDENTS)
+    of_incident = {i.id: i for i in incidents}
+    alerts = await now_store(request).now_alerts(list(of_incident), scope, where.labels, MAX_ALERTS)
+    # incidents missing from the 200 listed: their alerts go with the alerts of none
+    alerts = [a for a in alerts if a.incident_id is None or a.incident_id in of_incident]
+    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    found = await console.store.suppressions([a.instance for a in alerts])
+    muted = {
+        a.instance: items
+        for a in alerts
+        if a.status == "firing"
+        and (items := suppression_items(found.get(a.instance), resolved=False))
+    }
+    hide = not options.show_all and not where.names_states
+    shown: list[AlertRow] = []
+    hidden: Counter[str] = Counter()
+    for a in alerts:
+        kinds = {kind for kind, _ in muted.get(a.instance, ())}
+        incident = of_incident.get(a.incident_id or 0)
+        states = alert_states(
+            a,
+            acknowledged=a.instance in acks
+            or (incident is not None and incident.status == "acknowledged"),
+            silenced="silenced" in kinds,
+            inhibited="inhibited" in kinds,
+        )
+        if not where.admits(states):
+            continue
+        if hide and states & set(HIDDEN_STATES):
+            hidden.update(s for s in HIDDEN_STATES if s in states)
+            hidden["alerts"] += 1
+            continue
+        shown.append(a)
+    members: dict[int, list[AlertRow]] = defaultdict(list)
+    loose: list[AlertRow] = []
+    for a in shown:
+        if a.incident_id is None:
+            loose.append(a)
+        else:
+            members[a.incident_id].append(a)
+    silenced = set(muted)
+    incident_views = sorted(
+        (_view(i, members[i.id], user, silenced) for i in incidents if members[i.id]),
+        key=_order,
+    )
+    groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
+    for alert in sorted(loose, key=lambda a: a.starts_at, reverse=True):
+        groups[(alert.severity, alert.category)].append(alert)
+    ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
+    firing = [a for a in shown if a.status == "firing"]
+    # only open incidents and name groups carry their alerts' rows (the script fetches the
+    # page again when one opens), at most MAX_MEMBERS each: 1,000 alerts stay one screen
+    opened = {x for x in request.query.getall("open", [])[:100] if len(x) <= 200}
+    names = by_name(shown) if options.by_name else []
+    if options.by_name:
+        blocks = [g.alerts for g in names if g.alertname in opened]
+    else:
+        blocks = [v.alerts for v in incident_views if str(v.incident.id) in opened]
+        blocks += [alerts for _, alerts in ordered]
+    rendered = [a for block in blocks for a in block[:MAX_MEMBERS]]
+    delivered, _ = await decorate(console, rendered, acks)
+    return render(
+        request,
+        "now_live.html" if fragment else "now.html",
+        notice=request.query.get("notice", ""),
+        options=options,
+        acts=user.role in ("responder", "admin"),
+        error="",
+        views=views,
+        incidents=incident_views,
+        states={s: sum(1 for v in incident_views if v.state == s) for s in STATES},
+        opened=opened,
+        groups=ordered,
+        names=names,
+        max_members=MAX_MEMBERS,
+        titles={i.id: i.title for i in incidents},
+        delivered=delivered,
+        acks=acks,
+        muted=muted,
+        severities=severity_counts(firing),
+        total=len(firing),
+        hidden=hidden,
+        reconcile=await console.store.reconcile_status(),
+        reconciled=[
+            r
+            for r in await console.store.recently_reconciled(console.now() - RECENTLY, 20)
+            if user.sees(r.organization_id)
+        ],
+    )
+
+
+# -- saved views ----------------------------------------------------------------------------
+
+
+async def save_view(request: web.Request) -> web.StreamResponse:
+    """Save the filter under a name (the same name replaces it); any signed-in user, for
+    themselves."""
+    console = _console(request)
+    form = await _form(request)
+    name = " ".join(form.get("name", "").split())
+    query = form.get("q", "").strip()
+    if not name or len(name) > MAX_VIEW_NAME:
+        return _problem(request, 400, f"A view needs a name of 1 to {MAX_VIEW_NAME} characters.")
+    if not query:
+        return _problem(request, 400, "A view needs a filter: type matchers first.")
+    try:
+        parse_now_filter(query)
+    except FilterError as exc:
+        return _problem(request, 400, f"The view's filter is not valid: {exc}")
+    saved = await now_store(request).save_view(_user(request).username, name, query, console.now())
+    if saved is None:
+        return _problem(request, 409, "You have the most views one may keep; delete one first.")
+    raise _back(PageOptions(query).path(PREFIX), f"view “{name}” saved")
+
+
+async def delete_view(request: web.Request) -> web.StreamResponse:
+    ident = _row_id(request.match_info["id"])
+    if not await now_store(request).delete_view(_user(request).username, ident):
+        raise web.HTTPNotFound(text="no such view")
+    raise _back(f"{PREFIX}/", "view deleted")
