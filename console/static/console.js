@@ -145,17 +145,21 @@
     var form = document.getElementById("bulk");
     var button = form && form.querySelector('button[value="' + action + '"]');
     if (!button) return;
-    form.querySelectorAll("input[data-extra]").forEach(function (i) { i.remove(); });
-    var items = picked.slice();
-    if (!items.length) {
+    if (!picked.length) {
       var row = document.querySelector("tr.focus");
       if (!row) return;
       var group = row.querySelector("input.pick-group");
-      items = group ? itemsOf(group) : Array.prototype.map.call(row.querySelectorAll("input.pick"), function (b) { return b.value; });
+      picked = group ? itemsOf(group) : Array.prototype.map.call(row.querySelectorAll("input.pick"), function (b) { return b.value; });
     }
-    if (!items.length) return;
-    // the checked boxes belong to the form already; whatever else is added as hidden inputs
-    items.forEach(function (value) {
+    if (picked.length) form.requestSubmit(button);
+  }
+  // what is selected but has no ticked box on the page (a closed group's alerts) goes as
+  // hidden inputs; the selection is spent
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.id !== "bulk") return;
+    form.querySelectorAll("input[data-extra]").forEach(function (i) { i.remove(); });
+    picked.forEach(function (value) {
       var box = document.querySelector('input.pick[value="' + CSS.escape(value) + '"]');
       if (box && box.checked) return;
       var extra = document.createElement("input");
@@ -163,10 +167,6 @@
       form.appendChild(extra);
     });
     picked = []; save(KEYS.picked, picked);
-    form.requestSubmit(button);
-  }
-  document.addEventListener("submit", function (e) {
-    if (e.target.id === "bulk") save(KEYS.picked, []);
   });
 
   // -- rows: click to go, the cursor (j/k), remembered --------------------------------------
