@@ -34,6 +34,7 @@ from console.triage import (
 MAX_INCIDENTS = 200
 MAX_ALERTS = 5000
 MAX_MEMBERS = 100  # alert rows shown under one open incident or name
+PRELOADED = 200  # alert rows of closed incidents or names the page carries
 MAX_VIEW_NAME = 64
 
 
@@ -137,16 +138,25 @@ async def _listing(
         groups[(alert.severity, alert.category)].append(alert)
     ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
     firing = [a for a in shown if a.status == "firing"]
-    # only open incidents and name groups carry their alerts' rows (the script fetches the
-    # page again when one opens), at most MAX_MEMBERS each: 1,000 alerts stay one screen
+    # The open incidents and name groups carry their alerts' rows (at most MAX_MEMBERS each),
+    # and the closed ones too while the page holds under PRELOADED rows (opened in place at
+    # once); past that the script fetches the page again when one opens: 1,000 alerts stay
+    # one screen.
     opened = {x for x in request.query.getall("open", [])[:100] if len(x) <= 200}
     names = by_name(shown) if options.by_name else []
-    if options.by_name:
-        blocks = [g.alerts for g in names if g.alertname in opened]
-    else:
-        blocks = [v.alerts for v in incident_views if str(v.incident.id) in opened]
-        blocks += [alerts for _, alerts in ordered]
-    rendered = [a for block in blocks for a in block[:MAX_MEMBERS]]
+    blocks: dict[str, list[AlertRow]] = (
+        {g.alertname: g.alerts for g in names}
+        if options.by_name
+        else {str(v.incident.id): v.alerts for v in incident_views}
+    )
+    rendered = [a for _, alerts in ordered for a in alerts[:MAX_MEMBERS]]
+    for key in opened & set(blocks):
+        rendered += blocks[key][:MAX_MEMBERS]
+    loaded = set(opened)
+    for key, alerts in blocks.items():
+        if key not in opened and len(rendered) + len(alerts) <= PRELOADED:
+            rendered += alerts
+            loaded.add(key)
     delivered, _ = await decorate(console, rendered, acks)
     return render(
         request,
@@ -159,6 +169,7 @@ async def _listing(
         incidents=incident_views,
         states={s: sum(1 for v in incident_views if v.state == s) for s in STATES},
         opened=opened,
+        loaded=loaded,
         groups=ordered,
         names=names,
         max_members=MAX_MEMBERS,

@@ -274,6 +274,7 @@
     a.addEventListener("click", function (e) { e.preventDefault(); history.back(); });
   });
   restore(true); refresh();
+  document.documentElement.setAttribute("data-script", "ready"); // for the browser tests
   // The on-call calendar, wider than a phone: scrolled to today (the names stay in view).
   var scroller = document.querySelector(".calendar-scroll");
   var today = scroller && scroller.querySelector(".cal-day.today");

@@ -64,10 +64,10 @@ async def test_now_page_lists_incidents_with_their_alerts_and_the_alerts_of_none
     assert '<span class="chip state firing">firing</span>' in block
     assert 'title="opened 2026-03-01 09:00:00 UTC">30s</td>' in block  # the test's clock
     assert ">4/4</td>" in block
-    # its alerts, collapsed until opened (a link that works without the script too): the
-    # page carries the rows of open incidents only
-    assert '<tr class="member' not in block
-    assert 'data-loaded="0"' in block
+    # its alerts, collapsed until opened (a link that works without the script too)
+    for fp in ("pay0", "pay1", "pay2", "db1"):
+        assert f'data-href="{await alert_path(console, fp)}"' in block
+    assert block.count('<tr class="member') == 4
     assert 'class="incident sev-critical state-firing"' in block
     assert f'href="?open={big}#incident-{big}"' in block
     opened = incident_block(await text(console, f"/console/?open={big}"), big)

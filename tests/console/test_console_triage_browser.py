@@ -2,7 +2,8 @@
 on the test's own event loop), against the bridge process's app on PostgreSQL, on a desktop
 and a phone-sized screen: filter (the `/` key, the organization link), collapse by alert name
 (`c`, `o`), select (`x`, the checkboxes), bulk acknowledge (`a`, the button), the `?` overlay,
-and a reload keeping the cursor and the open group.
+and a reload keeping the cursor and the open group (their rows fetched when opened, as on a
+page of hundreds of alerts).
 
 Screenshots go to ``$PASSITON_CONSOLE_SCREENSHOTS`` (``make screenshots``: docs/console/) or
 the test's temporary directory."""
@@ -19,6 +20,11 @@ from tests.console.support import outage
 FOCUS = re.compile(r"\bfocus\b")
 
 
+async def ready(page: Page) -> None:
+    """The script has run (the keys work)."""
+    await expect(page.locator("html[data-script=ready]")).to_have_count(1)
+
+
 async def focused_key(page: Page) -> str:
     return await page.locator("tr.focus").get_attribute("data-key") or ""
 
@@ -32,6 +38,7 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         context = await new_screen(browser, "desktop")
         page = await context.new_page()
         await log_in(page, base, "responder")
+        await ready(page)
         summary = page.locator(".summary-line")
         await expect(summary).to_contain_text("critical 1")
         await expect(summary).to_contain_text("low 0")
@@ -47,8 +54,10 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         await expect(page.locator("section.group")).to_contain_text("payment")  # LegacyAlert
 
         # collapse by name (c), the cursor to PaymentFailureRatioHigh (j j), open it (o)
+        await ready(page)
         await page.keyboard.press("c")
         await expect(page).to_have_url(re.compile(r"group=name"))
+        await ready(page)
         heads = page.locator("tbody.incident tr.head")
         await expect(heads).to_have_count(3)
         await expect(heads.nth(0)).to_contain_text("DatabaseErrorsHigh")
@@ -77,6 +86,7 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         await expect(page.locator(".notice")).to_contain_text("acknowledged: 2 of 2 selected")
         await expect(page).to_have_url(re.compile(r"group=name"))
         await expect(page.locator(".hidden-count")).to_have_text("2 hidden")
+        await ready(page)
         acked = await storage.query("SELECT fingerprint FROM alert_acknowledgements ORDER BY 1")
         assert [a["fingerprint"] for a in acked] == ["pay1", "pay2"]
         # the group stayed open through the reload, with the alert still to do
@@ -101,6 +111,7 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         key = await focused_key(page)
         assert key.startswith("a:payment_alerts:"), key
         await page.reload()
+        await ready(page)
         await expect(page.locator(f'tr[data-key="{key}"]')).to_have_class(FOCUS)
         await page.keyboard.press("h")
         await expect(page).to_have_url(re.compile(r"all=1"))
@@ -112,6 +123,7 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         context = await new_screen(browser, "phone")
         page = await context.new_page()
         await log_in(page, base, "admin")
+        await ready(page)
         await page.screenshot(path=str(shots / "triage-phone-now.png"), full_page=True)
         # filtering to one organization is one tap
         await page.locator("tbody.incident a.org", has_text="org-w").first.tap()
@@ -132,6 +144,7 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         await page.screenshot(path=str(shots / "triage-phone-keys.png"))
         await page.keyboard.press("?")
         await page.goto(f"{base}/console/")
+        await ready(page)
         await page.keyboard.press("j")
         key = await focused_key(page)
         await page.reload()
