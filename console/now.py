@@ -34,7 +34,7 @@ from console.triage import (
 MAX_INCIDENTS = 200
 MAX_ALERTS = 5000
 MAX_MEMBERS = 100  # alert rows shown under one open incident or name
-PRELOADED = 200  # alert rows of closed incidents or names the page carries
+PRELOADED = 100  # alert rows of closed incidents or names the page carries
 MAX_VIEW_NAME = 64
 
 
@@ -91,8 +91,6 @@ async def _listing(
     incidents = await console.store.incidents(console.now() - RECENTLY, scope, MAX_INCIDENTS)
     of_incident = {i.id: i for i in incidents}
     alerts = await now_store(request).now_alerts(list(of_incident), scope, where.labels, MAX_ALERTS)
-    # incidents missing from the 200 listed: their alerts go with the alerts of none
-    alerts = [a for a in alerts if a.incident_id is None or a.incident_id in of_incident]
     acks = await console.store.acknowledgements([a.instance for a in alerts])
     found = await console.store.suppressions([a.instance for a in alerts])
     muted = {
@@ -139,7 +137,7 @@ async def _listing(
     ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
     firing = [a for a in shown if a.status == "firing"]
     # The open incidents and name groups carry their alerts' rows (at most MAX_MEMBERS each),
-    # and the closed ones too while the page holds under PRELOADED rows (opened in place at
+    # and the closed ones too while the page holds at most PRELOADED rows (opened in place at
     # once); past that the script fetches the page again when one opens: 1,000 alerts stay
     # one screen.
     opened = {x for x in request.query.getall("open", [])[:100] if len(x) <= 200}
