@@ -14,7 +14,7 @@ from bridge.storage.console import (
     DeliveryRow,
 )
 from bridge.storage.reconcile import RESOLVED_SILENCED, Suppression
-from console import upstream
+from console.alertmanagers import AlertmanagerError
 from console.common import (
     ATTEMPT_LABELS,
     BIGINT_MAX,
@@ -32,6 +32,9 @@ from console.common import (
     render,
     require,
 )
+from console.silence_forms import DROPPED_BY_DEFAULT
+from console.silence_matchers import MatcherProblem, SilenceMatcher, check
+from console.silences import alertmanagers
 
 
 def _delivery_summary(
@@ -188,25 +191,45 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     raise _back(back, "acknowledged" if done else "already acknowledged")
 
 
+class SilenceRefused(Exception):
+    """The silence was not made: its labels cannot be a silence (400) or Alertmanager refused
+    it (502)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 async def silence_as_user(request: web.Request, alert: AlertRow, choice: str, comment: str) -> str:
-    """A silence of the alert's labels for ``choice`` (a ``SILENCE_CHOICES`` key) in
-    Alertmanager, audited; its id. Raises ``upstream.UpstreamError``."""
+    """A silence of the alert's labels but severity and widget_id (the silence form's
+    defaults) for ``choice`` (a ``SILENCE_CHOICES`` key) in every Alertmanager, audited; its
+    id. Raises ``SilenceRefused``."""
     console = _console(request)
     user = _visitor(request).user
     assert user is not None
-    assert console.http is not None
     # Alertmanager keeps wall-clock time, whatever clock the bridge was given.
     now = datetime.now(UTC)
     comment = comment.strip()[:500] or f"silenced from the console by {user.username}"
-    silence_id = await upstream.create_silence(
-        console.http,
-        console.host.alertmanager_url,
-        alert.labels,
-        now,
-        now + timedelta(seconds=SILENCE_CHOICES[choice]),
-        user.username,
-        comment,
-    )
+    try:
+        matchers = [
+            SilenceMatcher.checked(name, value)
+            for name, value in sorted(alert.labels.items())
+            if name not in DROPPED_BY_DEFAULT
+        ]
+        check(matchers)
+    except MatcherProblem as exc:
+        raise SilenceRefused(400, f"{exc}; use the silence form") from None
+    body = {
+        "matchers": [m.to_alertmanager() for m in matchers],
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(seconds=SILENCE_CHOICES[choice])).isoformat(),
+        "createdBy": user.username,
+        "comment": comment,
+    }
+    try:
+        silence_id = (await alertmanagers(console).create(body)).id
+    except AlertmanagerError as exc:
+        raise SilenceRefused(502, str(exc)) from None
     await console.store.audit(
         _audit(request, "silenced", alert, duration=choice, silence_id=silence_id, comment=comment)
     )
@@ -222,8 +245,8 @@ async def silence(request: web.Request) -> web.StreamResponse:
         return _problem(request, 400, f"duration must be one of {', '.join(SILENCE_CHOICES)}")
     try:
         await silence_as_user(request, alert, choice, form.get("comment", ""))
-    except upstream.UpstreamError as exc:
-        return _problem(request, 502, str(exc))
+    except SilenceRefused as exc:
+        return _problem(request, exc.status, str(exc))
     raise _back(f"{PREFIX}/alerts/{alert.table}/{alert.id}", f"silenced for {choice}")
 
 

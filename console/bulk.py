@@ -18,9 +18,8 @@ from bridge.oncall.actions import UnknownIncident
 from bridge.oncall.incident_actions import SilenceError
 from bridge.storage import ALERT_TABLES
 from bridge.storage.console import AlertRow, ConsoleIncident
-from console import upstream
+from console.alerts import SilenceRefused, silence_as_user
 from console.alerts import acknowledge_as_user as acknowledge_alert
-from console.alerts import silence_as_user
 from console.common import (
     BIGINT_MAX,
     PREFIX,
@@ -113,7 +112,7 @@ async def _silence_incident(request: web.Request, incident: ConsoleIncident, cho
         except UnknownIncident:
             return 0
         except SilenceError as exc:
-            raise upstream.UpstreamError(str(exc)) from None
+            raise SilenceRefused(502, str(exc)) from None
         await console.store.audit(
             _audit(request, "silenced incident", incident=result.incident_id, duration=choice)
         )
@@ -167,8 +166,8 @@ async def bulk_action(request: web.Request) -> web.StreamResponse:
                     continue
                 await silence_as_user(request, alert, choice, "")
                 done += 1
-        except upstream.UpstreamError as exc:
-            return _problem(request, 502, f"Silenced {done} before Alertmanager refused: {exc}")
+        except SilenceRefused as exc:
+            return _problem(request, exc.status, f"Silenced {done}, then refused: {exc}")
         what = f"silenced for {choice}"
     total = len(selection.incidents) + len(selection.alerts)
     notice = f"{what}: {done} of {total} selected"
