@@ -78,9 +78,10 @@ def _states_of(m: Matcher) -> tuple[bool, frozenset[str]]:
                 f"{STATE}{m.op}: unknown state {unknown[0]!r} (states: {', '.join(ALERT_STATES)})"
             )
         return (m.op == "=", frozenset(words))
-    # a regex over the six words: Python's re on at most 12 characters each
-    chosen = frozenset(s for s in ALERT_STATES if m.matches({STATE: s}) == (m.op == "=~"))
-    return (True, chosen)
+    # a regex over the six words (Python's re on at most 12 characters each): the states it
+    # matches, wanted (=~) or not (!~)
+    matched = frozenset(s for s in ALERT_STATES if m.matches({STATE: s}) == (m.op == "=~"))
+    return (m.op == "=~", matched)
 
 
 def parse_now_filter(text: str) -> NowFilter:
