@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bridge.model import SEVERITY_RANK
 from bridge.storage.console import AlertRow, ConsoleUser
-from bridge.storage.console_now import FilterRefused, NowStore
+from bridge.storage.console_now import FilterRefused, NowStore, SavedView
 from console.alerts import decorate, suppression_items
 from console.common import PREFIX, _back, _console, _form, _problem, _row_id, _visitor, render
 from console.incidents import RECENTLY, STATES, IncidentView, _view
@@ -83,7 +83,11 @@ async def now_page(request: web.Request) -> web.StreamResponse:
 
 
 async def _listing(
-    request: web.Request, options: PageOptions, where: NowFilter, fragment: bool, views: list
+    request: web.Request,
+    options: PageOptions,
+    where: NowFilter,
+    fragment: bool,
+    views: list[SavedView],
 ) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
