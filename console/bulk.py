@@ -131,7 +131,8 @@ async def bulk_action(request: web.Request) -> web.StreamResponse:
     posted = await request.post()
     action = str(posted.get("action", ""))
     choice = str(posted.get("duration", "1h"))
-    options = PageOptions.of({k: str(v) for k, v in posted.items() if k in ("q", "all", "group")})
+    page_keys = ("q", "all", "group", "snoozed")
+    options = PageOptions.of({k: str(v) for k, v in posted.items() if k in page_keys})
     items = [str(v) for v in posted.getall("item", [])]
     try:
         if action not in ACTIONS:

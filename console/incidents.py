@@ -24,19 +24,28 @@ from bridge.storage.console import (
     IncidentAck,
     IncidentEvent,
 )
-from console.alerts import suppression_items
+from console.alerts import audit_line, live_acknowledgements, suppression_items
 from console.common import (
+    ACK_CHOICES,
+    ACK_LABELS,
     ATTEMPT_LABELS,
     PREFIX,
+    SNOOZE_CHOICES,
     _audit,
     _back,
     _console,
     _form,
     _problem,
-    _row_id,
     _visitor,
     render,
     require,
+)
+from console.incident_work import (
+    FormError,
+    choice,
+    incident_or_404,
+    until_text,
+    work_line,
 )
 
 RECENTLY = timedelta(hours=1)  # resolved incidents stay on the Now page this long
@@ -97,7 +106,17 @@ def _order(view: IncidentView) -> tuple[int, int, float]:
 # -- one incident ---------------------------------------------------------------------------
 
 # the events that answer a page: shown beside the escalation's steps
-ANSWERS = ("acknowledged", "resolved", "silenced", "acknowledgement_expired", "escalation_stopped")
+ANSWERS = (
+    "acknowledged",
+    "resolved",
+    "silenced",
+    "acknowledgement_expired",
+    "escalation_stopped",
+    "unacknowledged",
+    "snoozed",
+    "unsnoozed",
+    "snooze_ended",
+)
 EVENT_TEXT = {
     "opened": "opened",
     "paged": "paged",
@@ -111,6 +130,13 @@ EVENT_TEXT = {
     "silenced": "silenced",
     "merged": "merged",
     "merged_into": "merged into",
+    "unacknowledged": "unacknowledged",
+    "snoozed": "snoozed",
+    "unsnoozed": "unsnoozed",
+    "snooze_ended": "snooze ended",
+    "assigned": "assigned",
+    "unassigned": "unassigned",
+    "note": "note",
 }
 
 
@@ -139,10 +165,15 @@ def _event_line(event: IncidentEvent) -> tuple[datetime, str, str, str]:
         return (event.at, what, f"by {d.get('by')} via {d.get('via', '?')}{extra}", "")
     if event.kind in ("merged", "merged_into"):
         return (event.at, what, ", ".join(f"#{i}" for i in _ids(d)), "")
+    line = work_line(event, what)
+    if line is not None:
+        return line
     if event.kind == "acknowledged":
         note = f"“{d['note']}”" if d.get("note") else ""
         alerts = d.get("alerts", 0)
         text = f"by {d.get('by', '?')} via {d.get('via', '?')}"
+        if d.get("until"):
+            text += " " + until_text(d["until"])
         return (event.at, what, text + (f", {alerts} alert(s)" if alerts else ""), note)
     return (event.at, what, "", "")
 
@@ -155,14 +186,6 @@ def _ids(detail: dict[str, Any]) -> list[object]:
         if value is not None:
             return [value]
     return []
-
-
-async def _incident_or_404(request: web.Request) -> ConsoleIncident:
-    ident = _row_id(request.match_info["id"])
-    found = await _console(request).store.incident(ident, _user(request).organizations)
-    if found is None:
-        raise web.HTTPNotFound(text="no such incident")
-    return found
 
 
 async def _timeline(
@@ -188,11 +211,12 @@ async def _timeline(
         for a in alerts
     }
     for entry in await console.store.audit_of(list(names)):
-        if entry.action == "acknowledged" and entry.detail.get("incident") == incident.id:
-            continue
+        if entry.action in ("acknowledged", "unacknowledged") and (
+            entry.detail.get("incident") == incident.id
+        ):
+            continue  # the incident's own line says it
         what = names.get((entry.fingerprint or "", entry.starts_at or incident.opened_at), "")
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v != "")
-        timeline.append((entry.at, entry.action, f"{what} by {entry.username}", detail))
+        timeline.append(audit_line(entry, f"{what} by {entry.username}"))
     instances = set(names)
     deliveries = [
         d
@@ -247,7 +271,7 @@ def escalation_view(
 async def incident_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
+    incident = await incident_or_404(request)
     alerts = await console.store.incident_alerts([incident.id], user.organizations)
     found = await console.store.suppressions([a.instance for a in alerts])
     muted = {
@@ -257,7 +281,7 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     }
     silenced = {i for a in alerts if a.status == "firing" and (i := a.instance) in muted}
     view = _view(incident, alerts, user, silenced)
-    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    acks = await live_acknowledgements(console, [a.instance for a in alerts])
     events = await console.store.incident_events(incident.id)
     acked_by = next((e for e in reversed(events) if e.kind == "acknowledged"), None)
     oncall = console.host.oncall()
@@ -273,6 +297,9 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         acked_by=acked_by,
         escalation=escalation_view(escalation, policy, events),
         can_resolve=console.host.incident_actions() is not None,
+        ack_choices=ACK_LABELS,
+        snooze_choices=SNOOZE_CHOICES,
+        assignable=await _assignable(request, incident) if user.role != "viewer" else [],
         unacked=sum(1 for a in alerts if a.status == "firing" and a.instance not in acks),
         timeline=await _timeline(request, incident, alerts),
         notice=request.query.get("notice", ""),
@@ -280,13 +307,23 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _assignable(request: web.Request, incident: ConsoleIncident) -> list[str]:
+    """The console users who can see the incident (whom it can be assigned to)."""
+    users = await _console(request).store.list_users()
+    orgs = set(incident.organizations)
+    return sorted(
+        u.username for u in users if u.organizations is None or set(u.organizations) & orgs
+    )
+
+
 async def acknowledge_as_user(
-    request: web.Request, incident: ConsoleIncident, note: str
+    request: web.Request, incident: ConsoleIncident, note: str, ack_for: str = "policy"
 ) -> IncidentAck | None:
     """Acknowledge the incident and its firing alerts within the user's organizations (the
     store), and, when the host has the bridge's incident actions, through them (status,
-    timeline, escalation, mirrors): what every console acknowledgement of an incident goes
-    through, one or in bulk. None when it is gone; ``status`` resolved: nothing done."""
+    timeline, escalation for ``ack_for``, mirrors): what every console acknowledgement of an
+    incident goes through, one or in bulk. None when it is gone; ``status`` resolved: nothing
+    done."""
     console = _console(request)
     user = _user(request)
     entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
@@ -301,7 +338,12 @@ async def acknowledge_as_user(
         if done.alerts:
             detail["alerts"] = done.alerts
         result = await actions.act(
-            incident.id, "acknowledge", person_id=user.username, via="console", detail=detail
+            incident.id,
+            "acknowledge",
+            person_id=user.username,
+            via="console",
+            detail=detail,
+            ack_for=ack_for,
         )
     except UnknownIncident:
         return None
@@ -310,10 +352,14 @@ async def acknowledge_as_user(
 
 @require("responder")
 async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
-    incident = await _incident_or_404(request)
+    incident = await incident_or_404(request)
     form = await _form(request)
     note = form.get("note", "").strip()[:500]
-    done = await acknowledge_as_user(request, incident, note)
+    try:
+        ack_for = choice(form, "for", ACK_CHOICES, "policy")
+    except FormError as exc:
+        return _problem(request, 400, str(exc))
+    done = await acknowledge_as_user(request, incident, note, ack_for)
     if done is None:
         raise web.HTTPNotFound(text="no such incident")
     if done.status == "resolved":
@@ -336,7 +382,7 @@ async def resolve_incident(request: web.Request) -> web.StreamResponse:
     escalation and mirrors); the audit entry follows when it changed anything."""
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
+    incident = await incident_or_404(request)
     form = await _form(request)
     actions = console.host.incident_actions()
     if actions is None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from bridge.model import SEVERITY_RANK
 from bridge.storage.console import AlertRow, ConsoleUser
 from bridge.storage.console_now import FilterRefused, NowStore, SavedView
-from console.alerts import decorate, suppression_items
+from console.alerts import decorate, live_acknowledgements, suppression_items
 from console.common import PREFIX, _back, _console, _form, _problem, _row_id, _visitor, render
 from console.incidents import RECENTLY, STATES, IncidentView, _view
 from console.triage import (
@@ -95,7 +95,7 @@ async def _listing(
     incidents = await console.store.incidents(console.now() - RECENTLY, scope, MAX_INCIDENTS)
     of_incident = {i.id: i for i in incidents}
     alerts = await now_store(request).now_alerts(list(of_incident), scope, where.labels, MAX_ALERTS)
-    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    acks = await live_acknowledgements(console, [a.instance for a in alerts])
     found = await console.store.suppressions([a.instance for a in alerts])
     muted = {
         a.instance: items
@@ -104,11 +104,19 @@ async def _listing(
         and (items := suppression_items(found.get(a.instance), resolved=False))
     }
     hide = not options.show_all and not where.names_states
+    # snoozed incidents are off the page until the snooze ends (?snoozed=1 or ?all=1 shows them)
+    now = console.now()
+    hide_snoozed = not (options.show_all or options.show_snoozed)
+    snoozed: set[int] = set()
     shown: list[AlertRow] = []
     hidden: Counter[str] = Counter()
     for a in alerts:
         kinds = {kind for kind, _ in muted.get(a.instance, ())}
         incident = of_incident.get(a.incident_id or 0)
+        if incident is not None and incident.snoozed(now):
+            snoozed.add(incident.id)
+            if hide_snoozed:
+                continue
         states = alert_states(
             a,
             acknowledged=a.instance in acks
@@ -172,6 +180,7 @@ async def _listing(
         states={s: sum(1 for v in incident_views if v.state == s) for s in STATES},
         opened=opened,
         loaded=loaded,
+        snoozed=len(snoozed),
         groups=ordered,
         names=names,
         max_members=MAX_MEMBERS,

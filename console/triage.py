@@ -143,25 +143,34 @@ def refine(text: str, name: str, value: str) -> str:
 @dataclass(frozen=True)
 class PageOptions:
     """The Now page's URL: ``q`` (the filter), ``all`` (hidden states shown), ``group``
-    (``name``: collapsed by alert name)."""
+    (``name``: collapsed by alert name), ``snoozed`` (snoozed incidents shown)."""
 
     q: str = ""
     show_all: bool = False
     by_name: bool = False
+    show_snoozed: bool = False
 
     @classmethod
     def of(cls, query: Mapping[str, str]) -> PageOptions:
-        return cls(query.get("q", ""), query.get("all") == "1", query.get("group") == "name")
+        return cls(
+            query.get("q", ""),
+            query.get("all") == "1",
+            query.get("group") == "name",
+            query.get("snoozed") == "1",
+        )
 
     def params(self, **changes: object) -> dict[str, str]:
         q = str(changes.get("q", self.q))
         show_all = bool(changes.get("show_all", self.show_all))
         by_name = bool(changes.get("by_name", self.by_name))
+        show_snoozed = bool(changes.get("show_snoozed", self.show_snoozed))
         out = {"q": q} if q else {}
         if show_all:
             out["all"] = "1"
         if by_name:
             out["group"] = "name"
+        if show_snoozed:
+            out["snoozed"] = "1"
         return out
 
     def link(self, **changes: object) -> str:

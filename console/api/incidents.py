@@ -7,9 +7,11 @@ an alert of another organization, is a 404, exactly like one that does not exist
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
-from bridge.oncall.actions import Action, UnknownIncident
+from bridge.oncall.actions import AckFor, Action, UnknownIncident
 from bridge.storage.console import AlertRow, AuditEntry, ConsoleIncident, Cursor, HistoryFilter
 from bridge.storage.console_api import IncidentFilter
 from bridge.storage.types import ALERT_TABLES
@@ -20,9 +22,11 @@ from console.api.common import (
     choice,
     limit_of,
     organization_filter,
+    read_optional_body,
     row_id,
 )
 from console.api.schema import (
+    Acknowledge,
     ActionDone,
     Alert,
     AlertPage,
@@ -52,6 +56,9 @@ def incident_body(incident: ConsoleIncident, who: Principal) -> Incident:
         last_alert_at=incident.last_alert_at,
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at,
+        ack_expires_at=incident.ack_expires_at,
+        snoozed_until=incident.snoozed_until,
+        assignee=incident.assignee,
     )
 
 
@@ -125,7 +132,15 @@ async def _act(request: web.Request, who: Principal, action: Action) -> web.Stre
         detail={"incident": incident.id, "via": "api", "token": who.token_name},
     )
     actions = state.host.incident_actions()
+    ack_for: AckFor = "policy"
     if action == "acknowledge":
+        body = await read_optional_body(request, Acknowledge)
+        if body.until_resolved and body.expires_in_seconds is not None:
+            raise ApiError(400, "expires_in_seconds or until_resolved, not both")
+        if body.expires_in_seconds is not None:
+            ack_for = timedelta(seconds=body.expires_in_seconds)
+        elif body.until_resolved:
+            ack_for = "resolved"
         # the incident's firing alerts within the token's organizations are acknowledged by
         # the store; the bridge's actions (when it has them) do the status and the escalation
         done = await state.store.acknowledge_incident(
@@ -143,7 +158,9 @@ async def _act(request: web.Request, who: Principal, action: Action) -> web.Stre
         await state.store.audit(entry)
     assert actions is not None
     try:
-        result = await actions.act(incident.id, action, person_id=who.username, via="api")
+        result = await actions.act(
+            incident.id, action, person_id=who.username, via="api", ack_for=ack_for
+        )
     except UnknownIncident:
         raise ApiError(404, "no such incident") from None
     return answer(ActionDone(result.incident_id, action, result.changed, result.status))

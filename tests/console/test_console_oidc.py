@@ -147,11 +147,13 @@ async def test_a_scoped_user_is_refused_other_organizations_pages_and_api_object
     # another organization's alert: refused like one that does not exist (no telling)
     assert (await console.get(await alert_path(console, "pay1"))).status == 404
     assert (await console.get(f"/console/incidents/{ids['wid1']}")).status == 404
-    # the pages across organizations: settings, review
+    # the settings span organizations: refused; the review shows only theirs
     settings = await console.get("/console/settings")
     assert settings.status == 403
     assert "yours is limited" in await settings.text()
-    assert (await console.get("/console/review")).status == 403
+    review = await console.get("/console/review")
+    assert review.status == 200
+    assert "org-b" not in await review.text()
 
     # the API reads no session: the console's cookie is not a credential there
     assert (await console.get("/api/v1/incidents")).status == 401
