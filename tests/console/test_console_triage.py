@@ -430,3 +430,20 @@ async def test_past_a_few_hundred_rows_only_open_incidents_carry_their_alerts(co
     capped = incident_block(await plain_text(console, f"/console/?open={big}"), big)
     assert capped.count('<tr class="member"') == 4  # three alerts and the line naming the rest
     assert f'and 1 more: <a href="/console/incidents/{big}">the incident</a>' in capped
+
+
+async def test_snoozed_incidents_are_hidden_like_the_acknowledged(console):
+    await outage(console)
+    widget = (await incident_ids(console))["wid1"]
+    token = await login(console, "responder")
+    snoozed = await console.post(
+        f"/console/incidents/{widget}/snooze", data={"csrf": token, "duration": "1h"}
+    )
+    assert snoozed.status == 200
+    page = await text(console, q('category=~"widget|payment"'))
+    assert f'id="incident-{widget}"' not in page
+    link = 'href="?q=category%3D~%22widget%7Cpayment%22&amp;snoozed=1"'
+    assert f"{link} " in page
+    assert ">1 snoozed</a>" in page
+    for shown in (q('category=~"widget|payment"', snoozed="1"), "/console/?all=1"):
+        assert f'id="incident-{widget}"' in await text(console, shown)
