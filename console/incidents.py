@@ -2,7 +2,9 @@
 one incident's page, and acknowledging an incident (with its firing alerts).
 
 A user limited to some organizations sees only incidents touching them and, within those,
-only their organizations' alerts (``ConsoleUser.organizations``, the store's scope)."""
+only their organizations' alerts (``ConsoleUser.organizations``, the store's scope); another
+organization's incident is a 403. An action on an incident merged into another acts on that one
+(``IncidentActions`` follows the merge), which must be within the user's organizations too."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.model import SEVERITY_RANK
-from bridge.oncall.actions import UnknownIncident
+from bridge.oncall.actions import OutsideScope, UnknownIncident
 from bridge.oncall.config import Policy
 from bridge.storage.console import (
     AlertRow,
@@ -30,6 +32,7 @@ from console.common import (
     _audit,
     _back,
     _console,
+    _forbidden,
     _form,
     _problem,
     _row_id,
@@ -215,11 +218,30 @@ def _ids(detail: dict[str, Any]) -> list[object]:
 
 
 async def _incident_or_404(request: web.Request) -> ConsoleIncident:
+    """The incident of the URL: 404 when there is none, 403 when it touches none of the
+    user's organizations."""
     ident = _row_id(request.match_info["id"])
-    found = await _console(request).store.incident(ident, _user(request).organizations)
+    found = await _console(request).store.incident(ident, None)
     if found is None:
         raise web.HTTPNotFound(text="no such incident")
+    if not found.within(_user(request).organizations):
+        raise _forbidden(request, f"Incident #{ident} is outside your organizations.")
     return found
+
+
+async def _acted_on(request: web.Request, incident: ConsoleIncident) -> ConsoleIncident:
+    """The incident an action on ``incident`` changes: itself, or the one it was merged into,
+    checked against the user's organizations again (403)."""
+    store = _console(request).store
+    ident = await store.surviving_incident(incident.id)
+    if ident is None or ident == incident.id:
+        return incident
+    survivor = await store.incident(ident, None)
+    if survivor is None:
+        raise web.HTTPNotFound(text="no such incident")
+    if not survivor.within(_user(request).organizations):
+        raise _forbidden(request, str(OutsideScope(incident.id, ident)).capitalize() + ".")
+    return survivor
 
 
 async def _timeline(
@@ -341,7 +363,8 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
 async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
+    asked = await _incident_or_404(request)
+    incident = await _acted_on(request, asked)
     form = await _form(request)
     note = form.get("note", "").strip()[:500]
     entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
@@ -364,12 +387,19 @@ async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
             if done.alerts:
                 detail["alerts"] = done.alerts
             result = await actions.act(
-                incident.id, "acknowledge", person_id=user.username, via="console", detail=detail
+                incident.id,
+                "acknowledge",
+                person_id=user.username,
+                via="console",
+                detail=detail,
+                within=user.organizations,
             )
         except UnknownIncident:
             raise web.HTTPNotFound(text="no such incident") from None
+        except OutsideScope as exc:  # merged away meanwhile
+            raise _forbidden(request, str(exc).capitalize() + ".") from None
         changed = result.changed
-    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
+    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{asked.id}"
     if changed or done.alerts:
         notice = f"incident #{incident.id} acknowledged"
         if done.alerts:
@@ -386,14 +416,23 @@ async def resolve_incident(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
     incident = await _incident_or_404(request)
+    await _acted_on(request, incident)
     form = await _form(request)
     actions = console.host.incident_actions()
     if actions is None:
         return _problem(request, 409, "This console's host cannot resolve incidents.")
     try:
-        result = await actions.act(incident.id, "resolve", person_id=user.username, via="console")
+        result = await actions.act(
+            incident.id,
+            "resolve",
+            person_id=user.username,
+            via="console",
+            within=user.organizations,
+        )
     except UnknownIncident:
         raise web.HTTPNotFound(text="no such incident") from None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise _forbidden(request, str(exc).capitalize() + ".") from None
     if result.changed:
         await console.store.audit(_audit(request, "resolved incident", incident=result.incident_id))
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"

@@ -2,8 +2,9 @@
 first), expire.
 
 A token limited to some organizations sees and expires only the silences with an exact
-``organization_id="X"`` matcher for one of them, and every silence it creates must carry one:
-it cannot silence another organization's alerts (or every organization's)."""
+``organization_id="X"`` matcher for one of them (expiring another is a 403), and every silence
+it creates must carry one: it cannot silence another organization's alerts (or every
+organization's)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,7 @@ async def expire_silence(request: web.Request, who: Principal) -> web.StreamResp
     if found.status_code != 200:
         raise ApiError(502, f"Alertmanager answered {found.status_code}")
     if not visible(who, _silence(found.json()).matchers):
-        raise ApiError(404, "no such silence")
+        raise ApiError(403, f"silence {ident} is outside the token's organizations")
     response = await _alertmanager(request, "DELETE", f"/api/v2/silence/{ident}")
     if response.status_code == 404:
         raise ApiError(404, "no such silence")
