@@ -115,12 +115,12 @@ bench: install debs postgres $(ALERTA_VENV)/.installed
 	node benchmarks/ts_client_overhead.mjs
 
 # The console's screenshots in docs/console/, from its browser tests: against a real stack, and
-# the incidents (keyboard, acknowledgement) and on call (taking a shift) against the bridge
-# process's app.
+# every console page in Chromium (tests/console/*_browser.py: incidents, on call, silences,
+# sign-in...) and the review's what-if of a backfilled month, against the bridge process's app.
 screenshots: $(STAMP) debs postgres
 	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q \
-	  tests/e2e/test_console_browser.py tests/console/test_console_incidents_browser.py \
-	  tests/console/test_console_oncall_browser.py
+	  tests/e2e/test_console_browser.py $(wildcard tests/console/*_browser.py) \
+	  tests/console/test_console_whatif.py
 
 # Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules
 # (the simulated history is cached in .passiton/backtest-history while the scenario is unchanged).

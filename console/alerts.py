@@ -14,7 +14,7 @@ from bridge.storage.console import (
     DeliveryRow,
 )
 from bridge.storage.reconcile import RESOLVED_SILENCED, Suppression
-from console import upstream
+from console.alertmanagers import AlertmanagerError
 from console.common import (
     ATTEMPT_LABELS,
     BIGINT_MAX,
@@ -33,6 +33,9 @@ from console.common import (
     render,
     require,
 )
+from console.silence_forms import DROPPED_BY_DEFAULT
+from console.silence_matchers import MatcherProblem, SilenceMatcher, check
+from console.silences import alertmanagers
 
 
 def _delivery_summary(
@@ -198,17 +201,27 @@ async def silence(request: web.Request) -> web.StreamResponse:
     comment = (
         form.get("comment", "").strip()[:500] or f"silenced from the console by {user.username}"
     )
+    # the alert's labels but severity and widget_id (the silence form's defaults), in every
+    # Alertmanager
     try:
-        silence_id = await upstream.create_silence(
-            console.http,
-            console.host.alertmanager_url,
-            alert.labels,
-            now,
-            now + timedelta(seconds=SILENCE_CHOICES[choice]),
-            user.username,
-            comment,
-        )
-    except upstream.UpstreamError as exc:
+        matchers = [
+            SilenceMatcher.checked(name, value)
+            for name, value in sorted(alert.labels.items())
+            if name not in DROPPED_BY_DEFAULT
+        ]
+        check(matchers)
+    except MatcherProblem as exc:
+        return _problem(request, 400, f"{exc}; use the silence form")
+    body = {
+        "matchers": [m.to_alertmanager() for m in matchers],
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(seconds=SILENCE_CHOICES[choice])).isoformat(),
+        "createdBy": user.username,
+        "comment": comment,
+    }
+    try:
+        silence_id = (await alertmanagers(console).create(body)).id
+    except AlertmanagerError as exc:
         return _problem(request, 502, str(exc))
     await console.store.audit(
         _audit(request, "silenced", alert, duration=choice, silence_id=silence_id, comment=comment)

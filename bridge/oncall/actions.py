@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 Action = Literal["acknowledge", "resolve", "silence"]
 ACTIONS: tuple[Action, ...] = ("acknowledge", "resolve", "silence")
 # How the action arrived: shown on the timeline and counted in metrics.
-Via = Literal["console", "sms", "voice", "slack", "email", "pagerduty", "api", "cli"]
+Via = Literal["console", "sms", "voice", "slack", "email", "pagerduty", "api", "cli", "push"]
 
 
 @dataclass(frozen=True)

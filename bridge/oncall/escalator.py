@@ -51,6 +51,7 @@ class Escalator:
         clock: Callable[[], datetime],
         *,
         links: AckLinks | None = None,
+        push_tokens: AckLinks | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
         interval: float = 1.0,
         batch: int = 50,
@@ -61,6 +62,7 @@ class Escalator:
         self.metrics = metrics
         self.clock = clock
         self.links = links
+        self.push_tokens = push_tokens  # the Acknowledge tokens of push pages
         self.on_enqueued = on_enqueued
         self.interval = interval
         self.batch = batch
@@ -190,6 +192,9 @@ class Escalator:
             notice += f" Acknowledge or resolve: {self.links.url(incident_id, page.person_id)}"
         if page.via == "slack":
             return replace(base, recipients=(), mentions=(page.address,), notice=notice)
+        if page.via == "push" and self.push_tokens is not None:
+            token = self.push_tokens.token(incident_id, page.person_id)
+            return replace(base, recipients=(page.address,), notice=notice, ack_token=token)
         return replace(base, recipients=(page.address,), notice=notice)
 
 

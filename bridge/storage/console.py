@@ -32,6 +32,7 @@ class ConsoleUser:
     role: str
     session_epoch: int
     organizations: Scope = None
+    oidc: bool = False  # signed in by the OpenID provider (no password; migration 0014)
 
     def sees(self, organization_id: str | None) -> bool:
         return self.organizations is None or organization_id in self.organizations
@@ -274,7 +275,7 @@ class ConsoleStore(Protocol):
         organizations: Scope = None,
     ) -> None:
         """Create the user or replace their password, role and organizations (and void their
-        sessions)."""
+        sessions); a user of the OpenID provider becomes a local one."""
 
     async def get_user(self, username: str) -> ConsoleUser | None: ...
 
@@ -335,9 +336,15 @@ class ConsoleStore(Protocol):
     ) -> None: ...
 
     async def review(
-        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
+        self,
+        since: datetime,
+        until: datetime,
+        self_resolve_seconds: float,
+        limit: int,
+        within: Scope = None,
     ) -> Review:
-        """Fire counts, response times and noise per alert name and organization."""
+        """Fire counts, response times and noise per alert name and organization (of the
+        scope's organizations; pages: the deliveries that carried one of their alerts)."""
 
     async def suppressions(
         self, instances: Sequence[tuple[str, datetime]]

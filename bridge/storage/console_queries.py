@@ -20,13 +20,13 @@ from bridge.storage.console import (
     Cursor,
     DeliveryRow,
     HistoryFilter,
-    Review,
-    ReviewRow,
     Scope,
 )
 from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
+from bridge.storage.console_oidc import USER_COLUMNS, OidcReads, user_row
 from bridge.storage.console_oncall import OncallReads
+from bridge.storage.console_review import ReviewReads
 from bridge.storage.console_rows import (
     ALERT_COLUMNS,
     alert_row,
@@ -39,11 +39,9 @@ from bridge.storage.reconcile import ReconcileReads
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 
-def _user(r: Any) -> ConsoleUser:
-    return ConsoleUser(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(r[4]))
-
-
-class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, ConsoleStore):
+class ConsoleQueries(
+    ApiReads, IncidentReads, OidcReads, OncallReads, ReconcileReads, ReviewReads, ConsoleStore
+):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:
@@ -66,6 +64,7 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
                     role = excluded.role, updated_at = excluded.updated_at,
                     organizations = excluded.organizations,
+                    oidc_issuer = NULL, oidc_subject = NULL,
                     session_epoch = console_users.session_epoch + 1
                 """,
                 username,
@@ -78,19 +77,18 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
     async def get_user(self, username: str) -> ConsoleUser | None:
         async with self._conn() as conn:
             r = await conn.fetchrow(
-                "SELECT username, password_hash, role, session_epoch, organizations"
-                " FROM console_users WHERE username = $1",
+                f"SELECT {USER_COLUMNS} FROM console_users WHERE username = $1",  # noqa: S608
                 username,
             )
-        return _user(r) if r else None
+        return user_row(r) if r else None
 
     async def list_users(self) -> list[ConsoleUser]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT username, '', role, session_epoch, organizations FROM console_users"
-                " ORDER BY username"
+                "SELECT username, '', role, session_epoch, organizations,"
+                " oidc_subject IS NOT NULL FROM console_users ORDER BY username"
             )
-        return [_user(r) for r in rows]
+        return [user_row(r) for r in rows]
 
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
         async with self._conn() as conn, conn.transaction():
@@ -374,67 +372,3 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
                 alertname,
             )
             await insert_audit(conn, audit)
-
-    async def review(
-        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
-    ) -> Review:
-        union = " UNION ALL ".join(
-            f"SELECT fingerprint, alertname, organization_id, status, starts_at, ends_at"  # noqa: S608
-            f" FROM {t} WHERE starts_at >= $1 AND starts_at < $2"
-            for t in ALERT_TABLES
-        )
-        async with self._conn() as conn, conn.transaction():
-            # the aggregates sort tens of thousands of rows: in memory, for this transaction only
-            await conn.execute("SET LOCAL work_mem = '64MB'")
-            rows = await conn.fetch(
-                f"""
-                WITH a AS ({union}),
-                j AS (
-                    SELECT a.fingerprint, a.alertname, a.organization_id,
-                        EXTRACT(EPOCH FROM k.created_at - a.starts_at) AS ack_s,
-                        CASE WHEN a.status = 'resolved'
-                             THEN EXTRACT(EPOCH FROM a.ends_at - a.starts_at) END AS res_s,
-                        k.fingerprint IS NOT NULL AS acked
-                    FROM a LEFT JOIN alert_acknowledgements k
-                      ON k.fingerprint = a.fingerprint AND k.starts_at = a.starts_at
-                )
-                SELECT alertname, organization_id, count(*) AS fired,
-                    count(*) FILTER (WHERE NOT acked AND res_s < $3) AS self_resolved,
-                    count(*) - count(DISTINCT fingerprint) AS refires,
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY ack_s),
-                    percentile_cont(0.9) WITHIN GROUP (ORDER BY ack_s),
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY res_s),
-                    percentile_cont(0.9) WITHIN GROUP (ORDER BY res_s)
-                FROM j GROUP BY alertname, organization_id
-                ORDER BY fired DESC, alertname, organization_id
-                """,  # noqa: S608
-                since,
-                until,
-                self_resolve_seconds,
-            )
-            pages = await conn.fetch(
-                "SELECT channel, count(*) FROM alert_deliveries WHERE state = 'sent'"
-                " AND created_at >= $1 AND created_at < $2 GROUP BY channel ORDER BY channel",
-                since,
-                until,
-            )
-            daily = await conn.fetch(
-                f"""
-                SELECT to_char(date_trunc('day', starts_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD'),
-                       count(*)
-                FROM ({union}) a GROUP BY 1 ORDER BY 1
-                """,  # noqa: S608
-                since,
-                until,
-            )
-        per_org: dict[str, int] = {}
-        for r in rows:
-            if r[1] is not None:
-                per_org[r[1]] = per_org.get(r[1], 0) + r[2]
-        noisiest = sorted(per_org.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-        return Review(
-            [ReviewRow(*r) for r in rows[:limit]],
-            {r[0]: r[1] for r in pages},
-            [(r[0], r[1]) for r in daily],
-            noisiest,
-        )

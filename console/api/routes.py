@@ -16,7 +16,7 @@ from aiohttp import web
 
 from console.api import incidents, settings, silences
 from console.api.common import API, MAX_LIMIT, Api, Handler, answer, api_middleware, guarded
-from console.api.schema import RESPONSES, NewSilence
+from console.api.schema import RESPONSES, NewSilence, SilencePreviewRequest
 from console.forms import ORGANIZATION
 from console.host import ConsoleHost
 from passiton_common.proxies import ClientAddress, parse_networks
@@ -98,11 +98,21 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET", "/silences", silences.list_silences, "viewer",
-        "Alertmanager's silences (within the token's organizations)", "SilenceList",
+        "Every Alertmanager's silences (within the token's organizations)", "SilenceList",
     ),
     Route(
         "POST", "/silences", silences.create_silence, "responder",
         "Create a silence in Alertmanager", "SilenceCreated", status=201, body=NewSilence,
+    ),
+    Route(
+        "POST", "/silences/preview", silences.preview_silence, "responder",
+        "The firing alerts these matchers would silence", "SilencePreview",
+        body=SilencePreviewRequest,
+    ),
+    Route(
+        "PUT", "/silences/{id}", silences.edit_silence, "responder",
+        "Edit a silence (Alertmanager replaces it when its matchers change)", "SilenceEdited",
+        body=NewSilence,
     ),
     Route(
         "DELETE", "/silences/{id}", silences.expire_silence, "responder",
@@ -156,7 +166,7 @@ def _operation(route: Route) -> dict[str, Any]:
         | ({"content": _json(route.response)} if route.response else {})
     }
     errors = {**_ERRORS}
-    if route.method == "POST":
+    if route.method in ("POST", "PUT"):
         errors |= {"409": "conflict (e.g. the incident has resolved)", "413": "body too large"}
     if route.path.startswith("/silences"):
         errors["502"] = "Alertmanager refused or could not be reached"

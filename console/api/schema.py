@@ -101,14 +101,35 @@ class Silence(msgspec.Struct):
     ends_at: str
     created_by: str
     comment: str
+    alertmanagers: list[str] = []  # the Alertmanagers holding it (host:port)
+    silenced_alerts: int = 0  # firing alerts it silences now (Alertmanager's count)
 
 
 class SilenceList(msgspec.Struct):
     silences: list[Silence]
+    # Alertmanagers that did not answer (host:port -> why): their silences are missing
+    unreachable: dict[str, str] = {}
 
 
 class SilenceCreated(msgspec.Struct):
     id: str
+    # where it was made: once per cluster of Alertmanagers, each its own id (the first is id)
+    alertmanagers: list[str] = []
+    failed: dict[str, str] = {}  # Alertmanagers that did not take it -> why
+
+
+class SilenceEdited(msgspec.Struct):
+    id: str  # the same, or a new id when Alertmanager replaced the silence (matchers changed)
+    replaced: str  # the id edited
+
+
+class SilencePreviewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    matchers: Annotated[list[Matcher], msgspec.Meta(min_length=1, max_length=32)]
+
+
+class SilencePreview(msgspec.Struct):
+    alerts: list[Alert]  # the firing alerts (within the token's organizations), first 200
+    total: int  # how many match in all
 
 
 class Preference(msgspec.Struct):
@@ -156,6 +177,8 @@ RESPONSES: tuple[type[msgspec.Struct], ...] = (
     Alert,
     SilenceList,
     SilenceCreated,
+    SilenceEdited,
+    SilencePreview,
     Silence,
     Settings,
     Oncall,

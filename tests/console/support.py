@@ -69,13 +69,18 @@ NO_ROUTE = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
 
 
 @contextmanager
-def real_alertmanager(config_text: str = NO_ROUTE) -> Iterator[str]:
+def real_alertmanager(
+    config_text: str = NO_ROUTE, *, cluster_port: int = 0, peers: tuple[str, ...] = ()
+) -> Iterator[str]:
     """A real Alertmanager (by default with a do-nothing route), for its alerts and silences
-    APIs."""
+    APIs; with ``peers`` (their cluster addresses) a member of their cluster, gossiping on
+    ``cluster_port``."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "alertmanager.yml"
         config.write_text(config_text)
-        port, cluster = free_port(), free_port()
+        port, cluster = free_port(), cluster_port or free_port()
+        joining = [f"--cluster.advertise-address=127.0.0.1:{cluster}"] if peers else []
+        joining += [f"--cluster.peer={peer}" for peer in peers]
         process = subprocess.Popen(
             [
                 alertmanager_binary(),
@@ -83,6 +88,7 @@ def real_alertmanager(config_text: str = NO_ROUTE) -> Iterator[str]:
                 f"--storage.path={tmp}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--cluster.listen-address=127.0.0.1:{cluster}",
+                *joining,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
