@@ -55,7 +55,6 @@ up: install debs
 # assertion-rewrites every test module from source again (3 s of CPU each, every run), and so
 # does every Python process the tests start.
 test: install debs postgres lint ts-build
-	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n 4 --dist loadscope --no-loadscope-reorder \
 	  --durations=15
 

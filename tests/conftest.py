@@ -194,6 +194,7 @@ _MEDIUM = (
     "tests/e2e/test_up.py",
     "tests/e2e/test_incidents.py",
     "tests/abuse/test_cardinality_attack.py",
+    "tests/clients/test_typescript_suite.py",
     "tests/e2e/",
 )
 _ORDER = (*_LONGEST, *_SHORT, *_MEDIUM)

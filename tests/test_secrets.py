@@ -41,6 +41,7 @@ SECRETS = {
     "APPRISE_URLS_MEDIUM": "json://hooks:json-password-9a4c@hooks.example.org/medium",
     "APPRISE_URLS_LOW": "gotify://gotify.example.org/gotify-token-3c8b",
     "WEBPUSH_VAPID_PRIVATE_KEY": "r9wtVmOV6Wda5vKHRxGH05CPjAbIqRDRTqtmKr2AvDE",
+    "OIDC_CLIENT_SECRET": "oidc-client-secret-8d2f6a",
 }
 CHANNELS = {
     "SLACK_CHANNEL": "C0ALERTS1",
@@ -52,6 +53,9 @@ CHANNELS = {
     "TWILIO_PHONE_NUMBER": "+15550000000",
     "ALERT_SMS_RECIPIENTS": "+15550000001",
     "WEBPUSH_SUBJECT": "mailto:oncall@example.org",
+    "OIDC_ISSUER": "https://id.example.org",
+    "OIDC_CLIENT_ID": "passiton-console",
+    "OIDC_ROLE_MAP": "engineers=responder",
 }
 # What must never be printed: the values, and the password part of the URLs.
 NEVER_SHOWN = (
