@@ -30,6 +30,7 @@ from bridge.oncall.config import OncallConfig
 from bridge.oncall.escalator import Escalator
 from bridge.oncall.incident_actions import StoredIncidentActions
 from bridge.oncall.links import AckLinks
+from bridge.oncall.timers import IncidentTimers
 from bridge.public.app import create_public_app
 from bridge.public.context import InboundRequests, PublicContext
 from bridge.public.slack import SlackInteractionsConfig, slack_interactions
@@ -137,19 +138,25 @@ class Bridge:
             else None
         )
         self.links = self.tokens if config.public_url else None
-        self.escalator = (
-            Escalator(
-                self.storage,
-                oncall,
-                notifiers,
-                self.metrics,
-                clock,
-                links=self.links,
-                push_tokens=self.tokens,
-                on_enqueued=self.delivery.wake,
-            )
-            if oncall is not None
-            else None
+        # the escalator also sweeps the incidents' timers (acknowledgements that end, snoozes),
+        # so it runs without an on-call file too
+        self.timers = IncidentTimers(
+            self.storage,
+            self.metrics,
+            clock,
+            mirror_channels=mirror_channels(notifiers),
+            on_enqueued=self.delivery.wake,
+        )
+        self.escalator: Escalator | None = Escalator(
+            self.storage,
+            oncall,
+            notifiers,
+            self.metrics,
+            clock,
+            links=self.links,
+            push_tokens=self.tokens,
+            on_enqueued=self.delivery.wake,
+            timers=self.timers,
         )
         self.actions = StoredIncidentActions(
             self.storage,

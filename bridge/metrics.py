@@ -85,7 +85,8 @@ class BridgeMetrics:
         self.suppressed = Counter(
             "passiton_bridge_suppressed",
             "Notifications held back, by reason "
-            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel).",
+            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel, incident,"
+            " acknowledged, snoozed).",
             ["reason"],
             registry=r,
         )
@@ -126,8 +127,8 @@ class BridgeMetrics:
         )
         self.escalation_events = Counter(
             "passiton_bridge_escalation_events",
-            "Escalation steps sent and acknowledgements that expired (step,"
-            " acknowledgement_expired).",
+            "Escalation steps sent, acknowledgements that expired, snoozes that ended and steps"
+            " held by a snooze (step, acknowledgement_expired, snooze_ended, held_by_snooze).",
             ["event"],
             registry=r,
         )
@@ -164,7 +165,7 @@ class BridgeMetrics:
             self.webpush_sends.labels(outcome=outcome)
         for via in ("sms", "voice", "email", "slack", "apprise", "push"):
             self.escalation_pages.labels(via=via)
-        for event in ("step", "acknowledgement_expired"):
+        for event in ("step", "acknowledgement_expired", "snooze_ended", "held_by_snooze"):
             self.escalation_events.labels(event=event)
         self.event_loop_lag = Histogram(
             "passiton_event_loop_lag_seconds",

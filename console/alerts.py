@@ -11,11 +11,14 @@ from bridge.storage import ALERT_TABLES
 from bridge.storage.console import (
     Acknowledgement,
     AlertRow,
+    AuditEntry,
     DeliveryRow,
 )
 from bridge.storage.reconcile import RESOLVED_SILENCED, Suppression
 from console.alertmanagers import AlertmanagerError
 from console.common import (
+    ACK_CHOICES,
+    ACK_LABELS,
     ATTEMPT_LABELS,
     BIGINT_MAX,
     PREFIX,
@@ -33,6 +36,7 @@ from console.common import (
     render,
     require,
 )
+from console.not_delivered import explain
 from console.silence_forms import DROPPED_BY_DEFAULT
 from console.silence_matchers import MatcherProblem, SilenceMatcher, check
 from console.silences import alertmanagers
@@ -76,9 +80,18 @@ def suppression_items(found: Suppression | None, *, resolved: bool) -> list[tupl
 
 async def decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
     deliveries = await console.store.deliveries([a.fingerprint for a in alerts])
-    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    acks = await live_acknowledgements(console, [a.instance for a in alerts])
     per_alert = {(a.table, a.id): _delivery_summary(a, deliveries) for a in alerts}
     return per_alert, acks
+
+
+async def live_acknowledgements(
+    console: Console, instances: list[tuple[str, datetime]]
+) -> dict[tuple[str, datetime], Acknowledgement]:
+    """The acknowledgements of these instances that have not ended."""
+    found = await console.store.acknowledgements(instances)
+    now = console.now()
+    return {k: a for k, a in found.items() if a.live(now)}
 
 
 # -- one alert ------------------------------------------------------------------------------
@@ -115,7 +128,7 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         for d in await console.store.deliveries([alert.fingerprint])
         if d.carries(alert.fingerprint, alert.starts_at)
     ]
-    acks = await console.store.acknowledgements([alert.instance])
+    acks = await live_acknowledgements(console, [alert.instance])
     audit = await console.store.audit_for(alert.fingerprint, alert.starts_at)
     timeline: list[tuple[datetime, str, str, str]] = [
         (alert.starts_at, "fired", f"{alert.severity} — {alert.summary}", ""),
@@ -130,8 +143,7 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         what = f"{channel_of[attempt.delivery_id]}, attempt {attempt.attempt}"
         timeline.append((attempt.at, label, what, attempt.error or ""))
     for entry in audit:
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
-        timeline.append((entry.at, entry.action, f"by {entry.username}", detail))
+        timeline.append(audit_line(entry, f"by {entry.username}"))
     found = (await console.store.suppressions([alert.instance])).get(alert.instance)
     muted = suppression_items(found, resolved=alert.status == "resolved")
     if alert.status == "resolved" and alert.ends_at is not None:
@@ -143,6 +155,9 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
     incident = None
     if alert.incident_id is not None:
         incident = await console.store.incident(alert.incident_id, user.organizations)
+    skips = await console.store.skips(alert.fingerprint, alert.starts_at)
+    prefs = await console.store.preference(alert.organization_id) if alert.organization_id else None
+    channels = explain(alert, deliveries, skips, muted, prefs, _stamp)
     return render(
         request,
         "alert.html",
@@ -156,19 +171,35 @@ async def alert_page(request: web.Request) -> web.StreamResponse:
         graph=alert.generator_url,
         notice=request.query.get("notice", ""),
         muted=muted,
+        channels=channels,
+        ack_choices={k: v for k, v in ACK_LABELS.items() if k != "policy"},
         reconcile=await console.store.reconcile_status(),
     )
+
+
+def audit_line(entry: AuditEntry, who: str) -> tuple[datetime, str, str, str]:
+    """An audit entry on a timeline: a note shows its text, other actions their details."""
+    if entry.action == "note":
+        return (entry.at, "note", str(entry.detail.get("text", "")), who)
+    detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v != "")
+    return (entry.at, entry.action, who, detail)
 
 
 @require("responder")
 async def acknowledge(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     alert = await _alert_or_404(request)
-    note = (await _form(request)).get("note", "").strip()[:500]
+    form = await _form(request)
+    note = form.get("note", "").strip()[:500]
     user = _visitor(request).user
     assert user is not None
+    chosen = form.get("for", "resolved") or "resolved"
+    if chosen not in ACK_CHOICES or chosen == "policy":
+        choices = ", ".join(c for c in ACK_CHOICES if c != "policy")
+        return _problem(request, 400, f"for must be one of {choices}")
     if alert.status != "firing":
         return _problem(request, 409, "This alert has resolved; there is nothing to acknowledge.")
+    length = ACK_CHOICES[chosen]
     ack = Acknowledgement(
         alert.fingerprint,
         alert.starts_at,
@@ -177,8 +208,10 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
         user.username,
         note,
         console.now(),
+        console.now() + length if isinstance(length, timedelta) else None,
     )
-    done = await console.store.acknowledge(ack, _audit(request, "acknowledged", alert, note=note))
+    entry = _audit(request, "acknowledged", alert, note=note, until=chosen)
+    done = await console.store.acknowledge(ack, entry)
     back = f"{PREFIX}/alerts/{alert.table}/{alert.id}"
     if (await _form(request)).get("from") == "now":
         back = f"{PREFIX}/"

@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,6 +55,27 @@ PREFIX = "/console"
 TOKEN_PATHS = frozenset({f"{PREFIX}/push/acknowledge"})
 PAGE_SIZE = 100
 CSV_MAX_ROWS = 1_000_000
+# how long an acknowledgement lasts ("policy": the escalation policy's ack_timeout, if any)
+ACK_CHOICES: dict[str, timedelta | str] = {
+    "policy": "policy",
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "resolved": "resolved",
+}
+ACK_LABELS = {
+    "policy": "as the policy says",
+    "30m": "for 30 minutes",
+    "1h": "for 1 hour",
+    "4h": "for 4 hours",
+    "resolved": "until resolved",
+}
+SNOOZE_CHOICES = {
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
 SILENCE_CHOICES = {"30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400, "7d": 604800}
 SELF_RESOLVE_SECONDS = 600.0
 ATTEMPT_LABELS = {

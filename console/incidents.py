@@ -25,20 +25,30 @@ from bridge.storage.console import (
     EscalationRow,
     IncidentEvent,
 )
-from console.alerts import decorate, suppression_items
+from console.alerts import audit_line, decorate, live_acknowledgements, suppression_items
 from console.common import (
+    ACK_CHOICES,
+    ACK_LABELS,
     ATTEMPT_LABELS,
     PREFIX,
+    SNOOZE_CHOICES,
     _audit,
     _back,
     _console,
-    _forbidden,
     _form,
     _problem,
-    _row_id,
     _visitor,
     render,
     require,
+)
+from console.incident_work import (
+    FormError,
+    acted_on,
+    choice,
+    incident_or_404,
+    outside,
+    until_text,
+    work_line,
 )
 
 RECENTLY = timedelta(hours=1)  # resolved incidents stay on the Now page this long
@@ -123,6 +133,10 @@ async def now_page(request: web.Request) -> web.StreamResponse:
         if alert.incident_id is not None:
             of[alert.incident_id].append(alert)
     views = sorted((_view(i, of[i.id], user, set(muted)) for i in incidents), key=_order)
+    # snoozed incidents are off the page until the snooze ends (or ?snoozed=1 shows them)
+    snoozed = [v for v in views if v.incident.snoozed(console.now())]
+    if request.query.get("snoozed") != "1":
+        views = [v for v in views if not v.incident.snoozed(console.now())]
     groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
     for alert in loose:
         groups[(alert.severity, alert.category)].append(alert)
@@ -136,6 +150,7 @@ async def now_page(request: web.Request) -> web.StreamResponse:
         template,
         notice=request.query.get("notice", ""),
         incidents=views,
+        snoozed=snoozed,
         states=states,
         opened=opened,
         groups=ordered,
@@ -157,7 +172,17 @@ async def now_page(request: web.Request) -> web.StreamResponse:
 # -- one incident ---------------------------------------------------------------------------
 
 # the events that answer a page: shown beside the escalation's steps
-ANSWERS = ("acknowledged", "resolved", "silenced", "acknowledgement_expired", "escalation_stopped")
+ANSWERS = (
+    "acknowledged",
+    "resolved",
+    "silenced",
+    "acknowledgement_expired",
+    "escalation_stopped",
+    "unacknowledged",
+    "snoozed",
+    "unsnoozed",
+    "snooze_ended",
+)
 EVENT_TEXT = {
     "opened": "opened",
     "paged": "paged",
@@ -171,6 +196,13 @@ EVENT_TEXT = {
     "silenced": "silenced",
     "merged": "merged",
     "merged_into": "merged into",
+    "unacknowledged": "unacknowledged",
+    "snoozed": "snoozed",
+    "unsnoozed": "unsnoozed",
+    "snooze_ended": "snooze ended",
+    "assigned": "assigned",
+    "unassigned": "unassigned",
+    "note": "note",
 }
 
 
@@ -199,10 +231,15 @@ def _event_line(event: IncidentEvent) -> tuple[datetime, str, str, str]:
         return (event.at, what, f"by {d.get('by')} via {d.get('via', '?')}{extra}", "")
     if event.kind in ("merged", "merged_into"):
         return (event.at, what, ", ".join(f"#{i}" for i in _ids(d)), "")
+    line = work_line(event, what)
+    if line is not None:
+        return line
     if event.kind == "acknowledged":
         note = f"“{d['note']}”" if d.get("note") else ""
         alerts = d.get("alerts", 0)
         text = f"by {d.get('by', '?')} via {d.get('via', '?')}"
+        if d.get("until"):
+            text += " " + until_text(d["until"])
         return (event.at, what, text + (f", {alerts} alert(s)" if alerts else ""), note)
     return (event.at, what, "", "")
 
@@ -215,33 +252,6 @@ def _ids(detail: dict[str, Any]) -> list[object]:
         if value is not None:
             return [value]
     return []
-
-
-async def _incident_or_404(request: web.Request) -> ConsoleIncident:
-    """The incident of the URL: 404 when there is none, 403 when it touches none of the
-    user's organizations."""
-    ident = _row_id(request.match_info["id"])
-    found = await _console(request).store.incident(ident, None)
-    if found is None:
-        raise web.HTTPNotFound(text="no such incident")
-    if not found.within(_user(request).organizations):
-        raise _forbidden(request, f"Incident #{ident} is outside your organizations.")
-    return found
-
-
-async def _acted_on(request: web.Request, incident: ConsoleIncident) -> ConsoleIncident:
-    """The incident an action on ``incident`` changes: itself, or the one it was merged into,
-    checked against the user's organizations again (403)."""
-    store = _console(request).store
-    ident = await store.surviving_incident(incident.id)
-    if ident is None or ident == incident.id:
-        return incident
-    survivor = await store.incident(ident, None)
-    if survivor is None:
-        raise web.HTTPNotFound(text="no such incident")
-    if not survivor.within(_user(request).organizations):
-        raise _forbidden(request, str(OutsideScope(incident.id, ident)).capitalize() + ".")
-    return survivor
 
 
 async def _timeline(
@@ -267,11 +277,12 @@ async def _timeline(
         for a in alerts
     }
     for entry in await console.store.audit_of(list(names)):
-        if entry.action == "acknowledged" and entry.detail.get("incident") == incident.id:
-            continue
+        if entry.action in ("acknowledged", "unacknowledged") and (
+            entry.detail.get("incident") == incident.id
+        ):
+            continue  # the incident's own line says it
         what = names.get((entry.fingerprint or "", entry.starts_at or incident.opened_at), "")
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v != "")
-        timeline.append((entry.at, entry.action, f"{what} by {entry.username}", detail))
+        timeline.append(audit_line(entry, f"{what} by {entry.username}"))
     instances = set(names)
     deliveries = [
         d
@@ -326,7 +337,7 @@ def escalation_view(
 async def incident_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
+    incident = await incident_or_404(request)
     alerts = await console.store.incident_alerts([incident.id], user.organizations)
     found = await console.store.suppressions([a.instance for a in alerts])
     muted = {
@@ -336,7 +347,7 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     }
     silenced = {i for a in alerts if a.status == "firing" and (i := a.instance) in muted}
     view = _view(incident, alerts, user, silenced)
-    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    acks = await live_acknowledgements(console, [a.instance for a in alerts])
     events = await console.store.incident_events(incident.id)
     acked_by = next((e for e in reversed(events) if e.kind == "acknowledged"), None)
     oncall = console.host.oncall()
@@ -352,6 +363,9 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         acked_by=acked_by,
         escalation=escalation_view(escalation, policy, events),
         can_resolve=console.host.incident_actions() is not None,
+        ack_choices=ACK_LABELS,
+        snooze_choices=SNOOZE_CHOICES,
+        assignable=await _assignable(request, incident) if user.role != "viewer" else [],
         unacked=sum(1 for a in alerts if a.status == "firing" and a.instance not in acks),
         timeline=await _timeline(request, incident, alerts),
         notice=request.query.get("notice", ""),
@@ -359,14 +373,27 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _assignable(request: web.Request, incident: ConsoleIncident) -> list[str]:
+    """The console users who can see the incident (whom it can be assigned to)."""
+    users = await _console(request).store.list_users()
+    orgs = set(incident.organizations)
+    return sorted(
+        u.username for u in users if u.organizations is None or set(u.organizations) & orgs
+    )
+
+
 @require("responder")
 async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
-    asked = await _incident_or_404(request)
-    incident = await _acted_on(request, asked)
+    asked = await incident_or_404(request)
+    incident = await acted_on(request, asked)
     form = await _form(request)
     note = form.get("note", "").strip()[:500]
+    try:
+        ack_for = choice(form, "for", ACK_CHOICES, "policy")
+    except FormError as exc:
+        return _problem(request, 400, str(exc))
     entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
     # the bridge's incident actions, when it has them, set the status, write the timeline,
     # stop the escalation and tell where it was paged; the store acknowledges the alerts
@@ -392,12 +419,13 @@ async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
                 person_id=user.username,
                 via="console",
                 detail=detail,
+                ack_for=ack_for,
                 within=user.organizations,
             )
         except UnknownIncident:
             raise web.HTTPNotFound(text="no such incident") from None
         except OutsideScope as exc:  # merged away meanwhile
-            raise _forbidden(request, str(exc).capitalize() + ".") from None
+            raise outside(request, exc) from None
         changed = result.changed
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{asked.id}"
     if changed or done.alerts:
@@ -415,8 +443,8 @@ async def resolve_incident(request: web.Request) -> web.StreamResponse:
     escalation and mirrors); the audit entry follows when it changed anything."""
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
-    await _acted_on(request, incident)
+    incident = await incident_or_404(request)
+    await acted_on(request, incident)
     form = await _form(request)
     actions = console.host.incident_actions()
     if actions is None:
@@ -432,7 +460,7 @@ async def resolve_incident(request: web.Request) -> web.StreamResponse:
     except UnknownIncident:
         raise web.HTTPNotFound(text="no such incident") from None
     except OutsideScope as exc:  # merged away meanwhile
-        raise _forbidden(request, str(exc).capitalize() + ".") from None
+        raise outside(request, exc) from None
     if result.changed:
         await console.store.audit(_audit(request, "resolved incident", incident=result.incident_id))
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"

@@ -30,6 +30,15 @@ from console.common import (
 )
 from console.history import history_page
 from console.host import ConsoleHost
+from console.incident_work import (
+    assign_incident,
+    note_alert,
+    note_incident,
+    snooze_incident,
+    unacknowledge_alert,
+    unacknowledge_incident,
+    unsnooze_incident,
+)
 from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
 from console.oidc import OidcClient
 from console.oidc_views import oidc_callback, oidc_start
@@ -118,12 +127,19 @@ def create_console_app(
     r.add_get("/incidents/{id}", incident_page)
     r.add_post("/incidents/{id}/acknowledge", acknowledge_incident)
     r.add_post("/incidents/{id}/resolve", resolve_incident)
+    r.add_post("/incidents/{id}/unacknowledge", unacknowledge_incident)
+    r.add_post("/incidents/{id}/snooze", snooze_incident)
+    r.add_post("/incidents/{id}/unsnooze", unsnooze_incident)
+    r.add_post("/incidents/{id}/assign", assign_incident)
+    r.add_post("/incidents/{id}/notes", note_incident)
     r.add_get("/oncall", oncall_page)
     r.add_post("/oncall/overrides", add_override)
     r.add_post("/oncall/overrides/{id}/remove", remove_override)
     r.add_get("/alerts/{table}/{id}", alert_page)
     r.add_post("/alerts/{table}/{id}/acknowledge", acknowledge)
     r.add_post("/alerts/{table}/{id}/silence", silence)
+    r.add_post("/alerts/{table}/{id}/unacknowledge", unacknowledge_alert)
+    r.add_post("/alerts/{table}/{id}/notes", note_alert)
     r.add_post("/deliveries/{id}/retry", retry)
     r.add_get("/silences", silences_page)
     r.add_get("/silences/new", new_silence_page)

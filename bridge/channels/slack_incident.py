@@ -304,7 +304,10 @@ class IncidentThreads:
             if parent is not None and message.notice:
                 text = escape_mrkdwn(message.notice)
                 await self.api.post_message(
-                    parent.channel, message.notice, [_mrkdwn(text)], thread_ts=parent.ts
+                    parent.channel,
+                    message.notice,
+                    [{"type": "section", "text": _mrkdwn(text)}],
+                    thread_ts=parent.ts,
                 )
             return
         if parent is not None:

@@ -110,6 +110,10 @@ class Acknowledgement:
     username: str
     note: str
     created_at: datetime
+    expires_at: datetime | None = None  # None: until the alert resolves
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,29 @@ class ConsoleIncident:
     last_alert_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    ack_expires_at: datetime | None = None  # the acknowledgement's chosen end
+    snoozed_until: datetime | None = None  # off the Now page, its pages held, until then
+    snoozed_by: str | None = None
+    assignee: str | None = None  # a console user's name
+
+    def snoozed(self, now: datetime) -> bool:
+        """Snoozed at ``now`` (a resolved incident is not: it shows as resolved)."""
+        return (
+            self.status != "resolved"
+            and self.snoozed_until is not None
+            and self.snoozed_until > now
+        )
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why an alert event was not sent on a channel ('*': any), as the ingest decided it."""
+
+    status: str  # the event: firing or resolved
+    channel: str
+    reason: str
+    until: datetime | None
+    at: datetime
 
     def within(self, scope: Scope) -> bool:
         """It touches one of the scope's organizations (None: every one)."""
@@ -300,7 +327,14 @@ class ConsoleStore(Protocol):
     ) -> dict[tuple[str, datetime], Acknowledgement]: ...
 
     async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
-        """Store the acknowledgement (False when the instance was acknowledged already)."""
+        """Store the acknowledgement (False when the instance was acknowledged already and it
+        has not ended)."""
+
+    async def unacknowledge(self, fingerprint: str, starts_at: datetime, audit: AuditEntry) -> bool:
+        """Forget the instance's acknowledgement and audit it (False when there was none)."""
+
+    async def skips(self, fingerprint: str, starts_at: datetime) -> list[Skip]:
+        """Why the instance's events were not sent on channels, as decided, oldest first."""
 
     async def audit(self, entry: AuditEntry) -> None: ...
 

@@ -30,7 +30,8 @@ from bridge.storage.types import ALERT_TABLES
 
 _INCIDENT_COLUMNS = (
     "id, title, severity, status, probable_cause, organizations, alert_count, opened_at,"
-    " last_alert_at, acknowledged_at, resolved_at"
+    " last_alert_at, acknowledged_at, resolved_at, ack_expires_at, snoozed_until, snoozed_by,"
+    " assignee"
 )
 # $1: incident ids, $2: the scope's organizations (NULL: every one)
 _ALERTS_SQL = " UNION ALL ".join(
@@ -52,7 +53,7 @@ def _scope(scope: Scope) -> list[str] | None:
 
 
 def _incident(r: Any) -> ConsoleIncident:
-    return ConsoleIncident(*r[:5], list(r[5]), *r[6:11])
+    return ConsoleIncident(*r[:5], list(r[5]), *r[6:15])
 
 
 class IncidentReads:
@@ -145,12 +146,15 @@ class IncidentReads:
             firing = await conn.fetch(_FIRING_SQL, incident_id, _scope(scope))
             acked = await conn.fetch(
                 """
-                INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table,
+                INSERT INTO alert_acknowledgements AS a (fingerprint, starts_at, alert_table,
                     severity, username, note, created_at)
                 SELECT f, s, t, sev, $5, $6, $7
                 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
                     AS u(f, s, t, sev)
-                ON CONFLICT DO NOTHING RETURNING fingerprint, starts_at
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET username = excluded.username,
+                    note = excluded.note, created_at = excluded.created_at, expires_at = NULL
+                    WHERE a.expires_at IS NOT NULL AND a.expires_at <= excluded.created_at
+                RETURNING fingerprint, starts_at
                 """,
                 [r[1] for r in firing],
                 [r[2] for r in firing],

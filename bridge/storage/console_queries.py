@@ -21,6 +21,7 @@ from bridge.storage.console import (
     DeliveryRow,
     HistoryFilter,
     Scope,
+    Skip,
 )
 from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
@@ -158,7 +159,7 @@ class ConsoleQueries(
             rows = await conn.fetch(
                 """
                 SELECT a.fingerprint, a.starts_at, a.alert_table, a.severity, a.username, a.note,
-                       a.created_at
+                       a.created_at, a.expires_at
                 FROM alert_acknowledgements a
                 JOIN unnest($1::text[], $2::timestamptz[]) AS i(f, s)
                   ON a.fingerprint = i.f AND a.starts_at = i.s
@@ -172,9 +173,13 @@ class ConsoleQueries(
         async with self._conn() as conn, conn.transaction():
             status = await conn.execute(
                 """
-                INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table, severity,
-                    username, note, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+                INSERT INTO alert_acknowledgements AS a (fingerprint, starts_at, alert_table,
+                    severity, username, note, created_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET username = excluded.username,
+                    note = excluded.note, created_at = excluded.created_at,
+                    expires_at = excluded.expires_at
+                    WHERE a.expires_at IS NOT NULL AND a.expires_at <= excluded.created_at
                 """,
                 ack.fingerprint,
                 ack.starts_at,
@@ -183,11 +188,34 @@ class ConsoleQueries(
                 ack.username,
                 ack.note,
                 ack.created_at,
+                ack.expires_at,
             )
             if status.endswith(" 0"):
                 return False
             await insert_audit(conn, audit)
         return True
+
+    async def unacknowledge(self, fingerprint: str, starts_at: datetime, audit: AuditEntry) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM alert_acknowledgements WHERE fingerprint = $1 AND starts_at = $2",
+                fingerprint,
+                starts_at,
+            )
+            if status.endswith(" 0"):
+                return False
+            await insert_audit(conn, audit)
+        return True
+
+    async def skips(self, fingerprint: str, starts_at: datetime) -> list[Skip]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT status, channel, reason, until, at FROM alert_skips"
+                " WHERE fingerprint = $1 AND starts_at = $2 ORDER BY at, channel",
+                fingerprint,
+                starts_at,
+            )
+        return [Skip(*r) for r in rows]
 
     async def audit(self, entry: AuditEntry) -> None:
         async with self._conn() as conn:

@@ -188,6 +188,15 @@ async def read_body(request: web.Request, kind: type[S]) -> S:
         raise ApiError(400, "the body is not JSON") from None
 
 
+async def read_optional_body(request: web.Request, kind: type[S]) -> S:
+    """``read_body``, or ``kind()`` (its defaults) when no body was sent."""
+    if request.content_length == 0 or (
+        request.content_length is None and not request.can_read_body
+    ):
+        return kind()
+    return await read_body(request, kind)
+
+
 def row_id(text: str) -> int:
     """An id from the path; anything that cannot be one is a 404 (never a 500)."""
     if not text.isascii() or not text.isdigit() or not 0 < int(text) <= BIGINT_MAX:

@@ -9,9 +9,11 @@ within the token's organizations too."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
-from bridge.oncall.actions import Action, OutsideScope, UnknownIncident
+from bridge.oncall.actions import AckFor, Action, OutsideScope, UnknownIncident
 from bridge.storage.console import AlertRow, AuditEntry, ConsoleIncident, Cursor, HistoryFilter
 from bridge.storage.console_api import IncidentFilter
 from bridge.storage.types import ALERT_TABLES
@@ -22,9 +24,11 @@ from console.api.common import (
     choice,
     limit_of,
     organization_filter,
+    read_optional_body,
     row_id,
 )
 from console.api.schema import (
+    Acknowledge,
     ActionDone,
     Alert,
     AlertPage,
@@ -54,6 +58,9 @@ def incident_body(incident: ConsoleIncident, who: Principal) -> Incident:
         last_alert_at=incident.last_alert_at,
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at,
+        ack_expires_at=incident.ack_expires_at,
+        snoozed_until=incident.snoozed_until,
+        assignee=incident.assignee,
     )
 
 
@@ -109,6 +116,11 @@ async def _incident(request: web.Request, who: Principal) -> ConsoleIncident:
     return found
 
 
+def outside(refusal: OutsideScope) -> ApiError:
+    """The 403 of an action whose incident (after merges) is outside the token's scope."""
+    return ApiError(403, str(refusal).replace("outside your organizations", OUTSIDE))
+
+
 async def _acted_on(
     request: web.Request, who: Principal, incident: ConsoleIncident
 ) -> ConsoleIncident:
@@ -150,7 +162,15 @@ async def _act(request: web.Request, who: Principal, action: Action) -> web.Stre
         detail={"incident": incident.id, "via": "api", "token": who.token_name},
     )
     actions = state.host.incident_actions()
+    ack_for: AckFor = "policy"
     if action == "acknowledge":
+        body = await read_optional_body(request, Acknowledge)
+        if body.until_resolved and body.expires_in_seconds is not None:
+            raise ApiError(400, "expires_in_seconds or until_resolved, not both")
+        if body.expires_in_seconds is not None:
+            ack_for = timedelta(seconds=body.expires_in_seconds)
+        elif body.until_resolved:
+            ack_for = "resolved"
         # the incident's firing alerts within the token's organizations are acknowledged by
         # the store; the bridge's actions (when it has them) do the status and the escalation
         done = await state.store.acknowledge_incident(
@@ -169,12 +189,17 @@ async def _act(request: web.Request, who: Principal, action: Action) -> web.Stre
     assert actions is not None
     try:
         result = await actions.act(
-            incident.id, action, person_id=who.username, via="api", within=who.organizations
+            incident.id,
+            action,
+            person_id=who.username,
+            via="api",
+            ack_for=ack_for,
+            within=who.organizations,
         )
     except UnknownIncident:
         raise ApiError(404, "no such incident") from None
     except OutsideScope as exc:  # merged away meanwhile
-        raise ApiError(403, str(exc).replace("outside your organizations", OUTSIDE)) from None
+        raise outside(exc) from None
     return answer(ActionDone(result.incident_id, action, result.changed, result.status))
 
 

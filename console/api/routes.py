@@ -14,9 +14,18 @@ import httpx
 import msgspec
 from aiohttp import web
 
+from console.api import incident_work as work
 from console.api import incidents, settings, silences
 from console.api.common import API, MAX_LIMIT, Api, Handler, answer, api_middleware, guarded
-from console.api.schema import RESPONSES, NewSilence, SilencePreviewRequest
+from console.api.schema import (
+    RESPONSES,
+    Acknowledge,
+    Assign,
+    NewSilence,
+    Note,
+    SilencePreviewRequest,
+    Snooze,
+)
 from console.forms import ORGANIZATION
 from console.host import ConsoleHost
 from passiton_common.proxies import ClientAddress, parse_networks
@@ -42,6 +51,7 @@ class Route:
     status: int = 200
     query: tuple[Param, ...] = ()
     body: type[msgspec.Struct] | None = None
+    body_required: bool = True
 
 
 def _enum(*values: str) -> dict[str, Any]:
@@ -79,7 +89,29 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST", "/incidents/{id}/acknowledge", incidents.acknowledge_incident, "responder",
-        "Acknowledge the incident (and its firing alerts)", "ActionDone",
+        "Acknowledge the incident (and its firing alerts), for a time or until resolved",
+        "ActionDone", body=Acknowledge, body_required=False,
+    ),
+    Route(
+        "POST", "/incidents/{id}/unacknowledge", work.unacknowledge_incident, "responder",
+        "Back to firing; the escalation starts again from step 1", "ActionDone",
+    ),
+    Route(
+        "POST", "/incidents/{id}/snooze", work.snooze_incident, "responder",
+        "Snooze: off the Now page, pages and steps held, not acknowledged", "ActionDone",
+        body=Snooze,
+    ),
+    Route(
+        "POST", "/incidents/{id}/unsnooze", work.unsnooze_incident, "responder",
+        "End the snooze now", "ActionDone",
+    ),
+    Route(
+        "POST", "/incidents/{id}/assign", work.assign_incident, "responder",
+        "Assign to a console user who can see it (\"\": nobody)", "ActionDone", body=Assign,
+    ),
+    Route(
+        "POST", "/incidents/{id}/notes", work.note_incident, "responder",
+        "A note on the incident's timeline", "ActionDone", body=Note,
     ),
     Route(
         "POST", "/incidents/{id}/resolve", incidents.resolve_incident, "responder",
@@ -189,7 +221,10 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": responses,
     }
     if route.body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(route.body.__name__)}
+        operation["requestBody"] = {
+            "required": route.body_required,
+            "content": _json(route.body.__name__),
+        }
     return operation
 
 

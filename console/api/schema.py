@@ -32,6 +32,9 @@ class Incident(msgspec.Struct):
     last_alert_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    ack_expires_at: datetime | None = None  # an acknowledgement's chosen end
+    snoozed_until: datetime | None = None  # snoozed: off the Now page, pages held, till then
+    assignee: str | None = None  # a console user's name
 
 
 class IncidentPage(msgspec.Struct):
@@ -78,6 +81,33 @@ class ActionDone(msgspec.Struct):
     action: str
     changed: bool  # False: it already was in that state
     status: str
+
+
+class Acknowledge(msgspec.Struct, forbid_unknown_fields=True):
+    """How long the acknowledgement lasts: ``expires_in_seconds`` (then it fires and escalates
+    again), or ``until_resolved``; neither: as the escalation policy says (no body needed)."""
+
+    expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=MAX_SILENCE_SECONDS)] | None = None
+    until_resolved: bool = False
+
+
+class Snooze(msgspec.Struct, forbid_unknown_fields=True):
+    """Off the Now page, its pages and escalation steps held, for this long (not acknowledged;
+    unlike a silence, Alertmanager still sends its alerts)."""
+
+    duration_seconds: Annotated[int, msgspec.Meta(ge=60, le=MAX_SILENCE_SECONDS)]
+
+
+class Assign(msgspec.Struct, forbid_unknown_fields=True):
+    """To a console user who can see the incident; "" for nobody."""
+
+    assignee: Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class Note(msgspec.Struct, forbid_unknown_fields=True):
+    """Free text on the incident's timeline (no NUL)."""
+
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
 
 class Matcher(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,7 +22,9 @@ from bridge.channels.slack_incident import (
     IncidentThreads,
 )
 from bridge.channels.slack_webapi import SlackWebApi, is_slack_url
+from bridge.oncall.incident_actions import action_message
 from bridge.storage import Storage
+from bridge.storage.escalations import IncidentState
 from bridge.storage.slack_messages import SlackMessages
 from tests.bridge.channel_support import make_alert, make_message
 from tests.bridge.support import T0, Clock, wait_until
@@ -468,3 +470,22 @@ def test_is_slack_url():
     assert not is_slack_url("https://hooks.slack.com.evil.example/x")
     assert not is_slack_url("https://evilslack.com/x")
     assert not is_slack_url("https://127.0.0.1/x")
+
+
+async def test_an_unacknowledgement_brings_the_acknowledge_button_back(fake_slack, http, storage):
+    # what StoredIncidentActions mirrors to Slack (issue 21): the parent shows the incident
+    # firing again, with its Acknowledge button, and the thread says who and how
+    await open_incident(storage)
+    slack = slack_for(fake_slack, http, storage)
+    await slack.notify(page())
+    await set_incident(storage, status="acknowledged")
+    state = IncidentState(7, "acknowledged", "T", "high", ["PaymentFailureRateHigh"], {})
+    await slack.notify(action_message(state, "acknowledge", "alice", "console"))
+    [parent] = fake_slack.parents()
+    actions = [b["action_id"] for b in block(parent.payload, ACTIONS_BLOCK)["elements"]]
+    assert actions == ["incident_resolve", "incident_silence"]
+    await set_incident(storage, status="firing")
+    await slack.notify(action_message(state, "unacknowledge", "bob", "console"))
+    actions = [b["action_id"] for b in block(parent.payload, ACTIONS_BLOCK)["elements"]]
+    assert actions == ["incident_acknowledge", "incident_resolve", "incident_silence"]
+    assert parent.replies[-1].payload["text"] == "Unacknowledged by bob (console)."
