@@ -230,6 +230,10 @@ class ConsoleIncident:
             and self.snoozed_until > now
         )
 
+    def within(self, scope: Scope) -> bool:
+        """It touches one of the scope's organizations (None: every one)."""
+        return scope is None or any(o in scope for o in self.organizations)
+
 
 @dataclass(frozen=True)
 class Skip:
@@ -240,10 +244,6 @@ class Skip:
     reason: str
     until: datetime | None
     at: datetime
-
-    def within(self, scope: Scope) -> bool:
-        """It touches one of the scope's organizations (None: every one)."""
-        return scope is None or any(o in scope for o in self.organizations)
 
 
 @dataclass(frozen=True)
