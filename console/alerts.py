@@ -78,9 +78,14 @@ def suppression_items(found: Suppression | None, *, resolved: bool) -> list[tupl
     return items
 
 
-async def decorate(console: Console, alerts: list[AlertRow]) -> tuple[dict, dict]:
+async def decorate(
+    console: Console, alerts: list[AlertRow], acks: dict | None = None
+) -> tuple[dict, dict]:
+    """Each alert's deliveries (latest per channel) and the acknowledgements (read unless
+    given)."""
     deliveries = await console.store.deliveries([a.fingerprint for a in alerts])
-    acks = await live_acknowledgements(console, [a.instance for a in alerts])
+    if acks is None:
+        acks = await live_acknowledgements(console, [a.instance for a in alerts])
     per_alert = {(a.table, a.id): _delivery_summary(a, deliveries) for a in alerts}
     return per_alert, acks
 
@@ -185,20 +190,14 @@ def audit_line(entry: AuditEntry, who: str) -> tuple[datetime, str, str, str]:
     return (entry.at, entry.action, who, detail)
 
 
-@require("responder")
-async def acknowledge(request: web.Request) -> web.StreamResponse:
+async def acknowledge_as_user(
+    request: web.Request, alert: AlertRow, note: str, chosen: str = "resolved"
+) -> bool:
+    """Acknowledge a firing alert as the user for ``chosen`` (an ``ACK_CHOICES`` key but
+    policy), audited; False if it was already."""
     console = _console(request)
-    alert = await _alert_or_404(request)
-    form = await _form(request)
-    note = form.get("note", "").strip()[:500]
     user = _visitor(request).user
     assert user is not None
-    chosen = form.get("for", "resolved") or "resolved"
-    if chosen not in ACK_CHOICES or chosen == "policy":
-        choices = ", ".join(c for c in ACK_CHOICES if c != "policy")
-        return _problem(request, 400, f"for must be one of {choices}")
-    if alert.status != "firing":
-        return _problem(request, 409, "This alert has resolved; there is nothing to acknowledge.")
     length = ACK_CHOICES[chosen]
     ack = Acknowledgement(
         alert.fingerprint,
@@ -211,31 +210,46 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
         console.now() + length if isinstance(length, timedelta) else None,
     )
     entry = _audit(request, "acknowledged", alert, note=note, until=chosen)
-    done = await console.store.acknowledge(ack, entry)
+    return await console.store.acknowledge(ack, entry)
+
+
+@require("responder")
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    alert = await _alert_or_404(request)
+    form = await _form(request)
+    note = form.get("note", "").strip()[:500]
+    chosen = form.get("for", "resolved") or "resolved"
+    if chosen not in ACK_CHOICES or chosen == "policy":
+        choices = ", ".join(c for c in ACK_CHOICES if c != "policy")
+        return _problem(request, 400, f"for must be one of {choices}")
+    if alert.status != "firing":
+        return _problem(request, 409, "This alert has resolved; there is nothing to acknowledge.")
+    done = await acknowledge_as_user(request, alert, note, chosen)
     back = f"{PREFIX}/alerts/{alert.table}/{alert.id}"
-    if (await _form(request)).get("from") == "now":
+    if form.get("from") == "now":
         back = f"{PREFIX}/"
     raise _back(back, "acknowledged" if done else "already acknowledged")
 
 
-@require("responder")
-async def silence(request: web.Request) -> web.StreamResponse:
+class SilenceRefused(Exception):
+    """The silence was not made: its labels cannot be a silence (400) or Alertmanager refused
+    it (502)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def silence_as_user(request: web.Request, alert: AlertRow, choice: str, comment: str) -> str:
+    """A silence of the alert's labels but severity and widget_id (the silence form's
+    defaults) for ``choice`` (a ``SILENCE_CHOICES`` key) in every Alertmanager, audited; its
+    id. Raises ``SilenceRefused``."""
     console = _console(request)
-    alert = await _alert_or_404(request)
-    form = await _form(request)
-    choice = form.get("duration", "")
-    if choice not in SILENCE_CHOICES:
-        return _problem(request, 400, f"duration must be one of {', '.join(SILENCE_CHOICES)}")
     user = _visitor(request).user
     assert user is not None
-    assert console.http is not None
     # Alertmanager keeps wall-clock time, whatever clock the bridge was given.
     now = datetime.now(UTC)
-    comment = (
-        form.get("comment", "").strip()[:500] or f"silenced from the console by {user.username}"
-    )
-    # the alert's labels but severity and widget_id (the silence form's defaults), in every
-    # Alertmanager
+    comment = comment.strip()[:500] or f"silenced from the console by {user.username}"
     try:
         matchers = [
             SilenceMatcher.checked(name, value)
@@ -244,7 +258,7 @@ async def silence(request: web.Request) -> web.StreamResponse:
         ]
         check(matchers)
     except MatcherProblem as exc:
-        return _problem(request, 400, f"{exc}; use the silence form")
+        raise SilenceRefused(400, f"{exc}; use the silence form") from None
     body = {
         "matchers": [m.to_alertmanager() for m in matchers],
         "startsAt": now.isoformat(),
@@ -255,10 +269,24 @@ async def silence(request: web.Request) -> web.StreamResponse:
     try:
         silence_id = (await alertmanagers(console).create(body)).id
     except AlertmanagerError as exc:
-        return _problem(request, 502, str(exc))
+        raise SilenceRefused(502, str(exc)) from None
     await console.store.audit(
         _audit(request, "silenced", alert, duration=choice, silence_id=silence_id, comment=comment)
     )
+    return silence_id
+
+
+@require("responder")
+async def silence(request: web.Request) -> web.StreamResponse:
+    alert = await _alert_or_404(request)
+    form = await _form(request)
+    choice = form.get("duration", "")
+    if choice not in SILENCE_CHOICES:
+        return _problem(request, 400, f"duration must be one of {', '.join(SILENCE_CHOICES)}")
+    try:
+        await silence_as_user(request, alert, choice, form.get("comment", ""))
+    except SilenceRefused as exc:
+        return _problem(request, exc.status, str(exc))
     raise _back(f"{PREFIX}/alerts/{alert.table}/{alert.id}", f"silenced for {choice}")
 
 

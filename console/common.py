@@ -125,6 +125,8 @@ class Console:
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
             autoescape=True,
+            # the packaged templates do not change while serving: no stat() per include
+            auto_reload=False,
             trim_blocks=True,
             lstrip_blocks=True,
         )

@@ -1,5 +1,5 @@
-"""The Now page (incidents, each expandable to its alerts; alerts of no incident below them),
-one incident's page, and acknowledging an incident (with its firing alerts).
+"""One incident's page, acknowledging and resolving an incident (with its firing alerts), and
+what the Now page (``now.py``) shows of an incident (``IncidentView``).
 
 A user limited to some organizations sees only incidents touching them and, within those,
 only their organizations' alerts (``ConsoleUser.organizations``, the store's scope); another
@@ -9,7 +9,7 @@ organization's incident is a 403. An action on an incident merged into another a
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,9 +23,10 @@ from bridge.storage.console import (
     ConsoleIncident,
     ConsoleUser,
     EscalationRow,
+    IncidentAck,
     IncidentEvent,
 )
-from console.alerts import audit_line, decorate, live_acknowledgements, suppression_items
+from console.alerts import audit_line, live_acknowledgements, suppression_items
 from console.common import (
     ACK_CHOICES,
     ACK_LABELS,
@@ -53,8 +54,6 @@ from console.incident_work import (
 
 RECENTLY = timedelta(hours=1)  # resolved incidents stay on the Now page this long
 STATES = ("firing", "acknowledged", "silenced", "resolved")  # the Now page's order
-MAX_INCIDENTS = 200
-MAX_ALERTS = 500
 
 
 @dataclass(frozen=True)
@@ -105,67 +104,6 @@ def _order(view: IncidentView) -> tuple[int, int, float]:
         STATES.index(view.state),
         -SEVERITY_RANK.get(view.incident.severity, 0),
         -view.incident.last_alert_at.timestamp(),
-    )
-
-
-async def now_page(request: web.Request) -> web.StreamResponse:
-    console = _console(request)
-    user = _user(request)
-    scope = user.organizations
-    incidents = await console.store.incidents(console.now() - RECENTLY, scope, MAX_INCIDENTS)
-    members = await console.store.incident_alerts([i.id for i in incidents], scope)
-    loose = [
-        a
-        for a in await console.store.firing(MAX_ALERTS)
-        if a.incident_id is None and user.sees(a.organization_id)
-    ]
-    alerts = members + loose
-    delivered, acks = await decorate(console, alerts)
-    found = await console.store.suppressions([a.instance for a in alerts])
-    muted = {
-        a.instance: items
-        for a in alerts
-        if a.status == "firing"
-        and (items := suppression_items(found.get(a.instance), resolved=False))
-    }
-    of: dict[int, list[AlertRow]] = defaultdict(list)
-    for alert in members:
-        if alert.incident_id is not None:
-            of[alert.incident_id].append(alert)
-    views = sorted((_view(i, of[i.id], user, set(muted)) for i in incidents), key=_order)
-    # snoozed incidents are off the page until the snooze ends (or ?snoozed=1 shows them)
-    snoozed = [v for v in views if v.incident.snoozed(console.now())]
-    if request.query.get("snoozed") != "1":
-        views = [v for v in views if not v.incident.snoozed(console.now())]
-    groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
-    for alert in loose:
-        groups[(alert.severity, alert.category)].append(alert)
-    ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
-    states = {s: sum(1 for v in views if v.state == s) for s in STATES}
-    firing_alerts = [a for a in alerts if a.status == "firing"]
-    opened = {int(x) for x in request.query.getall("open", []) if x.isascii() and x.isdigit()}
-    template = "now_live.html" if request.query.get("fragment") == "1" else "now.html"
-    return render(
-        request,
-        template,
-        notice=request.query.get("notice", ""),
-        incidents=views,
-        snoozed=snoozed,
-        states=states,
-        opened=opened,
-        groups=ordered,
-        delivered=delivered,
-        acks=acks,
-        total=len(firing_alerts),
-        acked=sum(1 for a in firing_alerts if a.instance in acks),
-        muted=muted,
-        silenced=len(muted),
-        reconcile=await console.store.reconcile_status(),
-        reconciled=[
-            r
-            for r in await console.store.recently_reconciled(console.now() - RECENTLY, 20)
-            if user.sees(r.organization_id)
-        ],
     )
 
 
@@ -382,53 +320,62 @@ async def _assignable(request: web.Request, incident: ConsoleIncident) -> list[s
     )
 
 
-@require("responder")
-async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
+async def acknowledge_as_user(
+    request: web.Request, incident: ConsoleIncident, note: str, ack_for: str = "policy"
+) -> IncidentAck | None:
+    """Acknowledge the incident and its firing alerts within the user's organizations (the
+    store), and, when the host has the bridge's incident actions, through them (status,
+    timeline, escalation for ``ack_for``, mirrors): what every console acknowledgement of an
+    incident goes through, one or in bulk. None when it is gone; ``status`` resolved: nothing
+    done."""
     console = _console(request)
     user = _user(request)
+    entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
+    actions = console.host.incident_actions()
+    done = await console.store.acknowledge_incident(
+        incident.id, user.organizations, note, entry, set_status=actions is None
+    )
+    if done is None or done.status == "resolved" or actions is None:
+        return done
+    try:
+        detail: dict[str, object] = {"note": note} if note else {}
+        if done.alerts:
+            detail["alerts"] = done.alerts
+        result = await actions.act(
+            incident.id,
+            "acknowledge",
+            person_id=user.username,
+            via="console",
+            detail=detail,
+            ack_for=ack_for,
+            within=user.organizations,
+        )
+    except UnknownIncident:
+        return None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(request, exc) from None
+    return replace(done, changed=result.changed)
+
+
+@require("responder")
+async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
     asked = await incident_or_404(request)
-    incident = await acted_on(request, asked)
+    incident = await acted_on(request, asked)  # the one it was merged into, if it was
     form = await _form(request)
     note = form.get("note", "").strip()[:500]
     try:
         ack_for = choice(form, "for", ACK_CHOICES, "policy")
     except FormError as exc:
         return _problem(request, 400, str(exc))
-    entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
-    # the bridge's incident actions, when it has them, set the status, write the timeline,
-    # stop the escalation and tell where it was paged; the store acknowledges the alerts
-    actions = console.host.incident_actions()
-    done = await console.store.acknowledge_incident(
-        incident.id, user.organizations, note, entry, set_status=actions is None
-    )
+    done = await acknowledge_as_user(request, incident, note, ack_for)
     if done is None:
         raise web.HTTPNotFound(text="no such incident")
     if done.status == "resolved":
         return _problem(
             request, 409, "This incident has resolved; there is nothing to acknowledge."
         )
-    changed = done.changed
-    if actions is not None:
-        try:
-            detail: dict[str, object] = {"note": note} if note else {}
-            if done.alerts:
-                detail["alerts"] = done.alerts
-            result = await actions.act(
-                incident.id,
-                "acknowledge",
-                person_id=user.username,
-                via="console",
-                detail=detail,
-                ack_for=ack_for,
-                within=user.organizations,
-            )
-        except UnknownIncident:
-            raise web.HTTPNotFound(text="no such incident") from None
-        except OutsideScope as exc:  # merged away meanwhile
-            raise outside(request, exc) from None
-        changed = result.changed
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{asked.id}"
-    if changed or done.alerts:
+    if done.changed or done.alerts:
         notice = f"incident #{incident.id} acknowledged"
         if done.alerts:
             notice += f" with {done.alerts} alert{'s' * (done.alerts > 1)}"

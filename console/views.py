@@ -21,6 +21,7 @@ from console.auth import (
     Sessions,
     console_secret,
 )
+from console.bulk import bulk_action
 from console.common import (
     CONSOLE,
     PREFIX,
@@ -39,7 +40,8 @@ from console.incident_work import (
     unacknowledge_incident,
     unsnooze_incident,
 )
-from console.incidents import acknowledge_incident, incident_page, now_page, resolve_incident
+from console.incidents import acknowledge_incident, incident_page, resolve_incident
+from console.now import delete_view, now_page, save_view
 from console.oidc import OidcClient
 from console.oidc_views import oidc_callback, oidc_start
 from console.oncall import add_override, oncall_page, remove_override
@@ -122,6 +124,9 @@ def create_console_app(
     r.add_get("/login", login_page)
     r.add_post("/login", login)
     r.add_post("/logout", logout)
+    r.add_post("/bulk", bulk_action)
+    r.add_post("/views", save_view)
+    r.add_post("/views/{id}/delete", delete_view)
     r.add_get("/oidc/start", oidc_start)
     r.add_get("/oidc/callback", oidc_callback)
     r.add_get("/incidents/{id}", incident_page)

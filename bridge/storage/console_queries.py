@@ -25,6 +25,7 @@ from bridge.storage.console import (
 )
 from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
+from bridge.storage.console_now import NowReads
 from bridge.storage.console_oidc import USER_COLUMNS, OidcReads, user_row
 from bridge.storage.console_oncall import OncallReads
 from bridge.storage.console_review import ReviewReads
@@ -41,7 +42,14 @@ from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 
 class ConsoleQueries(
-    ApiReads, IncidentReads, OidcReads, OncallReads, ReconcileReads, ReviewReads, ConsoleStore
+    ApiReads,
+    IncidentReads,
+    NowReads,
+    OidcReads,
+    OncallReads,
+    ReconcileReads,
+    ReviewReads,
+    ConsoleStore,
 ):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]

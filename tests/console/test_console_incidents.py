@@ -61,7 +61,7 @@ async def test_now_page_lists_incidents_with_their_alerts_and_the_alerts_of_none
     assert "DatabaseErrorsHigh and 3 related alerts across 3 organizations" in block
     assert '<td class="cause">DatabaseErrorsHigh</td>' in block
     for org in ORGS:
-        assert f'<span class="org">{org}</span>' in block
+        assert f'title="only {org}">{org}</a>' in block
     assert '<span class="chip state firing">firing</span>' in block
     assert 'title="opened 2026-03-01 09:00:00 UTC">30s</td>' in block  # the test's clock
     assert ">4/4</td>" in block
@@ -74,6 +74,9 @@ async def test_now_page_lists_incidents_with_their_alerts_and_the_alerts_of_none
     opened = incident_block(await text(console, f"/console/?open={big}"), big)
     assert 'state-firing open"' in opened
     assert 'aria-expanded="true"' in opened
+    for fp in ("pay0", "pay1", "pay2", "db1"):
+        assert f'data-href="{await alert_path(console, fp)}"' in opened
+    assert opened.count('<tr class="member') == 4
     # the alert stored before incidents still shows, on its own
     loose = html[html.index("without an incident") :]
     assert "LegacyAlert" in loose
@@ -276,9 +279,9 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     storage = console.bridge.storage
     await storage.console().upsert_user("alice", PASSWORD_HASH, "responder", T0, ("org-a",))
     token = await login(console, "alice")
-    html = await text(console, "/console/")
+    html = await text(console, f"/console/?open={big}")
     block = incident_block(html, big)
-    assert '<span class="org">org-a</span>' in block
+    assert 'title="only org-a">org-a</a>' in block
     assert "org-b" not in block
     assert "org-c" not in block
     assert "+2 others" in block
@@ -336,9 +339,9 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     assert await storage.query(f"SELECT status FROM incidents WHERE id = {big}") == [  # noqa: S608
         {"status": "acknowledged"}
     ]
-    # an unlimited viewer sees everything
+    # an unlimited viewer sees everything (the acknowledged too, when shown: ?all=1)
     await switch_user(console, "viewer")
-    everything = await text(console, "/console/")
+    everything = await text(console, f"/console/?all=1&open={big}")
     assert f'id="incident-{widget}"' in everything
     assert await alert_path(console, "pay1") in everything
 
