@@ -32,7 +32,7 @@ from bridge.oncall.incident_actions import StoredIncidentActions
 from bridge.oncall.links import AckLinks
 from bridge.oncall.timers import IncidentTimers
 from bridge.public.app import create_public_app
-from bridge.public.context import PublicContext
+from bridge.public.context import InboundRequests, PublicContext
 from bridge.public.slack import SlackInteractionsConfig, slack_interactions
 from bridge.reconcile import Reconciler
 from bridge.rollup import RollupRunner
@@ -369,8 +369,9 @@ def slack_routes(bridge: Bridge) -> dict[str, Any]:
         else None
     )
     people = {p.contacts.slack: p.id for p in bridge.oncall.people.values() if p.contacts.slack}
+    replays = InboundRequests(bridge.storage, bridge.clock)  # shared by every replica
     handler = slack_interactions(
-        SlackInteractionsConfig(secret), bridge.actions, people, bridge.clock, web_api
+        SlackInteractionsConfig(secret), bridge.actions, people, bridge.clock, web_api, replays
     )
     return {"/v1/slack/interactions": handler}
 

@@ -27,6 +27,7 @@ from console.common import (
     _audit,
     _back,
     _console,
+    _forbidden,
     _form,
     _problem,
     _row_id,
@@ -102,12 +103,16 @@ async def live_acknowledgements(
 
 
 async def _alert_or_404(request: web.Request) -> AlertRow:
+    """The alert of the URL: 404 when there is none, 403 when it is another organization's
+    (or of no organization) and the user is limited to some."""
     table = request.match_info["table"]
     ident = _row_id(request.match_info["id"])
     alert = await _console(request).store.alert(table, ident)
     user = _visitor(request).user
-    if alert is None or user is None or not user.sees(alert.organization_id):
+    if alert is None or user is None:
         raise web.HTTPNotFound(text="no such alert")
+    if not user.sees(alert.organization_id):
+        raise _forbidden(request, "This alert is outside your organizations.")
     return alert
 
 

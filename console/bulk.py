@@ -3,9 +3,10 @@ item through the path its single action takes (``acknowledge_as_user`` of an inc
 alert, ``silence_as_user`` of an alert, the bridge's ``IncidentActions`` silence of an incident).
 
 Every item is checked before anything is done: a malformed item is a 400 naming it, one that
-does not exist or is outside the user's organizations a 404 naming it, and then nothing is
-acted on. A user limited to organizations silences an incident's alerts of theirs one by one
-(the incident's own silence would cover the other organizations' alerts too)."""
+does not exist a 404 naming it, one outside the user's organizations (an incident merged into
+one outside them included) a 403 naming it, and then nothing is acted on. A user limited to
+organizations silences an incident's alerts of theirs one by one (the incident's own silence
+would cover the other organizations' alerts too)."""
 
 from __future__ import annotations
 
@@ -76,21 +77,31 @@ async def _selection(request: web.Request, items: list[str]) -> Selection:
         else:
             raise Refused(400, f"not an item: {item[:80]!r} (incident:ID or alert:TABLE:ID)")
     selection = Selection([], [])
-    missing = []
+    missing, outside = [], []
     for ident in incident_ids:
-        found = await console.store.incident(ident, user.organizations)
-        if found is None:
+        found = await console.store.incident(ident, None)
+        survivor = await console.store.surviving_incident(ident) if found else None
+        carried = await console.store.incident(survivor, None) if survivor != ident else found
+        if found is None or survivor is None or carried is None:
             missing.append(f"incident #{ident}")
+        elif not found.within(user.organizations):
+            outside.append(f"incident #{ident}")
+        elif not carried.within(user.organizations):
+            outside.append(f"incident #{ident} (merged into #{survivor})")
         else:
             selection.incidents.append(found)
     for table, ident in alert_keys:
         alert = await console.store.alert(table, ident)
-        if alert is None or not user.sees(alert.organization_id):
+        if alert is None:
             missing.append(f"alert {table}/{ident}")
+        elif not user.sees(alert.organization_id):
+            outside.append(f"alert {table}/{ident}")
         else:
             selection.alerts.append(alert)
     if missing:
         raise Refused(404, f"Not found (nothing was done): {', '.join(missing)}.")
+    if outside:
+        raise Refused(403, f"Outside your organizations (nothing was done): {', '.join(outside)}.")
     return selection
 
 

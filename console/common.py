@@ -5,7 +5,8 @@ history.py, review.py and settings.py; views.py mounts them under ``/console/``.
 Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
 settings changes and users need admin. A user limited to some organizations sees their
 incidents and alerts only (and the review of those), and not the settings, which span
-organizations. Every
+organizations: another organization's incident or alert is a 403 ("outside your
+organizations"), one that does not exist a 404. Every
 POST carries the session's CSRF token, and every action writes an audit entry in the same
 transaction as its effect.
 """
@@ -213,6 +214,12 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 
 def _problem(request: web.Request, status: int, message: str) -> web.Response:
     return render(request, "problem.html", status=status, message=message)
+
+
+def _forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
+    """The problem page as a 403 for the handler to raise (an object it may not see)."""
+    page = _problem(request, 403, message)
+    return web.HTTPForbidden(text=page.text, content_type="text/html")
 
 
 @web.middleware

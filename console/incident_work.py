@@ -16,6 +16,7 @@ from bridge.oncall.actions import (
     ActionRefused,
     ActionResult,
     BadArgument,
+    OutsideScope,
     UnknownIncident,
 )
 from bridge.storage.console import AlertRow, ConsoleIncident, ConsoleUser, IncidentEvent
@@ -27,6 +28,7 @@ from console.common import (
     _audit,
     _back,
     _console,
+    _forbidden,
     _form,
     _problem,
     _row_id,
@@ -101,17 +103,40 @@ async def assignee_of(request: web.Request, incident: ConsoleIncident, name: str
 
 
 async def incident_or_404(request: web.Request) -> ConsoleIncident:
-    """The incident of the URL, if it touches the user's organizations."""
+    """The incident of the URL: 404 when there is none, 403 when it touches none of the
+    user's organizations."""
     ident = _row_id(request.match_info["id"])
-    found = await _console(request).store.incident(ident, _user(request).organizations)
+    found = await _console(request).store.incident(ident, None)
     if found is None:
         raise web.HTTPNotFound(text="no such incident")
+    if not found.within(_user(request).organizations):
+        raise _forbidden(request, f"Incident #{ident} is outside your organizations.")
     return found
+
+
+async def acted_on(request: web.Request, incident: ConsoleIncident) -> ConsoleIncident:
+    """The incident an action on ``incident`` changes: itself, or the one it was merged into,
+    checked against the user's organizations again (403)."""
+    store = _console(request).store
+    ident = await store.surviving_incident(incident.id)
+    if ident is None or ident == incident.id:
+        return incident
+    survivor = await store.incident(ident, None)
+    if survivor is None:
+        raise web.HTTPNotFound(text="no such incident")
+    if not survivor.within(_user(request).organizations):
+        raise outside(request, OutsideScope(incident.id, ident))
+    return survivor
+
+
+def outside(request: web.Request, refusal: OutsideScope) -> web.HTTPForbidden:
+    return _forbidden(request, str(refusal).capitalize() + ".")
 
 
 async def _act(request: web.Request, action: str) -> web.StreamResponse:
     console = _console(request)
-    incident = await incident_or_404(request)
+    asked = await incident_or_404(request)
+    incident = await acted_on(request, asked)
     form = await _form(request)
     actions = console.host.incident_actions()
     if actions is None:
@@ -133,10 +158,17 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         return _problem(request, 400, str(exc))
     try:
         result: ActionResult = await actions.act(
-            incident.id, action, person_id=_user(request).username, via="console", **kwargs
+            incident.id,
+            action,
+            person_id=_user(request).username,
+            via="console",
+            within=_user(request).organizations,
+            **kwargs,
         )
     except UnknownIncident:
         raise web.HTTPNotFound(text="no such incident") from None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(request, exc) from None
     except BadArgument as exc:
         return _problem(request, 400, str(exc))
     except ActionRefused as exc:
@@ -149,7 +181,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await console.store.audit(
                 _audit(request, "unacknowledged", alert, incident=result.incident_id)
             )
-    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
+    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{asked.id}"
     notice = f"incident #{result.incident_id} {VERBS[action]}"
     raise _back(back, notice if result.changed else UNCHANGED[action])
 

@@ -2,7 +2,9 @@
 what the Now page (``now.py``) shows of an incident (``IncidentView``).
 
 A user limited to some organizations sees only incidents touching them and, within those,
-only their organizations' alerts (``ConsoleUser.organizations``, the store's scope)."""
+only their organizations' alerts (``ConsoleUser.organizations``, the store's scope); another
+organization's incident is a 403. An action on an incident merged into another acts on that one
+(``IncidentActions`` follows the merge), which must be within the user's organizations too."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.model import SEVERITY_RANK
-from bridge.oncall.actions import UnknownIncident
+from bridge.oncall.actions import OutsideScope, UnknownIncident
 from bridge.oncall.config import Policy
 from bridge.storage.console import (
     AlertRow,
@@ -42,8 +44,10 @@ from console.common import (
 )
 from console.incident_work import (
     FormError,
+    acted_on,
     choice,
     incident_or_404,
+    outside,
     until_text,
     work_line,
 )
@@ -344,15 +348,19 @@ async def acknowledge_as_user(
             via="console",
             detail=detail,
             ack_for=ack_for,
+            within=user.organizations,
         )
     except UnknownIncident:
         return None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(request, exc) from None
     return replace(done, changed=result.changed)
 
 
 @require("responder")
 async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
-    incident = await incident_or_404(request)
+    asked = await incident_or_404(request)
+    incident = await acted_on(request, asked)  # the one it was merged into, if it was
     form = await _form(request)
     note = form.get("note", "").strip()[:500]
     try:
@@ -366,7 +374,7 @@ async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
         return _problem(
             request, 409, "This incident has resolved; there is nothing to acknowledge."
         )
-    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
+    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{asked.id}"
     if done.changed or done.alerts:
         notice = f"incident #{incident.id} acknowledged"
         if done.alerts:
@@ -383,14 +391,23 @@ async def resolve_incident(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
     incident = await incident_or_404(request)
+    await acted_on(request, incident)
     form = await _form(request)
     actions = console.host.incident_actions()
     if actions is None:
         return _problem(request, 409, "This console's host cannot resolve incidents.")
     try:
-        result = await actions.act(incident.id, "resolve", person_id=user.username, via="console")
+        result = await actions.act(
+            incident.id,
+            "resolve",
+            person_id=user.username,
+            via="console",
+            within=user.organizations,
+        )
     except UnknownIncident:
         raise web.HTTPNotFound(text="no such incident") from None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(request, exc) from None
     if result.changed:
         await console.store.audit(_audit(request, "resolved incident", incident=result.incident_id))
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"

@@ -30,6 +30,7 @@ from console.common import (
     _audit,
     _back,
     _console,
+    _forbidden,
     _form,
     _problem,
     _row_id,
@@ -111,8 +112,10 @@ async def _alert_of(request: web.Request, origin: str) -> AlertRow:
     if table not in ALERT_TABLES or not ident.isascii() or not ident.isdigit():
         raise web.HTTPNotFound(text="no such alert")
     alert = await _console(request).store.alert(table, min(int(ident), BIGINT_MAX))
-    if alert is None or not _user(request).sees(alert.organization_id):
+    if alert is None:
         raise web.HTTPNotFound(text="no such alert")
+    if not _user(request).sees(alert.organization_id):
+        raise _forbidden(request, "This alert is outside your organizations.")
     return alert
 
 
@@ -120,8 +123,11 @@ async def _incident_alerts(request: web.Request, origin: str) -> tuple[int, list
     user = _user(request)
     ident = _row_id(origin.removeprefix("incident:"))
     store = _console(request).store
-    if await store.incident(ident, user.organizations) is None:
+    incident = await store.incident(ident, None)
+    if incident is None:
         raise web.HTTPNotFound(text="no such incident")
+    if not incident.within(user.organizations):
+        raise _forbidden(request, f"Incident #{ident} is outside your organizations.")
     return ident, await store.incident_alerts([ident], user.organizations)
 
 
@@ -271,8 +277,8 @@ async def create_silence(request: web.Request) -> web.StreamResponse:
 
 
 async def _silence_or_404(request: web.Request) -> AmSilence:
-    """The silence of the path, if this user sees it (404 otherwise, as if it did not
-    exist); 502 when no Alertmanager answers."""
+    """The silence of the path: 404 when there is none, 403 when it is outside this user's
+    organizations; 502 when no Alertmanager answers."""
     ident = request.match_info["id"]
     if not ident.isascii() or not (8 <= len(ident) <= 64) or not ident.replace("-", "").isalnum():
         raise web.HTTPNotFound(text="no such silence")
@@ -280,8 +286,10 @@ async def _silence_or_404(request: web.Request) -> AmSilence:
         found = await alertmanagers(_console(request)).find(ident)
     except AlertmanagerError as exc:
         raise _Unavailable(str(exc)) from None
-    if found is None or not visible_to(_user(request), found.matchers):
+    if found is None:
         raise web.HTTPNotFound(text="no such silence")
+    if not visible_to(_user(request), found.matchers):
+        raise _forbidden(request, "This silence is outside your organizations.")
     return found
 
 

@@ -164,8 +164,8 @@ _CATALOGUE = (
     Variable("ONCALL_CONFIG", "text", BR, "path of the on-call file (YAML: people, schedules, escalation policies, routes; see `docs/oncall.example.yml`); the bridge refuses to start when it is invalid (`passiton-monitoring oncall check` lists every error)", shown="unset (the severity table and the `ALERT_*` recipients)"),
     # --- the bridge's channels: all of a channel's variables unset switches it off ---
     Variable("SLACK_WEBHOOK_URL", "url", BR, "Slack incoming webhook: one message per change (without `SLACK_BOT_TOKEN`), and organizations' own webhooks", secret=True),
-    Variable("SLACK_BOT_TOKEN", "text", BR, "Slack bot token (`xoxb-…`, scope `chat:write`), with `SLACK_CHANNEL`: the Web API, one message per incident with buttons, later changes as thread replies and updates in place", secret=True),
-    Variable("SLACK_CHANNEL", "text", BR, "the Slack channel the bot posts incidents to (an id like `C0123ABCD`, or `#name`), with `SLACK_BOT_TOKEN`"),
+    Variable("SLACK_BOT_TOKEN", "text", BR, "Slack bot token (`xoxb-…`, scopes `chat:write` and `channels:history` — `groups:history` for a private channel — to find a message whose answer was lost instead of posting it twice), with `SLACK_CHANNEL`: the Web API, one message per incident with buttons, later changes as thread replies and updates in place", secret=True),
+    Variable("SLACK_CHANNEL", "text", BR, "the Slack channel the bot posts incidents to (an id like `C0123ABCD`, best: a lost answer can then be looked for at once; or `#name`), with `SLACK_BOT_TOKEN`"),
     Variable("SLACK_SIGNING_SECRET", "text", BR, "Slack app's signing secret: checks `X-Slack-Signature` on `POST /v1/slack/interactions` (button presses)", secret=True),
     Variable("SLACK_API_URL", "url", BR, "Slack Web API base URL override", "https://slack.com/api"),
     Variable("ALERT_EMAIL_RECIPIENTS", "list", BR, "comma-separated addresses"),

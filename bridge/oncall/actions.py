@@ -7,7 +7,7 @@ the incident's timeline (who, how) and stops or re-arms the escalation the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -54,6 +54,17 @@ class UnknownIncident(LookupError):
     """No incident with that id (or not one this person may act on)."""
 
 
+class OutsideScope(Exception):
+    """The incident an action would change (the one asked for, or the one it was merged into)
+    touches none of the organizations the caller is limited to. (Not a ``PermissionError``:
+    that is an ``OSError``, which the storage takes for an unreachable database.)"""
+
+    def __init__(self, asked: int, acted_on: int) -> None:
+        merged = f" was merged into incident #{acted_on}, which" if acted_on != asked else ""
+        super().__init__(f"incident #{asked}{merged} is outside your organizations")
+        self.asked, self.acted_on = asked, acted_on
+
+
 class ActionRefused(ValueError):
     """The action cannot apply to the incident as it stands (it has resolved): the message
     says why, for a 409."""
@@ -77,9 +88,12 @@ class IncidentActions(Protocol):
         snooze_for: timedelta | None = None,
         assignee: str = "",
         text: str = "",
+        within: Collection[str] | None = None,
     ) -> ActionResult:
         """Apply ``action`` as ``person_id``; raises UnknownIncident for an unknown id and
         ActionRefused when it cannot apply. ``detail`` goes on the timeline entry with who and
         how (a note, what else it did); ``ack_for`` (acknowledge), ``snooze_for`` (snooze),
-        ``assignee`` (assign) and ``text`` (note) are the actions' arguments."""
+        ``assignee`` (assign) and ``text`` (note) are the actions' arguments. ``within``: the
+        caller is limited to these organizations; the incident acted on (after following
+        merges) must touch one of them, else OutsideScope and nothing changes."""
         ...

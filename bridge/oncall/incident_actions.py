@@ -26,7 +26,7 @@ import httpx
 from bridge.codec import encode_message
 from bridge.metrics import BridgeMetrics
 from bridge.model import Message
-from bridge.oncall.actions import AckFor, Action, ActionResult, UnknownIncident, Via
+from bridge.oncall.actions import AckFor, Action, ActionResult, OutsideScope, UnknownIncident, Via
 from bridge.oncall.config import OncallConfig
 from bridge.oncall.work import MIRRORED, PAGERDUTY_ACTIONS, VERBS, Work, check_arguments
 from bridge.storage import Storage, Transaction
@@ -83,14 +83,16 @@ class StoredIncidentActions:
         snooze_for: timedelta | None = None,
         assignee: str = "",
         text: str = "",
+        within: Collection[str] | None = None,
     ) -> ActionResult:
+        asked = incident_id
         check_arguments(action, ack_for=ack_for, snooze_for=snooze_for, text=text)
         silence_id = ""
         if action == "silence":
             async with self.storage.transaction() as tx:
                 state = await tx.incident_for_update(await tx.surviving_incident(incident_id))
-            if state is None:
-                raise UnknownIncident(incident_id)
+            _check_scope(asked, state, within)
+            assert state is not None
             if state.status != "resolved":
                 duration = min(silence_for or DEFAULT_SILENCE, MAX_SILENCE)
                 silence_id = await self._silence(state, duration, person_id)
@@ -98,9 +100,10 @@ class StoredIncidentActions:
         mirrored = False
         async with self.storage.transaction() as tx:
             state = await tx.incident_for_update(await tx.surviving_incident(incident_id))
-            if state is None:
-                raise UnknownIncident(incident_id)
-            incident_id = state.id  # merged into another: the action goes to that one
+            # merged into another: the action goes to that one, checked against the scope
+            _check_scope(asked, state, within)
+            assert state is not None
+            incident_id = state.id
             entry: dict[str, object] = {**(detail or {}), "by": person_id, "via": via}
             if silence_id:
                 entry["silence_id"] = silence_id
@@ -174,6 +177,15 @@ class StoredIncidentActions:
                 return str(response.json().get("silenceID", ""))
             errors.append(f"HTTP {response.status_code}")
         raise SilenceError("Alertmanager refused the silence: " + ", ".join(errors))
+
+
+def _check_scope(asked: int, state: IncidentState | None, within: Collection[str] | None) -> None:
+    """UnknownIncident when there is no such incident; OutsideScope when the one acted on (the
+    survivor of merges) touches none of ``within``'s organizations."""
+    if state is None:
+        raise UnknownIncident(asked)
+    if within is not None and not any(o in within for o in state.organizations):
+        raise OutsideScope(asked, state.id)
 
 
 def silence_matchers(state: IncidentState) -> list[dict[str, object]]:

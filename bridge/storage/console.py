@@ -230,6 +230,10 @@ class ConsoleIncident:
             and self.snoozed_until > now
         )
 
+    def within(self, scope: Scope) -> bool:
+        """It touches one of the scope's organizations (None: every one)."""
+        return scope is None or any(o in scope for o in self.organizations)
+
 
 @dataclass(frozen=True)
 class Skip:
@@ -397,6 +401,10 @@ class ConsoleStore(Protocol):
 
     async def incident(self, incident_id: int, scope: Scope) -> ConsoleIncident | None:
         """The incident, if it touches the scope."""
+
+    async def surviving_incident(self, incident_id: int) -> int | None:
+        """The incident that carries on for this one: itself, or the one it was merged into
+        (following merges of merges); None when there is no such incident."""
 
     async def incident_alerts(self, incident_ids: Sequence[int], scope: Scope) -> list[AlertRow]:
         """The alerts of these incidents within the scope, oldest first."""

@@ -25,6 +25,7 @@ from bridge.storage.console import (
     Scope,
 )
 from bridge.storage.console_rows import ALERT_COLUMNS, alert_row, audit_row, insert_audit
+from bridge.storage.incidents import SURVIVOR_SQL
 from bridge.storage.types import ALERT_TABLES
 
 _INCIDENT_COLUMNS = (
@@ -84,6 +85,10 @@ class IncidentReads:
                 _scope(scope),
             )
         return _incident(r) if r else None
+
+    async def surviving_incident(self, incident_id: int) -> int | None:
+        async with self._conn() as conn:
+            return await conn.fetchval(SURVIVOR_SQL, incident_id)
 
     async def incident_alerts(self, incident_ids: Sequence[int], scope: Scope) -> list[AlertRow]:
         if not incident_ids:

@@ -10,7 +10,7 @@ and a step due at the same moment are applied one after the other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,15 +40,18 @@ class IncidentState:
     severity: str
     alertnames: list[str]
     labels: dict[str, str]
+    organizations: list[str] = field(default_factory=list)  # every one it touches
 
 
-_INCIDENT_STATE = "id, status, title, severity, alertnames, labels::text"
+_INCIDENT_STATE = "id, status, title, severity, alertnames, labels::text, organizations"
 
 
 def _incident_state(row: asyncpg.Record | None) -> IncidentState | None:
     if row is None:
         return None
-    return IncidentState(row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]))
+    return IncidentState(
+        row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]), list(row[6])
+    )
 
 
 class EscalationWrites:

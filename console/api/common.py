@@ -221,11 +221,10 @@ def choice(request: web.Request, name: str, allowed_values: tuple[str, ...]) -> 
 
 
 def organization_filter(request: web.Request, who: Principal) -> str:
-    """The ``organization`` filter; one outside the token's organizations is a 404 (no
-    telling whether it exists)."""
+    """The ``organization`` filter; one outside the token's organizations is a 403."""
     value = request.query.get("organization", "")
     if value and not ORGANIZATION.match(value):
         raise ApiError(400, "organization: 1-128 letters, digits, '_', '.', ':' or '-'")
     if value and not who.sees(value):
-        raise ApiError(404, "not found")
+        raise ApiError(403, f"organization {value} is outside the token's organizations")
     return value

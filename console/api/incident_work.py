@@ -1,7 +1,8 @@
 """The API's work on an incident beyond acknowledging and resolving it: unacknowledge, snooze,
 unsnooze, assign, notes. Each goes through the bridge's ``IncidentActions.act`` (``via="api"``),
 like the console's, and is audited with the token's name when it changed something; a repeat
-answers ``changed: false``. Limited to the token's organizations like every incident route."""
+answers ``changed: false``. Limited to the token's organizations like every incident route
+(403 outside them, also for the incident a merged one went into)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.oncall.actions import Action, ActionRefused, BadArgument, UnknownIncident
+from bridge.oncall.actions import (
+    Action,
+    ActionRefused,
+    BadArgument,
+    OutsideScope,
+    UnknownIncident,
+)
 from bridge.storage.console import AuditEntry, ConsoleIncident
 from console.api.common import ApiError, answer, api, read_body
-from console.api.incidents import _incident
+from console.api.incidents import _acted_on, _incident, outside
 from console.api.schema import ActionDone, Assign, Note, Snooze
 from console.api.tokens import Principal
 
@@ -36,7 +43,7 @@ async def _work(
     request: web.Request, who: Principal, action: Action, **kwargs: Any
 ) -> web.StreamResponse:
     state = api(request)
-    incident = await _incident(request, who)
+    incident = await _acted_on(request, who, await _incident(request, who))
     if action == "snooze":
         kwargs["snooze_for"] = timedelta(
             seconds=(await read_body(request, Snooze)).duration_seconds
@@ -53,9 +60,18 @@ async def _work(
     if actions is None:
         raise ApiError(503, "this needs the bridge's incident actions")
     try:
-        result = await actions.act(incident.id, action, person_id=who.username, via="api", **kwargs)
+        result = await actions.act(
+            incident.id,
+            action,
+            person_id=who.username,
+            via="api",
+            within=who.organizations,
+            **kwargs,
+        )
     except UnknownIncident:
         raise ApiError(404, "no such incident") from None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(exc) from None
     except BadArgument as exc:
         raise ApiError(400, str(exc)) from None
     except ActionRefused as exc:

@@ -165,8 +165,8 @@ ROUTES: tuple[Route, ...] = (
 _ERRORS = {
     "400": "invalid parameter or body",
     "401": "no, an unknown, an expired or a revoked token",
-    "403": "the token's role is too low",
-    "404": "not found (or outside the token's organizations)",
+    "403": "the token's role is too low, or the object is outside the token's organizations",
+    "404": "not found",
     "429": "too many failed token attempts from this address",
 }
 

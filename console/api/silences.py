@@ -7,8 +7,8 @@ would silence, matched here as Alertmanager matches: ``console/silence_matchers.
 Matchers are checked before any Alertmanager is asked (label names, RE2 regexes of at most 512
 characters, not every matcher matching the empty string). A token limited to some
 organizations sees, edits and expires only the silences with an exact ``organization_id="X"``
-matcher for one of them, and every silence it creates or edits must carry exactly one: it
-cannot silence another organization's alerts (or every organization's)."""
+matcher for one of them (another's is a 403), and every silence it creates or edits must
+carry exactly one: it cannot silence another organization's alerts (or every organization's)."""
 
 from __future__ import annotations
 
@@ -164,8 +164,10 @@ async def _visible_silence(request: web.Request, who: Principal) -> AmSilence:
         found = await _alertmanagers(request).find(ident)
     except AlertmanagerError as exc:
         raise ApiError(502, f"no Alertmanager answered: {exc}") from None
-    if found is None or not visible_to(who, found.matchers):
+    if found is None:
         raise ApiError(404, "no such silence")
+    if not visible_to(who, found.matchers):
+        raise ApiError(403, f"silence {ident} is outside the token's organizations")
     if not may_set(who, found.matchers):
         raise ApiError(403, _LIMITED)
     return found

@@ -192,6 +192,18 @@ async def incident_ids(console) -> dict[str, int]:
     return {r["fingerprint"]: r["incident_id"] for r in rows}
 
 
+async def merge_widget_into_outage(console) -> tuple[int, int]:
+    """The widget incident (org-w) as if merged into the outage (org-a, org-b, org-c): a
+    survivor that does not touch the absorbed incident's organization. Its ids."""
+    ids = await incident_ids(console)
+    widget, outage_id = ids["wid1"], ids["pay0"]
+    await console.bridge.storage.execute(
+        f"UPDATE incidents SET merged_into = {outage_id}, status = 'resolved',"  # noqa: S608
+        f" resolved_at = now() WHERE id = {widget}"
+    )
+    return widget, outage_id
+
+
 async def alert_path(console, fingerprint: str) -> str:
     for table in ("payment_alerts", "system_alerts", "widget_alerts"):
         rows = await console.bridge.storage.query(

@@ -118,7 +118,10 @@ async def test_roles_and_organizations(outaged):
         assert response.status == 403, action
     await add_limited(console, "bea", "responder", ("org-a",))
     limited = await token_for(console, "bea")
-    await post(console, f"/incidents/{ids['wid1']}/notes", limited, status=404, json={"text": "x"})
+    refused = await post(
+        console, f"/incidents/{ids['wid1']}/notes", limited, status=403, json={"text": "x"}
+    )
+    assert refused == {"error": f"incident {ids['wid1']} is outside the token's organizations"}
     await post(console, "/incidents/999999/unsnooze", limited, status=404)
     await post(console, "/incidents/abc/unsnooze", limited, status=404)
     done = await post(console, f"/incidents/{ids['pay0']}/notes", limited, json={"text": "mine"})

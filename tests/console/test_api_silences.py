@@ -94,7 +94,8 @@ async def test_limited_and_viewer_tokens_cannot_edit_others_silences(two, consol
     everyone = await token_for(two, "responder")
     other = await post(two, "/silences", everyone, status=201, json=_silence(org_b))
     mine = await post(two, "/silences", limited, status=201, json=_silence(org_a))
-    await put(two, f"/silences/{other['id']}", limited, 404, json=_silence(org_a))
+    refused = await put(two, f"/silences/{other['id']}", limited, 403, json=_silence(org_a))
+    assert refused == {"error": f"silence {other['id']} is outside the token's organizations"}
     await put(two, f"/silences/{mine['id']}", limited, 403, json=_silence(org_b))
     await put(two, f"/silences/{mine['id']}", limited, 403, json=_silence(None))
     viewer = await token_for(two, "viewer")

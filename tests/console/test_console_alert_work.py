@@ -136,10 +136,12 @@ async def test_assign_to_yourself_or_a_user_who_can_see_it(console):
     # the user limited to another organization cannot reach it at all, nor its alerts
     await switch_user(console, "widgets")
     csrf = await login(console, "widgets")
-    assert (await post(console, f"{base}/assign", csrf, assignee="me")).status == 404
+    refused = await post(console, f"{base}/assign", csrf, assignee="me")
+    assert refused.status == 403
+    assert "is outside your organizations." in await refused.text()
     other = await alert_path(console, "pay0")
-    assert (await post(console, f"{other}/notes", csrf, text="x")).status == 404
-    assert (await post(console, f"{other}/unacknowledge", csrf)).status == 404
+    assert (await post(console, f"{other}/notes", csrf, text="x")).status == 403
+    assert (await post(console, f"{other}/unacknowledge", csrf)).status == 403
     own = await alert_path(console, "wid1")
     assert (await post(console, f"{own}/notes", csrf, text="mine")).status == 303
     widget = f"/console/incidents/{ids['wid1']}"

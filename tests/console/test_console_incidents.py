@@ -25,6 +25,7 @@ from tests.console.support import (
     fire,
     incident_ids,
     login,
+    merge_widget_into_outage,
     outage,
     switch_user,
 )
@@ -297,9 +298,13 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     assert "2 you do not see" in page
     assert await alert_path(console, "pay1") not in page
     assert "(org-b)" not in page  # nor on the timeline
-    await text(console, f"/console/incidents/{widget}", 404)
-    await text(console, await alert_path(console, "pay1"), 404)
-    await text(console, await alert_path(console, "db1"), 404)
+    outside = await text(console, f"/console/incidents/{widget}", 403)
+    assert f"Incident #{widget} is outside your organizations." in outside
+    assert "WidgetLoadErrorRatioHigh" not in outside
+    for fp in ("pay1", "db1"):  # another organization's alert, and one of none
+        outside = await text(console, await alert_path(console, fp), 403)
+        assert "This alert is outside your organizations." in outside
+    await text(console, "/console/incidents/999999", 404)
     await text(console, await alert_path(console, "pay0"))
     history = await text(console, "/console/history")
     assert "org-a" in history
@@ -312,12 +317,19 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     assert "org-b" not in review
     assert "WidgetLoadErrorRatioHigh" not in per_alert
     await text(console, "/console/settings", 403)
-    refused = await console.post(f"/console/incidents/{widget}/acknowledge", data={"csrf": token})
-    assert refused.status == 404
-    other = await console.post(
-        f"{await alert_path(console, 'pay1')}/acknowledge", data={"csrf": token}
-    )
-    assert other.status == 404
+    for action in ("acknowledge", "resolve"):
+        refused = await console.post(f"/console/incidents/{widget}/{action}", data={"csrf": token})
+        assert refused.status == 403
+        assert "outside your organizations" in await refused.text()
+    for action in ("acknowledge", "silence"):
+        other = await console.post(
+            f"{await alert_path(console, 'pay1')}/{action}", data={"csrf": token, "duration": "1h"}
+        )
+        assert other.status == 403
+    assert await storage.query(f"SELECT status FROM incidents WHERE id = {widget}") == [  # noqa: S608
+        {"status": "firing"}
+    ]
+    assert await storage.query("SELECT 1 FROM alert_acknowledgements") == []
 
     # acknowledging the incident: it, and the alerts of org-a only
     response = await console.post(f"/console/incidents/{big}/acknowledge", data={"csrf": token})
@@ -332,6 +344,27 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     everything = await text(console, f"/console/?all=1&open={big}")
     assert f'id="incident-{widget}"' in everything
     assert await alert_path(console, "pay1") in everything
+
+
+async def test_an_action_on_a_merged_incident_is_checked_against_the_survivor(console):
+    """Attack: a user limited to org-w presses Acknowledge or Resolve on their incident, which
+    was merged into one of other organizations only: 403, nothing changes."""
+    await outage(console)
+    widget, survivor = await merge_widget_into_outage(console)
+    storage = console.bridge.storage
+    await storage.console().upsert_user("wes", PASSWORD_HASH, "responder", T0, ("org-w",))
+    token = await login(console, "wes")
+    await text(console, f"/console/incidents/{widget}")  # their own incident stays readable
+    for action in ("acknowledge", "resolve"):
+        response = await console.post(f"/console/incidents/{widget}/{action}", data={"csrf": token})
+        assert response.status == 403
+        assert (
+            f"Incident #{widget} was merged into incident #{survivor}, which is outside your"
+            " organizations." in await response.text()
+        )
+    sql = f"SELECT status FROM incidents WHERE id = {survivor}"  # noqa: S608
+    assert await storage.query(sql) == [{"status": "firing"}]
+    assert await storage.query("SELECT 1 FROM alert_acknowledgements") == []
 
 
 class _Stdin(io.StringIO):

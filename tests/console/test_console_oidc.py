@@ -144,10 +144,14 @@ async def test_a_scoped_user_is_refused_other_organizations_pages_and_api_object
     assert "org-a" in home
     assert "WidgetLoadErrorRatioHigh" not in home
     assert (await console.get(await alert_path(console, "pay0"))).status == 200
-    # another organization's alert: refused like one that does not exist (no telling)
-    assert (await console.get(await alert_path(console, "pay1"))).status == 404
-    assert (await console.get(f"/console/incidents/{ids['wid1']}")).status == 404
-    # the settings span organizations: refused; the review shows only theirs
+    # another organization's alert and incident: 403, saying so
+    other = await console.get(await alert_path(console, "pay1"))
+    assert other.status == 403
+    assert "This alert is outside your organizations." in await other.text()
+    other = await console.get(f"/console/incidents/{ids['wid1']}")
+    assert other.status == 403
+    assert f"Incident #{ids['wid1']} is outside your organizations." in await other.text()
+    # the settings span organizations: refused; the review is of their organizations only
     settings = await console.get("/console/settings")
     assert settings.status == 403
     assert "yours is limited" in await settings.text()
@@ -161,8 +165,9 @@ async def test_a_scoped_user_is_refused_other_organizations_pages_and_api_object
     token = await token_for(console, ADA)
     listed = await get(console, "/incidents", token)
     assert {o for i in listed["incidents"] for o in i["organizations"]} == {"org-a"}
-    await get(console, f"/incidents/{ids['wid1']}", token, status=404)
-    await get(console, "/settings?organization=org-b", token, status=404)
+    await get(console, f"/incidents/{ids['wid1']}", token, status=403)
+    refused = await get(console, "/settings?organization=org-b", token, status=403)
+    assert refused == {"error": "organization org-b is outside the token's organizations"}
     await post(
         console,
         "/silences",
@@ -181,7 +186,7 @@ async def test_a_scoped_user_is_refused_other_organizations_pages_and_api_object
     assert (row["role"], row["organizations"]) == ("admin", None)
     assert (await console.get("/console/settings")).status == 200
     # a token keeps the organizations it was made with (within its user's, never beyond)
-    await get(console, "/settings?organization=org-b", token, status=404)
+    await get(console, "/settings?organization=org-b", token, status=403)
 
 
 async def test_rights_removed_at_the_provider_are_removed_here(console, provider):

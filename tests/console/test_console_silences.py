@@ -213,6 +213,16 @@ async def test_an_incident_prefills_its_names_and_shared_labels(two):
     }
     assert (await two.get("/console/silences/new?incident=999999")).status == 404
     assert (await two.get("/console/silences/new?alert=payment_alerts/999999")).status == 404
+    # a user limited to another organization: the incident and its alerts are 403 to them
+    await add_limited(two, "lim", "responder", ("org-elsewhere",))
+    await switch_user(two, "lim")
+    refused = await two.get(f"/console/silences/new?incident={ids['i1']}")
+    assert refused.status == 403
+    assert f"Incident #{ids['i1']} is outside your organizations." in await refused.text()
+    rows = await two.bridge.storage.query("SELECT id FROM payment_alerts WHERE fingerprint = 'i1'")
+    refused = await two.get(f"/console/silences/new?alert=payment_alerts/{rows[0]['id']}")
+    assert refused.status == 403
+    assert "This alert is outside your organizations." in await refused.text()
 
 
 async def test_refusals_change_nothing(two, console_alertmanager, second_alertmanager):
@@ -284,8 +294,9 @@ async def test_refusals_change_nothing(two, console_alertmanager, second_alertma
     assert other["id"] not in html
     for path in (f"/silences/{other['id']}/expire", f"/silences/{other['id']}/edit"):
         response = await two.post(f"/console{path}", data=form_data(csrf, mine_rows, action="save"))
-        assert response.status == 404
-    assert (await two.get(f"/console/silences/{other['id']}/edit")).status == 404
+        assert response.status == 403
+        assert "This silence is outside your organizations." in await response.text()
+    assert (await two.get(f"/console/silences/{other['id']}/edit")).status == 403
     refused = await two.post(
         "/console/silences/new", data=form_data(csrf, their_rows, action="save")
     )

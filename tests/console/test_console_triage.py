@@ -25,6 +25,7 @@ from tests.console.support import (
     csrf_of,
     incident_ids,
     login,
+    merge_widget_into_outage,
     outage,
     switch_user,
 )
@@ -350,8 +351,10 @@ async def test_bulk_respects_organization_scopes(console):
     await storage.console().upsert_user("alice", PASSWORD_HASH, "responder", T0, ("org-a",))
     token = await login(console, "alice")
     for item in (f"incident:{widget}", f"alert:{pay1}"):
-        data = {"csrf": token, "action": "acknowledge", "item": item}
-        assert (await console.post("/console/bulk", data=data)).status == 404
+        data = {"csrf": token, "action": "acknowledge", "item": [item, f"incident:{big}"]}
+        refused = await console.post("/console/bulk", data=data)
+        assert refused.status == 403
+        assert "Outside your organizations (nothing was done)" in await refused.text()
     assert await count(storage, "alert_acknowledgements") == 0
     data = {"csrf": token, "action": "acknowledge", "item": f"incident:{big}"}
     assert "acknowledged: 1 of 1" in await (await console.post("/console/bulk", data=data)).text()
@@ -367,6 +370,21 @@ async def test_bulk_respects_organization_scopes(console):
     assert len(mine) == 1
     matchers = {m["name"]: m["value"] for m in mine[0]["matchers"]}
     assert matchers["organization_id"] == "org-a"
+
+
+async def test_bulk_refuses_a_merged_incident_whose_survivor_is_outside_the_scope(console):
+    await outage(console)
+    storage = console.bridge.storage
+    widget, survivor = await merge_widget_into_outage(console)
+    await storage.console().upsert_user("wes", PASSWORD_HASH, "responder", T0, ("org-w",))
+    token = await login(console, "wes")
+    data = {"csrf": token, "action": "acknowledge", "item": f"incident:{widget}"}
+    refused = await console.post("/console/bulk", data=data)
+    assert refused.status == 403
+    assert f"incident #{widget} (merged into #{survivor})" in await refused.text()
+    assert await count(storage, "alert_acknowledgements") == 0
+    sql = f"SELECT status FROM incidents WHERE id = {survivor}"  # noqa: S608
+    assert await storage.query(sql) == [{"status": "firing"}]
 
 
 async def _silences(console, by: str) -> list[dict]:
