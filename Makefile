@@ -55,7 +55,6 @@ up: install debs
 # assertion-rewrites every test module from source again (3 s of CPU each, every run), and so
 # does every Python process the tests start.
 test: install debs postgres lint ts-build
-	cd $(TS) && PASSITON_MONITORING_BIN=$(CURDIR)/$(BIN)/passiton-monitoring npm test --silent
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -q -n 4 --dist loadscope --no-loadscope-reorder \
 	  --durations=15
 
@@ -115,12 +114,12 @@ bench: install debs postgres $(ALERTA_VENV)/.installed
 	node benchmarks/ts_client_overhead.mjs
 
 # The console's screenshots in docs/console/, from its browser tests: against a real stack, and
-# the incidents (keyboard, acknowledgement) and on call (taking a shift) against the bridge
-# process's app.
+# every console page in Chromium (tests/console/*_browser.py: incidents, on call, silences,
+# sign-in...) and the review's what-if of a backfilled month, against the bridge process's app.
 screenshots: $(STAMP) debs postgres
 	PASSITON_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest -q \
-	  tests/e2e/test_console_browser.py tests/console/test_console_incidents_browser.py \
-	  tests/console/test_console_oncall_browser.py
+	  tests/e2e/test_console_browser.py $(wildcard tests/console/*_browser.py) \
+	  tests/console/test_console_whatif.py
 
 # Replay of 16 days of synthetic traffic with seeded incidents through the exporter and the rules
 # (the simulated history is cached in .passiton/backtest-history while the scenario is unchanged).

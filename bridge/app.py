@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bridge.channels.base import Notifier
 from bridge.channels.registry import ONCALL_ONLY, aclose_notifiers, build_notifiers
 from bridge.channels.slack import SlackNotifier
+from bridge.channels.webpush import WebPushNotifier
 from bridge.codec import alert_from_dict
 from bridge.config import BridgeConfig
 from bridge.deadman import DeadMansSwitch
@@ -29,14 +30,16 @@ from bridge.oncall.config import OncallConfig
 from bridge.oncall.escalator import Escalator
 from bridge.oncall.incident_actions import StoredIncidentActions
 from bridge.oncall.links import AckLinks
+from bridge.oncall.timers import IncidentTimers
 from bridge.public.app import create_public_app
-from bridge.public.context import PublicContext
+from bridge.public.context import InboundRequests, PublicContext
 from bridge.public.slack import SlackInteractionsConfig, slack_interactions
 from bridge.reconcile import Reconciler
 from bridge.rollup import RollupRunner
 from bridge.routing import Router
 from bridge.sanitize import redact
 from bridge.storage import Storage, StorageUnavailable, open_storage
+from bridge.storage.push import PushSubscriptions
 from bridge.storage.slack_messages import SlackMessages
 from bridge.webhook import alertmanager_handler
 from passiton_common import loop_lag
@@ -88,6 +91,9 @@ class Bridge:
             apprise_urls=apprise_urls,
         )
         self.metrics.thresholds_from(self.router.thresholds)
+        webpush = notifiers.get("webpush")
+        if isinstance(webpush, WebPushNotifier):
+            webpush.count = lambda outcome: self.metrics.webpush_sends.labels(outcome).inc()
         self.rules = FatigueRules(
             cooldown_seconds=config.cooldown_seconds,
             flap_cycles=config.flap_cycles,
@@ -124,23 +130,33 @@ class Bridge:
             on_escalation=self._wake_escalator,
             incident_window=timedelta(seconds=config.incident_window_seconds),
         )
-        self.links = (
+        # signed, expiring, single-use action tokens: e-mail links (with a public URL) and the
+        # Acknowledge of push notifications (posted to the console)
+        self.tokens = (
             AckLinks(config.webhook_token, config.public_url, clock)
-            if config.public_url and config.webhook_token
+            if config.webhook_token
             else None
         )
-        self.escalator = (
-            Escalator(
-                self.storage,
-                oncall,
-                notifiers,
-                self.metrics,
-                clock,
-                links=self.links,
-                on_enqueued=self.delivery.wake,
-            )
-            if oncall is not None
-            else None
+        self.links = self.tokens if config.public_url else None
+        # the escalator also sweeps the incidents' timers (acknowledgements that end, snoozes),
+        # so it runs without an on-call file too
+        self.timers = IncidentTimers(
+            self.storage,
+            self.metrics,
+            clock,
+            mirror_channels=mirror_channels(notifiers),
+            on_enqueued=self.delivery.wake,
+        )
+        self.escalator: Escalator | None = Escalator(
+            self.storage,
+            oncall,
+            notifiers,
+            self.metrics,
+            clock,
+            links=self.links,
+            push_tokens=self.tokens,
+            on_enqueued=self.delivery.wake,
+            timers=self.timers,
         )
         self.actions = StoredIncidentActions(
             self.storage,
@@ -353,8 +369,9 @@ def slack_routes(bridge: Bridge) -> dict[str, Any]:
         else None
     )
     people = {p.contacts.slack: p.id for p in bridge.oncall.people.values() if p.contacts.slack}
+    replays = InboundRequests(bridge.storage, bridge.clock)  # shared by every replica
     handler = slack_interactions(
-        SlackInteractionsConfig(secret), bridge.actions, people, bridge.clock, web_api
+        SlackInteractionsConfig(secret), bridge.actions, people, bridge.clock, web_api, replays
     )
     return {"/v1/slack/interactions": handler}
 
@@ -411,6 +428,7 @@ def create_app(
             public_url=config.public_url,
             oncall=oncall is not None,
             slack_threads=SlackMessages(storage),
+            push_store=PushSubscriptions(storage),
             clock=clock,
         )
         owned_notifiers = True

@@ -38,23 +38,24 @@ def alert_from_dict(data: dict[str, Any]) -> Alert:
 
 
 def encode_message(message: Message) -> bytes:
-    return _encoder.encode(
-        {
-            "group_key": message.group_key,
-            "status": message.status,
-            "receiver": message.receiver,
-            "alerts": [alert_to_dict(a) for a in message.alerts],
-            "common_labels": message.common_labels,
-            "external_url": message.external_url,
-            "recipients": list(message.recipients),
-            "notice": message.notice,
-            "group_status": message.group_status,
-            "incident_id": message.incident_id,
-            "incident_title": message.incident_title,
-            "action": message.action,
-            "mentions": list(message.mentions),
-        }
-    )
+    data: dict[str, Any] = {
+        "group_key": message.group_key,
+        "status": message.status,
+        "receiver": message.receiver,
+        "alerts": [alert_to_dict(a) for a in message.alerts],
+        "common_labels": message.common_labels,
+        "external_url": message.external_url,
+        "recipients": list(message.recipients),
+        "notice": message.notice,
+        "group_status": message.group_status,
+        "incident_id": message.incident_id,
+        "incident_title": message.incident_title,
+        "action": message.action,
+        "mentions": list(message.mentions),
+    }
+    if message.ack_token:  # only a push page carries one
+        data["ack_token"] = message.ack_token
+    return _encoder.encode(data)
 
 
 def decode_message(raw: bytes | str) -> Message:
@@ -73,6 +74,7 @@ def decode_message(raw: bytes | str) -> Message:
         incident_title=data.get("incident_title", ""),
         action=data.get("action", ""),
         mentions=tuple(data.get("mentions") or ()),
+        ack_token=data.get("ack_token", ""),
     )
 
 

@@ -23,6 +23,7 @@ import httpx
 
 from bridge.app import SubApp
 from bridge.channels.registry import aclose_notifiers, build_notifiers
+from bridge.channels.webpush_keys import VapidKeys
 from bridge.codec import encode_message
 from bridge.config import DEFAULT_LISTEN, BridgeConfig
 from bridge.delivery import DeliveryEngine
@@ -284,6 +285,13 @@ def _no_arguments(_: argparse.ArgumentParser) -> None:
     return None
 
 
+def cmd_webpush_keys(_: argparse.Namespace) -> int:
+    keys = VapidKeys.generate()
+    print(f"WEBPUSH_VAPID_PRIVATE_KEY={keys.private_key}")
+    print(f"WEBPUSH_VAPID_PUBLIC_KEY={keys.public_key}")
+    return 0
+
+
 COMMANDS: dict[
     str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 ] = {
@@ -307,5 +315,10 @@ COMMANDS: dict[
         "on-call: check the file, who is on call, overrides (add, swap, list, remove)",
         configure_oncall,
         cmd_oncall,
+    ),
+    "webpush-keys": (
+        "print a new VAPID key pair for Web Push (WEBPUSH_VAPID_PRIVATE_KEY and _PUBLIC_KEY)",
+        _no_arguments,
+        cmd_webpush_keys,
     ),
 }

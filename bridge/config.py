@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.channels.config import ChannelsConfig
+from bridge.oidc_config import OidcConfig, read_oidc
 from bridge.oncall.config import OncallConfig, OncallConfigError, load_oncall
+from bridge.oncall.working_hours import WorkingHours, parse_working_hours
 from bridge.retry import RetryPolicy
 from bridge.storage.connection import check_url
 from passiton_common.proxies import parse_networks
@@ -109,6 +111,12 @@ class BridgeConfig:
     console_public_url: str = ""
     # proxies in front of the console whose X-Forwarded-For names the client (login throttle)
     console_trusted_proxies: tuple[str, ...] = ()
+    # what the review counts as working hours (pages outside them, per person)
+    console_working_hours: WorkingHours = field(
+        default_factory=lambda: parse_working_hours(default_of("BRIDGE_CONSOLE_WORKING_HOURS"))
+    )
+    # the console's OpenID Connect sign-in (OIDC_*); None: passwords only
+    oidc: OidcConfig | None = None
     # The public listener (Twilio, Slack, PagerDuty callbacks, e-mail links); None: off.
     public_listen: tuple[str, int] | None = None
     public_url: str = ""
@@ -179,6 +187,8 @@ class BridgeConfig:
             console_session_seconds=read_float(env, "BRIDGE_CONSOLE_SESSION_SECONDS"),
             console_public_url=_console_public_url(env),
             console_trusted_proxies=_console_proxies(env),
+            console_working_hours=_working_hours(env),
+            oidc=read_oidc(env),
             public_listen=_public_listen(env),
             public_url=_public_url(env),
             public_max_connections=read_int(env, "BRIDGE_PUBLIC_MAX_CONNECTIONS"),
@@ -186,6 +196,13 @@ class BridgeConfig:
             oncall=oncall,
             pagerduty_webhook_secret=read_text(env, "PAGERDUTY_WEBHOOK_SECRET"),
         )
+
+
+def _working_hours(env: Mapping[str, str]) -> WorkingHours:
+    try:
+        return parse_working_hours(read_text(env, "BRIDGE_CONSOLE_WORKING_HOURS"))
+    except ValueError as exc:
+        raise ConfigError(f"BRIDGE_CONSOLE_WORKING_HOURS: {exc}") from None
 
 
 def read_oncall(env: Mapping[str, str]) -> tuple[Path | None, OncallConfig | None]:

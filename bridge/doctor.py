@@ -197,7 +197,7 @@ def oncall_checks(config: BridgeConfig) -> list[Check]:
         )
     )
     vias = {via for p in oncall.policies.values() for step in p.steps for via in step.via}
-    needs = {"sms": "sms", "voice": "sms", "email": "email", "slack": "slack"}
+    needs = {"sms": "sms", "voice": "sms", "email": "email", "slack": "slack", "push": "webpush"}
     missing = sorted(
         via for via in vias if via in needs and getattr(config.channels, needs[via], None) is None
     )
@@ -207,7 +207,8 @@ def oncall_checks(config: BridgeConfig) -> list[Check]:
                 "on-call channels",
                 False,
                 "the policies page by " + ", ".join(missing) + " but no such channel is configured",
-                "configure TWILIO_* (sms, voice), SMTP_* (email) or SLACK_* (slack)",
+                "configure TWILIO_* (sms, voice), SMTP_* (email), SLACK_* (slack) or"
+                " WEBPUSH_* (push)",
             )
         )
     return checks

@@ -10,13 +10,14 @@ is wrong and where (``MatcherError``, a ``ValueError``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 Op = Literal["=", "!=", "=~", "!~"]
 OPS: tuple[Op, ...] = ("=~", "!~", "!=", "=")  # longest first, for the scanner
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_SPECIAL = re.compile(r"@[A-Za-z_]*")
 _UNQUOTED = re.compile(r'[^"\s,{}]*')
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}
 
@@ -37,7 +38,10 @@ class Matcher:
             raise MatcherError(f"unknown operator {self.op!r} (use =, !=, =~ or !~)")
         if self.op in ("=~", "!~") and self._regex is None:
             try:
-                object.__setattr__(self, "_regex", re.compile(f"(?:{self.value})"))
+                # RE2's leading (?i), which Python takes only at the very start: scoped
+                value = self.value
+                pattern = f"(?i:{value[4:]})" if value.startswith("(?i)") else f"(?:{value})"
+                object.__setattr__(self, "_regex", re.compile(pattern))
             except re.error as exc:
                 raise MatcherError(
                     f"{self.name}{self.op}: invalid regular expression {self.value!r}: {exc}"
@@ -59,9 +63,10 @@ def _quote(text: str) -> str:
 
 
 class _Scanner:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, specials: Collection[str] = ()) -> None:
         self.text = text
         self.pos = 0
+        self.specials = specials  # names outside the label syntax, e.g. ``@state``
 
     def fail(self, message: str) -> MatcherError:
         return MatcherError(f"{message} at position {self.pos + 1} in {self.text!r}")
@@ -105,6 +110,14 @@ class _Scanner:
             if not name:
                 raise self.fail("empty label name")
             return name
+        if self.peek() == "@":
+            special = _SPECIAL.match(self.text, self.pos)
+            word = special.group() if special else "@"
+            if word not in self.specials:
+                known = ", ".join(sorted(self.specials)) or "none here"
+                raise self.fail(f"unknown name {word!r} (names with @: {known})")
+            self.pos += len(word)
+            return word
         match = _NAME.match(self.text, self.pos)
         if match is None:
             raise self.fail("expected a label name")
@@ -173,6 +186,31 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
         raise scanner.fail(f"unexpected {scanner.peek()!r} after the value")
     if not found and not braced:
         raise MatcherError("empty matcher")
+    return tuple(found)
+
+
+def parse_filter(text: str, specials: Collection[str] = ()) -> tuple[Matcher, ...]:
+    """Matchers as a filter bar takes them (amtool's and Karma's way): separated by spaces or
+    commas, optionally in braces; empty text is the empty list. ``specials`` are names outside
+    the label syntax the caller gives a meaning to (``@state``)."""
+    scanner = _Scanner(text, specials)
+    if scanner.at_end():
+        return ()
+    braced = scanner.peek() == "{"
+    if braced:
+        scanner.pos += 1
+    found: list[Matcher] = []
+    while not scanner.at_end() and not (braced and scanner.peek() == "}"):
+        found.append(scanner.matcher())
+        scanner.skip_space()
+        if scanner.peek() == ",":
+            scanner.pos += 1
+    if braced:
+        if scanner.at_end() or scanner.peek() != "}":
+            raise scanner.fail("expected ',' or the closing '}'")
+        scanner.pos += 1
+        if not scanner.at_end():
+            raise scanner.fail(f"unexpected {scanner.peek()!r} after the closing '}}'")
     return tuple(found)
 
 

@@ -12,6 +12,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 EVENT_LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# what one Web Push send came to (bridge.channels.webpush.OUTCOMES, the same names)
+WEBPUSH_OUTCOMES = ("sent", "gone", "rate_limited", "retry", "refused", "no_subscription")
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -83,7 +85,8 @@ class BridgeMetrics:
         self.suppressed = Counter(
             "passiton_bridge_suppressed",
             "Notifications held back, by reason "
-            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel).",
+            "(cooldown, flapping, disabled, min_severity, quiet_hours, no_channel, incident,"
+            " acknowledged, snoozed).",
             ["reason"],
             registry=r,
         )
@@ -118,21 +121,21 @@ class BridgeMetrics:
         self.escalation_pages = Counter(
             "passiton_bridge_escalation_pages",
             "People notified by on-call escalation steps, by way (sms, voice, email, slack,"
-            " apprise).",
+            " apprise, push).",
             ["via"],
             registry=r,
         )
         self.escalation_events = Counter(
             "passiton_bridge_escalation_events",
-            "Escalation steps sent and acknowledgements that expired (step,"
-            " acknowledgement_expired).",
+            "Escalation steps sent, acknowledgements that expired, snoozes that ended and steps"
+            " held by a snooze (step, acknowledgement_expired, snooze_ended, held_by_snooze).",
             ["event"],
             registry=r,
         )
         self.incident_actions = Counter(
             "passiton_bridge_incident_actions",
             "Actions on incidents by people, by action, by how they arrived (console, sms, voice,"
-            " slack, email, pagerduty, api, cli) and whether they changed anything.",
+            " slack, email, pagerduty, api, cli, push) and whether they changed anything.",
             ["action", "via", "outcome"],
             registry=r,
         )
@@ -149,9 +152,20 @@ class BridgeMetrics:
             " already held BRIDGE_PUBLIC_MAX_CONNECTIONS.",
             registry=r,
         )
-        for via in ("sms", "voice", "email", "slack", "apprise"):
+        self.webpush_sends = Counter(
+            "passiton_bridge_webpush_sends",
+            "Web Push sends to one browser subscription, by outcome (sent; gone: the push"
+            " service answered 404/410 and the subscription was removed; rate_limited: 429;"
+            " retry: 5xx or unreachable; refused: another 4xx; no_subscription: a paged user"
+            " had no browser subscribed).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in WEBPUSH_OUTCOMES:
+            self.webpush_sends.labels(outcome=outcome)
+        for via in ("sms", "voice", "email", "slack", "apprise", "push"):
             self.escalation_pages.labels(via=via)
-        for event in ("step", "acknowledgement_expired"):
+        for event in ("step", "acknowledgement_expired", "snooze_ended", "held_by_snooze"):
             self.escalation_events.labels(event=event)
         self.event_loop_lag = Histogram(
             "passiton_event_loop_lag_seconds",

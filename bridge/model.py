@@ -100,6 +100,9 @@ class Message:
     # Slack user ids to notify (the on-call engine's "you are paged"); anything that is not a
     # user id is dropped here, so no channel ever renders a broadcast from it.
     mentions: tuple[str, ...] = ()
+    # A push page's signed, expiring, single-use acknowledgement token for the person paged
+    # (bridge.oncall.links): the notification's "Acknowledge" action posts it back.
+    ack_token: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mentions", slack_user_ids(self.mentions))

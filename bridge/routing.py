@@ -36,6 +36,22 @@ class Route:
     not_before: datetime | None = None  # held back by quiet hours until then
 
 
+def wanted_channels(
+    severity: str, prefs: PreferenceRow | None, *, apprise: bool = False
+) -> tuple[str, ...]:
+    """The channels a severity asks for (the contract's table, Apprise when the severity has
+    URLs), or the organization's preferences instead; configured or not."""
+    wanted: Iterable[str] = DEFAULT_CHANNELS.get(severity, DEFAULT_CHANNELS["low"])
+    if apprise:
+        wanted = (*wanted, APPRISE)
+    if prefs is not None and prefs.channels is not None:
+        if isinstance(prefs.channels, list):
+            wanted = prefs.channels
+        elif isinstance(prefs.channels, dict) and severity in prefs.channels:
+            wanted = prefs.channels[severity] or ()
+    return tuple(dict.fromkeys(wanted))
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -121,18 +137,20 @@ class Router:
                 return "min_severity"
         return None
 
+    def wanted(self, severity: str, prefs: PreferenceRow | None) -> tuple[str, ...]:
+        """The channels the severity (and the organization's preferences) ask for, configured
+        or not."""
+        return wanted_channels(severity, prefs, apprise=severity in self.apprise_urls)
+
+    def unconfigured(self, alert: Alert) -> tuple[str, ...]:
+        """The channels this alert's severity asks for that this bridge has not configured."""
+        wanted = self.wanted(alert.severity, self.preferences(alert.organization_id))
+        return tuple(c for c in wanted if c not in self.available)
+
     def channels_for(self, severity: str, prefs: PreferenceRow | None) -> tuple[str, ...]:
         if self.console_only:
             return (CONSOLE,)
-        wanted: Iterable[str] = DEFAULT_CHANNELS.get(severity, DEFAULT_CHANNELS["low"])
-        if severity in self.apprise_urls:
-            wanted = (*wanted, APPRISE)
-        if prefs is not None and prefs.channels is not None:
-            if isinstance(prefs.channels, list):
-                wanted = prefs.channels
-            elif isinstance(prefs.channels, dict) and severity in prefs.channels:
-                wanted = prefs.channels[severity] or ()
-        return tuple(dict.fromkeys(c for c in wanted if c in self.available))
+        return tuple(c for c in self.wanted(severity, prefs) if c in self.available)
 
     def _recipients(
         self, channel: str, severity: str, prefs: PreferenceRow | None

@@ -29,7 +29,14 @@ from passiton_common.proxies import forwarded_for
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    return render(request, "login.html", next=_safe_next(request.query.get("next", "")))
+    return _login_form(request, next=_safe_next(request.query.get("next", "")))
+
+
+def _login_form(request: web.Request, status: int = 200, **context: object) -> web.Response:
+    """The login page: the password form, and "Sign in with ..." when a provider is set."""
+    oidc = _console(request).oidc
+    name = oidc.config.display_name if oidc is not None else ""
+    return render(request, "login.html", status=status, oidc_name=name, **context)
 
 
 def _safe_next(target: str) -> str:
@@ -44,9 +51,7 @@ def _refuse(request: web.Request, form: dict[str, str], status: int, error: str,
     assert console.login_failures is not None
     reason = {401: "refused", 429: "throttled", 503: "busy"}[status]
     console.login_failures.labels(reason=reason).inc()
-    response = render(
-        request, "login.html", status=status, error=error, next=_safe_next(form.get("next", ""))
-    )
+    response = _login_form(request, status, error=error, next=_safe_next(form.get("next", "")))
     if wait:
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
     return response

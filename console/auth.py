@@ -112,6 +112,7 @@ class Session:
 
 class Sessions:
     def __init__(self, secret: str, max_age_seconds: float) -> None:
+        self._secret = secret
         self._serializer = URLSafeTimedSerializer(secret, salt="passiton-console-session")
         self._csrf_key = hashlib.sha256(b"passiton-console-csrf\0" + secret.encode()).digest()
         self.max_age = int(max_age_seconds)
@@ -135,6 +136,24 @@ class Sessions:
         if session.username:
             data.update(u=session.username, e=session.epoch)
         return self._serializer.dumps(data)
+
+    def seal(self, data: dict[str, str], purpose: str) -> str:
+        """Signed, timestamped ``data`` for another cookie (``purpose`` keeps each kind of
+        cookie from passing for another, a session among them)."""
+        return URLSafeTimedSerializer(self._secret, salt=f"passiton-console-{purpose}").dumps(data)
+
+    def unseal(self, text: str | None, purpose: str, max_age: float) -> dict[str, str] | None:
+        """What ``seal`` signed, if its signature holds and it is younger than ``max_age``."""
+        if not text:
+            return None
+        serializer = URLSafeTimedSerializer(self._secret, salt=f"passiton-console-{purpose}")
+        try:
+            data: Any = serializer.loads(text, max_age=int(max_age))
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            return None
+        return data
 
     @staticmethod
     def anonymous() -> Session:

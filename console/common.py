@@ -4,7 +4,9 @@ history.py, review.py and settings.py; views.py mounts them under ``/console/``.
 
 Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
 settings changes and users need admin. A user limited to some organizations sees their
-incidents and alerts only, and not the pages across organizations (review, settings). Every
+incidents and alerts only (and the review of those), and not the settings, which span
+organizations: another organization's incident or alert is a 403 ("outside your
+organizations"), one that does not exist a 404. Every
 POST carries the session's CSRF token, and every action writes an audit entry in the same
 transaction as its effect.
 """
@@ -15,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +26,8 @@ import jinja2
 from aiohttp import web
 from prometheus_client import Counter
 
+from bridge.oncall.working_hours import DEFAULT as WORKING_HOURS
+from bridge.oncall.working_hours import WorkingHours, parse_working_hours
 from bridge.storage import StorageUnavailable
 from bridge.storage.console import (
     AlertRow,
@@ -40,14 +44,38 @@ from console.auth import (
     allowed,
 )
 from console.host import ConsoleHost
+from console.oidc import OidcClient
 from console.throttle import LoginThrottle
 from passiton_common.proxies import ClientAddress
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/console"
+# authorised by a signed single-use token in the form, not by a session: no CSRF token
+TOKEN_PATHS = frozenset({f"{PREFIX}/push/acknowledge"})
 PAGE_SIZE = 100
 CSV_MAX_ROWS = 1_000_000
+# how long an acknowledgement lasts ("policy": the escalation policy's ack_timeout, if any)
+ACK_CHOICES: dict[str, timedelta | str] = {
+    "policy": "policy",
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "resolved": "resolved",
+}
+ACK_LABELS = {
+    "policy": "as the policy says",
+    "30m": "for 30 minutes",
+    "1h": "for 1 hour",
+    "4h": "for 4 hours",
+    "resolved": "until resolved",
+}
+SNOOZE_CHOICES = {
+    "30m": timedelta(minutes=30),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
 SILENCE_CHOICES = {"30m": 1800, "1h": 3600, "4h": 14400, "12h": 43200, "1d": 86400, "7d": 604800}
 SELF_RESOLVE_SECONDS = 600.0
 ATTEMPT_LABELS = {
@@ -58,6 +86,12 @@ ATTEMPT_LABELS = {
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# served without a session: logging in, the OpenID sign-in's two legs, and what browsers fetch
+# without one (the web app's manifest, its service worker)
+PUBLIC_PATHS = frozenset(
+    f"{PREFIX}/{p}"
+    for p in ("login", "oidc/start", "oidc/callback", "manifest.webmanifest", "sw.js")
+)
 
 
 @dataclass
@@ -82,10 +116,17 @@ class Console:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     work: PasswordWork = field(default_factory=PasswordWork)
     login_failures: Counter | None = None
+    # the review's working hours (BRIDGE_CONSOLE_WORKING_HOURS)
+    working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours(WORKING_HOURS))
+    # one what-if at a time per process: each is up to MAX_CHUNKS range queries
+    whatif_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    oidc: OidcClient | None = None  # sign-in with the OpenID provider (console/oidc_views.py)
     env: jinja2.Environment = field(
         default_factory=lambda: jinja2.Environment(
             loader=jinja2.PackageLoader("console", "templates"),
             autoescape=True,
+            # the packaged templates do not change while serving: no stat() per include
+            auto_reload=False,
             trim_blocks=True,
             lstrip_blocks=True,
         )
@@ -175,6 +216,12 @@ def _problem(request: web.Request, status: int, message: str) -> web.Response:
     return render(request, "problem.html", status=status, message=message)
 
 
+def _forbidden(request: web.Request, message: str) -> web.HTTPForbidden:
+    """The problem page as a 403 for the handler to raise (an object it may not see)."""
+    page = _problem(request, 403, message)
+    return web.HTTPForbidden(text=page.text, content_type="text/html")
+
+
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Session, login requirement, CSRF, and the security headers of every console page."""
@@ -198,10 +245,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         if user is not None and user.session_epoch == session.epoch:
             visitor.user = user
     request[VISITOR] = visitor
-    public = request.path in (f"{PREFIX}/login", f"{PREFIX}/static/console.css") or (
-        request.path.startswith(f"{PREFIX}/static/")
-    )
-    if request.method == "POST":
+    public = request.path in PUBLIC_PATHS or request.path in TOKEN_PATHS
+    public = public or request.path.startswith(f"{PREFIX}/static/")
+    if request.method == "POST" and request.path not in TOKEN_PATHS:
         form = await request.post()  # read by _read_form
         token = form.get("csrf", "")
         if not isinstance(token, str) or not console.sessions.csrf_ok(visitor.session, token):
@@ -310,8 +356,8 @@ def require(role: str) -> Callable[[Handler], Handler]:
 
 
 def every_organization(handler: Handler) -> Handler:
-    """A page across organizations (the review, the settings): refused to a user limited to
-    some organizations."""
+    """A page across organizations (the settings): refused to a user limited to some
+    organizations."""
 
     async def checked(request: web.Request) -> web.StreamResponse:
         user = _visitor(request).user

@@ -8,6 +8,7 @@ anything with these members.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -15,8 +16,18 @@ from prometheus_client import CollectorRegistry
 
 from bridge.oncall.actions import IncidentActions
 from bridge.oncall.config import OncallConfig
+from bridge.oncall.links import AckLinks
 from bridge.storage import Storage
 from bridge.storage.console import ConsoleStore
+
+
+@dataclass(frozen=True)
+class WebPush:
+    """Web Push as the console needs it: the key browsers subscribe with, and what checks the
+    tokens a push notification's Acknowledge posts back."""
+
+    public_key: str  # the VAPID public key, base64url
+    tokens: AckLinks
 
 
 class ConsoleHost(Protocol):
@@ -34,7 +45,13 @@ class ConsoleHost(Protocol):
 
     @property
     def alertmanager_url(self) -> str:
-        """Alertmanager, for silences and links."""
+        """The first Alertmanager, for links."""
+        ...
+
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        """Every Alertmanager (``ALERTMANAGER_URL``, comma-separated): silences are listed
+        from, and made in, each of them."""
         ...
 
     @property
@@ -76,4 +93,8 @@ class ConsoleHost(Protocol):
     def calendar_url(self, kind: str, ident: str) -> str:
         """The iCalendar feed of a ``schedule`` or ``person`` (its URL carries the feed's
         token), or "" when the bridge has no public URL (``BRIDGE_PUBLIC_URL``)."""
+        ...
+
+    def web_push(self) -> WebPush | None:
+        """Web Push (``WEBPUSH_*`` with an on-call file), or None when it is off."""
         ...

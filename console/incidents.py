@@ -1,47 +1,59 @@
-"""The Now page (incidents, each expandable to its alerts; alerts of no incident below them),
-one incident's page, and acknowledging an incident (with its firing alerts).
+"""One incident's page, acknowledging and resolving an incident (with its firing alerts), and
+what the Now page (``now.py``) shows of an incident (``IncidentView``).
 
 A user limited to some organizations sees only incidents touching them and, within those,
-only their organizations' alerts (``ConsoleUser.organizations``, the store's scope)."""
+only their organizations' alerts (``ConsoleUser.organizations``, the store's scope); another
+organization's incident is a 403. An action on an incident merged into another acts on that one
+(``IncidentActions`` follows the merge), which must be within the user's organizations too."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bridge.model import SEVERITY_RANK
-from bridge.oncall.actions import UnknownIncident
+from bridge.oncall.actions import OutsideScope, UnknownIncident
 from bridge.oncall.config import Policy
 from bridge.storage.console import (
     AlertRow,
     ConsoleIncident,
     ConsoleUser,
     EscalationRow,
+    IncidentAck,
     IncidentEvent,
 )
-from console.alerts import decorate, suppression_items
+from console.alerts import audit_line, live_acknowledgements, suppression_items
 from console.common import (
+    ACK_CHOICES,
+    ACK_LABELS,
     ATTEMPT_LABELS,
     PREFIX,
+    SNOOZE_CHOICES,
     _audit,
     _back,
     _console,
     _form,
     _problem,
-    _row_id,
     _visitor,
     render,
     require,
 )
+from console.incident_work import (
+    FormError,
+    acted_on,
+    choice,
+    incident_or_404,
+    outside,
+    until_text,
+    work_line,
+)
 
 RECENTLY = timedelta(hours=1)  # resolved incidents stay on the Now page this long
 STATES = ("firing", "acknowledged", "silenced", "resolved")  # the Now page's order
-MAX_INCIDENTS = 200
-MAX_ALERTS = 500
 
 
 @dataclass(frozen=True)
@@ -95,66 +107,20 @@ def _order(view: IncidentView) -> tuple[int, int, float]:
     )
 
 
-async def now_page(request: web.Request) -> web.StreamResponse:
-    console = _console(request)
-    user = _user(request)
-    scope = user.organizations
-    incidents = await console.store.incidents(console.now() - RECENTLY, scope, MAX_INCIDENTS)
-    members = await console.store.incident_alerts([i.id for i in incidents], scope)
-    loose = [
-        a
-        for a in await console.store.firing(MAX_ALERTS)
-        if a.incident_id is None and user.sees(a.organization_id)
-    ]
-    alerts = members + loose
-    delivered, acks = await decorate(console, alerts)
-    found = await console.store.suppressions([a.instance for a in alerts])
-    muted = {
-        a.instance: items
-        for a in alerts
-        if a.status == "firing"
-        and (items := suppression_items(found.get(a.instance), resolved=False))
-    }
-    of: dict[int, list[AlertRow]] = defaultdict(list)
-    for alert in members:
-        if alert.incident_id is not None:
-            of[alert.incident_id].append(alert)
-    views = sorted((_view(i, of[i.id], user, set(muted)) for i in incidents), key=_order)
-    groups: dict[tuple[str, str], list[AlertRow]] = defaultdict(list)
-    for alert in loose:
-        groups[(alert.severity, alert.category)].append(alert)
-    ordered = sorted(groups.items(), key=lambda kv: (-SEVERITY_RANK[kv[0][0]], kv[0][1]))
-    states = {s: sum(1 for v in views if v.state == s) for s in STATES}
-    firing_alerts = [a for a in alerts if a.status == "firing"]
-    opened = {int(x) for x in request.query.getall("open", []) if x.isascii() and x.isdigit()}
-    template = "now_live.html" if request.query.get("fragment") == "1" else "now.html"
-    return render(
-        request,
-        template,
-        notice=request.query.get("notice", ""),
-        incidents=views,
-        states=states,
-        opened=opened,
-        groups=ordered,
-        delivered=delivered,
-        acks=acks,
-        total=len(firing_alerts),
-        acked=sum(1 for a in firing_alerts if a.instance in acks),
-        muted=muted,
-        silenced=len(muted),
-        reconcile=await console.store.reconcile_status(),
-        reconciled=[
-            r
-            for r in await console.store.recently_reconciled(console.now() - RECENTLY, 20)
-            if user.sees(r.organization_id)
-        ],
-    )
-
-
 # -- one incident ---------------------------------------------------------------------------
 
 # the events that answer a page: shown beside the escalation's steps
-ANSWERS = ("acknowledged", "resolved", "silenced", "acknowledgement_expired", "escalation_stopped")
+ANSWERS = (
+    "acknowledged",
+    "resolved",
+    "silenced",
+    "acknowledgement_expired",
+    "escalation_stopped",
+    "unacknowledged",
+    "snoozed",
+    "unsnoozed",
+    "snooze_ended",
+)
 EVENT_TEXT = {
     "opened": "opened",
     "paged": "paged",
@@ -168,6 +134,13 @@ EVENT_TEXT = {
     "silenced": "silenced",
     "merged": "merged",
     "merged_into": "merged into",
+    "unacknowledged": "unacknowledged",
+    "snoozed": "snoozed",
+    "unsnoozed": "unsnoozed",
+    "snooze_ended": "snooze ended",
+    "assigned": "assigned",
+    "unassigned": "unassigned",
+    "note": "note",
 }
 
 
@@ -196,10 +169,15 @@ def _event_line(event: IncidentEvent) -> tuple[datetime, str, str, str]:
         return (event.at, what, f"by {d.get('by')} via {d.get('via', '?')}{extra}", "")
     if event.kind in ("merged", "merged_into"):
         return (event.at, what, ", ".join(f"#{i}" for i in _ids(d)), "")
+    line = work_line(event, what)
+    if line is not None:
+        return line
     if event.kind == "acknowledged":
         note = f"“{d['note']}”" if d.get("note") else ""
         alerts = d.get("alerts", 0)
         text = f"by {d.get('by', '?')} via {d.get('via', '?')}"
+        if d.get("until"):
+            text += " " + until_text(d["until"])
         return (event.at, what, text + (f", {alerts} alert(s)" if alerts else ""), note)
     return (event.at, what, "", "")
 
@@ -212,14 +190,6 @@ def _ids(detail: dict[str, Any]) -> list[object]:
         if value is not None:
             return [value]
     return []
-
-
-async def _incident_or_404(request: web.Request) -> ConsoleIncident:
-    ident = _row_id(request.match_info["id"])
-    found = await _console(request).store.incident(ident, _user(request).organizations)
-    if found is None:
-        raise web.HTTPNotFound(text="no such incident")
-    return found
 
 
 async def _timeline(
@@ -245,11 +215,12 @@ async def _timeline(
         for a in alerts
     }
     for entry in await console.store.audit_of(list(names)):
-        if entry.action == "acknowledged" and entry.detail.get("incident") == incident.id:
-            continue
+        if entry.action in ("acknowledged", "unacknowledged") and (
+            entry.detail.get("incident") == incident.id
+        ):
+            continue  # the incident's own line says it
         what = names.get((entry.fingerprint or "", entry.starts_at or incident.opened_at), "")
-        detail = ", ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v != "")
-        timeline.append((entry.at, entry.action, f"{what} by {entry.username}", detail))
+        timeline.append(audit_line(entry, f"{what} by {entry.username}"))
     instances = set(names)
     deliveries = [
         d
@@ -304,7 +275,7 @@ def escalation_view(
 async def incident_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
+    incident = await incident_or_404(request)
     alerts = await console.store.incident_alerts([incident.id], user.organizations)
     found = await console.store.suppressions([a.instance for a in alerts])
     muted = {
@@ -314,7 +285,7 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     }
     silenced = {i for a in alerts if a.status == "firing" and (i := a.instance) in muted}
     view = _view(incident, alerts, user, silenced)
-    acks = await console.store.acknowledgements([a.instance for a in alerts])
+    acks = await live_acknowledgements(console, [a.instance for a in alerts])
     events = await console.store.incident_events(incident.id)
     acked_by = next((e for e in reversed(events) if e.kind == "acknowledged"), None)
     oncall = console.host.oncall()
@@ -330,6 +301,9 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         acked_by=acked_by,
         escalation=escalation_view(escalation, policy, events),
         can_resolve=console.host.incident_actions() is not None,
+        ack_choices=ACK_LABELS,
+        snooze_choices=SNOOZE_CHOICES,
+        assignable=await _assignable(request, incident) if user.role != "viewer" else [],
         unacked=sum(1 for a in alerts if a.status == "firing" and a.instance not in acks),
         timeline=await _timeline(request, incident, alerts),
         notice=request.query.get("notice", ""),
@@ -337,40 +311,71 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require("responder")
-async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
+async def _assignable(request: web.Request, incident: ConsoleIncident) -> list[str]:
+    """The console users who can see the incident (whom it can be assigned to)."""
+    users = await _console(request).store.list_users()
+    orgs = set(incident.organizations)
+    return sorted(
+        u.username for u in users if u.organizations is None or set(u.organizations) & orgs
+    )
+
+
+async def acknowledge_as_user(
+    request: web.Request, incident: ConsoleIncident, note: str, ack_for: str = "policy"
+) -> IncidentAck | None:
+    """Acknowledge the incident and its firing alerts within the user's organizations (the
+    store), and, when the host has the bridge's incident actions, through them (status,
+    timeline, escalation for ``ack_for``, mirrors): what every console acknowledgement of an
+    incident goes through, one or in bulk. None when it is gone; ``status`` resolved: nothing
+    done."""
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
-    form = await _form(request)
-    note = form.get("note", "").strip()[:500]
     entry = _audit(request, "acknowledged incident", incident=incident.id, note=note)
-    # the bridge's incident actions, when it has them, set the status, write the timeline,
-    # stop the escalation and tell where it was paged; the store acknowledges the alerts
     actions = console.host.incident_actions()
     done = await console.store.acknowledge_incident(
         incident.id, user.organizations, note, entry, set_status=actions is None
     )
+    if done is None or done.status == "resolved" or actions is None:
+        return done
+    try:
+        detail: dict[str, object] = {"note": note} if note else {}
+        if done.alerts:
+            detail["alerts"] = done.alerts
+        result = await actions.act(
+            incident.id,
+            "acknowledge",
+            person_id=user.username,
+            via="console",
+            detail=detail,
+            ack_for=ack_for,
+            within=user.organizations,
+        )
+    except UnknownIncident:
+        return None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(request, exc) from None
+    return replace(done, changed=result.changed)
+
+
+@require("responder")
+async def acknowledge_incident(request: web.Request) -> web.StreamResponse:
+    asked = await incident_or_404(request)
+    incident = await acted_on(request, asked)  # the one it was merged into, if it was
+    form = await _form(request)
+    note = form.get("note", "").strip()[:500]
+    try:
+        ack_for = choice(form, "for", ACK_CHOICES, "policy")
+    except FormError as exc:
+        return _problem(request, 400, str(exc))
+    done = await acknowledge_as_user(request, incident, note, ack_for)
     if done is None:
         raise web.HTTPNotFound(text="no such incident")
     if done.status == "resolved":
         return _problem(
             request, 409, "This incident has resolved; there is nothing to acknowledge."
         )
-    changed = done.changed
-    if actions is not None:
-        try:
-            detail: dict[str, object] = {"note": note} if note else {}
-            if done.alerts:
-                detail["alerts"] = done.alerts
-            result = await actions.act(
-                incident.id, "acknowledge", person_id=user.username, via="console", detail=detail
-            )
-        except UnknownIncident:
-            raise web.HTTPNotFound(text="no such incident") from None
-        changed = result.changed
-    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"
-    if changed or done.alerts:
+    back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{asked.id}"
+    if done.changed or done.alerts:
         notice = f"incident #{incident.id} acknowledged"
         if done.alerts:
             notice += f" with {done.alerts} alert{'s' * (done.alerts > 1)}"
@@ -385,15 +390,24 @@ async def resolve_incident(request: web.Request) -> web.StreamResponse:
     escalation and mirrors); the audit entry follows when it changed anything."""
     console = _console(request)
     user = _user(request)
-    incident = await _incident_or_404(request)
+    incident = await incident_or_404(request)
+    await acted_on(request, incident)
     form = await _form(request)
     actions = console.host.incident_actions()
     if actions is None:
         return _problem(request, 409, "This console's host cannot resolve incidents.")
     try:
-        result = await actions.act(incident.id, "resolve", person_id=user.username, via="console")
+        result = await actions.act(
+            incident.id,
+            "resolve",
+            person_id=user.username,
+            via="console",
+            within=user.organizations,
+        )
     except UnknownIncident:
         raise web.HTTPNotFound(text="no such incident") from None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(request, exc) from None
     if result.changed:
         await console.store.audit(_audit(request, "resolved incident", incident=result.incident_id))
     back = f"{PREFIX}/" if form.get("from") == "now" else f"{PREFIX}/incidents/{incident.id}"

@@ -1,8 +1,9 @@
-"""The console's calls to Alertmanager (silences, API v2) and Prometheus (queries, rules)."""
+"""The console's calls to Prometheus (queries, rules); Alertmanager's silences are
+``alertmanagers.py``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
 from typing import Any
 
 import httpx
@@ -10,40 +11,6 @@ import httpx
 
 class UpstreamError(Exception):
     """Alertmanager or Prometheus refused or could not be reached; the message says which."""
-
-
-def silence_matchers(labels: dict[str, str]) -> list[dict[str, Any]]:
-    """Exact matchers on every label of the alert: the silence covers this alert only."""
-    return [
-        {"name": name, "value": value, "isRegex": False, "isEqual": True}
-        for name, value in sorted(labels.items())
-    ]
-
-
-async def create_silence(
-    http: httpx.AsyncClient,
-    alertmanager_url: str,
-    labels: dict[str, str],
-    starts_at: datetime,
-    ends_at: datetime,
-    created_by: str,
-    comment: str,
-) -> str:
-    body = {
-        "matchers": silence_matchers(labels),
-        "startsAt": starts_at.isoformat(),
-        "endsAt": ends_at.isoformat(),
-        "createdBy": created_by,
-        "comment": comment,
-    }
-    url = alertmanager_url.rstrip("/") + "/api/v2/silences"
-    try:
-        response = await http.post(url, json=body, timeout=10.0)
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"Alertmanager unreachable: {type(exc).__name__}") from exc
-    if response.status_code != 200:
-        raise UpstreamError(f"Alertmanager refused the silence: {response.text[:200]}")
-    return str(response.json().get("silenceID", ""))
 
 
 async def prometheus_get(
@@ -61,6 +28,42 @@ async def prometheus_get(
     if data.get("status") != "success":
         raise UpstreamError(f"Prometheus: {data.get('error', response.status_code)}")
     return data["data"]
+
+
+async def prometheus_range(
+    http: httpx.AsyncClient,
+    prometheus_url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float,
+    max_bytes: int,
+    seconds: float = 30.0,
+) -> list[Any]:
+    """A range query's series, POSTed (a long expression fits); an answer over ``max_bytes``
+    is abandoned as it streams in (UpstreamError), so a viewer cannot fill the memory."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query_range"
+    form = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    body = bytearray()
+    try:
+        async with http.stream("POST", url, data=form, timeout=seconds) as response:
+            async for piece in response.aiter_bytes():
+                body += piece
+                if len(body) > max_bytes:
+                    raise UpstreamError(
+                        f"Prometheus's answer exceeds {max_bytes // 2**20} MiB; narrow the"
+                        " what-if to one organization"
+                    )
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"Prometheus unreachable: {type(exc).__name__}") from exc
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise UpstreamError(f"Prometheus answered {response.status_code}") from None
+    if not isinstance(data, dict) or data.get("status") != "success":
+        error = data.get("error") if isinstance(data, dict) else None
+        raise UpstreamError(f"Prometheus: {error or response.status_code}")
+    return list(data["data"]["result"])
 
 
 async def instant(http: httpx.AsyncClient, prometheus_url: str, query: str) -> list[Any]:

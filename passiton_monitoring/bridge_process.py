@@ -29,7 +29,7 @@ from console import token_cli
 from console.api.routes import PREFIX as API_PREFIX
 from console.api.routes import create_api_app
 from console.common import PREFIX
-from console.host import ConsoleHost
+from console.host import ConsoleHost, WebPush
 from console.views import create_console_app
 
 
@@ -50,6 +50,10 @@ class BridgeConsoleHost:
     @property
     def alertmanager_url(self) -> str:
         return self._bridge.config.alertmanager_url
+
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        return self._bridge.config.alertmanager_api_urls
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -80,6 +84,13 @@ class BridgeConsoleHost:
     def oncall(self) -> OncallConfig | None:
         return self._bridge.oncall
 
+    def web_push(self) -> WebPush | None:
+        bridge = self._bridge
+        settings = bridge.config.channels.webpush if bridge.config.channels else None
+        if settings is None or bridge.tokens is None or "webpush" not in bridge.notifiers:
+            return None
+        return WebPush(settings.keys.public_key, bridge.tokens)
+
     def calendar_url(self, kind: str, ident: str) -> str:
         config = self._bridge.config
         if not config.public_url or not config.webhook_token:
@@ -97,6 +108,8 @@ def console_subapp(bridge: Bridge) -> web.Application:
         public_url=bridge.config.console_public_url,
         trusted_proxies=bridge.config.console_trusted_proxies,
         body_timeout_seconds=bridge.config.body_timeout_seconds,
+        working_hours=bridge.config.console_working_hours,
+        oidc=bridge.config.oidc,
     )
 
 

@@ -14,6 +14,7 @@ from bridge.app import create_app
 from bridge.channels.registry import build_notifiers
 from bridge.config import BridgeConfig, ConfigError
 from bridge.storage import open_storage
+from bridge.storage.push import PushSubscriptions
 from bridge.storage.slack_messages import SlackMessages
 from exporter.config import ExporterConfig
 from passiton_common.settings import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
@@ -39,6 +40,8 @@ SECRETS = {
     "APPRISE_URLS_HIGH": "tgram://123456789:telegram-bot-token-2f7e/-100987",
     "APPRISE_URLS_MEDIUM": "json://hooks:json-password-9a4c@hooks.example.org/medium",
     "APPRISE_URLS_LOW": "gotify://gotify.example.org/gotify-token-3c8b",
+    "WEBPUSH_VAPID_PRIVATE_KEY": "r9wtVmOV6Wda5vKHRxGH05CPjAbIqRDRTqtmKr2AvDE",
+    "OIDC_CLIENT_SECRET": "oidc-client-secret-8d2f6a",
 }
 CHANNELS = {
     "SLACK_CHANNEL": "C0ALERTS1",
@@ -49,6 +52,10 @@ CHANNELS = {
     "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
     "TWILIO_PHONE_NUMBER": "+15550000000",
     "ALERT_SMS_RECIPIENTS": "+15550000001",
+    "WEBPUSH_SUBJECT": "mailto:oncall@example.org",
+    "OIDC_ISSUER": "https://id.example.org",
+    "OIDC_CLIENT_ID": "passiton-console",
+    "OIDC_ROLE_MAP": "engineers=responder",
 }
 # What must never be printed: the values, and the password part of the URLs.
 NEVER_SHOWN = (
@@ -87,6 +94,7 @@ def test_every_secret_can_come_from_a_file(tmp_path):
     assert channels.pagerduty.integration_key == PD_KEY
     assert bridge.pagerduty_webhook_secret == SECRETS["PAGERDUTY_WEBHOOK_SECRET"]
     assert channels.apprise.urls["low"] == (SECRETS["APPRISE_URLS_LOW"],)
+    assert channels.webpush.keys.private_key == SECRETS["WEBPUSH_VAPID_PRIVATE_KEY"]
     exporter = ExporterConfig.from_env(env)
     assert exporter.ingest_token == SECRETS["EXPORTER_INGEST_TOKEN"]
     assert exporter.stripe_webhook_secret == SECRETS["STRIPE_WEBHOOK_SECRET"]
@@ -137,9 +145,23 @@ async def test_reprs_show_no_secret():
     config = BridgeConfig.from_env(env)
     shown = repr(config) + repr(ExporterConfig.from_env(env))
     async with httpx.AsyncClient() as http:
-        threads = SlackMessages(open_storage(config.database_url))  # not opened: only shown
-        notifiers = build_notifiers(config.channels, http, slack_threads=threads)
-        assert sorted(notifiers) == ["apprise", "email", "pagerduty", "slack", "sms"]
+        storage = open_storage(config.database_url)  # not opened: only shown
+        notifiers = build_notifiers(
+            config.channels,
+            http,
+            oncall=True,
+            slack_threads=SlackMessages(storage),
+            push_store=PushSubscriptions(storage),
+        )
+        assert sorted(notifiers) == [
+            "apprise",
+            "email",
+            "pagerduty",
+            "slack",
+            "sms",
+            "voice",
+            "webpush",
+        ]
         shown += repr(notifiers)
     for secret in NEVER_SHOWN:
         assert secret not in shown

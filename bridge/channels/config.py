@@ -15,6 +15,7 @@ from email.utils import parseaddr
 from typing import Literal
 
 from bridge.channels.apprise import is_valid_url, split_urls
+from bridge.channels.webpush_keys import WebPushSettings, read_webpush
 from passiton_common.settings import ConfigError, EnvReader, read_secrets
 from passiton_common.variables import SMTP_DEFAULT_PORTS, default_of, variable
 
@@ -107,6 +108,8 @@ class ChannelsConfig:
     # checks Slack's button presses (POST /v1/slack/interactions); None: that endpoint is off
     slack_signing_secret: str | None = field(default=None, repr=False)
     apprise: AppriseSettings | None = None  # the severity table's Apprise URLs
+    # Web Push to console users' browsers (WEBPUSH_*): on-call pages only (``via: push``)
+    webpush: WebPushSettings | None = field(default=None, repr=False)
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     alertmanager_urls: tuple[str, ...] = ()  # every one of an HA cluster; the first is the above
@@ -140,6 +143,7 @@ class ChannelsConfig:
             sms=_sms(get),
             pagerduty=_pagerduty(get),
             apprise=_apprise(get),
+            webpush=read_webpush(get),
             prometheus_url=get.url("PROMETHEUS_URL"),
             alertmanager_url=alertmanagers[0] if alertmanagers else None,
             alertmanager_urls=alertmanagers,

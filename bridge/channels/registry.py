@@ -20,10 +20,11 @@ from bridge.channels.slack_incident import IncidentThreads, SlackThreads, utc_no
 from bridge.channels.slack_webapi import SlackWebApi
 from bridge.channels.sms import SmsNotifier
 from bridge.channels.voice import VoiceNotifier
+from bridge.channels.webpush import PushStore, WebPushNotifier
 
-CHANNELS = ("slack", "email", "sms", "voice", "pagerduty", "apprise", "console")
+CHANNELS = ("slack", "email", "sms", "voice", "pagerduty", "apprise", "webpush", "console")
 # Channels that only on-call escalation steps use (never the severity table).
-ONCALL_ONLY = frozenset({"voice"})
+ONCALL_ONLY = frozenset({"voice", "webpush"})
 
 
 def build_notifiers(
@@ -35,6 +36,7 @@ def build_notifiers(
     public_url: str = "",
     oncall: bool = False,
     slack_threads: SlackThreads | None = None,
+    push_store: PushStore | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> dict[str, Notifier]:
     """One notifier per configured channel; only ``console`` when none is configured.
@@ -45,7 +47,8 @@ def build_notifiers(
     make the voice channel, whose calls are answered at ``public_url``, and Apprise is on for
     the people's ``apprise`` contacts even without ``APPRISE_URLS_*``. Slack's Web API mode
     (``SLACK_BOT_TOKEN`` + ``SLACK_CHANNEL``) needs ``slack_threads``, the store of its
-    incidents' messages.
+    incidents' messages. Web Push (``WEBPUSH_*``, with an on-call file) needs ``push_store``,
+    the console users' browser subscriptions.
     """
     notifiers: dict[str, Notifier] = {}
     timeout = config.http_timeout
@@ -116,6 +119,10 @@ def build_notifiers(
     if config.apprise or oncall:
         urls = config.apprise.urls if config.apprise else {}
         notifiers["apprise"] = AppriseNotifier(urls, timeout=timeout)
+    if config.webpush and oncall and push_store is not None:
+        notifiers["webpush"] = WebPushNotifier(
+            config.webpush, push_store, http, timeout=timeout, clock=clock
+        )
     # the severity table needs a channel (Apprise without APPRISE_URLS_* is the on-call file's)
     table = [n for n in notifiers if n not in ONCALL_ONLY and (n != "apprise" or config.apprise)]
     if not table:

@@ -13,6 +13,17 @@ the same way for the first page, and only after ``parent_wait`` (the first page 
 never routed to Slack) becomes the parent itself. A message that mentions people (the on-call
 engine's "you are paged") is a thread reply when the incident has a parent, else a message of its
 own, never a parent.
+
+``chat.postMessage`` has no idempotency key, so a parent posted whose answer was lost (a
+timeout, a dropped connection, a 5xx) could be posted twice. Every parent carries Slack's message
+metadata (``event_type`` ``passiton_incident``, ``event_payload`` ``{"incident_id": N}``); a post
+that failed retryably is recorded on the claim (``unanswered``, committed with the claim), and
+before posting that parent again the channel's newest messages (``conversations.history`` with
+``include_all_metadata``, at most ``HISTORY_PAGES`` pages) are searched for it: found, it is
+adopted (and brought up to date in place) instead of posted again. The search needs the channel's
+id (``SLACK_CHANNEL`` as ``C0…``, or one learned from an earlier answer) and the scope
+``channels:history`` (``groups:history`` for a private channel); without them it is skipped
+with a warning and the parent is posted again, as before.
 """
 
 from __future__ import annotations
@@ -34,6 +45,8 @@ from bridge.oncall.actions import Action
 log = logging.getLogger(__name__)
 
 PARENT_WAIT = timedelta(minutes=10)
+PARENT_EVENT = "passiton_incident"  # the parents' metadata event_type
+HISTORY_PAGES = 3  # of 200 messages: how far back an unanswered parent is looked for
 BUSY_RETRY_SECONDS = 2.0  # another worker is posting or updating the parent right now
 WAIT_RETRY_SECONDS = 5.0  # a later message waiting for the incident's first page
 
@@ -70,6 +83,7 @@ class ParentClaim(Protocol):
     body: list[dict[str, Any]] | None
     body_severity: str | None
     waiting_since: datetime | None
+    unanswered_since: datetime | None  # a post of the parent went unanswered (then, first)
 
     async def created(
         self, channel: str, ts: str, body: list[dict[str, Any]], body_severity: str, now: datetime
@@ -83,6 +97,10 @@ class ParentClaim(Protocol):
 
     async def waiting(self, now: datetime) -> None:
         """Note that a later message found no parent (from the first such time on)."""
+        ...
+
+    async def unanswered(self, now: datetime) -> None:
+        """Note that a post of the parent got no answer: it may be in the channel."""
         ...
 
 
@@ -198,6 +216,19 @@ def parent_blocks(
     return with_state([header_block(incident_id, severity, title), *body], incident_id, status)
 
 
+def parent_metadata(incident_id: int) -> dict[str, Any]:
+    """Slack's message metadata of an incident's parent: how it is found again."""
+    return {"event_type": PARENT_EVENT, "event_payload": {"incident_id": incident_id}}
+
+
+def is_parent_of(message: dict[str, Any], incident_id: int) -> bool:
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("event_type") != PARENT_EVENT:
+        return False
+    payload = metadata.get("event_payload")
+    return isinstance(payload, dict) and payload.get("incident_id") == incident_id
+
+
 def parent_text(incident_id: int, status: str, severity: str, title: str) -> str:
     """The parent's notification text."""
     heading = one_line(f"[{status.upper()}] [{severity.upper()}] Incident #{incident_id}: {title}")
@@ -206,6 +237,11 @@ def parent_text(incident_id: int, status: str, severity: str, title: str) -> str
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _is_channel_id(channel: str) -> bool:
+    """``C0123ABCD`` (public), ``G…`` (private), ``D…`` (direct): not a ``#name``."""
+    return len(channel) >= 9 and channel[0] in "CGD" and channel.isalnum() and channel.isupper()
 
 
 class IncidentThreads:
@@ -225,6 +261,8 @@ class IncidentThreads:
         self.threads = threads
         self.clock = clock
         self.parent_wait = parent_wait
+        # the channel's id (conversations.history takes no #name): configured, or learned
+        self.channel_id = channel if _is_channel_id(channel) else ""
 
     def __repr__(self) -> str:
         return f"IncidentThreads(channel={self.channel!r})"
@@ -237,6 +275,7 @@ class IncidentThreads:
         now = self.clock()
         parent: Posted | None = None
         wait: tuple[float, str] | None = None
+        failed: SlackApiError | None = None
         async with self.threads.parent(incident_id, now) as claim:
             if claim is None:
                 wait = BUSY_RETRY_SECONDS, "another worker holds the incident's Slack message"
@@ -251,18 +290,24 @@ class IncidentThreads:
             elif message.status == "firing" or (
                 claim.waiting_since is not None and now - claim.waiting_since >= self.parent_wait
             ):
-                await self._create_parent(incident_id, claim, message, now)
-                return
+                failed = await self._create_parent(incident_id, claim, message, now)
+                if failed is None:
+                    return
             else:
                 await claim.waiting(now)
                 wait = WAIT_RETRY_SECONDS, "waiting for the incident's first Slack message"
+        if failed is not None:  # raised once the claim committed that it went unanswered
+            raise failed
         if wait is not None:
             raise DeliveryError(wait[1], retryable=True, retry_after=wait[0])
         if message.action:  # acknowledged or resolved by someone: the parent shows it; one line
             if parent is not None and message.notice:
                 text = escape_mrkdwn(message.notice)
                 await self.api.post_message(
-                    parent.channel, message.notice, [_mrkdwn(text)], thread_ts=parent.ts
+                    parent.channel,
+                    message.notice,
+                    [{"type": "section", "text": _mrkdwn(text)}],
+                    thread_ts=parent.ts,
                 )
             return
         if parent is not None:
@@ -272,16 +317,68 @@ class IncidentThreads:
 
     async def _create_parent(
         self, incident_id: int, claim: ParentClaim, message: Message, now: datetime
-    ) -> None:
+    ) -> SlackApiError | None:
+        """Post the parent (or adopt the one an unanswered post left); the error to raise once
+        the claim has recorded that the post went unanswered."""
         status = claim.status or message.status
         title = claim.title or message.incident_title
         body = parent_body(message)
-        posted = await self.api.post_message(
-            self.channel,
-            parent_text(incident_id, status, claim.severity, title),
-            parent_blocks(incident_id, status, claim.severity, title, body),
-        )
+        if claim.unanswered_since is not None:
+            found = await self._find_parent(incident_id)
+            if found is not None:
+                log.info(
+                    "adopted the incident's Slack message posted without an answer",
+                    extra={"incident_id": incident_id, "ts": found.ts},
+                )
+                await claim.created(found.channel, found.ts, body, message.severity, now)
+                await self._update_parent(incident_id, claim, message, now)
+                return None
+        try:
+            posted = await self.api.post_message(
+                self.channel,
+                parent_text(incident_id, status, claim.severity, title),
+                parent_blocks(incident_id, status, claim.severity, title, body),
+                metadata=parent_metadata(incident_id),
+            )
+        except SlackApiError as exc:
+            if not exc.retryable or exc.error == "ratelimited":
+                raise  # refused: nothing was posted
+            await claim.unanswered(now)
+            return exc
+        self.channel_id = posted.channel
         await claim.created(posted.channel, posted.ts, body, message.severity, now)
+        return None
+
+    async def _find_parent(self, incident_id: int) -> Posted | None:
+        """The incident's parent among the channel's newest messages, by its metadata; None
+        when it is not there or cannot be looked for (no channel id, no history scope)."""
+        if not self.channel_id:
+            log.warning(
+                "cannot look for an unanswered Slack message: SLACK_CHANNEL is a name; set"
+                " the channel's id (C0...) to avoid a second message",
+                extra={"incident_id": incident_id},
+            )
+            return None
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            try:
+                messages, cursor = await self.api.history(self.channel_id, cursor=cursor)
+            except SlackApiError as exc:
+                if exc.retryable:
+                    raise  # try the whole delivery again later, still without posting
+                log.warning(
+                    "cannot look for an unanswered Slack message (needs the channels:history"
+                    " scope); posting it again",
+                    extra={"incident_id": incident_id, "error": exc.error},
+                )
+                return None
+            for found in messages:
+                ts = found.get("ts")
+                if is_parent_of(found, incident_id) and isinstance(ts, str) and ts:
+                    return Posted(self.channel_id, ts)
+            if not cursor:
+                return None
+        return None
 
     async def _update_parent(
         self, incident_id: int, claim: ParentClaim, message: Message, now: datetime
@@ -319,12 +416,14 @@ class IncidentThreads:
 
     async def _post(self, message: Message, *, thread: Posted | None = None) -> None:
         payload = render_message(message)
-        await self.api.post_message(
+        posted = await self.api.post_message(
             thread.channel if thread else self.channel,
             render_fallback(message),
             payload["blocks"],
             thread_ts=thread.ts if thread else None,
         )
+        if thread is None:
+            self.channel_id = posted.channel  # Slack answers with the id of a #name
 
     async def aclose(self) -> None:
         await self.api.aclose()

@@ -1,4 +1,5 @@
-"""A small client of Slack's Web API (``chat.postMessage``, ``chat.update``, response URLs).
+"""A small client of Slack's Web API (``chat.postMessage`` with message metadata,
+``chat.update``, ``conversations.history``, response URLs).
 
 Slack answers most failures with HTTP 200 and ``{"ok": false, "error": "..."}``; the error code
 says whether sending again can help. ``ratelimited`` comes as HTTP 429 with ``Retry-After`` (it
@@ -142,7 +143,10 @@ class SlackWebApi:
         blocks: list[dict[str, Any]],
         *,
         thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Posted:
+        """``metadata``: Slack's message metadata (``event_type``, ``event_payload``), which
+        ``history`` reads back."""
         payload: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -152,11 +156,38 @@ class SlackWebApi:
         }
         if thread_ts:
             payload["thread_ts"] = thread_ts
+        if metadata is not None:
+            payload["metadata"] = metadata
         data = await self.call("chat.postMessage", payload, key=channel)
         ts, answered = data.get("ts"), data.get("channel")
         if not isinstance(ts, str) or not ts:
             raise SlackApiError("chat.postMessage", "answer without ts", retryable=False)
         return Posted(answered if isinstance(answered, str) and answered else channel, ts)
+
+    async def history(
+        self, channel: str, *, oldest: str = "", cursor: str = "", limit: int = 200
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of the channel's top-level messages (since ``oldest``, a Slack ts, when
+        given), newest first, with their metadata (``conversations.history``: scope
+        ``channels:history``, or ``groups:history`` for a private channel; ``channel`` must be
+        an id); and the cursor of the next page ("" at the end)."""
+        payload: dict[str, Any] = {
+            "channel": channel,
+            "limit": limit,
+            "include_all_metadata": True,
+        }
+        if oldest:
+            payload |= {"oldest": oldest, "inclusive": True}
+        if cursor:
+            payload["cursor"] = cursor
+        data = await self.call("conversations.history", payload, key=f"history:{channel}")
+        messages = data.get("messages")
+        meta = data.get("response_metadata")
+        following = meta.get("next_cursor") if isinstance(meta, dict) else ""
+        return (
+            [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else [],
+            following if isinstance(following, str) and data.get("has_more") else "",
+        )
 
     async def update_message(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]

@@ -190,7 +190,7 @@ class _Parser:
             return None
         found: dict[str, str] = {}
         ok = True
-        for via in ("sms", "voice", "email", "slack", "pagerduty"):
+        for via in ("sms", "voice", "email", "slack", "push", "pagerduty"):
             if via not in fields:
                 continue
             text = self.r.text(fields[via], f"{where}.{via}")
@@ -211,7 +211,9 @@ class _Parser:
             apprise.append(url)
         if not found and not apprise and ok:
             self.r.error(
-                node, f"{where}: no contact at all (sms, voice, email, slack, apprise or pagerduty)"
+                node,
+                f"{where}: no contact at all"
+                " (sms, voice, email, slack, apprise, push or pagerduty)",
             )
         return Contacts(**found, apprise=tuple(apprise)) if ok else None
 
@@ -429,6 +431,10 @@ def _contact_problem(via: str, text: str) -> str:
         return f"{text!r} is not an e-mail address"
     if via == "slack" and not (text[:1] in "UW" and text.isalnum() and text.isupper()):
         return f"{text!r} is not a Slack user id (like U0123ABCD)"
+    if via == "push" and not (
+        0 < len(text) <= 64 and all(c.isalnum() or c in "._@-" for c in text)
+    ):
+        return f"{text!r} is not a console user name (the user whose browsers get the pages)"
     if via == "pagerduty" and not (text.isascii() and text.isalnum() and text.isupper()):
         return f"{text!r} is not a PagerDuty user id (like PLH1HKV)"
     return ""

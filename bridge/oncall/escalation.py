@@ -35,6 +35,7 @@ VIA_CHANNEL: Mapping[str, str] = {
     "email": "email",
     "slack": "slack",
     "apprise": "apprise",
+    "push": "webpush",
 }
 
 State = Literal["active", "acknowledged", "done"]

@@ -5,6 +5,11 @@ writes the step's deliveries into the outbox (sent by the channels' workers with
 policy), who it notified, the incident's timeline and the walk's next due time, then commits:
 a step is sent once whichever replica claims it, a crash before the commit leaves it due, one
 after leaves it done. The clock is the bridge's (``clock``), so tests drive it.
+
+Each tick first sweeps the incidents' timers (``bridge.oncall.timers``: acknowledgements whose
+chosen end came re-open their incident and re-arm its walk, snoozes end), so the bridge runs
+the escalator even without an on-call file (``config`` None: the sweep only). A step that comes
+due while its incident is snoozed waits for the snooze's end.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from bridge.oncall.escalation import (
 )
 from bridge.oncall.links import AckLinks
 from bridge.oncall.schedule import Override
+from bridge.oncall.timers import IncidentTimers
 from bridge.storage import Storage, StorageUnavailable, Transaction
 from bridge.storage.escalations import DueEscalation
 from bridge.storage.outbox import insert_deliveries
@@ -45,15 +51,17 @@ class Escalator:
     def __init__(
         self,
         storage: Storage,
-        config: OncallConfig,
+        config: OncallConfig | None,
         channels: Collection[str],
         metrics: BridgeMetrics,
         clock: Callable[[], datetime],
         *,
         links: AckLinks | None = None,
+        push_tokens: AckLinks | None = None,
         on_enqueued: Callable[[], None] = lambda: None,
         interval: float = 1.0,
         batch: int = 50,
+        timers: IncidentTimers | None = None,
     ) -> None:
         self.storage = storage
         self.config = config
@@ -61,9 +69,11 @@ class Escalator:
         self.metrics = metrics
         self.clock = clock
         self.links = links
+        self.push_tokens = push_tokens  # the Acknowledge tokens of push pages
         self.on_enqueued = on_enqueued
         self.interval = interval
         self.batch = batch
+        self.timers = timers
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -95,19 +105,23 @@ class Escalator:
             self._wake.clear()
 
     async def run_once(self) -> int:
-        """Send what is due now; the number of escalations handled."""
+        """Run out the timers due, then send what is due now; the number of incidents whose
+        timer ran out plus the escalations handled."""
+        swept = await self.timers.run_once() if self.timers is not None else 0
+        if self.config is None:
+            return swept
         now = self.clock()
         enqueued = False
         async with self.storage.transaction() as tx:
             due = await tx.claim_due_escalations(now, self.batch)
             if not due:
-                return 0
+                return swept
             overrides = await tx.overrides_at(now)
             for escalation in due:
                 enqueued |= await self._advance(tx, escalation, overrides, now)
         if enqueued:
             self.on_enqueued()
-        return len(due)
+        return swept + len(due)
 
     async def _advance(
         self,
@@ -117,6 +131,7 @@ class Escalator:
         now: datetime,
     ) -> bool:
         incident_id, walk = escalation.incident_id, escalation.walk
+        assert self.config is not None
         policy = self.config.policies.get(escalation.policy_id)
         if escalation.incident_status == "resolved" or policy is None or not policy.steps:
             # resolved meanwhile, or the policy left the configuration: nothing more to send
@@ -141,6 +156,11 @@ class Escalator:
             self.metrics.escalation_events.labels(event="acknowledgement_expired").inc()
         elif walk.state != "active" or escalation.incident_status == "acknowledged":
             await tx.save_walk(incident_id, replace(walk, next_at=None), now)
+            return False
+        if escalation.snoozed_until is not None and escalation.snoozed_until > now:
+            # snoozed: the step waits for the snooze's end (the sweep ends it then)
+            await tx.save_walk(incident_id, replace(walk, next_at=escalation.snoozed_until), now)
+            self.metrics.escalation_events.labels(event="held_by_snooze").inc()
             return False
         sent, missing = pages(self.config, policy, walk.step, now, overrides, self.channels)
         base = decode_message(escalation.message)
@@ -190,6 +210,9 @@ class Escalator:
             notice += f" Acknowledge or resolve: {self.links.url(incident_id, page.person_id)}"
         if page.via == "slack":
             return replace(base, recipients=(), mentions=(page.address,), notice=notice)
+        if page.via == "push" and self.push_tokens is not None:
+            token = self.push_tokens.token(incident_id, page.person_id)
+            return replace(base, recipients=(page.address,), notice=notice, ack_token=token)
         return replace(base, recipients=(page.address,), notice=notice)
 
 

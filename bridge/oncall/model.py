@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from bridge.matchers import Matcher
 from bridge.oncall import values
 
-VIAS: tuple[str, ...] = ("sms", "voice", "email", "slack", "apprise")
+VIAS: tuple[str, ...] = ("sms", "voice", "email", "slack", "apprise", "push")
 ROTATION_TYPES = ("daily", "weekly", "hours")
 RotationType = Literal["daily", "weekly", "hours"]
 
@@ -25,6 +25,8 @@ class Contacts:
     email: str | None = None
     slack: str | None = None
     apprise: tuple[str, ...] = ()
+    # the console user whose phones and browsers get Web Push (their subscriptions)
+    push: str | None = None
     # not a way to page: the PagerDuty user whose acknowledgements there are this person's
     pagerduty: str | None = None
 

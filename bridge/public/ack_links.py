@@ -10,6 +10,7 @@ from html import escape
 from aiohttp import web
 
 from bridge.oncall.actions import Action, UnknownIncident
+from bridge.oncall.link_actions import TokenUsed, act_once
 from bridge.public.context import CONTEXT
 from bridge.storage import StorageUnavailable
 
@@ -86,16 +87,12 @@ async def act(request: web.Request) -> web.Response:
         context.count("ack_link", "invalid")
         return _page("Choose an action", "<p>Acknowledge or resolve.</p>", 400)
     try:
-        if not await context.first_seen("ack-link", link.nonce):
-            context.count("ack_link", "replay")
-            return _page("Link already used", "<p>This link has acted once already.</p>", 409)
-        try:
-            result = await context.actions.act(
-                link.incident_id, action, person_id=link.person_id, via="email"
-            )
-        except BaseException:
-            await context.forget("ack-link", link.nonce)
-            raise
+        result = await act_once(
+            context.storage, context.actions, link, action, via="email", now=context.clock()
+        )
+    except TokenUsed:
+        context.count("ack_link", "replay")
+        return _page("Link already used", "<p>This link has acted once already.</p>", 409)
     except UnknownIncident:
         context.count("ack_link", "forbidden")
         return _invalid()

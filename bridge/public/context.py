@@ -15,6 +15,28 @@ from bridge.oncall.links import AckLinks
 from bridge.storage import Storage, StorageUnavailable
 
 
+class InboundRequests:
+    """Signed inbound requests already taken (``inbound_requests``: source, request id), on the
+    database, so that every replica refuses a replay that reached another one."""
+
+    def __init__(self, storage: Storage, clock: Callable[[], datetime]) -> None:
+        self.storage = storage
+        self.clock = clock
+
+    async def first_seen(self, source: str, request_id: str) -> bool:
+        """Record a verified request's id; False for a replay (seen before, by any replica)."""
+        async with self.storage.transaction() as tx:
+            return await tx.first_seen(source, request_id[:200], self.clock())
+
+    async def forget(self, source: str, request_id: str) -> None:
+        """Undo ``first_seen`` for a request that could not be carried out (it may be retried)."""
+        try:
+            async with self.storage.transaction() as tx:
+                await tx.forget_inbound(source, request_id[:200])
+        except StorageUnavailable:
+            pass
+
+
 @dataclass
 class PublicContext:
     actions: IncidentActions
@@ -33,16 +55,11 @@ class PublicContext:
 
     async def first_seen(self, source: str, request_id: str) -> bool:
         """Record a verified request's id; False for a replay (seen before, by any replica)."""
-        async with self.storage.transaction() as tx:
-            return await tx.first_seen(source, request_id[:200], self.clock())
+        return await InboundRequests(self.storage, self.clock).first_seen(source, request_id)
 
     async def forget(self, source: str, request_id: str) -> None:
         """Undo ``first_seen`` for a request that could not be carried out (it may be retried)."""
-        try:
-            async with self.storage.transaction() as tx:
-                await tx.forget_inbound(source, request_id[:200])
-        except StorageUnavailable:
-            pass
+        await InboundRequests(self.storage, self.clock).forget(source, request_id)
 
 
 CONTEXT = web.AppKey("public_context", PublicContext)

@@ -3,16 +3,18 @@
 Public, so everything is checked before anything is believed: the body's size, then
 ``X-Slack-Signature`` (``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{raw body}`` with
 ``SLACK_SIGNING_SECRET``, compared in constant time) and ``X-Slack-Request-Timestamp`` (within
-five minutes of the clock, either way), then that the signature was not used before (each one is
-remembered until its timestamp leaves the window; the memory is capped and a full one refuses
-rather than forgets). Only then is the ``payload`` form field read: a ``block_actions`` press of
+five minutes of the clock, either way), then that the signature was not used before: it is
+recorded in ``inbound_requests`` (source ``slack``, like Twilio's, PagerDuty's and the e-mail
+links' ids), so a replay is refused by whichever replica it reaches, and after a restart. Only
+then is the ``payload`` form field read: a ``block_actions`` press of
 ``incident_acknowledge``/``incident_resolve``/``incident_silence`` whose value is the incident id,
 by a Slack user the on-call configuration knows (``people``: Slack user id → person id).
 
-Answers: 401 bad or missing signature, stale timestamp or replay; 413 too large; 400 malformed;
-403 unknown Slack user (who gets an ephemeral "not on the on-call list" through the press's
-``response_url``, and only when that is Slack's); 404 unknown incident; 503 when the action could
-not be applied; 200 when done — nothing changes on any answer but 200. After answering (Slack
+Answers: 401 bad or missing signature or stale timestamp; 409 replay; 413 too large; 400
+malformed; 403 unknown Slack user (who gets an ephemeral "not on the on-call list" through the
+press's ``response_url``, and only when that is Slack's); 404 unknown incident; 503 when the
+database or the action failed (the signature is forgotten again, so a retry can act); 200 when
+done — nothing changes on any answer but 200. After answering (Slack
 wants its answer within 3 s) the incident's message is updated in place (``chat.update``) so its
 state line and buttons show the new state.
 """
@@ -21,14 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from aiohttp import web
@@ -42,6 +43,7 @@ from bridge.channels.slack_webapi import SlackApiError, SlackWebApi, is_slack_ur
 from bridge.channels.text import escape_mrkdwn, one_line, truncate
 from bridge.model import slack_user_ids
 from bridge.oncall.actions import Action, ActionResult, IncidentActions, UnknownIncident
+from bridge.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ACTIONS_BY_ID: dict[str, Action] = {action_id: a for a, action_id in ACTION_IDS.items()}
 NOT_ON_CALL = "You are not on the on-call list, so this button does nothing for you."
 _MAX_INCIDENT_DIGITS = 18
+SOURCE = "slack"  # inbound_requests.source
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -64,8 +67,6 @@ class SlackInteractionsConfig:
     tolerance_seconds: float = 300.0
     # A press carries the whole message (up to 50 blocks); far more than that is not Slack.
     max_body_bytes: int = 512 * 1024
-    # Signatures remembered at most (a full memory refuses new presses rather than forget).
-    replay_capacity: int = 10_000
     # How long Silence silences (None: the on-call engine's default).
     silence_for: timedelta | None = None
     # Whose response_url gets the ephemeral "not on the on-call list": Slack's only.
@@ -76,29 +77,17 @@ class SlackInteractionsConfig:
             raise ValueError("the Slack signing secret must not be empty")
 
 
-class SeenSignatures:
-    """Signatures already used, each until ``expires`` (seconds since the epoch); bounded."""
+class Replays(Protocol):
+    """Where verified requests are recorded (``bridge.public.context.InboundRequests``: the
+    database's ``inbound_requests``, shared by every replica)."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._expires: dict[str, float] = {}
-        self._heap: list[tuple[float, str]] = []
+    async def first_seen(self, source: str, request_id: str) -> bool:
+        """Record the request; False when it was recorded before (a replay)."""
+        ...
 
-    def __len__(self) -> int:
-        return len(self._expires)
-
-    def add(self, signature: str, expires: float, now: float) -> bool | None:
-        """True: first use (now remembered); False: a replay; None: the memory is full."""
-        while self._heap and self._heap[0][0] <= now:
-            _, old = heapq.heappop(self._heap)
-            self._expires.pop(old, None)
-        if signature in self._expires:
-            return False
-        if len(self._expires) >= self.capacity:
-            return None
-        self._expires[signature] = expires
-        heapq.heappush(self._heap, (expires, signature))
-        return True
+    async def forget(self, source: str, request_id: str) -> None:
+        """Undo ``first_seen`` for a request that could not be carried out."""
+        ...
 
 
 class _Refused(Exception):
@@ -130,19 +119,22 @@ class SlackInteractions:
         people: Mapping[str, str],
         clock: Callable[[], datetime],
         web_api: SlackWebApi | None,
+        replays: Replays,
     ) -> None:
         self.config = config
         self.actions = actions
         self.people = people
         self.clock = clock
         self.web_api = web_api
-        self.seen = SeenSignatures(config.replay_capacity)
+        self.replays = replays
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
             body = await self._body(request)
-            self._verify(request, body)
+            signature = self._verify(request, body)
+            if not await self.replays.first_seen(SOURCE, signature):
+                raise _Refused(409, "replayed")
             press = _parse(body)
         except _Refused as refused:
             log.info(
@@ -150,6 +142,8 @@ class SlackInteractions:
                 extra={"status": refused.status, "reason": refused.reason},
             )
             return web.Response(status=refused.status, text=refused.reason + "\n")
+        except StorageUnavailable:
+            return web.Response(status=503, text="try again\n")
         person = self.people.get(press.user_id)
         if person is None:
             log.warning(
@@ -172,6 +166,7 @@ class SlackInteractions:
             log.exception(
                 "slack press could not be applied", extra={"incident_id": press.incident_id}
             )
+            await self.replays.forget(SOURCE, signature)
             return web.Response(status=503, text="try again\n")
         log.info(
             "slack press applied",
@@ -200,7 +195,8 @@ class SlackInteractions:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _verify(self, request: web.Request, body: bytes) -> None:
+    def _verify(self, request: web.Request, body: bytes) -> str:
+        """The request's signature, once checked (with its timestamp)."""
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
         if not timestamp or not signature:
@@ -214,12 +210,7 @@ class SlackInteractions:
         expected = slack_signature(self.config.signing_secret, timestamp, body)
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise _Refused(401, "bad signature")
-        first = self.seen.add(signature, sent + self.config.tolerance_seconds, now)
-        if first is None:
-            log.error("slack interactions: too many presses to remember; refusing")
-            raise _Refused(503, "busy")
-        if not first:
-            raise _Refused(401, "replayed")
+        return signature
 
     def _later(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -319,7 +310,8 @@ def slack_interactions(
     people: Mapping[str, str],
     clock: Callable[[], datetime],
     web_api: SlackWebApi | None,
+    replays: Replays,
 ) -> Handler:
     """The ``POST /v1/slack/interactions`` handler: ``SlackInteractions(...).handle`` (its
     ``__self__.drain()`` waits for the updates still running, for a clean shutdown)."""
-    return SlackInteractions(config, actions, people, clock, web_api).handle
+    return SlackInteractions(config, actions, people, clock, web_api, replays).handle

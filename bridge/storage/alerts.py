@@ -110,6 +110,7 @@ class AlertWrites:
         record: NotificationRecord | Sequence[NotificationRecord] | None,
         now: datetime | None,
         holds: Sequence[tuple[str, str, datetime, datetime]] = (),
+        skips: Sequence[Any] = (),
     ) -> None:
         """One statement: a data-modifying CTE per table, so one round trip for all of them
         (``record``: one notification's, or those of a batch written together)."""
@@ -128,6 +129,8 @@ class AlertWrites:
             )
         if states:
             ctes.append(_state_upsert(states, p))
+        if skips:
+            ctes.append(_skips_insert(skips, now, p))
         if deliveries:
             ctes.append(
                 f"""INSERT INTO alert_deliveries (channel, group_key, message, created_at,
@@ -166,14 +169,17 @@ class AlertWrites:
         await self.conn.execute(sql, *p.values)
 
     async def acknowledged(
-        self, instances: Sequence[tuple[str, datetime]]
+        self, instances: Sequence[tuple[str, datetime]], now: datetime | None = None
     ) -> set[tuple[str, datetime]]:
+        """Those instances acknowledged (an acknowledgement that ended by ``now`` is none)."""
         rows = await self.conn.fetch(
             "SELECT a.fingerprint, a.starts_at FROM alert_acknowledgements a"
             " JOIN unnest($1::text[], $2::timestamptz[]) AS i(f, s)"
-            " ON a.fingerprint = i.f AND a.starts_at = i.s",
+            " ON a.fingerprint = i.f AND a.starts_at = i.s"
+            " WHERE $3::timestamptz IS NULL OR a.expires_at IS NULL OR a.expires_at > $3",
             [i[0] for i in instances],
             [i[1] for i in instances],
+            now,
         )
         return {(r[0], r[1]) for r in rows}
 
@@ -205,6 +211,23 @@ class _Params:
     def add(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+
+def _skips_insert(skips: Sequence[Any], now: datetime | None, p: _Params) -> str:
+    """Why alert events were not sent on channels (``bridge.planning.Skip``; the first reason
+    decided for an event and channel stays)."""
+    rows = list(
+        {(k.fingerprint, k.starts_at, k.status, k.channel): k for k in reversed(skips)}.values()
+    )
+    return f"""INSERT INTO alert_skips (fingerprint, starts_at, status, channel, reason, until, at)
+        SELECT f, s, st, c, r, u, {p.add(now)}::timestamptz
+        FROM unnest({p.add([k.fingerprint for k in rows])}::text[],
+                    {p.add([k.starts_at for k in rows])}::timestamptz[],
+                    {p.add([k.status for k in rows])}::text[],
+                    {p.add([k.channel for k in rows])}::text[],
+                    {p.add([k.reason for k in rows])}::text[],
+                    {p.add([k.until for k in rows])}::timestamptz[]) AS u(f, s, st, c, r, u)
+        ON CONFLICT DO NOTHING"""  # noqa: S608 - only $n placeholders are interpolated
 
 
 def _state_upsert(states: dict[str, AlertState], p: _Params) -> str:

@@ -32,6 +32,7 @@ class ConsoleUser:
     role: str
     session_epoch: int
     organizations: Scope = None
+    oidc: bool = False  # signed in by the OpenID provider (no password; migration 0014)
 
     def sees(self, organization_id: str | None) -> bool:
         return self.organizations is None or organization_id in self.organizations
@@ -109,6 +110,10 @@ class Acknowledgement:
     username: str
     note: str
     created_at: datetime
+    expires_at: datetime | None = None  # None: until the alert resolves
+
+    def live(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,33 @@ class ConsoleIncident:
     last_alert_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    ack_expires_at: datetime | None = None  # the acknowledgement's chosen end
+    snoozed_until: datetime | None = None  # off the Now page, its pages held, until then
+    snoozed_by: str | None = None
+    assignee: str | None = None  # a console user's name
+
+    def snoozed(self, now: datetime) -> bool:
+        """Snoozed at ``now`` (a resolved incident is not: it shows as resolved)."""
+        return (
+            self.status != "resolved"
+            and self.snoozed_until is not None
+            and self.snoozed_until > now
+        )
+
+    def within(self, scope: Scope) -> bool:
+        """It touches one of the scope's organizations (None: every one)."""
+        return scope is None or any(o in scope for o in self.organizations)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why an alert event was not sent on a channel ('*': any), as the ingest decided it."""
+
+    status: str  # the event: firing or resolved
+    channel: str
+    reason: str
+    until: datetime | None
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -270,7 +302,7 @@ class ConsoleStore(Protocol):
         organizations: Scope = None,
     ) -> None:
         """Create the user or replace their password, role and organizations (and void their
-        sessions)."""
+        sessions); a user of the OpenID provider becomes a local one."""
 
     async def get_user(self, username: str) -> ConsoleUser | None: ...
 
@@ -295,7 +327,14 @@ class ConsoleStore(Protocol):
     ) -> dict[tuple[str, datetime], Acknowledgement]: ...
 
     async def acknowledge(self, ack: Acknowledgement, audit: AuditEntry) -> bool:
-        """Store the acknowledgement (False when the instance was acknowledged already)."""
+        """Store the acknowledgement (False when the instance was acknowledged already and it
+        has not ended)."""
+
+    async def unacknowledge(self, fingerprint: str, starts_at: datetime, audit: AuditEntry) -> bool:
+        """Forget the instance's acknowledgement and audit it (False when there was none)."""
+
+    async def skips(self, fingerprint: str, starts_at: datetime) -> list[Skip]:
+        """Why the instance's events were not sent on channels, as decided, oldest first."""
 
     async def audit(self, entry: AuditEntry) -> None: ...
 
@@ -331,9 +370,15 @@ class ConsoleStore(Protocol):
     ) -> None: ...
 
     async def review(
-        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
+        self,
+        since: datetime,
+        until: datetime,
+        self_resolve_seconds: float,
+        limit: int,
+        within: Scope = None,
     ) -> Review:
-        """Fire counts, response times and noise per alert name and organization."""
+        """Fire counts, response times and noise per alert name and organization (of the
+        scope's organizations; pages: the deliveries that carried one of their alerts)."""
 
     async def suppressions(
         self, instances: Sequence[tuple[str, datetime]]
@@ -356,6 +401,10 @@ class ConsoleStore(Protocol):
 
     async def incident(self, incident_id: int, scope: Scope) -> ConsoleIncident | None:
         """The incident, if it touches the scope."""
+
+    async def surviving_incident(self, incident_id: int) -> int | None:
+        """The incident that carries on for this one: itself, or the one it was merged into
+        (following merges of merges); None when there is no such incident."""
 
     async def incident_alerts(self, incident_ids: Sequence[int], scope: Scope) -> list[AlertRow]:
         """The alerts of these incidents within the scope, oldest first."""

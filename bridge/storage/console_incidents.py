@@ -25,11 +25,13 @@ from bridge.storage.console import (
     Scope,
 )
 from bridge.storage.console_rows import ALERT_COLUMNS, alert_row, audit_row, insert_audit
+from bridge.storage.incidents import SURVIVOR_SQL
 from bridge.storage.types import ALERT_TABLES
 
 _INCIDENT_COLUMNS = (
     "id, title, severity, status, probable_cause, organizations, alert_count, opened_at,"
-    " last_alert_at, acknowledged_at, resolved_at"
+    " last_alert_at, acknowledged_at, resolved_at, ack_expires_at, snoozed_until, snoozed_by,"
+    " assignee"
 )
 # $1: incident ids, $2: the scope's organizations (NULL: every one)
 _ALERTS_SQL = " UNION ALL ".join(
@@ -51,7 +53,7 @@ def _scope(scope: Scope) -> list[str] | None:
 
 
 def _incident(r: Any) -> ConsoleIncident:
-    return ConsoleIncident(*r[:5], list(r[5]), *r[6:11])
+    return ConsoleIncident(*r[:5], list(r[5]), *r[6:15])
 
 
 class IncidentReads:
@@ -83,6 +85,10 @@ class IncidentReads:
                 _scope(scope),
             )
         return _incident(r) if r else None
+
+    async def surviving_incident(self, incident_id: int) -> int | None:
+        async with self._conn() as conn:
+            return await conn.fetchval(SURVIVOR_SQL, incident_id)
 
     async def incident_alerts(self, incident_ids: Sequence[int], scope: Scope) -> list[AlertRow]:
         if not incident_ids:
@@ -140,12 +146,15 @@ class IncidentReads:
             firing = await conn.fetch(_FIRING_SQL, incident_id, _scope(scope))
             acked = await conn.fetch(
                 """
-                INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table,
+                INSERT INTO alert_acknowledgements AS a (fingerprint, starts_at, alert_table,
                     severity, username, note, created_at)
                 SELECT f, s, t, sev, $5, $6, $7
                 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
                     AS u(f, s, t, sev)
-                ON CONFLICT DO NOTHING RETURNING fingerprint, starts_at
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET username = excluded.username,
+                    note = excluded.note, created_at = excluded.created_at, expires_at = NULL
+                    WHERE a.expires_at IS NOT NULL AND a.expires_at <= excluded.created_at
+                RETURNING fingerprint, starts_at
                 """,
                 [r[1] for r in firing],
                 [r[2] for r in firing],

@@ -20,13 +20,15 @@ from bridge.storage.console import (
     Cursor,
     DeliveryRow,
     HistoryFilter,
-    Review,
-    ReviewRow,
     Scope,
+    Skip,
 )
 from bridge.storage.console_api import ApiReads
 from bridge.storage.console_incidents import IncidentReads
+from bridge.storage.console_now import NowReads
+from bridge.storage.console_oidc import USER_COLUMNS, OidcReads, user_row
 from bridge.storage.console_oncall import OncallReads
+from bridge.storage.console_review import ReviewReads
 from bridge.storage.console_rows import (
     ALERT_COLUMNS,
     alert_row,
@@ -39,11 +41,16 @@ from bridge.storage.reconcile import ReconcileReads
 from bridge.storage.types import ALERT_TABLES, ConfigurationRow, PreferenceRow
 
 
-def _user(r: Any) -> ConsoleUser:
-    return ConsoleUser(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(r[4]))
-
-
-class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, ConsoleStore):
+class ConsoleQueries(
+    ApiReads,
+    IncidentReads,
+    NowReads,
+    OidcReads,
+    OncallReads,
+    ReconcileReads,
+    ReviewReads,
+    ConsoleStore,
+):
     def __init__(
         self, connection: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
     ) -> None:
@@ -66,6 +73,7 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
                     role = excluded.role, updated_at = excluded.updated_at,
                     organizations = excluded.organizations,
+                    oidc_issuer = NULL, oidc_subject = NULL,
                     session_epoch = console_users.session_epoch + 1
                 """,
                 username,
@@ -78,19 +86,18 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
     async def get_user(self, username: str) -> ConsoleUser | None:
         async with self._conn() as conn:
             r = await conn.fetchrow(
-                "SELECT username, password_hash, role, session_epoch, organizations"
-                " FROM console_users WHERE username = $1",
+                f"SELECT {USER_COLUMNS} FROM console_users WHERE username = $1",  # noqa: S608
                 username,
             )
-        return _user(r) if r else None
+        return user_row(r) if r else None
 
     async def list_users(self) -> list[ConsoleUser]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT username, '', role, session_epoch, organizations FROM console_users"
-                " ORDER BY username"
+                "SELECT username, '', role, session_epoch, organizations,"
+                " oidc_subject IS NOT NULL FROM console_users ORDER BY username"
             )
-        return [_user(r) for r in rows]
+        return [user_row(r) for r in rows]
 
     async def end_sessions(self, username: str, audit: AuditEntry) -> None:
         async with self._conn() as conn, conn.transaction():
@@ -160,7 +167,7 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
             rows = await conn.fetch(
                 """
                 SELECT a.fingerprint, a.starts_at, a.alert_table, a.severity, a.username, a.note,
-                       a.created_at
+                       a.created_at, a.expires_at
                 FROM alert_acknowledgements a
                 JOIN unnest($1::text[], $2::timestamptz[]) AS i(f, s)
                   ON a.fingerprint = i.f AND a.starts_at = i.s
@@ -174,9 +181,13 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
         async with self._conn() as conn, conn.transaction():
             status = await conn.execute(
                 """
-                INSERT INTO alert_acknowledgements (fingerprint, starts_at, alert_table, severity,
-                    username, note, created_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+                INSERT INTO alert_acknowledgements AS a (fingerprint, starts_at, alert_table,
+                    severity, username, note, created_at, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (fingerprint, starts_at) DO UPDATE SET username = excluded.username,
+                    note = excluded.note, created_at = excluded.created_at,
+                    expires_at = excluded.expires_at
+                    WHERE a.expires_at IS NOT NULL AND a.expires_at <= excluded.created_at
                 """,
                 ack.fingerprint,
                 ack.starts_at,
@@ -185,11 +196,34 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
                 ack.username,
                 ack.note,
                 ack.created_at,
+                ack.expires_at,
             )
             if status.endswith(" 0"):
                 return False
             await insert_audit(conn, audit)
         return True
+
+    async def unacknowledge(self, fingerprint: str, starts_at: datetime, audit: AuditEntry) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM alert_acknowledgements WHERE fingerprint = $1 AND starts_at = $2",
+                fingerprint,
+                starts_at,
+            )
+            if status.endswith(" 0"):
+                return False
+            await insert_audit(conn, audit)
+        return True
+
+    async def skips(self, fingerprint: str, starts_at: datetime) -> list[Skip]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT status, channel, reason, until, at FROM alert_skips"
+                " WHERE fingerprint = $1 AND starts_at = $2 ORDER BY at, channel",
+                fingerprint,
+                starts_at,
+            )
+        return [Skip(*r) for r in rows]
 
     async def audit(self, entry: AuditEntry) -> None:
         async with self._conn() as conn:
@@ -374,67 +408,3 @@ class ConsoleQueries(ApiReads, IncidentReads, OncallReads, ReconcileReads, Conso
                 alertname,
             )
             await insert_audit(conn, audit)
-
-    async def review(
-        self, since: datetime, until: datetime, self_resolve_seconds: float, limit: int
-    ) -> Review:
-        union = " UNION ALL ".join(
-            f"SELECT fingerprint, alertname, organization_id, status, starts_at, ends_at"  # noqa: S608
-            f" FROM {t} WHERE starts_at >= $1 AND starts_at < $2"
-            for t in ALERT_TABLES
-        )
-        async with self._conn() as conn, conn.transaction():
-            # the aggregates sort tens of thousands of rows: in memory, for this transaction only
-            await conn.execute("SET LOCAL work_mem = '64MB'")
-            rows = await conn.fetch(
-                f"""
-                WITH a AS ({union}),
-                j AS (
-                    SELECT a.fingerprint, a.alertname, a.organization_id,
-                        EXTRACT(EPOCH FROM k.created_at - a.starts_at) AS ack_s,
-                        CASE WHEN a.status = 'resolved'
-                             THEN EXTRACT(EPOCH FROM a.ends_at - a.starts_at) END AS res_s,
-                        k.fingerprint IS NOT NULL AS acked
-                    FROM a LEFT JOIN alert_acknowledgements k
-                      ON k.fingerprint = a.fingerprint AND k.starts_at = a.starts_at
-                )
-                SELECT alertname, organization_id, count(*) AS fired,
-                    count(*) FILTER (WHERE NOT acked AND res_s < $3) AS self_resolved,
-                    count(*) - count(DISTINCT fingerprint) AS refires,
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY ack_s),
-                    percentile_cont(0.9) WITHIN GROUP (ORDER BY ack_s),
-                    percentile_cont(0.5) WITHIN GROUP (ORDER BY res_s),
-                    percentile_cont(0.9) WITHIN GROUP (ORDER BY res_s)
-                FROM j GROUP BY alertname, organization_id
-                ORDER BY fired DESC, alertname, organization_id
-                """,  # noqa: S608
-                since,
-                until,
-                self_resolve_seconds,
-            )
-            pages = await conn.fetch(
-                "SELECT channel, count(*) FROM alert_deliveries WHERE state = 'sent'"
-                " AND created_at >= $1 AND created_at < $2 GROUP BY channel ORDER BY channel",
-                since,
-                until,
-            )
-            daily = await conn.fetch(
-                f"""
-                SELECT to_char(date_trunc('day', starts_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD'),
-                       count(*)
-                FROM ({union}) a GROUP BY 1 ORDER BY 1
-                """,  # noqa: S608
-                since,
-                until,
-            )
-        per_org: dict[str, int] = {}
-        for r in rows:
-            if r[1] is not None:
-                per_org[r[1]] = per_org.get(r[1], 0) + r[2]
-        noisiest = sorted(per_org.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-        return Review(
-            [ReviewRow(*r) for r in rows[:limit]],
-            {r[0]: r[1] for r in pages},
-            [(r[0], r[1]) for r in daily],
-            noisiest,
-        )

@@ -10,7 +10,7 @@ and a step due at the same moment are applied one after the other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ class DueEscalation:
     message: bytes
     incident_status: str
     incident_title: str
+    snoozed_until: datetime | None = None  # the incident's snooze: its steps wait till then
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,18 @@ class IncidentState:
     severity: str
     alertnames: list[str]
     labels: dict[str, str]
+    organizations: list[str] = field(default_factory=list)  # every one it touches
 
 
-_INCIDENT_STATE = "id, status, title, severity, alertnames, labels::text"
+_INCIDENT_STATE = "id, status, title, severity, alertnames, labels::text, organizations"
 
 
 def _incident_state(row: asyncpg.Record | None) -> IncidentState | None:
     if row is None:
         return None
-    return IncidentState(row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]))
+    return IncidentState(
+        row[0], row[1], row[2], row[3], list(row[4]), decode_json(row[5]), list(row[6])
+    )
 
 
 class EscalationWrites:
@@ -85,7 +89,7 @@ class EscalationWrites:
         """Due escalations, locked until commit; rows another replica holds are skipped."""
         rows = await self.conn.fetch(
             """SELECT e.incident_id, e.policy_id, e.state, e.step, e.round, e.next_at,
-                      e.message, i.status, i.title
+                      e.message, i.status, i.title, i.snoozed_until
                FROM escalations e JOIN incidents i ON i.id = e.incident_id
                WHERE e.next_at IS NOT NULL AND e.next_at <= $1
                ORDER BY e.next_at
@@ -95,7 +99,7 @@ class EscalationWrites:
             limit,
         )
         return [
-            DueEscalation(r[0], r[1], Walk(r[2], r[3], r[4], r[5]), r[6].encode(), r[7], r[8])
+            DueEscalation(r[0], r[1], Walk(r[2], r[3], r[4], r[5]), r[6].encode(), r[7], r[8], r[9])
             for r in rows
         ]
 

@@ -111,8 +111,11 @@ _PURGE = {
     "alert_acknowledgements": "DELETE FROM alert_acknowledgements WHERE created_at < $1",
     "console_audit": "DELETE FROM console_audit WHERE at < $1",
     "alert_suppression": "DELETE FROM alert_suppression WHERE seen_at < $1",
+    "alert_skips": "DELETE FROM alert_skips WHERE at < $1",
     # replays are refused within a signature's few minutes of validity; a day is plenty
     "inbound_requests": "DELETE FROM inbound_requests WHERE at < $1",
+    # on-call overrides that ended before the cutoff (the schedule's past, as retention sees it)
+    "oncall_overrides": "DELETE FROM oncall_overrides WHERE ends_at < $1",
 }
 
 

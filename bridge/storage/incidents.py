@@ -25,6 +25,16 @@ _MEMBERS_SQL = " UNION ALL ".join(
 )
 
 
+# $1: an incident; the one that carries on for it (following merges of merges), or NULL when
+# there is no such incident
+SURVIVOR_SQL = """WITH RECURSIVE chain(id, next, depth) AS (
+       SELECT id, merged_into, 0 FROM incidents WHERE id = $1
+       UNION ALL
+       SELECT i.id, i.merged_into, c.depth + 1 FROM incidents i
+       JOIN chain c ON i.id = c.next WHERE c.depth < 100)
+   SELECT id FROM chain ORDER BY depth DESC LIMIT 1"""
+
+
 @dataclass(frozen=True)
 class IncidentRow:
     """An incident as stored (what the console and the tests read)."""
@@ -180,15 +190,7 @@ class IncidentWrites:
     async def surviving_incident(self, incident_id: int) -> int:
         """The incident that carries on for this one: itself, or the one it was merged into
         (following merges of merges); an action on an absorbed incident goes there."""
-        survivor = await self.conn.fetchval(
-            """WITH RECURSIVE chain(id, next, depth) AS (
-                   SELECT id, merged_into, 0 FROM incidents WHERE id = $1
-                   UNION ALL
-                   SELECT i.id, i.merged_into, c.depth + 1 FROM incidents i
-                   JOIN chain c ON i.id = c.next WHERE c.depth < 100)
-               SELECT id FROM chain ORDER BY depth DESC LIMIT 1""",
-            incident_id,
-        )
+        survivor = await self.conn.fetchval(SURVIVOR_SQL, incident_id)
         return incident_id if survivor is None else int(survivor)
 
     async def hand_over_escalations(

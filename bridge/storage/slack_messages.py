@@ -27,14 +27,14 @@ from bridge.storage.store import Storage
 CLAIM_LOCK_TIMEOUT = "200ms"
 
 _SELECT = """
-SELECT s.channel, s.ts, s.body::text, s.body_severity, s.waiting_since
+SELECT s.channel, s.ts, s.body::text, s.body_severity, s.waiting_since, s.unanswered_since
 FROM slack_messages s WHERE s.incident_id = $1 FOR UPDATE OF s NOWAIT
 """
 _INSERT = """
 INSERT INTO slack_messages (incident_id, created_at, updated_at)
 SELECT $1, $2, $2 WHERE EXISTS (SELECT 1 FROM incidents WHERE id = $1)
 ON CONFLICT (incident_id) DO NOTHING
-RETURNING channel, ts, body::text, body_severity, waiting_since
+RETURNING channel, ts, body::text, body_severity, waiting_since, unanswered_since
 """
 
 
@@ -52,13 +52,15 @@ class SlackParentClaim:
     body: list[dict[str, Any]] | None = None
     body_severity: str | None = None
     waiting_since: datetime | None = None
+    unanswered_since: datetime | None = None
 
     async def created(
         self, channel: str, ts: str, body: list[dict[str, Any]], body_severity: str, now: datetime
     ) -> None:
         await self.conn.execute(
             "UPDATE slack_messages SET channel = $2, ts = $3, body = $4::jsonb,"
-            " body_severity = $5, updated_at = $6 WHERE incident_id = $1",
+            " body_severity = $5, unanswered_since = NULL, updated_at = $6"
+            " WHERE incident_id = $1",
             self.incident_id,
             channel,
             ts,
@@ -73,6 +75,7 @@ class SlackParentClaim:
             ts,
         )
         self.channel, self.ts, self.body, self.body_severity = channel, ts, body, body_severity
+        self.unanswered_since = None
 
     async def updated(self, body: list[dict[str, Any]], body_severity: str, now: datetime) -> None:
         await self.conn.execute(
@@ -93,6 +96,15 @@ class SlackParentClaim:
             now,
         )
         self.waiting_since = self.waiting_since or now
+
+    async def unanswered(self, now: datetime) -> None:
+        await self.conn.execute(
+            "UPDATE slack_messages SET unanswered_since = COALESCE(unanswered_since, $2),"
+            " updated_at = $2 WHERE incident_id = $1",
+            self.incident_id,
+            now,
+        )
+        self.unanswered_since = self.unanswered_since or now
 
 
 class SlackMessages:
@@ -128,6 +140,7 @@ class SlackMessages:
                 body=decode_json(row[2]),
                 body_severity=row[3],
                 waiting_since=row[4],
+                unanswered_since=row[5],
             )
 
 

@@ -22,6 +22,7 @@ from bridge.storage.connection import is_unavailable, pooler_dsn, translated
 from bridge.storage.console_queries import ConsoleQueries
 from bridge.storage.escalations import EscalationWrites
 from bridge.storage.history import HistoryWrites
+from bridge.storage.incident_work import IncidentWorkWrites
 from bridge.storage.incidents import IncidentRow, IncidentWrites
 from bridge.storage.oncall import OncallQueries
 from bridge.storage.outbox import OutboxListener, OutboxQueries
@@ -33,7 +34,9 @@ from bridge.storage.types import StorageUnavailable
 log = logging.getLogger(__name__)
 
 
-class Transaction(AlertWrites, StateOps, HistoryWrites, IncidentWrites, EscalationWrites):
+class Transaction(
+    AlertWrites, StateOps, HistoryWrites, IncidentWrites, EscalationWrites, IncidentWorkWrites
+):
     """One database transaction on one connection (see ``Storage.transaction``)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

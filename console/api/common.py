@@ -188,6 +188,15 @@ async def read_body(request: web.Request, kind: type[S]) -> S:
         raise ApiError(400, "the body is not JSON") from None
 
 
+async def read_optional_body(request: web.Request, kind: type[S]) -> S:
+    """``read_body``, or ``kind()`` (its defaults) when no body was sent."""
+    if request.content_length == 0 or (
+        request.content_length is None and not request.can_read_body
+    ):
+        return kind()
+    return await read_body(request, kind)
+
+
 def row_id(text: str) -> int:
     """An id from the path; anything that cannot be one is a 404 (never a 500)."""
     if not text.isascii() or not text.isdigit() or not 0 < int(text) <= BIGINT_MAX:
@@ -212,11 +221,10 @@ def choice(request: web.Request, name: str, allowed_values: tuple[str, ...]) -> 
 
 
 def organization_filter(request: web.Request, who: Principal) -> str:
-    """The ``organization`` filter; one outside the token's organizations is a 404 (no
-    telling whether it exists)."""
+    """The ``organization`` filter; one outside the token's organizations is a 403."""
     value = request.query.get("organization", "")
     if value and not ORGANIZATION.match(value):
         raise ApiError(400, "organization: 1-128 letters, digits, '_', '.', ':' or '-'")
     if value and not who.sees(value):
-        raise ApiError(404, "not found")
+        raise ApiError(403, f"organization {value} is outside the token's organizations")
     return value

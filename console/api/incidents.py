@@ -3,13 +3,17 @@ alerts and timeline, acknowledging and resolving (through the bridge's ``Inciden
 ``via="api"``), and alerts by id (``<category>-<row id>``).
 
 Everything is limited to the token's organizations: an incident that touches none of them, or
-an alert of another organization, is a 404, exactly like one that does not exist."""
+an alert of another organization, is a 403 ("outside the token's organizations"); one that does
+not exist is a 404. An action on an incident merged into another acts on that one, which must be
+within the token's organizations too."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
-from bridge.oncall.actions import Action, UnknownIncident
+from bridge.oncall.actions import AckFor, Action, OutsideScope, UnknownIncident
 from bridge.storage.console import AlertRow, AuditEntry, ConsoleIncident, Cursor, HistoryFilter
 from bridge.storage.console_api import IncidentFilter
 from bridge.storage.types import ALERT_TABLES
@@ -20,9 +24,11 @@ from console.api.common import (
     choice,
     limit_of,
     organization_filter,
+    read_optional_body,
     row_id,
 )
 from console.api.schema import (
+    Acknowledge,
     ActionDone,
     Alert,
     AlertPage,
@@ -52,6 +58,9 @@ def incident_body(incident: ConsoleIncident, who: Principal) -> Incident:
         last_alert_at=incident.last_alert_at,
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at,
+        ack_expires_at=incident.ack_expires_at,
+        snoozed_until=incident.snoozed_until,
+        assignee=incident.assignee,
     )
 
 
@@ -93,12 +102,40 @@ async def list_incidents(request: web.Request, who: Principal) -> web.StreamResp
     return answer(IncidentPage([incident_body(i, who) for i in rows], following))
 
 
+OUTSIDE = "outside the token's organizations"
+
+
 async def _incident(request: web.Request, who: Principal) -> ConsoleIncident:
+    """The incident of the path: 404 when there is none, 403 outside the token's scope."""
     ident = row_id(request.match_info["id"])
-    found = await api(request).store.incident(ident, who.organizations)
+    found = await api(request).store.incident(ident, None)
     if found is None:
         raise ApiError(404, "no such incident")
+    if not found.within(who.organizations):
+        raise ApiError(403, f"incident {ident} is {OUTSIDE}")
     return found
+
+
+def outside(refusal: OutsideScope) -> ApiError:
+    """The 403 of an action whose incident (after merges) is outside the token's scope."""
+    return ApiError(403, str(refusal).replace("outside your organizations", OUTSIDE))
+
+
+async def _acted_on(
+    request: web.Request, who: Principal, incident: ConsoleIncident
+) -> ConsoleIncident:
+    """The incident an action on ``incident`` changes: itself, or the one it was merged into,
+    checked against the token's organizations again (403)."""
+    store = api(request).store
+    ident = await store.surviving_incident(incident.id)
+    if ident is None or ident == incident.id:
+        return incident
+    survivor = await store.incident(ident, None)
+    if survivor is None:
+        raise ApiError(404, "no such incident")
+    if not survivor.within(who.organizations):
+        raise ApiError(403, f"incident {incident.id} was merged into {ident}, which is {OUTSIDE}")
+    return survivor
 
 
 async def get_incident(request: web.Request, who: Principal) -> web.StreamResponse:
@@ -117,7 +154,7 @@ async def get_incident(request: web.Request, who: Principal) -> web.StreamRespon
 
 async def _act(request: web.Request, who: Principal, action: Action) -> web.StreamResponse:
     state = api(request)
-    incident = await _incident(request, who)
+    incident = await _acted_on(request, who, await _incident(request, who))
     entry = AuditEntry(
         state.now(),
         who.username,
@@ -125,7 +162,15 @@ async def _act(request: web.Request, who: Principal, action: Action) -> web.Stre
         detail={"incident": incident.id, "via": "api", "token": who.token_name},
     )
     actions = state.host.incident_actions()
+    ack_for: AckFor = "policy"
     if action == "acknowledge":
+        body = await read_optional_body(request, Acknowledge)
+        if body.until_resolved and body.expires_in_seconds is not None:
+            raise ApiError(400, "expires_in_seconds or until_resolved, not both")
+        if body.expires_in_seconds is not None:
+            ack_for = timedelta(seconds=body.expires_in_seconds)
+        elif body.until_resolved:
+            ack_for = "resolved"
         # the incident's firing alerts within the token's organizations are acknowledged by
         # the store; the bridge's actions (when it has them) do the status and the escalation
         done = await state.store.acknowledge_incident(
@@ -143,9 +188,18 @@ async def _act(request: web.Request, who: Principal, action: Action) -> web.Stre
         await state.store.audit(entry)
     assert actions is not None
     try:
-        result = await actions.act(incident.id, action, person_id=who.username, via="api")
+        result = await actions.act(
+            incident.id,
+            action,
+            person_id=who.username,
+            via="api",
+            ack_for=ack_for,
+            within=who.organizations,
+        )
     except UnknownIncident:
         raise ApiError(404, "no such incident") from None
+    except OutsideScope as exc:  # merged away meanwhile
+        raise outside(exc) from None
     return answer(ActionDone(result.incident_id, action, result.changed, result.status))
 
 
@@ -185,6 +239,8 @@ async def get_alert(request: web.Request, who: Principal) -> web.StreamResponse:
     if category not in CATEGORIES:
         raise ApiError(404, "no such alert")
     alert = await api(request).store.alert(f"{category}_alerts", row_id(number))
-    if alert is None or not who.sees(alert.organization_id):
+    if alert is None:
         raise ApiError(404, "no such alert")
+    if not who.sees(alert.organization_id):
+        raise ApiError(403, f"alert {request.match_info['id']} is {OUTSIDE}")
     return answer(alert_body(alert))

@@ -14,9 +14,18 @@ import httpx
 import msgspec
 from aiohttp import web
 
+from console.api import incident_work as work
 from console.api import incidents, settings, silences
 from console.api.common import API, MAX_LIMIT, Api, Handler, answer, api_middleware, guarded
-from console.api.schema import RESPONSES, NewSilence
+from console.api.schema import (
+    RESPONSES,
+    Acknowledge,
+    Assign,
+    NewSilence,
+    Note,
+    SilencePreviewRequest,
+    Snooze,
+)
 from console.forms import ORGANIZATION
 from console.host import ConsoleHost
 from passiton_common.proxies import ClientAddress, parse_networks
@@ -42,6 +51,7 @@ class Route:
     status: int = 200
     query: tuple[Param, ...] = ()
     body: type[msgspec.Struct] | None = None
+    body_required: bool = True
 
 
 def _enum(*values: str) -> dict[str, Any]:
@@ -79,7 +89,29 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST", "/incidents/{id}/acknowledge", incidents.acknowledge_incident, "responder",
-        "Acknowledge the incident (and its firing alerts)", "ActionDone",
+        "Acknowledge the incident (and its firing alerts), for a time or until resolved",
+        "ActionDone", body=Acknowledge, body_required=False,
+    ),
+    Route(
+        "POST", "/incidents/{id}/unacknowledge", work.unacknowledge_incident, "responder",
+        "Back to firing; the escalation starts again from step 1", "ActionDone",
+    ),
+    Route(
+        "POST", "/incidents/{id}/snooze", work.snooze_incident, "responder",
+        "Snooze: off the Now page, pages and steps held, not acknowledged", "ActionDone",
+        body=Snooze,
+    ),
+    Route(
+        "POST", "/incidents/{id}/unsnooze", work.unsnooze_incident, "responder",
+        "End the snooze now", "ActionDone",
+    ),
+    Route(
+        "POST", "/incidents/{id}/assign", work.assign_incident, "responder",
+        "Assign to a console user who can see it (\"\": nobody)", "ActionDone", body=Assign,
+    ),
+    Route(
+        "POST", "/incidents/{id}/notes", work.note_incident, "responder",
+        "A note on the incident's timeline", "ActionDone", body=Note,
     ),
     Route(
         "POST", "/incidents/{id}/resolve", incidents.resolve_incident, "responder",
@@ -98,11 +130,21 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET", "/silences", silences.list_silences, "viewer",
-        "Alertmanager's silences (within the token's organizations)", "SilenceList",
+        "Every Alertmanager's silences (within the token's organizations)", "SilenceList",
     ),
     Route(
         "POST", "/silences", silences.create_silence, "responder",
         "Create a silence in Alertmanager", "SilenceCreated", status=201, body=NewSilence,
+    ),
+    Route(
+        "POST", "/silences/preview", silences.preview_silence, "responder",
+        "The firing alerts these matchers would silence", "SilencePreview",
+        body=SilencePreviewRequest,
+    ),
+    Route(
+        "PUT", "/silences/{id}", silences.edit_silence, "responder",
+        "Edit a silence (Alertmanager replaces it when its matchers change)", "SilenceEdited",
+        body=NewSilence,
     ),
     Route(
         "DELETE", "/silences/{id}", silences.expire_silence, "responder",
@@ -123,8 +165,8 @@ ROUTES: tuple[Route, ...] = (
 _ERRORS = {
     "400": "invalid parameter or body",
     "401": "no, an unknown, an expired or a revoked token",
-    "403": "the token's role is too low",
-    "404": "not found (or outside the token's organizations)",
+    "403": "the token's role is too low, or the object is outside the token's organizations",
+    "404": "not found",
     "429": "too many failed token attempts from this address",
 }
 
@@ -156,7 +198,7 @@ def _operation(route: Route) -> dict[str, Any]:
         | ({"content": _json(route.response)} if route.response else {})
     }
     errors = {**_ERRORS}
-    if route.method == "POST":
+    if route.method in ("POST", "PUT"):
         errors |= {"409": "conflict (e.g. the incident has resolved)", "413": "body too large"}
     if route.path.startswith("/silences"):
         errors["502"] = "Alertmanager refused or could not be reached"
@@ -179,7 +221,10 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": responses,
     }
     if route.body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(route.body.__name__)}
+        operation["requestBody"] = {
+            "required": route.body_required,
+            "content": _json(route.body.__name__),
+        }
     return operation
 
 

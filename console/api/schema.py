@@ -32,6 +32,9 @@ class Incident(msgspec.Struct):
     last_alert_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    ack_expires_at: datetime | None = None  # an acknowledgement's chosen end
+    snoozed_until: datetime | None = None  # snoozed: off the Now page, pages held, till then
+    assignee: str | None = None  # a console user's name
 
 
 class IncidentPage(msgspec.Struct):
@@ -80,6 +83,33 @@ class ActionDone(msgspec.Struct):
     status: str
 
 
+class Acknowledge(msgspec.Struct, forbid_unknown_fields=True):
+    """How long the acknowledgement lasts: ``expires_in_seconds`` (then it fires and escalates
+    again), or ``until_resolved``; neither: as the escalation policy says (no body needed)."""
+
+    expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=MAX_SILENCE_SECONDS)] | None = None
+    until_resolved: bool = False
+
+
+class Snooze(msgspec.Struct, forbid_unknown_fields=True):
+    """Off the Now page, its pages and escalation steps held, for this long (not acknowledged;
+    unlike a silence, Alertmanager still sends its alerts)."""
+
+    duration_seconds: Annotated[int, msgspec.Meta(ge=60, le=MAX_SILENCE_SECONDS)]
+
+
+class Assign(msgspec.Struct, forbid_unknown_fields=True):
+    """To a console user who can see the incident; "" for nobody."""
+
+    assignee: Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class Note(msgspec.Struct, forbid_unknown_fields=True):
+    """Free text on the incident's timeline (no NUL)."""
+
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
 class Matcher(msgspec.Struct, forbid_unknown_fields=True):
     name: LabelName
     value: Text
@@ -101,14 +131,35 @@ class Silence(msgspec.Struct):
     ends_at: str
     created_by: str
     comment: str
+    alertmanagers: list[str] = []  # the Alertmanagers holding it (host:port)
+    silenced_alerts: int = 0  # firing alerts it silences now (Alertmanager's count)
 
 
 class SilenceList(msgspec.Struct):
     silences: list[Silence]
+    # Alertmanagers that did not answer (host:port -> why): their silences are missing
+    unreachable: dict[str, str] = {}
 
 
 class SilenceCreated(msgspec.Struct):
     id: str
+    # where it was made: once per cluster of Alertmanagers, each its own id (the first is id)
+    alertmanagers: list[str] = []
+    failed: dict[str, str] = {}  # Alertmanagers that did not take it -> why
+
+
+class SilenceEdited(msgspec.Struct):
+    id: str  # the same, or a new id when Alertmanager replaced the silence (matchers changed)
+    replaced: str  # the id edited
+
+
+class SilencePreviewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    matchers: Annotated[list[Matcher], msgspec.Meta(min_length=1, max_length=32)]
+
+
+class SilencePreview(msgspec.Struct):
+    alerts: list[Alert]  # the firing alerts (within the token's organizations), first 200
+    total: int  # how many match in all
 
 
 class Preference(msgspec.Struct):
@@ -156,6 +207,8 @@ RESPONSES: tuple[type[msgspec.Struct], ...] = (
     Alert,
     SilenceList,
     SilenceCreated,
+    SilenceEdited,
+    SilencePreview,
     Silence,
     Settings,
     Oncall,

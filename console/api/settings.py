@@ -1,7 +1,7 @@
 """The API's per-organization notification preferences and who is on call.
 
 Settings: an admin token (of every organization) sees every organization's; a token limited to
-organizations sees theirs (asking for another is a 404); any other token is refused (403): the
+organizations sees theirs (asking for another is a 403); any other token is refused (403): the
 settings across organizations are the admin's. On-call: every schedule of ``ONCALL_CONFIG``
 with who holds it now (overrides included) and who is next."""
 

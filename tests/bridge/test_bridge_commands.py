@@ -156,6 +156,11 @@ async def test_purge_deletes_only_old_rows(db_url):
         await bridge.delivery.run_once()
         clock.now = now
         await bridge.ingest(parse_notification(body(payload(am_alert(fingerprint="new")))))
+        # overrides: one that ended 31 days ago, one that ended 29 days ago, one to come
+        for reason, ended in (("old", 31), ("recent", 29), ("coming", -7)):
+            end = now - timedelta(days=ended)
+            start = end - timedelta(days=1)
+            await bridge.storage.add_override("primary", "alice", start, end, reason=reason)
     finally:
         await bridge.stop()
     code, out, err = await cli(
@@ -164,10 +169,13 @@ async def test_purge_deletes_only_old_rows(db_url):
     assert code == 0, err
     assert "payment_alerts: 1 deleted" in out
     assert "alert_deliveries: 1 deleted" in out
+    assert "oncall_overrides: 1 deleted" in out
     async with open_storage(db_url) as storage:
         assert [r["fingerprint"] for r in await alert_rows(storage)] == ["new"]
         assert await count(storage, "alert_notifications") == 1
         assert await count(storage, "alert_deliveries", "WHERE state = 'pending'") == 1
+        left = await storage.query("SELECT reason FROM oncall_overrides ORDER BY ends_at")
+        assert [r["reason"] for r in left] == ["recent", "coming"]
     code, out, _ = await cli("purge", "--older-than", "soon", environ=env(DATABASE_URL=db_url))
     assert code == 2
 

@@ -18,6 +18,7 @@ def test_defaults():
     assert config.webhook_token == ""
     assert config.channels.enabled == ("console",)
     assert config.rate_limits == {}
+    assert config.console_working_hours.describe() == "mon-fri 09:00-18:00"
 
 
 def test_values_from_the_environment(tmp_path):
@@ -57,6 +58,8 @@ def test_values_from_the_environment(tmp_path):
         ("BRIDGE_MAX_BODY_BYTES", "10"),
         ("BRIDGE_AUTO_MIGRATE", "maybe"),
         ("BRIDGE_RATE_LIMITS", "sms=lots"),
+        ("BRIDGE_CONSOLE_WORKING_HOURS", "weekdays 9-5"),
+        ("BRIDGE_CONSOLE_WORKING_HOURS", "mon-fri 18:00-09:00"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):

@@ -22,7 +22,9 @@ from bridge.channels.slack_incident import (
     IncidentThreads,
 )
 from bridge.channels.slack_webapi import SlackWebApi, is_slack_url
+from bridge.oncall.incident_actions import action_message
 from bridge.storage import Storage
+from bridge.storage.escalations import IncidentState
 from bridge.storage.slack_messages import SlackMessages
 from tests.bridge.channel_support import make_alert, make_message
 from tests.bridge.support import T0, Clock, wait_until
@@ -311,6 +313,73 @@ async def test_ratelimited_5xx_and_network_errors_are_retryable(fake_slack, http
     assert info.value.retryable is True
 
 
+async def test_a_parent_whose_answer_was_lost_is_found_and_adopted_not_posted_twice(
+    fake_slack, http, storage
+):
+    """chat.postMessage has no idempotency key: Slack posts the parent, the answer is lost (the
+    connection dropped after acting); the retry finds it by its metadata and adopts it."""
+    await open_incident(storage, incident_id=8)
+    await open_incident(storage)
+    slack = slack_for(fake_slack, http, storage, channel=CHANNEL_ID)
+    await slack.notify(page(incident_id=8))  # another incident's parent, in the channel before
+    fake_slack.requests.clear()
+    fake_slack.drop_answers = 1
+    with pytest.raises(DeliveryError) as lost:
+        await slack.notify(page())
+    assert lost.value.retryable is True
+    assert len(fake_slack.parents()) == 2  # Slack did post it
+    sql = "SELECT ts, unanswered_since FROM slack_messages WHERE incident_id = 7"
+    assert await storage.query(sql) == [{"ts": None, "unanswered_since": T0}]
+
+    await slack.notify(page())  # the delivery's retry
+    other, parent = fake_slack.parents()
+    assert parent.metadata == {
+        "event_type": "passiton_incident",
+        "event_payload": {"incident_id": 7},
+    }
+    assert [r.path for r in fake_slack.requests] == [
+        "/api/chat.postMessage",
+        "/api/conversations.history",  # found, not posted again
+        "/api/chat.update",  # brought up to date in place
+    ]
+    history = fake_slack.requests[1].json()
+    assert (history["channel"], history["include_all_metadata"]) == (CHANNEL_ID, True)
+    assert await storage.query(sql) == [{"ts": parent.ts, "unanswered_since": None}]
+    await set_incident(storage, status="resolved")
+    await slack.notify(resolve())
+    assert len(fake_slack.parents()) == 2
+    assert len(parent.replies) == 1
+    assert other.replies == []
+
+
+async def test_a_parent_slack_never_posted_is_posted_once_after_looking(fake_slack, http, storage):
+    await open_incident(storage)
+    slack = slack_for(fake_slack, http, storage, channel=CHANNEL_ID)
+    fake_slack.script(503, "upstream unavailable")  # refused before Slack acted
+    with pytest.raises(DeliveryError):
+        await slack.notify(page())
+    await slack.notify(page())
+    assert len(fake_slack.parents()) == 1
+    assert [r.path for r in fake_slack.requests][1:] == [
+        "/api/conversations.history",
+        "/api/chat.postMessage",
+    ]
+
+
+async def test_without_the_history_scope_the_parent_is_posted_again(fake_slack, http, storage):
+    """What is left: a token without channels:history (or a #name never answered with its id)
+    cannot look, so the parent is posted again, with a warning, rather than not at all."""
+    await open_incident(storage)
+    slack = slack_for(fake_slack, http, storage, channel=CHANNEL_ID)
+    fake_slack.history_scope = False
+    fake_slack.drop_answers = 1
+    with pytest.raises(DeliveryError):
+        await slack.notify(page())
+    await slack.notify(page())
+    assert len(fake_slack.parents()) == 2
+    assert fake_slack.requests[1].path == "/api/conversations.history"
+
+
 async def test_the_fakes_own_refusals(fake_slack, http, storage):
     await open_incident(storage)
     with pytest.raises(DeliveryError, match="invalid_auth") as info:
@@ -401,3 +470,22 @@ def test_is_slack_url():
     assert not is_slack_url("https://hooks.slack.com.evil.example/x")
     assert not is_slack_url("https://evilslack.com/x")
     assert not is_slack_url("https://127.0.0.1/x")
+
+
+async def test_an_unacknowledgement_brings_the_acknowledge_button_back(fake_slack, http, storage):
+    # what StoredIncidentActions mirrors to Slack (issue 21): the parent shows the incident
+    # firing again, with its Acknowledge button, and the thread says who and how
+    await open_incident(storage)
+    slack = slack_for(fake_slack, http, storage)
+    await slack.notify(page())
+    await set_incident(storage, status="acknowledged")
+    state = IncidentState(7, "acknowledged", "T", "high", ["PaymentFailureRateHigh"], {})
+    await slack.notify(action_message(state, "acknowledge", "alice", "console"))
+    [parent] = fake_slack.parents()
+    actions = [b["action_id"] for b in block(parent.payload, ACTIONS_BLOCK)["elements"]]
+    assert actions == ["incident_resolve", "incident_silence"]
+    await set_incident(storage, status="firing")
+    await slack.notify(action_message(state, "unacknowledge", "bob", "console"))
+    actions = [b["action_id"] for b in block(parent.payload, ACTIONS_BLOCK)["elements"]]
+    assert actions == ["incident_acknowledge", "incident_resolve", "incident_silence"]
+    assert parent.replies[-1].payload["text"] == "Unacknowledged by bob (console)."

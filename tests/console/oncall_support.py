@@ -35,13 +35,14 @@ async def oncall_console(
     alertmanager: str,
     *,
     public_url: str = PUBLIC_URL,
+    prometheus_url: str = "http://127.0.0.1:9",
 ) -> BridgeClient:
     chans = notifiers("slack", "email", "pagerduty", "sms", "voice")
     clock = Clock(NOW)
     config = make_config(
         db_url,
         alertmanager_url=alertmanager,
-        prometheus_url="http://127.0.0.1:9",
+        prometheus_url=prometheus_url,
         public_url=public_url,
     )
     oncall = write_oncall(tmp_path, CONSOLE_ONCALL_YAML)

@@ -69,13 +69,18 @@ NO_ROUTE = "route:\n  receiver: none\nreceivers:\n  - name: none\n"
 
 
 @contextmanager
-def real_alertmanager(config_text: str = NO_ROUTE) -> Iterator[str]:
+def real_alertmanager(
+    config_text: str = NO_ROUTE, *, cluster_port: int = 0, peers: tuple[str, ...] = ()
+) -> Iterator[str]:
     """A real Alertmanager (by default with a do-nothing route), for its alerts and silences
-    APIs."""
+    APIs; with ``peers`` (their cluster addresses) a member of their cluster, gossiping on
+    ``cluster_port``."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "alertmanager.yml"
         config.write_text(config_text)
-        port, cluster = free_port(), free_port()
+        port, cluster = free_port(), cluster_port or free_port()
+        joining = [f"--cluster.advertise-address=127.0.0.1:{cluster}"] if peers else []
+        joining += [f"--cluster.peer={peer}" for peer in peers]
         process = subprocess.Popen(
             [
                 alertmanager_binary(),
@@ -83,6 +88,7 @@ def real_alertmanager(config_text: str = NO_ROUTE) -> Iterator[str]:
                 f"--storage.path={tmp}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--cluster.listen-address=127.0.0.1:{cluster}",
+                *joining,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -184,6 +190,18 @@ async def incident_ids(console) -> dict[str, int]:
         " SELECT fingerprint, incident_id FROM widget_alerts"
     )
     return {r["fingerprint"]: r["incident_id"] for r in rows}
+
+
+async def merge_widget_into_outage(console) -> tuple[int, int]:
+    """The widget incident (org-w) as if merged into the outage (org-a, org-b, org-c): a
+    survivor that does not touch the absorbed incident's organization. Its ids."""
+    ids = await incident_ids(console)
+    widget, outage_id = ids["wid1"], ids["pay0"]
+    await console.bridge.storage.execute(
+        f"UPDATE incidents SET merged_into = {outage_id}, status = 'resolved',"  # noqa: S608
+        f" resolved_at = now() WHERE id = {widget}"
+    )
+    return widget, outage_id
 
 
 async def alert_path(console, fingerprint: str) -> str:

@@ -13,7 +13,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
 from bridge.app import BRIDGE
-from console.api.routes import ROUTES
+from console.api.routes import ROUTES, openapi_document
 from passiton_monitoring.bridge_process import create_bridge_app
 from tests.bridge.support import T0, BridgeClient, Clock, make_config, notifiers
 from tests.console.api_support import bearer, token_for
@@ -77,3 +77,16 @@ async def test_the_api_keeps_its_openapi_contract(served, mode):
     for route in ROUTES:
         await asyncio.to_thread(run, route.method, route.path)
     assert failures == []
+
+
+def test_the_document_tells_out_of_scope_from_missing():
+    """403: a role too low, or an object outside the token's organizations (named as such in
+    the answer); 404: only what does not exist."""
+    for path, operations in openapi_document()["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "outside the token's organizations" in responses["403"]["description"], (
+                method,
+                path,
+            )
+            assert responses["404"]["description"] == "not found", (method, path)

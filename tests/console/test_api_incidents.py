@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.oncall.actions import OutsideScope
 from tests.console.api_support import add_limited, bearer, get, post, token_for
-from tests.console.support import incident_ids, outage
+from tests.console.support import incident_ids, merge_widget_into_outage, outage
 
 
 @pytest.fixture
@@ -69,18 +70,31 @@ async def test_a_limited_token_sees_only_its_organizations(outaged):
     assert listed[0]["organizations"] == ["org-a"]  # the others are not named
     detail = await get(console, f"/incidents/{ids['pay0']}", token)
     assert [a["organization_id"] for a in detail["alerts"]] == ["org-a"]
-    # outside its organizations: 404, like an incident that does not exist
-    await get(console, f"/incidents/{ids['wid1']}", token, status=404)
-    await get(console, "/incidents/999999", token, status=404)
-    await get(console, "/incidents?organization=org-w", token, status=404)
-    await get(console, "/alerts?organization=org-b", token, status=404)
+    # outside its organizations: 403, saying so; what does not exist: 404
+    outside = "outside the token's organizations"
+    refused = await get(console, f"/incidents/{ids['wid1']}", token, status=403)
+    assert refused == {"error": f"incident {ids['wid1']} is {outside}"}
+    assert (await get(console, "/incidents/999999", token, status=404))["error"] == (
+        "no such incident"
+    )
+    refused = await get(console, "/incidents?organization=org-w", token, status=403)
+    assert refused == {"error": f"organization org-w is {outside}"}
+    await get(console, "/alerts?organization=org-b", token, status=403)
     alerts = (await get(console, "/alerts", token))["alerts"]
     assert {a["organization_id"] for a in alerts} == {"org-a"}
     rows = await console.bridge.storage.query(
         "SELECT id FROM widget_alerts WHERE fingerprint = 'wid1'"
     )
-    await get(console, f"/alerts/widget-{rows[0]['id']}", token, status=404)
-    await post(console, f"/incidents/{ids['wid1']}/acknowledge", token, status=404)
+    refused = await get(console, f"/alerts/widget-{rows[0]['id']}", token, status=403)
+    assert refused == {"error": f"alert widget-{rows[0]['id']} is {outside}"}
+    await get(console, "/alerts/widget-999999", token, status=404)
+    for action in ("acknowledge", "resolve"):
+        refused = await post(console, f"/incidents/{ids['wid1']}/{action}", token, status=403)
+        assert outside in refused["error"]
+    assert await console.bridge.storage.query(
+        f"SELECT status FROM incidents WHERE id = {ids['wid1']}"  # noqa: S608
+    ) == [{"status": "firing"}]
+    assert await console.bridge.storage.query("SELECT 1 FROM alert_acknowledgements") == []
 
 
 async def test_acknowledge_and_resolve_through_the_incident_actions(outaged):
@@ -119,6 +133,47 @@ async def test_acknowledge_and_resolve_through_the_incident_actions(outaged):
     assert late.status == 409
     listed = await get(console, "/incidents?status=resolved", token)
     assert [i["id"] for i in listed["incidents"]] == [ids["pay0"]]
+
+
+async def test_an_action_on_a_merged_incident_is_checked_against_the_survivor(outaged):
+    """Attack: a token limited to org-w acts on its (merged) incident to reach the incident
+    it went into, which is other organizations'. 403, and nothing changes."""
+    console = outaged
+    storage = console.bridge.storage
+    widget, survivor = await merge_widget_into_outage(console)
+    await add_limited(console, "wes", "responder", ("org-w", "org-a"))
+    token = await token_for(console, "wes", organizations=("org-w",))
+    assert (await get(console, f"/incidents/{widget}", token))["incident"]["id"] == widget
+    events_before = await storage.query("SELECT count(*) AS n FROM incident_events")
+    for action in ("acknowledge", "resolve"):
+        refused = await post(console, f"/incidents/{widget}/{action}", token, status=403)
+        assert refused == {
+            "error": f"incident {widget} was merged into {survivor}, which is outside the"
+            " token's organizations"
+        }
+    sql = f"SELECT id, status FROM incidents WHERE id IN ({widget}, {survivor})"  # noqa: S608
+    assert {r["id"]: r["status"] for r in await storage.query(sql)} == {
+        widget: "resolved",
+        survivor: "firing",
+    }
+    assert await storage.query("SELECT 1 FROM alert_acknowledgements") == []
+    assert await storage.query("SELECT count(*) AS n FROM incident_events") == events_before
+    # the bridge's actions check the survivor too (a merge between the check and the action)
+    with pytest.raises(OutsideScope):
+        await console.bridge.actions.act(
+            widget, "resolve", person_id="wes", via="api", within=("org-w",)
+        )
+    assert {r["id"]: r["status"] for r in await storage.query(sql)}[survivor] == "firing"
+    # a token that sees the survivor acts on it, as every other channel does
+    both = await token_for(console, "wes", name="both", organizations=("org-w", "org-a"))
+    done = await post(console, f"/incidents/{widget}/acknowledge", both)
+    assert (done["incident_id"], done["status"], done["changed"]) == (
+        survivor,
+        "acknowledged",
+        True,
+    )
+    acks = await storage.query("SELECT fingerprint FROM alert_acknowledgements")
+    assert [r["fingerprint"] for r in acks] == ["pay0"]  # org-a's alert of the survivor only
 
 
 async def test_alerts_list_filter_page_and_one(outaged):

@@ -92,7 +92,12 @@ async def test_silences_of_a_limited_token_stay_in_its_organizations(console):
     every = {s["id"] for s in (await get(console, "/silences", everyone))["silences"]}
     assert {other["id"], anyone["id"], mine["id"]} <= every
     response = await console.delete(f"/api/v1/silences/{other['id']}", headers=bearer(limited))
-    assert response.status == 404
+    assert response.status == 403
+    assert (await response.json())["error"] == (
+        f"silence {other['id']} is outside the token's organizations"
+    )
+    states = {s["id"]: s["status"] for s in (await get(console, "/silences", everyone))["silences"]}
+    assert states[other["id"]] == "active"  # not expired
     for ident in ("nope", "00000000-0000-0000-0000-000000000000"):
         response = await console.delete(f"/api/v1/silences/{ident}", headers=bearer(everyone))
         assert response.status == 404
@@ -130,7 +135,8 @@ async def test_settings_for_admins_and_for_their_organizations(console):
         ("org-a", True),
         ("org-b", False),
     ]
-    await get(console, "/settings?organization=org-c", limited, status=404)
+    refused = await get(console, "/settings?organization=org-c", limited, status=403)
+    assert refused == {"error": "organization org-c is outside the token's organizations"}
 
 
 async def test_oncall_without_a_configuration(console):

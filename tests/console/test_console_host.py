@@ -42,6 +42,10 @@ class FakeHost:
     def alertmanager_url(self) -> str:
         return "http://alertmanager.example:9093"
 
+    @property
+    def alertmanager_urls(self) -> tuple[str, ...]:
+        return (self.alertmanager_url,)
+
     def queries(self) -> ConsoleStore:
         return self._storage.console()
 
@@ -65,6 +69,9 @@ class FakeHost:
 
     def calendar_url(self, kind: str, ident: str) -> str:
         return ""
+
+    def web_push(self) -> None:
+        return None
 
 
 async def test_the_bridge_alone_serves_no_console(db_url, aiohttp_client):
@@ -130,6 +137,7 @@ def test_the_bridge_adapter_is_a_console_host():
         "storage",
         "prometheus_url",
         "alertmanager_url",
+        "alertmanager_urls",
         "queries",
         "now",
         "wake_delivery",
@@ -139,5 +147,6 @@ def test_the_bridge_adapter_is_a_console_host():
         "incident_actions",
         "oncall",
         "calendar_url",
+        "web_push",
     }
     assert members <= set(dir(BridgeConsoleHost))

@@ -25,6 +25,7 @@ from tests.console.support import (
     fire,
     incident_ids,
     login,
+    merge_widget_into_outage,
     outage,
     switch_user,
 )
@@ -60,7 +61,7 @@ async def test_now_page_lists_incidents_with_their_alerts_and_the_alerts_of_none
     assert "DatabaseErrorsHigh and 3 related alerts across 3 organizations" in block
     assert '<td class="cause">DatabaseErrorsHigh</td>' in block
     for org in ORGS:
-        assert f'<span class="org">{org}</span>' in block
+        assert f'title="only {org}">{org}</a>' in block
     assert '<span class="chip state firing">firing</span>' in block
     assert 'title="opened 2026-03-01 09:00:00 UTC">30s</td>' in block  # the test's clock
     assert ">4/4</td>" in block
@@ -73,6 +74,9 @@ async def test_now_page_lists_incidents_with_their_alerts_and_the_alerts_of_none
     opened = incident_block(await text(console, f"/console/?open={big}"), big)
     assert 'state-firing open"' in opened
     assert 'aria-expanded="true"' in opened
+    for fp in ("pay0", "pay1", "pay2", "db1"):
+        assert f'data-href="{await alert_path(console, fp)}"' in opened
+    assert opened.count('<tr class="member') == 4
     # the alert stored before incidents still shows, on its own
     loose = html[html.index("without an incident") :]
     assert "LegacyAlert" in loose
@@ -275,9 +279,9 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     storage = console.bridge.storage
     await storage.console().upsert_user("alice", PASSWORD_HASH, "responder", T0, ("org-a",))
     token = await login(console, "alice")
-    html = await text(console, "/console/")
+    html = await text(console, f"/console/?open={big}")
     block = incident_block(html, big)
-    assert '<span class="org">org-a</span>' in block
+    assert 'title="only org-a">org-a</a>' in block
     assert "org-b" not in block
     assert "org-c" not in block
     assert "+2 others" in block
@@ -294,22 +298,38 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     assert "2 you do not see" in page
     assert await alert_path(console, "pay1") not in page
     assert "(org-b)" not in page  # nor on the timeline
-    await text(console, f"/console/incidents/{widget}", 404)
-    await text(console, await alert_path(console, "pay1"), 404)
-    await text(console, await alert_path(console, "db1"), 404)
+    outside = await text(console, f"/console/incidents/{widget}", 403)
+    assert f"Incident #{widget} is outside your organizations." in outside
+    assert "WidgetLoadErrorRatioHigh" not in outside
+    for fp in ("pay1", "db1"):  # another organization's alert, and one of none
+        outside = await text(console, await alert_path(console, fp), 403)
+        assert "This alert is outside your organizations." in outside
+    await text(console, "/console/incidents/999999", 404)
     await text(console, await alert_path(console, "pay0"))
     history = await text(console, "/console/history")
     assert "org-a" in history
     assert "org-b" not in history
     assert "WidgetLoadErrorRatioHigh" not in history
-    await text(console, "/console/review", 403)
+    review = await text(console, "/console/review")  # their organizations' numbers
+    per_alert = review[review.index('<table class="review">') :]
+    per_alert = per_alert[: per_alert.index("</table>")]
+    assert "org-a" in per_alert
+    assert "org-b" not in review
+    assert "WidgetLoadErrorRatioHigh" not in per_alert
     await text(console, "/console/settings", 403)
-    refused = await console.post(f"/console/incidents/{widget}/acknowledge", data={"csrf": token})
-    assert refused.status == 404
-    other = await console.post(
-        f"{await alert_path(console, 'pay1')}/acknowledge", data={"csrf": token}
-    )
-    assert other.status == 404
+    for action in ("acknowledge", "resolve"):
+        refused = await console.post(f"/console/incidents/{widget}/{action}", data={"csrf": token})
+        assert refused.status == 403
+        assert "outside your organizations" in await refused.text()
+    for action in ("acknowledge", "silence"):
+        other = await console.post(
+            f"{await alert_path(console, 'pay1')}/{action}", data={"csrf": token, "duration": "1h"}
+        )
+        assert other.status == 403
+    assert await storage.query(f"SELECT status FROM incidents WHERE id = {widget}") == [  # noqa: S608
+        {"status": "firing"}
+    ]
+    assert await storage.query("SELECT 1 FROM alert_acknowledgements") == []
 
     # acknowledging the incident: it, and the alerts of org-a only
     response = await console.post(f"/console/incidents/{big}/acknowledge", data={"csrf": token})
@@ -319,11 +339,32 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     assert await storage.query(f"SELECT status FROM incidents WHERE id = {big}") == [  # noqa: S608
         {"status": "acknowledged"}
     ]
-    # an unlimited viewer sees everything
+    # an unlimited viewer sees everything (the acknowledged too, when shown: ?all=1)
     await switch_user(console, "viewer")
-    everything = await text(console, "/console/")
+    everything = await text(console, f"/console/?all=1&open={big}")
     assert f'id="incident-{widget}"' in everything
     assert await alert_path(console, "pay1") in everything
+
+
+async def test_an_action_on_a_merged_incident_is_checked_against_the_survivor(console):
+    """Attack: a user limited to org-w presses Acknowledge or Resolve on their incident, which
+    was merged into one of other organizations only: 403, nothing changes."""
+    await outage(console)
+    widget, survivor = await merge_widget_into_outage(console)
+    storage = console.bridge.storage
+    await storage.console().upsert_user("wes", PASSWORD_HASH, "responder", T0, ("org-w",))
+    token = await login(console, "wes")
+    await text(console, f"/console/incidents/{widget}")  # their own incident stays readable
+    for action in ("acknowledge", "resolve"):
+        response = await console.post(f"/console/incidents/{widget}/{action}", data={"csrf": token})
+        assert response.status == 403
+        assert (
+            f"Incident #{widget} was merged into incident #{survivor}, which is outside your"
+            " organizations." in await response.text()
+        )
+    sql = f"SELECT status FROM incidents WHERE id = {survivor}"  # noqa: S608
+    assert await storage.query(sql) == [{"status": "firing"}]
+    assert await storage.query("SELECT 1 FROM alert_acknowledgements") == []
 
 
 class _Stdin(io.StringIO):

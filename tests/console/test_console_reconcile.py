@@ -142,7 +142,7 @@ async def test_silenced_alert_that_resolves_is_resolved_within_one_reconcile(sit
     silence_id = silence(am, "PaymentFailureRateHigh", "org-s", until)
     assert (await reconciler(site).reconcile_once()).suppressed == 1
     chip = f"silenced (silence {silence_id}, until {until:%Y-%m-%d %H:%M:%S} UTC)"
-    now_page = await page(site, "/console/")
+    now_page = await page(site, "/console/?all=1")
     assert chip in now_page
     # its incident's only firing alert is silenced: the incident shows silenced
     assert '<span class="chip state silenced">silenced</span>' in now_page
@@ -198,7 +198,7 @@ async def test_inhibited_alert_names_the_inhibiting_alert(site):
     outcome = await reconciler(site).reconcile_once()
     assert outcome.suppressed == 1
     assert outcome.missed == 1  # the outage itself, which no webhook brought
-    assert "inhibited by PaymentOutage" in await page(site, "/console/")
+    assert "inhibited by PaymentOutage" in await page(site, "/console/?all=1")
     rows = await site.bridge.storage.query(
         "SELECT id FROM payment_alerts WHERE alertname = 'PaymentLatencyHigh'"
     )
@@ -223,7 +223,7 @@ async def test_alertmanager_down_keeps_the_last_state_and_says_so(site):
     site.clock.advance(60)
     outcome = await reconciler(site, "http://127.0.0.1:9").reconcile_once()
     assert outcome.reachable == 0
-    text = await page(site, "/console/")
+    text = await page(site, "/console/?all=1")
     since = f"{site.clock():%Y-%m-%d %H:%M:%S}"
     assert f"Alertmanager is unreachable since {since} UTC" in text
     assert f"last known state, reconciled at {last:%Y-%m-%d %H:%M:%S} UTC" in text

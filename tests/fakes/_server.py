@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -66,7 +67,8 @@ class FakeServer:
     loop of its own (for synchronous harnesses and for tests whose code under test blocks).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context  # serve https (the fake push service: real ones are)
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptedResponse] = deque()
         self._runner: web.AppRunner | None = None
@@ -128,10 +130,11 @@ class FakeServer:
         app.add_routes(self.routes())
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
         return self.base_url
 
     async def stop(self) -> None:

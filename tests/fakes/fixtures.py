@@ -9,6 +9,7 @@ import pytest
 import trustme
 
 from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.push import FakePushService
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSMTP, TlsMode
 from tests.fakes.twilio import FakeTwilio
@@ -57,6 +58,13 @@ def client_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context()
     tls_ca.configure_trust(context)
     return context
+
+
+@pytest.fixture
+async def fake_push(server_ssl_context: ssl.SSLContext) -> AsyncIterator[FakePushService]:
+    """A Web Push service over https (trusted by ``client_ssl_context``)."""
+    async with FakePushService(ssl_context=server_ssl_context) as server:
+        yield server  # type: ignore[misc]
 
 
 @pytest.fixture

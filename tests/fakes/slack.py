@@ -1,5 +1,6 @@
-"""A fake Slack: an incoming webhook and the Web API's ``chat.postMessage``/``chat.update``,
-validating messages the way Slack does and answering like it."""
+"""A fake Slack: an incoming webhook and the Web API's ``chat.postMessage`` (with message
+metadata), ``chat.update`` and ``conversations.history``, validating messages the way Slack does
+and answering like it."""
 
 from __future__ import annotations
 
@@ -38,18 +39,26 @@ class PostedMessage:
     thread_ts: str | None = None
     replies: list[PostedMessage] = field(default_factory=list)
     edits: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # chat.postMessage's ``metadata``
 
 
 class FakeSlack(FakeServer):
     """POST ``webhook_url`` with a JSON message: 200 ``ok``; Slack's errors otherwise.
 
-    The Web API (``api_url``, methods ``chat.postMessage`` and ``chat.update``) wants
-    ``Authorization: Bearer BOT_TOKEN`` (or a ``token`` form field), a JSON or form body, and a
-    channel it knows (``CHANNEL_ID``, or ``#alerts``); it answers HTTP 200 with ``ok`` false and
-    Slack's error code otherwise (``not_authed``, ``invalid_auth``, ``channel_not_found``,
-    ``not_in_channel`` for a channel in ``not_in_channel``, ``msg_too_long``,
-    ``invalid_blocks``, ``message_not_found``). Accepted messages: ``posts`` in order; the
-    channel's top-level ones ``parents()``, each with its ``replies`` and ``edits``.
+    The Web API (``api_url``, methods ``chat.postMessage``, ``chat.update`` and
+    ``conversations.history``) wants ``Authorization: Bearer BOT_TOKEN`` (or a ``token`` form
+    field), a JSON or form body, and a channel it knows (``CHANNEL_ID``, or ``#alerts`` — except
+    ``conversations.history``, which like Slack's takes only the id); it answers HTTP 200 with
+    ``ok`` false and Slack's error code otherwise (``not_authed``, ``invalid_auth``,
+    ``channel_not_found``, ``not_in_channel`` for a channel in ``not_in_channel``,
+    ``msg_too_long``, ``invalid_blocks``, ``invalid_metadata_format``, ``message_not_found``,
+    ``missing_scope`` for history when ``history_scope`` is off). A message's ``metadata``
+    (``event_type``, ``event_payload``) is kept and returned by ``conversations.history`` with
+    ``include_all_metadata`` (newest first, ``oldest``/``latest``/``inclusive``, ``limit`` and a
+    ``cursor``). Accepted messages: ``posts`` in order; the channel's top-level ones
+    ``parents()``, each with its ``replies`` and ``edits``. ``drop_answers = n``: the next n
+    ``chat.postMessage`` calls are carried out, then the connection is dropped without an answer
+    (an answer lost on the way back).
 
     Accepted webhook messages are in ``messages``; every request in ``requests``. Queue
     ``script(...)`` answers such as ``script(429, "rate_limited", {"Retry-After": "3"})`` or
@@ -63,6 +72,8 @@ class FakeSlack(FakeServer):
         self.not_in_channel: set[str] = set()
         # set: every Web API call waits for it after being recorded (a slow Slack, for races)
         self.hold: asyncio.Event | None = None
+        self.drop_answers = 0
+        self.history_scope = True  # False: the token lacks channels:history
         self._by_ts: dict[tuple[str, str], PostedMessage] = {}
         self._clock = 1_700_000_000
 
@@ -101,7 +112,7 @@ class FakeSlack(FakeServer):
         if answer is not None:
             return answer
         method = request.match_info["method"]
-        if method not in ("chat.postMessage", "chat.update"):
+        if method not in ("chat.postMessage", "chat.update", "conversations.history"):
             return _api_error("unknown_method", status=404)
         try:
             args = _arguments(recorded.headers.get("content-type", ""), recorded.body)
@@ -114,6 +125,8 @@ class FakeSlack(FakeServer):
         if token != BOT_TOKEN:
             return _api_error("invalid_auth")
         channel = args.get("channel")
+        if method == "conversations.history":
+            return self._history(channel, args)
         if channel in (CHANNEL_NAME, f"#{CHANNEL_NAME}"):
             channel = CHANNEL_ID
         if channel != CHANNEL_ID:
@@ -134,9 +147,19 @@ class FakeSlack(FakeServer):
             target.edits.append(payload)
             target.payload = payload
             return _api_ok({"channel": channel, "ts": target.ts, "text": text or ""})
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):  # a form body carries it as JSON text
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                return _api_error("invalid_metadata_format")
+        if metadata is not None and not _metadata_ok(metadata):
+            return _api_error("invalid_metadata_format")
         thread_ts = args.get("thread_ts") or None
         self._clock += 1
-        posted = PostedMessage(channel, f"{self._clock}.000100", payload, thread_ts)
+        posted = PostedMessage(
+            channel, f"{self._clock}.000100", payload, thread_ts, metadata=metadata
+        )
         if thread_ts is not None:
             parent = self._by_ts.get((channel, str(thread_ts)))
             if parent is None or parent.thread_ts is not None:
@@ -144,7 +167,50 @@ class FakeSlack(FakeServer):
             parent.replies.append(posted)
         self.posts.append(posted)
         self._by_ts[(channel, posted.ts)] = posted
+        if self.drop_answers > 0:  # done, but the answer never gets back
+            self.drop_answers -= 1
+            assert request.transport is not None
+            request.transport.abort()  # what is written next goes nowhere
+            return web.Response(status=200)
         return _api_ok({"channel": channel, "ts": posted.ts, "message": payload})
+
+    def _history(self, channel: Any, args: dict[str, Any]) -> web.Response:
+        if channel != CHANNEL_ID:  # an id only, never a #name
+            return _api_error("channel_not_found")
+        if not self.history_scope:
+            return _api_error("missing_scope")
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args.get("latest") or 1e12)
+            limit = min(int(args.get("limit") or 100), 999)
+            start = int(args.get("cursor") or 0)
+        except ValueError:
+            return _api_error("invalid_arguments")
+        inclusive = _true(args.get("inclusive"))
+        found = [
+            p
+            for p in reversed(self.posts)
+            if p.channel == channel
+            and p.thread_ts is None
+            and (oldest <= float(p.ts) if inclusive else oldest < float(p.ts))
+            and (float(p.ts) <= latest if inclusive else float(p.ts) < latest)
+        ]
+        page = found[start : start + limit]
+        with_metadata = _true(args.get("include_all_metadata"))
+        messages = []
+        for p in page:
+            message = {"type": "message", "ts": p.ts, **p.payload}
+            if with_metadata and p.metadata is not None:
+                message["metadata"] = p.metadata
+            messages.append(message)
+        more = start + limit < len(found)
+        return _api_ok(
+            {
+                "messages": messages,
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+            }
+        )
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)
@@ -164,6 +230,20 @@ class FakeSlack(FakeServer):
             return _error(400, problem)
         self.messages.append(payload)
         return web.Response(status=200, text="ok", content_type="text/html")
+
+
+def _true(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+def _metadata_ok(metadata: Any) -> bool:
+    """Slack's message metadata: an ``event_type`` and an object ``event_payload``."""
+    return (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and 0 < len(metadata["event_type"]) <= 255
+        and isinstance(metadata.get("event_payload"), dict)
+    )
 
 
 def _error(status: int, text: str) -> web.Response:

@@ -69,9 +69,11 @@ async def oncall_bridge(
     clock: Clock | None = None,
     workers: bool = False,
     extra: dict[str, Any] | None = None,
+    slack_signing_secret: str | None = None,
     **config: Any,
 ) -> BridgeClient:
-    """A bridge with ONCALL_CONFIG and its public listener (on a free port)."""
+    """A bridge with ONCALL_CONFIG and its public listener (on a free port); with
+    ``slack_signing_secret``, Slack's button presses too."""
     clock = clock or Clock()
     oncall = write_oncall(tmp_path)
     sms_settings = SmsSettings(
@@ -81,7 +83,9 @@ async def oncall_bridge(
         db_url,
         public_listen=("127.0.0.1", 0),
         public_url=PUBLIC_URL,
-        channels=replace(ChannelsConfig(), sms=sms_settings),
+        channels=replace(
+            ChannelsConfig(), sms=sms_settings, slack_signing_secret=slack_signing_secret
+        ),
         **config,
     )
     chans: dict[str, Any] = {

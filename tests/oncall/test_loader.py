@@ -69,13 +69,14 @@ def test_routes_first_match_wins_and_people_are_found_by_phone_and_slack() -> No
 
 
 def test_contacts_for_via() -> None:
-    contacts = Contacts(sms="+1500", email="a@b", apprise=("json://x", "ntfy://y"))
+    contacts = Contacts(sms="+1500", email="a@b", apprise=("json://x", "ntfy://y"), push="alice")
     assert [contacts.for_via(v) for v in VIAS] == [
         ("+1500",),
         (),
         ("a@b",),
         (),
         ("json://x", "ntfy://y"),
+        ("alice",),
     ]
     with pytest.raises(ValueError, match="unknown via 'fax'"):
         contacts.for_via("fax")
@@ -255,7 +256,7 @@ escalation_policies:
 """,
         "pager",
         "policy default.steps[0].via: unknown via 'pager' (one of sms, voice, email, slack,"
-        " apprise)",
+        " apprise, push)",
     ),
     "duplicate id": (
         PEOPLE

@@ -1,10 +1,13 @@
 """The public listener as a stranger meets it: forged and replayed Twilio callbacks, unknown
-numbers, oversized bodies, floods, e-mail links that are forged, expired, scanned or reused."""
+numbers, oversized bodies, floods, e-mail links that are forged, expired, scanned or reused, a
+Slack press replayed to another replica."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -14,6 +17,7 @@ from bridge.app import Bridge
 from bridge.oncall.calendar import calendar_secret, feed_url
 from bridge.oncall.links import AckLinks
 from bridge.oncall.replies import Reply, parse_reply
+from bridge.public.slack import slack_signature
 from tests.bridge.support import T0, am_alert
 from tests.oncall.bridge_support import (
     ALICE_PHONE,
@@ -187,6 +191,57 @@ async def test_email_links_act_once_and_only_by_post(db_url, aiohttp_client, fak
         ("acknowledged", "email", "alice"),
         ("resolved", "email", "alice"),
     ]
+
+
+async def test_a_slack_press_replayed_to_another_replica_is_refused(
+    db_url, aiohttp_client, fake_twilio, tmp_path
+):
+    """Two bridges on one database (replicas behind a load balancer): Slack's signed press
+    reaches the first and acts; the same request replayed to the second is a 409 there, and
+    the second never calls the incident actions."""
+    secret = "a-signing-secret-of-this-test-0123"
+    one = await oncall_bridge(
+        db_url, aiohttp_client, fake_twilio, tmp_path, slack_signing_secret=secret
+    )
+    two = await oncall_bridge(
+        db_url, aiohttp_client, fake_twilio, tmp_path, slack_signing_secret=secret
+    )
+    await post_alerts(one, CRITICAL)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ALICE"},
+        "actions": [{"action_id": "incident_acknowledge", "value": "1", "type": "button"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    ts = str(int(one.clock().timestamp()))
+    headers = {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": slack_signature(secret, ts, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    answers = []
+    async with aiohttp.ClientSession() as session:
+        for replica in (one, two, one):
+            url = f"http://127.0.0.1:{replica.bridge.public_port}/v1/slack/interactions"
+            async with session.post(url, data=body, headers=headers) as response:
+                answers.append((response.status, await response.text()))
+    assert answers == [(200, ""), (409, "replayed\n"), (409, "replayed\n")]
+    assert await status_of(one.bridge) == "acknowledged"
+    events = await one.bridge.storage.query(
+        "SELECT detail->>'via' AS via FROM incident_events WHERE kind = 'acknowledged'"
+    )
+    assert events == [{"via": "slack"}]
+
+    def slack_actions(client) -> float:
+        counter = client.bridge.metrics.incident_actions
+        return sum(
+            s.value
+            for m in counter.collect()
+            for s in m.samples
+            if s.name.endswith("_total") and s.labels.get("via") == "slack"
+        )
+
+    assert (slack_actions(one), slack_actions(two)) == (1, 0)
 
 
 async def test_only_the_callbacks_are_served(db_url, aiohttp_client, fake_twilio, tmp_path):
