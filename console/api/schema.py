@@ -171,6 +171,7 @@ class Preference(msgspec.Struct):
     quiet_hours_start: str | None
     quiet_hours_end: str | None
     timezone: str
+    recipients_masked: bool = False  # a viewer token: phone numbers and addresses masked
 
 
 class Settings(msgspec.Struct):

@@ -106,9 +106,14 @@ async def test_silences_of_a_limited_token_stay_in_its_organizations(console):
     assert response.status == 403
 
 
-async def test_settings_for_admins_and_for_their_organizations(console):
+async def test_settings_for_every_role_within_its_organizations_contacts_masked_for_viewers(
+    console,
+):
     store = console.bridge.storage.console()
-    row = PreferenceRow("org-a", {"critical": ["slack"]}, {}, "high", time(22), time(6), "UTC")
+    recipients = {"email": ["alice@example.org"], "sms": ["+15550000001"]}
+    row = PreferenceRow(
+        "org-a", {"critical": ["slack"]}, recipients, "high", time(22), time(6), "UTC"
+    )
     await store.save_preference(row, T0, AuditEntry(T0, "admin", "saved preferences"))
     admin = await token_for(console, "admin")
     settings = (await get(console, "/settings", admin))["organizations"]
@@ -117,26 +122,41 @@ async def test_settings_for_admins_and_for_their_organizations(console):
             "organization_id": "org-a",
             "configured": True,
             "channels": {"critical": ["slack"]},
-            "recipients": {},
+            "recipients": recipients,
             "min_severity": "high",
             "quiet_hours_start": "22:00:00",
             "quiet_hours_end": "06:00:00",
             "timezone": "UTC",
+            "recipients_masked": False,
         }
     ]
     one = await get(console, "/settings?organization=org-z", admin)
     assert one["organizations"][0]["configured"] is False
-    viewer = await token_for(console, "viewer")
-    assert (await get(console, "/settings", viewer, status=403))["error"]
+    masked = {"email": ["a•••@example.org"], "sms": ["+1•••••0001"]}
+    # a viewer of every organization reads every organization's settings, contacts masked
+    viewer = await get(console, "/settings", await token_for(console, "viewer"))
+    [seen] = viewer["organizations"]
+    assert (seen["recipients"], seen["recipients_masked"]) == (masked, True)
+    assert seen["channels"] == {"critical": ["slack"]}
+    # so does an admin's token made with the viewer role
+    as_viewer = await token_for(console, "admin", name="ro", role="viewer")
+    assert (await get(console, "/settings", as_viewer))["organizations"][0]["recipients"] == masked
     await add_limited(console, "bea", "viewer", ("org-a", "org-b"))
     limited = await token_for(console, "bea")
     mine = (await get(console, "/settings", limited))["organizations"]
-    assert [(s["organization_id"], s["configured"]) for s in mine] == [
-        ("org-a", True),
-        ("org-b", False),
+    assert [(s["organization_id"], s["configured"], s["recipients"]) for s in mine] == [
+        ("org-a", True, masked),
+        ("org-b", False, {}),
     ]
     refused = await get(console, "/settings?organization=org-c", limited, status=403)
     assert refused == {"error": "organization org-c is outside the token's organizations"}
+    # an organization admin reads their organizations' contacts in full, no other's
+    await add_limited(console, "oda", "admin", ("org-a",))
+    org_admin = await token_for(console, "oda")
+    [own] = (await get(console, "/settings", org_admin))["organizations"]
+    assert (own["organization_id"], own["recipients"]) == ("org-a", recipients)
+    refused = await get(console, "/settings?organization=org-b", org_admin, status=403)
+    assert refused == {"error": "organization org-b is outside the token's organizations"}
 
 
 async def test_oncall_without_a_configuration(console):
