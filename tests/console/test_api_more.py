@@ -12,7 +12,7 @@ from bridge.storage.console import AuditEntry
 from bridge.storage.types import PreferenceRow
 from console.api.routes import ROUTES, openapi_document
 from passiton_monitoring.bridge_process import create_bridge_app
-from tests.bridge.support import T0, BridgeClient, Clock, make_config, notifiers
+from tests.bridge.support import T0, BridgeClient, Clock, count, make_config, notifiers
 from tests.console.api_support import add_limited, bearer, get, post, token_for
 from tests.oncall.bridge_support import write_oncall
 
@@ -157,6 +157,79 @@ async def test_settings_for_every_role_within_its_organizations_contacts_masked_
     assert (own["organization_id"], own["recipients"]) == ("org-a", recipients)
     refused = await get(console, "/settings?organization=org-b", org_admin, status=403)
     assert refused == {"error": "organization org-b is outside the token's organizations"}
+
+
+async def test_an_organization_admin_token_changes_its_organizations_settings_only(console):
+    await add_limited(console, "oda", "admin", ("org-a",))
+    token = await token_for(console, "oda")
+    body = {
+        "channels": {"critical": ["sms", "slack"]},
+        "email": ["alice@example.org"],
+        "sms": ["+15550000001"],
+        "min_severity": "high",
+        "quiet_hours_start": "22:00",
+        "quiet_hours_end": "06:00",
+        "timezone": "Europe/Berlin",
+    }
+    response = await console.put("/api/v1/settings/org-a", headers=bearer(token), json=body)
+    assert response.status == 200, await response.text()
+    saved = await response.json()
+    assert saved["recipients"] == {"email": ["alice@example.org"], "sms": ["+15550000001"]}
+    assert saved["channels"] == {"critical": ["sms", "slack"]}
+    routed = console.bridge.router.preferences("org-a")  # routing reloaded
+    assert (routed.min_severity, routed.timezone) == ("high", "Europe/Berlin")
+    path = "/api/v1/settings/org-a/thresholds/PaymentFailureRatioHigh"
+    response = await console.put(path, headers=bearer(token), json={"threshold": 0.3})
+    assert response.status == 204, await response.text()
+    assert ("org-a", "PaymentFailureRatioHigh", 0.3) in console.bridge.router.thresholds()
+    audit = await console.bridge.storage.query("SELECT action, detail FROM console_audit")
+    assert [r["action"] for r in audit] == ["changed preferences", "changed threshold"]
+    assert '"via": "api"' in audit[0]["detail"]
+
+    # bad input: 400 naming the problem, nothing changed
+    for bad, problem in (
+        ({"sms": ["0170 123456"]}, "E.164"),
+        ({"channels": {"urgent": ["sms"]}}, "unknown severity"),
+        ({"channels": {"high": ["telegram"]}}, "unknown telegram"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"email": ["alice@example"]}, "e-mail address not valid"),
+        ({"extra": 1}, "invalid body"),
+    ):
+        response = await console.put("/api/v1/settings/org-a", headers=bearer(token), json=bad)
+        assert response.status == 400, bad
+        assert problem in (await response.json())["error"], bad
+    response = await console.put(path, headers=bearer(token), json={"threshold": 7})
+    assert response.status == 400
+    assert "within" in (await response.json())["error"]
+    bad_name = "/api/v1/settings/org-a/thresholds/NotTunable"
+    response = await console.put(bad_name, headers=bearer(token), json={"threshold": 0.3})
+    assert response.status == 400
+
+    # another organization's: 403, nothing stored
+    for method, other in (
+        ("PUT", "/api/v1/settings/org-b"),
+        ("PUT", "/api/v1/settings/org-b/thresholds/PaymentFailureRatioHigh"),
+        ("DELETE", "/api/v1/settings/org-b/thresholds/PaymentFailureRatioHigh"),
+    ):
+        response = await console.request(method, other, headers=bearer(token), json={})
+        assert response.status == 403
+        assert await response.json() == {
+            "error": "organization org-b is outside the token's organizations"
+        }
+    store = console.bridge.storage.console()
+    assert await store.preference("org-b") is None
+    assert await store.configurations("org-b") == []
+    # a responder (or a viewer token of the admin) changes nothing
+    for weaker in (
+        await token_for(console, "responder"),
+        await token_for(console, "oda", name="ro", role="viewer"),
+    ):
+        response = await console.put("/api/v1/settings/org-a", headers=bearer(weaker), json={})
+        assert response.status == 403
+    response = await console.delete(path, headers=bearer(token))
+    assert response.status == 204
+    assert await store.configurations("org-a") == []
+    assert await count(console.bridge.storage, "console_audit") == 3
 
 
 async def test_oncall_without_a_configuration(console):
