@@ -25,6 +25,7 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", ExporterMetrics)
 RECORDER = web.AppKey("recorder", Recorder)
 PUBLIC = web.AppKey("public", web.Application)
+EVENTS = web.AppKey("events", EventsHandler)
 
 
 async def _healthy(_: web.Request) -> web.Response:
@@ -69,7 +70,8 @@ def create_app(config: ExporterConfig) -> web.Application:
         return web.Response(body=openapi, content_type="application/json")
 
     beacon = BeaconHandler(config, metrics, recorder)
-    app.router.add_post("/v1/events", EventsHandler(config, metrics, recorder).handle)
+    events = app[EVENTS] = EventsHandler(config, metrics, recorder)
+    app.router.add_post("/v1/events", events.handle)
     app.router.add_get("/v1/openapi.json", openapi_handler)
     app.router.add_get("/metrics", metrics_handler)
     public.router.add_post("/v1/beacon", beacon.handle)
@@ -87,4 +89,13 @@ def create_app(config: ExporterConfig) -> web.Application:
     return app
 
 
-__all__ = ["CONFIG", "METRICS", "PUBLIC", "RECORDER", "REGISTRY", "Rejection", "create_app"]
+__all__ = [
+    "CONFIG",
+    "EVENTS",
+    "METRICS",
+    "PUBLIC",
+    "RECORDER",
+    "REGISTRY",
+    "Rejection",
+    "create_app",
+]

@@ -18,7 +18,9 @@ Timestamp = Annotated[float, Meta(ge=0, le=10**14, description="Unix time in mil
 Status = Annotated[int, Meta(ge=100, le=599)]
 
 
-class _Event(Struct, tag_field="type", kw_only=True, frozen=True):
+# gc=False: an event holds strings and numbers only (no cycles), so the collector need not track
+# the thousands a batch allocates
+class _Event(Struct, tag_field="type", kw_only=True, frozen=True, gc=False):
     timestamp: Timestamp | None = None
 
 

@@ -71,7 +71,9 @@ class BoundedLabel:
         self._clock = clock or Clock()
         self.on_expire: Callable[[set[str]], None] | None = None
 
-    def __call__(self, value: str) -> str:
+    def __call__(self, value: str, weight: int = 1) -> str:
+        """``value``, or ``other`` when the label is full (``weight``: how many events asked, each
+        counted as an overflow)."""
         seen = self._seen
         now = self._clock.now
         if value in seen:
@@ -86,7 +88,7 @@ class BoundedLabel:
             seen[value] = now
             self._size.set(len(seen))
             return value
-        self._overflow.inc()
+        self._overflow.inc(weight)
         return OTHER
 
     def expire(self) -> set[str]:

@@ -1,17 +1,28 @@
-"""Turns validated events into metric updates, with every label value bounded."""
+"""Turns validated events into metric updates, with every label value bounded.
+
+A batch is recorded by label set: its events are grouped by the fields that decide their label
+values (``LABEL_FIELDS``; timestamps, durations, amounts and addresses do not), and each group is
+classified, bounded and counted once, its counters increased by its size; what differs between
+its events is folded per group (durations bucketed, amounts summed, addresses counted). The
+metrics end as recording the events one by one, in order, would leave them: the failure streak
+is settled in the batch's order, and overflows are counted per event.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
-from prometheus_client import Counter
 from prometheus_client.metrics import MetricWrapperBase
 
 from exporter import classify
+from exporter.batches import Batch, group_by_labels, seconds, some_seconds
 from exporter.config import ExporterConfig
 from exporter.events import (
     WIDGET_ERRORS,
@@ -30,66 +41,19 @@ from exporter.events import (
 )
 from exporter.labels import OTHER, BoundedLabel, Clock
 from exporter.metrics import ExporterMetrics
+from exporter.series import Children, observe_many
 from exporter.sources import RecentDistinct, SourceWindow
 
 # the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
 ORGANIZATION_SOURCE_WINDOW = 300
 
 
-class _Children:
-    """Cache of labelled children: one dict lookup instead of prometheus_client's labels() path.
-
-    Every label value that reaches it is bounded, and the metric has a series budget on top:
-    past ``budget`` series, a new combination folds its open-ended labels (``bounded``
-    positions) to ``other``, counted in ``passiton_exporter_series_budget_overflow_total``.
-    """
-
-    __slots__ = ("_bounded", "_budget", "_cache", "_metric", "_overflow")
-
-    def __init__(
-        self,
-        metric: MetricWrapperBase,
-        budget: int | None = None,
-        bounded: tuple[int, ...] = (),
-        overflow: Counter | None = None,
-    ) -> None:
-        self._metric = metric
-        self._cache: dict[tuple[str, ...], Any] = {}
-        self._budget = budget
-        self._bounded = bounded
-        self._overflow = overflow.labels(metric=metric._name) if overflow is not None else None
-
-    def __call__(self, *values: str) -> Any:
-        child = self._cache.get(values)
-        if child is None:
-            if self._budget is not None and len(self._cache) >= self._budget and self._bounded:
-                folded = tuple(OTHER if i in self._bounded else v for i, v in enumerate(values))
-                if folded != values:
-                    if self._overflow is not None:
-                        self._overflow.inc()
-                    return self(*folded) if folded in self._cache else self._add(folded)
-            child = self._add(values)
-        return child
-
-    def _add(self, values: tuple[str, ...]) -> Any:
-        child = self._cache[values] = self._metric.labels(*values)
-        return child
-
-    def forget(self, position: int, gone: set[str]) -> int:
-        """Remove every series whose label at ``position`` is one of ``gone``."""
-        doomed = [key for key in self._cache if key[position] in gone]
-        for key in doomed:
-            del self._cache[key]
-            self._metric.remove(*key)
-        return len(doomed)
-
-    def __len__(self) -> int:
-        return len(self._cache)
-
-
-# a batch is recorded in runs of this many events, the loop given a turn once SLICE_SECONDS pass
+# a batch is recorded a label set at a time, the loop given a turn once SLICE_SECONDS pass; one
+# of at most SLICE_EVENTS events in one pass
 SLICE_EVENTS = 8
 SLICE_SECONDS = 0.010
+_WIDGET_ERROR_TYPES = frozenset(WIDGET_ERRORS)
+_IP = attrgetter("ip")
 
 
 class Recorder:
@@ -149,28 +113,28 @@ class Recorder:
 
         budget = config.max_series_per_metric
 
-        def children(metric: MetricWrapperBase, *bounded: int) -> _Children:
-            return _Children(metric, budget, bounded, m.series_budget_overflow)
+        def children(metric: MetricWrapperBase, *bounded: int) -> Children:
+            return Children(metric, budget, bounded, m.series_budget_overflow)
 
         self._attempts = children(m.payment_attempts, 0)
         self._failures = children(m.payment_failures, 0)
-        self._failed_amount = _Children(m.payment_failed_amount)
+        self._failed_amount = Children(m.payment_failed_amount)
         self._timeouts = children(m.payment_timeouts, 0)
         self._streak = children(m.payment_failure_streak, 0)
-        self._payment_duration = _Children(m.payment_duration)
-        self._webhook_failures = _Children(m.stripe_webhook_handler_failures)
+        self._payment_duration = Children(m.payment_duration)
+        self._webhook_failures = Children(m.stripe_webhook_handler_failures)
         self._widget_loads = children(m.widget_loads, 0, 1)
         self._widget_errors = children(m.widget_errors, 0, 1)
         self._widget_duration = children(m.widget_load_duration, 0)
         self._traffic = children(m.traffic_requests, 0)
         self._endpoint = children(m.endpoint_duration, 0)
-        self._auth = _Children(m.auth_failures)
-        self._db_errors = _Children(m.database_errors)
+        self._auth = Children(m.auth_failures)
+        self._db_errors = Children(m.database_errors)
         self._org_sources = children(m.widget_failure_organization_sources, 0)
         # per widget organization (a bounded label value): who reported its widget errors
         self._org_failure_sources: dict[str, RecentDistinct] = {}
         # who removes what when a label value is forgotten: (children, label position)
-        self._uses: dict[str, list[tuple[_Children, int]]] = {
+        self._uses: dict[str, list[tuple[Children, int]]] = {
             "organization_id": [
                 (self._attempts, 0),
                 (self._failures, 0),
@@ -192,7 +156,8 @@ class Recorder:
         for label in self._expiring:
             label.on_expire = functools.partial(self._forget, label.name)
 
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        # each event type's group recorder: (key, events, the batch's state)
+        self._groups: dict[type, Callable[[tuple[Any, ...], list[Any], Batch], None]] = {
             PaymentSucceeded: self._payment_succeeded,
             PaymentFailed: self._payment_failed,
             PaymentTimeout: self._payment_timeout,
@@ -206,9 +171,8 @@ class Recorder:
             AuthFailed: self._auth_failed,
             DatabaseError: self._database_error,
         }
-        self._dispatch = {
-            cls: (handler, m.events_accepted.labels(type=cls.__struct_config__.tag))
-            for cls, handler in self._handlers.items()
+        self._accepted = {
+            cls: m.events_accepted.labels(type=cls.__struct_config__.tag) for cls in self._groups
         }
         m.traffic_window_requests.set_function(lambda: self._source_snapshot()[0])
         m.traffic_top_sources_ratio.set_function(lambda: self._source_snapshot()[1])
@@ -219,7 +183,6 @@ class Recorder:
             for channel in ("events", "beacon")
         }
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
-        self._pending: dict[Any, float] = {}
 
     def _forget(self, label: str, gone: set[str]) -> None:
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
@@ -234,44 +197,49 @@ class Recorder:
         for label in self._expiring:
             label.expire()
 
-    def record(self, events: Iterable[Any]) -> None:
-        self.clock.tick()
-        self.client_class.new_batch()
-        dispatch = self._dispatch
-        pending = self._pending
-        for event in events:
-            handler, accepted = dispatch[type(event)]
-            handler(event)
-            pending[accepted] = pending.get(accepted, 0.0) + 1.0
-        self._flush()
+    def record(self, events: Sequence[Any]) -> None:
+        for _ in self._recording(events):
+            pass
 
     async def record_sliced(
         self, events: Sequence[Any], slice_seconds: float = SLICE_SECONDS
     ) -> None:
         """``record`` for a batch, giving the event loop a turn whenever recording has run
-        ``slice_seconds`` (checked every ``SLICE_EVENTS`` events): whatever the batch holds, no
-        request holds the loop much longer than that. The increments recorded so far are applied
-        before each turn, so a concurrent request never sees another's half-summed counts."""
+        ``slice_seconds`` (checked after each label set): whatever the batch holds, no request
+        holds the loop much longer than that. Each label set's increments are applied whole
+        before a turn, so a concurrent request never sees half of one."""
         if len(events) <= SLICE_EVENTS:
             self.record(events)
             return
-        self.clock.tick()
-        self.client_class.new_batch()
-        dispatch = self._dispatch
-        pending = self._pending
         clock = time.perf_counter
         started = clock()
-        for start in range(0, len(events), SLICE_EVENTS):
-            for event in events[start : start + SLICE_EVENTS]:
-                handler, accepted = dispatch[type(event)]
-                handler(event)
-                pending[accepted] = pending.get(accepted, 0.0) + 1.0
+        for _ in self._recording(events):
             if clock() - started >= slice_seconds:
-                self._flush()
                 await asyncio.sleep(0)
                 self.clock.tick()
                 started = clock()
-        self._flush()
+
+    def _recording(self, events: Sequence[Any]) -> Iterator[None]:
+        """Record ``events`` a label set at a time, yielding after each."""
+        self.clock.tick()
+        self.client_class.new_batch()
+        groups = group_by_labels(events)
+        recorders, accepted = self._groups, self._accepted
+        batch = Batch()
+        last = len(groups) - 1
+        for i, (key, group) in enumerate(groups.items()):
+            cls = key[0]
+            recorders[cls](key, group, batch)
+            accepted[cls]._value.inc(len(group))
+            if i < last:
+                yield
+        if batch.touches:
+            batch.settle_streaks(self._streak, events)
+        if batch.traffic:
+            addresses = Tally(map(_IP, chain.from_iterable(batch.traffic)))
+            addresses.pop(None, None)
+            addresses.pop("", None)
+            self.sources.add_counts(addresses)
 
     def count_widget_reports(
         self, events: Iterable[Any], channel: str, client: str | None = None
@@ -279,15 +247,19 @@ class Recorder:
         """Count the widget errors among recorded ``events`` by the channel they arrived through
         ("events": the authenticated API, "beacon": browsers); each one from a beacon adds its
         client to the distinct failure sources, the evidence of an outage seen by many."""
+        if client is None:  # counted only: one C pass over the batch
+            errors = sum(map(_WIDGET_ERROR_TYPES.__contains__, map(type, events)))
+            if errors:
+                self._error_reports[channel].inc(errors)
+            return
         errors = 0
         organizations: set[str] = set()
         for e in events:
             if isinstance(e, WIDGET_ERRORS):
                 errors += 1
-                if client is not None:
-                    self.failure_sources.add(client)
-                    organizations.add(e.organization_id)
+                organizations.add(e.organization_id)
         if errors:
+            self.failure_sources.add(client, errors)
             self._error_reports[channel].inc(errors)
         for organization_id in organizations:
             org = self.widget_organization(organization_id)
@@ -296,7 +268,7 @@ class Recorder:
                 sources = self._org_failure_sources[org] = RecentDistinct(
                     ORGANIZATION_SOURCE_WINDOW, clock=self._clock
                 )
-            sources.add(client or "")
+            sources.add(client)
             self._org_sources(org).set(sources.count())
 
     def refresh_widget_sources(self) -> None:
@@ -308,62 +280,66 @@ class Recorder:
             if not count:
                 del self._org_failure_sources[org]
 
-    def _inc(self, child: Any, amount: float = 1.0) -> None:
-        # Counter increments of one batch are summed here and applied once per series in _flush:
-        # a dict update instead of client_python's locked increment per event.
-        pending = self._pending
-        pending[child] = pending.get(child, 0.0) + amount
+    # -- payments: each takes a group (key: class + LABEL_FIELDS) -------------------------
 
-    def _flush(self) -> None:
-        # the counter's value directly: Counter.inc re-checks, per call, what holds for every
-        # child here (a counter, a labelled child, a positive amount)
-        for child, amount in self._pending.items():
-            child._value.inc(amount)
-        self._pending.clear()
+    def _payment_succeeded(
+        self, key: tuple[Any, ...], group: list[PaymentSucceeded], batch: Batch
+    ) -> None:
+        n = len(group)
+        org = self.organization(key[1], n)
+        self._attempts.weighted((org, "succeeded"), n)._value.inc(n)
+        batch.add_streak(key, org, False, n)
+        durations = some_seconds(group)
+        if durations:
+            observe_many(self._payment_duration("succeeded"), durations)
 
-    # -- payments -------------------------------------------------------------------------
-
-    def _payment_succeeded(self, e: PaymentSucceeded) -> None:
-        org = self.organization(e.organization_id)
-        self._inc(self._attempts(org, "succeeded"))
-        self._streak(org).set(0)
-        if e.duration_ms is not None:
-            self._payment_duration("succeeded").observe(e.duration_ms / 1000.0)
-
-    def _payment_failed(self, e: PaymentFailed) -> None:
-        org = self.organization(e.organization_id)
-        self._inc(self._attempts(org, "failed"))
-        decline = classify.decline_code_label(e.decline_code)
-        cls = classify.failure_class(e.decline_code, e.failure_code, e.error)
-        self._inc(self._failures(org, decline, cls))
+    def _payment_failed(
+        self, key: tuple[Any, ...], group: list[PaymentFailed], batch: Batch
+    ) -> None:
+        _, organization_id, decline_code, failure_code, error, currency = key
+        n = len(group)
+        org = self.organization(organization_id, n)
+        self._attempts.weighted((org, "failed"), n)._value.inc(n)
+        decline = classify.decline_code_label(decline_code)
+        cls = classify.failure_class(decline_code, failure_code, error)
+        self._failures.weighted((org, decline, cls), n)._value.inc(n)
         if cls not in classify.CARD_FAILURE_CLASSES:
-            self._streak(org).inc()
-        if e.amount is not None:
-            currency = classify.currency_label(e.currency)
-            if currency in classify.CURRENCIES:
-                self._inc(self._failed_amount(currency), classify.major_units(e.amount, currency))
+            batch.add_streak(key, org, True, n)
+        amounts = [e.amount for e in group if e.amount is not None]
+        if amounts:
+            label = classify.currency_label(currency)
+            total = sum(amounts)
+            if label in classify.CURRENCIES:
+                self._failed_amount(label)._value.inc(classify.major_units(total, label))
             else:
-                self._inc(self._failed_amount(currency), e.amount / 100.0)
-        if e.duration_ms is not None:
-            self._payment_duration("failed").observe(e.duration_ms / 1000.0)
+                self._failed_amount(label)._value.inc(total / 100.0)
+        durations = some_seconds(group)
+        if durations:
+            observe_many(self._payment_duration("failed"), durations)
 
-    def _payment_timeout(self, e: PaymentTimeout) -> None:
-        org = self.organization(e.organization_id)
-        self._inc(self._attempts(org, "timeout"))
-        self._streak(org).inc()
-        provider = classify.token_label(e.provider) if e.provider else "unknown"
-        self._inc(self._timeouts(org, self.provider(provider) if provider else OTHER))
-        if e.duration_ms is not None:
-            self._payment_duration("timeout").observe(e.duration_ms / 1000.0)
+    def _payment_timeout(
+        self, key: tuple[Any, ...], group: list[PaymentTimeout], batch: Batch
+    ) -> None:
+        _, organization_id, provider_name = key
+        n = len(group)
+        org = self.organization(organization_id, n)
+        self._attempts.weighted((org, "timeout"), n)._value.inc(n)
+        batch.add_streak(key, org, True, n)
+        provider = classify.token_label(provider_name) if provider_name else "unknown"
+        provider = self.provider(provider, n) if provider else OTHER
+        self._timeouts.weighted((org, provider), n)._value.inc(n)
+        durations = some_seconds(group)
+        if durations:
+            observe_many(self._payment_duration("timeout"), durations)
 
-    def _stripe_webhook_failed(self, e: StripeWebhookFailed) -> None:
-        event_type = stripe_event_type_label(e.event_type)
-        self._inc(
-            self._webhook_failures(
-                self.stripe_event_type(event_type) if event_type != OTHER else OTHER,
-                classify.error_class(e.error),
-            )
-        )
+    def _stripe_webhook_failed(
+        self, key: tuple[Any, ...], group: list[StripeWebhookFailed], _: Batch
+    ) -> None:
+        n = len(group)
+        event_type = stripe_event_type_label(key[1])
+        if event_type != OTHER:
+            event_type = self.stripe_event_type(event_type, n)
+        self._webhook_failures(event_type, classify.error_class(key[2]))._value.inc(n)
 
     def record_stripe_payment(self, organization_id: str, outcome: str, **fields: Any) -> None:
         """A payment outcome learnt from Stripe's own webhook, recorded like the app's events."""
@@ -374,27 +350,31 @@ class Recorder:
 
     # -- widgets --------------------------------------------------------------------------
 
-    def _widget_loaded(self, e: WidgetLoaded) -> None:
-        org = self.widget_organization(e.organization_id)
-        self._inc(self._widget_loads(org, self.widget(e.widget_id)))
-        self._widget_duration(org).observe(e.duration_ms / 1000.0)
+    def _widget_loaded(self, key: tuple[Any, ...], group: list[WidgetLoaded], _: Batch) -> None:
+        n = len(group)
+        org = self.widget_organization(key[1], n)
+        self._widget_loads.weighted((org, self.widget(key[2], n)), n)._value.inc(n)
+        observe_many(self._widget_duration.weighted((org,), n), seconds(group))
 
-    def _widget_error(self, kind: str) -> Callable[[Any], None]:
-        def record(e: WidgetLoadError | WidgetRenderError | WidgetScriptError) -> None:
-            org = self.widget_organization(e.organization_id)
-            self._inc(self._widget_errors(org, self.widget(e.widget_id), kind))
+    def _widget_error(self, kind: str) -> Callable[[tuple[Any, ...], list[Any], Batch], None]:
+        def record(key: tuple[Any, ...], group: list[Any], _: Batch) -> None:
+            n = len(group)
+            org = self.widget_organization(key[1], n)
+            self._widget_errors.weighted((org, self.widget(key[2], n), kind), n)._value.inc(n)
 
         return record
 
     # -- traffic --------------------------------------------------------------------------
 
-    def _traffic_request(self, e: TrafficRequest) -> None:
-        org = self.organization(e.organization_id)
-        self._inc(
-            self._traffic(org, classify.country_label(e.country), self.client_class(e.user_agent))
-        )
-        if e.ip:
-            self.sources.add(e.ip)
+    def _traffic_request(
+        self, key: tuple[Any, ...], group: list[TrafficRequest], batch: Batch
+    ) -> None:
+        _, organization_id, country, user_agent = key
+        n = len(group)
+        org = self.organization(organization_id, n)
+        labels = (org, classify.country_label(country), self.client_class(user_agent))
+        self._traffic.weighted(labels, n)._value.inc(n)
+        batch.traffic.append(group)
 
     def _source_snapshot(self) -> tuple[int, float, float]:
         # The three gauges are read in one scrape; compute the merge once for all of them.
@@ -406,20 +386,27 @@ class Recorder:
 
     # -- endpoints and the dashboard ------------------------------------------------------
 
-    def _endpoint_request(self, e: EndpointRequest) -> None:
-        self._endpoint(
-            self.route(classify.route_template(e.route)),
-            classify.method_label(e.method),
-            classify.status_class(e.status),
-        ).observe(e.duration_ms / 1000.0)
+    def _endpoint_request(
+        self, key: tuple[Any, ...], group: list[EndpointRequest], _: Batch
+    ) -> None:
+        _, route, method, status = key
+        n = len(group)
+        labels = (
+            self.route(classify.route_template(route), n),
+            classify.method_label(method),
+            classify.status_class(status),
+        )
+        observe_many(self._endpoint.weighted(labels, n), seconds(group))
 
-    def _auth_failed(self, e: AuthFailed) -> None:
-        reason = classify.token_label(e.reason)
-        self._inc(self._auth(self.auth_reason(reason) if reason else OTHER))
+    def _auth_failed(self, key: tuple[Any, ...], group: list[AuthFailed], _: Batch) -> None:
+        n = len(group)
+        reason = classify.token_label(key[1])
+        self._auth(self.auth_reason(reason, n) if reason else OTHER)._value.inc(n)
 
-    def _database_error(self, e: DatabaseError) -> None:
-        operation = classify.token_label(e.operation)
-        self._inc(self._db_errors(self.db_operation(operation) if operation else OTHER))
+    def _database_error(self, key: tuple[Any, ...], group: list[DatabaseError], _: Batch) -> None:
+        n = len(group)
+        operation = classify.token_label(key[1])
+        self._db_errors(self.db_operation(operation, n) if operation else OTHER)._value.inc(n)
 
 
 def stripe_event_type_label(event_type: str) -> str:

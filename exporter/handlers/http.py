@@ -53,7 +53,7 @@ def refuse(
     return response
 
 
-async def read_at_most(request: web.Request, limit: int) -> bytes | None:
+async def read_at_most(request: web.BaseRequest, limit: int) -> bytes | None:
     """The body, or None as soon as more than ``limit`` bytes have arrived."""
     chunks: list[bytes] = []
     size = 0
@@ -66,7 +66,7 @@ async def read_at_most(request: web.Request, limit: int) -> bytes | None:
 
 
 async def read_body(
-    request: web.Request, limit: int, seconds: float, metrics: ExporterMetrics
+    request: web.BaseRequest, limit: int, seconds: float, metrics: ExporterMetrics
 ) -> bytes | Refusal:
     """The body; a refusal when it is over ``limit`` bytes (413) or has not all arrived within
     ``seconds`` (408, counted in the body timeouts, connection closed)."""

@@ -4,9 +4,11 @@ The payload of issue 10 (about 500 `widget.load_error` events over 101 made-up o
 one request) is refused by the real exporter. What is left to an attacker is replaying the real
 keys of a few widgets from a few machines: the exporter's own numbers for that flood (measured
 over HTTP through a trusted proxy) go into promtool with the repository's rules, which must
-raise the security signal (WidgetFailureFloodFromFewSources, category widget) at high and never
-the critical WidgetPlatformOutage. The same failures reported by the platform through the
-authenticated events API still page.
+raise the security signal (WidgetFailureFloodFromFewSources, category widget) at medium and
+nothing that pages: no critical WidgetPlatformOutage, no high WidgetLoadErrorRatioHigh for the
+organizations whose keys were replayed, no alert of severity critical or high at all. The same
+failures reported by many clients, or by the platform through the authenticated events API,
+still page.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tests.abuse.exporter_process import BEACON_SECRET, ORIGIN, TOKEN, exporter_
 RULES = Path(__file__).resolve().parents[2] / "prometheus" / "rules"
 ORGS = ["org-a", "org-b", "org-c"]
 FIRING = 'alertstate="firing"'
+# what pages (docs/architecture.md, the severity table): critical and high
+PAGES = "pages"
 
 
 def test_the_issue_payload_is_refused_and_records_nothing():
@@ -114,9 +118,15 @@ def organization_sources(exporter, orgs: list[str] = ORGS) -> dict[str, float]:
 
 
 def fired(tmp_path: Path, name: str, series: list[dict]) -> dict[str, bool]:
-    """Which of the two alerts promtool sees firing at 18m (a test per alert and outcome)."""
+    """Which of the two alerts promtool sees firing at 18m, and whether any alert of severity
+    critical or high does (``PAGES``); a test per question and outcome."""
     outcome = {}
-    for alert in ("WidgetPlatformOutage", "WidgetFailureFloodFromFewSources"):
+    questions = {
+        "WidgetPlatformOutage": 'alertname="WidgetPlatformOutage"',
+        "WidgetFailureFloodFromFewSources": 'alertname="WidgetFailureFloodFromFewSources"',
+        PAGES: 'severity=~"critical|high"',
+    }
+    for alert, matcher in questions.items():
         for firing in (True, False):
             suite = {
                 "rule_files": [str(RULES / "widget.yml"), str(RULES / "security.yml")],
@@ -134,7 +144,7 @@ def fired(tmp_path: Path, name: str, series: list[dict]) -> dict[str, bool]:
                         "input_series": series,
                         "promql_expr_test": [
                             {
-                                "expr": f'count(ALERTS{{alertname="{alert}",{FIRING}}})',
+                                "expr": f"clamp_max(count(ALERTS{{{matcher},{FIRING}}}), 1)",
                                 "eval_time": "18m",
                                 "exp_samples": [{"labels": "{}", "value": 1}] if firing else [],
                             }
@@ -151,7 +161,7 @@ def fired(tmp_path: Path, name: str, series: list[dict]) -> dict[str, bool]:
             )
             if result.returncode == 0:
                 outcome[alert] = firing
-    assert set(outcome) == {"WidgetPlatformOutage", "WidgetFailureFloodFromFewSources"}
+    assert set(outcome) == set(questions)
     return outcome
 
 
@@ -167,7 +177,11 @@ def test_a_flood_from_few_clients_is_a_security_alert_not_a_page(tmp_path: Path)
     assert per_org == {"org-a": 2, "org-b": 2, "org-c": 2}
     # the measured flood, sustained: its reports per 15 s step, from the measured sources
     outcome = fired(tmp_path, "few-clients", promtool_case(sources, reports / 4, 0, per_org))
-    assert outcome == {"WidgetPlatformOutage": False, "WidgetFailureFloodFromFewSources": True}
+    assert outcome == {
+        "WidgetPlatformOutage": False,
+        "WidgetFailureFloodFromFewSources": True,
+        PAGES: False,
+    }
 
 
 def test_the_same_failures_from_many_clients_or_the_events_api_still_page(tmp_path: Path):
@@ -191,7 +205,11 @@ def test_the_same_failures_from_many_clients_or_the_events_api_still_page(tmp_pa
     assert from_api == 300
     assert min(per_org.values()) >= 3
     many = fired(tmp_path, "many-clients", promtool_case(sources, 400, 0, per_org))
-    assert many == {"WidgetPlatformOutage": True, "WidgetFailureFloodFromFewSources": False}
+    assert many == {
+        "WidgetPlatformOutage": True,
+        "WidgetFailureFloodFromFewSources": False,
+        PAGES: True,
+    }
     api = fired(tmp_path, "events-api", promtool_case(0, 0, from_api / 4))
     assert api["WidgetPlatformOutage"] is True
 
@@ -272,10 +290,20 @@ def test_one_address_faking_three_organizations_among_real_donors_does_not_page(
         per_org = organization_sources(exporter, [*ORGS, "org-d"])
         distinct = exporter.sample("passiton_widget_failure_distinct_sources")
     assert per_org == {"org-a": 1, "org-b": 1, "org-c": 1, "org-d": 10}
-    assert round(distinct) == 11  # what the old rule read: enough clients in all
+    # what the old rule read: enough clients in all (the sketch may put two of the 11 in one
+    # register, about one run in a hundred)
+    assert round(distinct) in (10, 11)
     outcome = fired(tmp_path, "issue-18", issue18_case(per_org, distinct))
-    assert outcome == {"WidgetPlatformOutage": False, "WidgetFailureFloodFromFewSources": True}
+    assert outcome == {
+        "WidgetPlatformOutage": False,
+        "WidgetFailureFloodFromFewSources": True,
+        PAGES: False,
+    }
     # the same failures reported by three donors per organization are an outage
     corroborated = {**per_org, "org-a": 3, "org-b": 3, "org-c": 3}
     real = fired(tmp_path, "issue-18-real", issue18_case(corroborated, distinct))
-    assert real == {"WidgetPlatformOutage": True, "WidgetFailureFloodFromFewSources": False}
+    assert real == {
+        "WidgetPlatformOutage": True,
+        "WidgetFailureFloodFromFewSources": False,
+        PAGES: True,
+    }
