@@ -4,7 +4,8 @@ The password comes from a prompt (asked twice) on a terminal, or from the first 
 standard input otherwise (``echo "$PW" | passiton-monitoring user add ...``); it is stored as
 an argon2 hash in the alert database. Re-running it for an existing user changes the password,
 role and organizations and ends that user's sessions. ``--organizations`` limits the user to
-the incidents touching those organizations and to their alerts (not for an admin).
+the incidents touching those organizations, their alerts and their settings (an admin so
+limited is an organization admin: their organizations' settings, not the console's users).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def configure_user(parser: argparse.ArgumentParser) -> None:
         "--organizations",
         default="",
         metavar="A,B",
-        help="comma-separated: the user sees only these organizations' incidents and alerts"
+        help="comma-separated: the user sees only these organizations' incidents, alerts and"
+        " settings (an admin so limited tunes only theirs)"
         " (default: every organization)",
     )
 
@@ -69,7 +71,7 @@ def cmd_user(args: argparse.Namespace, config: BridgeConfig, stdin: TextIO = sys
         print("user name: 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
         return 2
     try:
-        organizations = parse_organizations(getattr(args, "organizations", "") or "", args.role)
+        organizations = parse_organizations(getattr(args, "organizations", "") or "")
     except FormError as exc:
         print("; ".join(exc.problems), file=sys.stderr)
         return 2

@@ -3,10 +3,10 @@ role checks, audit entries. The pages are in access.py, incidents.py (the Now pa
 history.py, review.py and settings.py; views.py mounts them under ``/console/``.
 
 Every page needs a session (viewer or above); acknowledge, silence and retry need responder;
-settings changes and users need admin. A user limited to some organizations sees their
-incidents and alerts only (and the review of those), and not the settings, which span
-organizations: another organization's incident or alert is a 403 ("outside your
-organizations"), one that does not exist a 404. Every
+settings changes need admin, the users an admin of every organization. A user limited to some
+organizations (of any role: an admin so limited is an organization admin) sees their incidents,
+alerts and settings only (and the review of those): another organization's incident, alert or
+settings is a 403 ("outside your organizations"), one that does not exist a 404. Every
 POST carries the session's CSRF token, and every action writes an audit entry in the same
 transaction as its effect.
 """
@@ -355,14 +355,15 @@ def require(role: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def every_organization(handler: Handler) -> Handler:
-    """A page across organizations (the settings): refused to a user limited to some
-    organizations."""
+def platform_admin(handler: Handler) -> Handler:
+    """What spans every organization (the console's users): an admin of every organization
+    only. An admin limited to organizations (an organization admin) tunes their own
+    organizations' settings, never the platform's."""
 
     async def checked(request: web.Request) -> web.StreamResponse:
         user = _visitor(request).user
-        if user is None or user.organizations is not None:
-            return _problem(request, 403, "This page covers every organization; yours is limited.")
+        if user is None or not allowed(user.role, "admin") or user.organizations is not None:
+            return _problem(request, 403, "This needs an admin of every organization.")
         return await handler(request)
 
     return checked

@@ -62,13 +62,12 @@ def valid_organization(value: str) -> str:
     return value
 
 
-def parse_organizations(text: str, role: str) -> tuple[str, ...] | None:
-    """A user's organizations from "a,b" (empty: every organization); an admin sees every one."""
+def parse_organizations(text: str) -> tuple[str, ...] | None:
+    """A user's organizations from "a,b" (empty: every organization). An admin limited to
+    some is an organization admin: their settings, not the console's users."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         return None
-    if role == "admin":
-        raise FormError(["an admin sees every organization: leave organizations empty"])
     return tuple(dict.fromkeys(valid_organization(n) for n in names))
 
 

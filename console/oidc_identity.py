@@ -17,14 +17,13 @@ from console.forms import ORGANIZATION
 from console.oidc import OidcError
 
 MAX_ORGANIZATIONS = 1000
-# an admin sees every organization (console/forms.py): one limited to some is a responder
-LIMITED_ROLE_CAP = "responder"
 
 
 @dataclass(frozen=True)
 class Mapped:
+    # an admin limited to organizations stays an admin: an organization admin, who tunes
+    # their organizations' settings and not the console's users (console/settings.py)
     identity: OidcIdentity
-    capped: bool  # the role map said admin, the organizations limited them
 
 
 def claim_at(claims: dict[str, Any], path: str) -> Any:
@@ -135,7 +134,4 @@ def map_identity(config: OidcConfig, issuer: str, claims: dict[str, Any]) -> Map
             f" {config.role_claim} is mapped (OIDC_ROLE_MAP). Ask an administrator.",
         )
     organizations = organizations_of(config, claims)
-    capped = organizations is not None and RANK[role] > RANK[LIMITED_ROLE_CAP]
-    if capped:
-        role = LIMITED_ROLE_CAP
-    return Mapped(OidcIdentity(issuer, subject, username, role, organizations), capped)
+    return Mapped(OidcIdentity(issuer, subject, username, role, organizations))

@@ -135,7 +135,6 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
             "method": "oidc",
             "role": mapped.identity.role,
             "organizations": ", ".join(mapped.identity.organizations or ()) or "every",
-            **({"capped": "admin limited to organizations"} if mapped.capped else {}),
         }
         store = _store(console)
         try:

@@ -4,9 +4,10 @@ Per schedule: who is on call now (overrides applied, and named), until when, who
 week's calendar (7 days by schedules, each row on its schedule's own clock: a day across a DST
 change is 23 or 25 hours wide, a block per shift, overrides marked, today and now marked); the
 escalation policies and the routes to them; each schedule's and person's iCalendar feed
-(admins, with ``BRIDGE_PUBLIC_URL``). Responders add overrides (take a shift from the calendar,
-cover for a time, be on call in addition, swap) and remove them; each is checked against the
-on-call file (``oncall_forms.py``) and stored with its audit entry in one transaction."""
+(admins of every organization, with ``BRIDGE_PUBLIC_URL``). Responders add overrides (take a
+shift from the calendar, cover for a time, be on call in addition, swap) and remove them; each
+is checked against the on-call file (``oncall_forms.py``) and stored with its audit entry in
+one transaction."""
 
 from __future__ import annotations
 
@@ -244,7 +245,7 @@ async def oncall_page(request: web.Request) -> web.StreamResponse:
     user = _visitor(request).user
     assert user is not None
     feeds: dict[str, dict[str, str]] = {}
-    if user.role == "admin":
+    if user.role == "admin" and user.organizations is None:  # not an organization admin's
         feeds = {
             "schedule": {s: console.host.calendar_url("schedule", s) for s in config.schedules},
             "person": {p: console.host.calendar_url("person", p) for p in config.people},

@@ -1,4 +1,10 @@
-"""Per-organization settings (preferences, thresholds) and users."""
+"""Per-organization settings (preferences, thresholds) and users.
+
+Every user sees the settings of their organizations (all of them when not limited): a viewer
+with the recipients' phone numbers and addresses masked (``console/contacts.py``); an admin
+changes them, an admin limited to organizations (an organization admin) those of their
+organizations only (another's is a 403, nothing saved). The console's users are the admin's
+of every organization (``platform_admin``)."""
 
 from __future__ import annotations
 
@@ -23,11 +29,14 @@ from console.common import (
     _audit,
     _back,
     _console,
+    _forbidden,
     _form,
-    every_organization,
+    _visitor,
+    platform_admin,
     render,
     require,
 )
+from console.contacts import reads_contacts, recipients_for
 from console.forms import (
     TUNABLE,
     FormError,
@@ -60,19 +69,37 @@ async def _threshold_readback(console: Console, organization_id: str) -> dict[st
     return {"exported": exported, "scraped": scraped}
 
 
-@every_organization
+def _own(request: web.Request, organization_id: str) -> str:
+    """``organization_id`` when the user sees it; otherwise a 403 for the handler."""
+    user = _visitor(request).user
+    assert user is not None
+    if not user.sees(organization_id):
+        raise _forbidden(request, f"Organization {organization_id} is outside your organizations.")
+    return organization_id
+
+
 async def settings_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
-    organizations = await console.store.organizations(console.now() - timedelta(days=90))
+    user = _visitor(request).user
+    assert user is not None
+    recent = await console.store.organizations(console.now() - timedelta(days=90))
+    if user.organizations is None:
+        organizations = recent
+    else:  # theirs, those with recent alerts first
+        organizations = [o for o in recent if user.sees(o)]
+        organizations += [o for o in user.organizations if o not in organizations]
     org = request.query.get("org", "").strip()
     context: dict[str, Any] = {"organizations": organizations, "org": org}
     if org:
         try:
-            org = valid_organization(org)
+            org = _own(request, valid_organization(org))
         except FormError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
+        preference = await console.store.preference(org)
         context.update(
-            preference=await console.store.preference(org),
+            preference=preference,
+            recipients=recipients_for(user.role, preference.recipients if preference else {}),
+            masked=not reads_contacts(user.role),
             configurations={c.alertname: c for c in await console.store.configurations(org)},
             readback=await _threshold_readback(console, org),
         )
@@ -92,7 +119,7 @@ async def save_preferences(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     form = await _form(request)
     try:
-        org = valid_organization(form.get("org", ""))
+        org = _own(request, valid_organization(form.get("org", "")))
         row = parse_preference(org, form)
     except FormError as exc:
         return render(
@@ -116,7 +143,7 @@ async def save_threshold(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     form = await _form(request)
     try:
-        org = valid_organization(form.get("org", ""))
+        org = _own(request, valid_organization(form.get("org", "")))
         if form.get("delete") == "1":
             alertname = form.get("alertname", "")
             if alertname not in TUNABLE:
@@ -144,7 +171,7 @@ async def save_threshold(request: web.Request) -> web.StreamResponse:
     raise _back(f"{PREFIX}/settings?{urlencode({'org': org})}", notice)
 
 
-@require("admin")
+@platform_admin
 async def users_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     return render(
@@ -157,7 +184,7 @@ async def users_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-@require("admin")
+@platform_admin
 async def save_user(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     form = await _form(request)
@@ -173,7 +200,7 @@ async def save_user(request: web.Request) -> web.StreamResponse:
         problems.append(f"role must be one of {', '.join(ROLES)}")
     problems += password_problems(username, password)
     try:
-        organizations = parse_organizations(form.get("organizations", ""), role)
+        organizations = parse_organizations(form.get("organizations", ""))
     except FormError as exc:
         problems += exc.problems
         organizations = None

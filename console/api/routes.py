@@ -5,6 +5,7 @@ msgspec structs in ``schema.py``. ``python -m console.api.routes`` prints the do
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from console.api.schema import (
     Assign,
     NewSilence,
     Note,
+    PreferenceChange,
     SilencePreviewRequest,
     Snooze,
+    ThresholdChange,
 )
-from console.forms import ORGANIZATION
+from console.forms import ORGANIZATION, TUNABLE  # ORGANIZATION: rebound below as a Param
 from console.host import ConsoleHost
 from passiton_common.proxies import ClientAddress, parse_networks
 
@@ -155,6 +158,20 @@ ROUTES: tuple[Route, ...] = (
         "Per-organization notification preferences", "Settings", query=(ORGANIZATION,),
     ),
     Route(
+        "PUT", "/settings/{organization}", settings.put_preferences, "admin",
+        "Replace an organization's notification preferences (within the token's"
+        " organizations)", "Preference", body=PreferenceChange,
+    ),
+    Route(
+        "PUT", "/settings/{organization}/thresholds/{alertname}", settings.put_threshold,
+        "admin", "Set an organization's threshold of one alert (within the token's"
+        " organizations)", None, status=204, body=ThresholdChange,
+    ),
+    Route(
+        "DELETE", "/settings/{organization}/thresholds/{alertname}", settings.delete_threshold,
+        "admin", "Back to the rule's default threshold", None, status=204,
+    ),
+    Route(
         "GET", "/oncall", settings.get_oncall, "viewer",
         "Who is on call now and next on each schedule", "Oncall",
         query=(Param("at", "a time (ISO 8601) instead of now",
@@ -182,10 +199,18 @@ def _rename(schema: Any) -> Any:
     return schema
 
 
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "string"},
+    "organization": ORGANIZATION.schema,  # the query parameter's (Param) schema
+    "alertname": _enum(*TUNABLE),
+}
+
+
 def _path_param(path: str) -> list[dict[str, Any]]:
-    if "{id}" not in path:
-        return []
-    return [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return [
+        {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS[name]}
+        for name in re.findall(r"\{(\w+)\}", path)
+    ]
 
 
 def _json(name: str) -> dict[str, Any]:

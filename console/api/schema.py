@@ -171,10 +171,37 @@ class Preference(msgspec.Struct):
     quiet_hours_start: str | None
     quiet_hours_end: str | None
     timezone: str
+    recipients_masked: bool = False  # a viewer token: phone numbers and addresses masked
 
 
 class Settings(msgspec.Struct):
     organizations: list[Preference]
+
+
+_Short = Annotated[str, msgspec.Meta(max_length=254)]
+_Few = Annotated[list[_Short], msgspec.Meta(max_length=50)]
+
+
+class PreferenceChange(msgspec.Struct, forbid_unknown_fields=True):
+    """An organization's notification preferences, replacing what is stored: channels per
+    severity (none: the severity table's), recipients, minimum severity, quiet hours (HH:MM,
+    both or neither) in a time zone (IANA)."""
+
+    channels: dict[_Short, _Few] = msgspec.field(default_factory=dict)
+    email: _Few = msgspec.field(default_factory=list)
+    sms: _Few = msgspec.field(default_factory=list)  # E.164
+    min_severity: _Short = "low"
+    quiet_hours_start: _Short | None = None
+    quiet_hours_end: _Short | None = None
+    timezone: _Short = "UTC"
+
+
+class ThresholdChange(msgspec.Struct, forbid_unknown_fields=True):
+    """One alert's threshold for an organization (null: the rule's default) and whether it
+    fires there at all."""
+
+    threshold: float | None = None
+    enabled: bool = True
 
 
 class Shift(msgspec.Struct):

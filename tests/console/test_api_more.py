@@ -12,7 +12,7 @@ from bridge.storage.console import AuditEntry
 from bridge.storage.types import PreferenceRow
 from console.api.routes import ROUTES, openapi_document
 from passiton_monitoring.bridge_process import create_bridge_app
-from tests.bridge.support import T0, BridgeClient, Clock, make_config, notifiers
+from tests.bridge.support import T0, BridgeClient, Clock, count, make_config, notifiers
 from tests.console.api_support import add_limited, bearer, get, post, token_for
 from tests.oncall.bridge_support import write_oncall
 
@@ -106,9 +106,14 @@ async def test_silences_of_a_limited_token_stay_in_its_organizations(console):
     assert response.status == 403
 
 
-async def test_settings_for_admins_and_for_their_organizations(console):
+async def test_settings_for_every_role_within_its_organizations_contacts_masked_for_viewers(
+    console,
+):
     store = console.bridge.storage.console()
-    row = PreferenceRow("org-a", {"critical": ["slack"]}, {}, "high", time(22), time(6), "UTC")
+    recipients = {"email": ["alice@example.org"], "sms": ["+15550000001"]}
+    row = PreferenceRow(
+        "org-a", {"critical": ["slack"]}, recipients, "high", time(22), time(6), "UTC"
+    )
     await store.save_preference(row, T0, AuditEntry(T0, "admin", "saved preferences"))
     admin = await token_for(console, "admin")
     settings = (await get(console, "/settings", admin))["organizations"]
@@ -117,26 +122,114 @@ async def test_settings_for_admins_and_for_their_organizations(console):
             "organization_id": "org-a",
             "configured": True,
             "channels": {"critical": ["slack"]},
-            "recipients": {},
+            "recipients": recipients,
             "min_severity": "high",
             "quiet_hours_start": "22:00:00",
             "quiet_hours_end": "06:00:00",
             "timezone": "UTC",
+            "recipients_masked": False,
         }
     ]
     one = await get(console, "/settings?organization=org-z", admin)
     assert one["organizations"][0]["configured"] is False
-    viewer = await token_for(console, "viewer")
-    assert (await get(console, "/settings", viewer, status=403))["error"]
+    masked = {"email": ["a•••@example.org"], "sms": ["+1•••••0001"]}
+    # a viewer of every organization reads every organization's settings, contacts masked
+    viewer = await get(console, "/settings", await token_for(console, "viewer"))
+    [seen] = viewer["organizations"]
+    assert (seen["recipients"], seen["recipients_masked"]) == (masked, True)
+    assert seen["channels"] == {"critical": ["slack"]}
+    # so does an admin's token made with the viewer role
+    as_viewer = await token_for(console, "admin", name="ro", role="viewer")
+    assert (await get(console, "/settings", as_viewer))["organizations"][0]["recipients"] == masked
     await add_limited(console, "bea", "viewer", ("org-a", "org-b"))
     limited = await token_for(console, "bea")
     mine = (await get(console, "/settings", limited))["organizations"]
-    assert [(s["organization_id"], s["configured"]) for s in mine] == [
-        ("org-a", True),
-        ("org-b", False),
+    assert [(s["organization_id"], s["configured"], s["recipients"]) for s in mine] == [
+        ("org-a", True, masked),
+        ("org-b", False, {}),
     ]
     refused = await get(console, "/settings?organization=org-c", limited, status=403)
     assert refused == {"error": "organization org-c is outside the token's organizations"}
+    # an organization admin reads their organizations' contacts in full, no other's
+    await add_limited(console, "oda", "admin", ("org-a",))
+    org_admin = await token_for(console, "oda")
+    [own] = (await get(console, "/settings", org_admin))["organizations"]
+    assert (own["organization_id"], own["recipients"]) == ("org-a", recipients)
+    refused = await get(console, "/settings?organization=org-b", org_admin, status=403)
+    assert refused == {"error": "organization org-b is outside the token's organizations"}
+
+
+async def test_an_organization_admin_token_changes_its_organizations_settings_only(console):
+    await add_limited(console, "oda", "admin", ("org-a",))
+    token = await token_for(console, "oda")
+    body = {
+        "channels": {"critical": ["sms", "slack"]},
+        "email": ["alice@example.org"],
+        "sms": ["+15550000001"],
+        "min_severity": "high",
+        "quiet_hours_start": "22:00",
+        "quiet_hours_end": "06:00",
+        "timezone": "Europe/Berlin",
+    }
+    response = await console.put("/api/v1/settings/org-a", headers=bearer(token), json=body)
+    assert response.status == 200, await response.text()
+    saved = await response.json()
+    assert saved["recipients"] == {"email": ["alice@example.org"], "sms": ["+15550000001"]}
+    assert saved["channels"] == {"critical": ["sms", "slack"]}
+    routed = console.bridge.router.preferences("org-a")  # routing reloaded
+    assert (routed.min_severity, routed.timezone) == ("high", "Europe/Berlin")
+    path = "/api/v1/settings/org-a/thresholds/PaymentFailureRatioHigh"
+    response = await console.put(path, headers=bearer(token), json={"threshold": 0.3})
+    assert response.status == 204, await response.text()
+    assert ("org-a", "PaymentFailureRatioHigh", 0.3) in console.bridge.router.thresholds()
+    audit = await console.bridge.storage.query("SELECT action, detail FROM console_audit")
+    assert [r["action"] for r in audit] == ["changed preferences", "changed threshold"]
+    assert '"via": "api"' in audit[0]["detail"]
+
+    # bad input: 400 naming the problem, nothing changed
+    for bad, problem in (
+        ({"sms": ["0170 123456"]}, "E.164"),
+        ({"channels": {"urgent": ["sms"]}}, "unknown severity"),
+        ({"channels": {"high": ["telegram"]}}, "unknown telegram"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"email": ["alice@example"]}, "e-mail address not valid"),
+        ({"extra": 1}, "invalid body"),
+    ):
+        response = await console.put("/api/v1/settings/org-a", headers=bearer(token), json=bad)
+        assert response.status == 400, bad
+        assert problem in (await response.json())["error"], bad
+    response = await console.put(path, headers=bearer(token), json={"threshold": 7})
+    assert response.status == 400
+    assert "within" in (await response.json())["error"]
+    bad_name = "/api/v1/settings/org-a/thresholds/NotTunable"
+    response = await console.put(bad_name, headers=bearer(token), json={"threshold": 0.3})
+    assert response.status == 400
+
+    # another organization's: 403, nothing stored
+    for method, other in (
+        ("PUT", "/api/v1/settings/org-b"),
+        ("PUT", "/api/v1/settings/org-b/thresholds/PaymentFailureRatioHigh"),
+        ("DELETE", "/api/v1/settings/org-b/thresholds/PaymentFailureRatioHigh"),
+    ):
+        response = await console.request(method, other, headers=bearer(token), json={})
+        assert response.status == 403
+        assert await response.json() == {
+            "error": "organization org-b is outside the token's organizations"
+        }
+    store = console.bridge.storage.console()
+    assert await store.preference("org-b") is None
+    assert await store.configurations("org-b") == []
+    # a responder (or a viewer token of the admin) changes nothing
+    for weaker in (
+        await token_for(console, "responder"),
+        await token_for(console, "oda", name="ro", role="viewer"),
+    ):
+        response = await console.put("/api/v1/settings/org-a", headers=bearer(weaker), json={})
+        assert response.status == 403
+    response = await console.delete(path, headers=bearer(token))
+    assert response.status == 204
+    assert await store.configurations("org-a") == []
+    assert await count(console.bridge.storage, "console_audit") == 3
 
 
 async def test_oncall_without_a_configuration(console):

@@ -316,7 +316,10 @@ async def test_a_user_limited_to_organizations_sees_their_incidents_and_alerts_o
     assert "org-a" in per_alert
     assert "org-b" not in review
     assert "WidgetLoadErrorRatioHigh" not in per_alert
-    await text(console, "/console/settings", 403)
+    settings = await text(console, "/console/settings")  # their organizations' only
+    assert 'href="?org=org-a"' in settings
+    assert "org-b" not in settings
+    assert "outside your organizations" in await text(console, "/console/settings?org=org-b", 403)
     for action in ("acknowledge", "resolve"):
         refused = await console.post(f"/console/incidents/{widget}/{action}", data={"csrf": token})
         assert refused.status == 403
@@ -378,8 +381,8 @@ def test_user_add_limits_a_user_to_organizations(db_url, capsys):
     assert cmd_user(args, config, _Stdin("a long enough secret\n")) == 0
     assert "dora saved with role viewer, limited to org-a, org-b" in capsys.readouterr().out
     admin = argparse.Namespace(name="eve", role="admin", organizations="org-a")
-    assert cmd_user(admin, config, _Stdin("a long enough secret\n")) == 2
-    assert "an admin sees every organization" in capsys.readouterr().err
+    assert cmd_user(admin, config, _Stdin("a long enough secret\n")) == 0  # organization admin
+    assert "eve saved with role admin, limited to org-a" in capsys.readouterr().out
     bad = argparse.Namespace(name="fred", role="viewer", organizations="org a")
     assert cmd_user(bad, config, _Stdin("a long enough secret\n")) == 2
     everyone = argparse.Namespace(name="gil", role="viewer", organizations="")
@@ -391,7 +394,7 @@ def test_user_add_limits_a_user_to_organizations(db_url, capsys):
 
     assert asyncio.run(stored("dora")).organizations == ("org-a", "org-b")
     assert asyncio.run(stored("gil")).organizations is None
-    assert asyncio.run(stored("eve")) is None
+    assert asyncio.run(stored("eve")).organizations == ("org-a",)
 
 
 async def test_the_users_page_limits_a_user_to_organizations(console):
@@ -409,7 +412,7 @@ async def test_the_users_page_limits_a_user_to_organizations(console):
     assert "hank saved as viewer for org-x" in await saved.text()
     user = await console.bridge.storage.console().get_user("hank")
     assert user.organizations == ("org-x",)
-    refused = await console.post(
+    saved = await console.post(
         "/console/users",
         data={
             "csrf": token,
@@ -419,8 +422,9 @@ async def test_the_users_page_limits_a_user_to_organizations(console):
             "password": "a long enough secret",
         },
     )
-    assert refused.status == 400
-    assert "an admin sees every organization" in await refused.text()
+    assert "ivy saved as admin for org-x" in await saved.text()  # an organization admin
+    user = await console.bridge.storage.console().get_user("ivy")
+    assert (user.role, user.organizations) == ("admin", ("org-x",))
 
 
 async def test_beside_the_bridges_incident_actions_the_store_acknowledges_only_the_alerts(console):

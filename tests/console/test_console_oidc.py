@@ -151,10 +151,13 @@ async def test_a_scoped_user_is_refused_other_organizations_pages_and_api_object
     other = await console.get(f"/console/incidents/{ids['wid1']}")
     assert other.status == 403
     assert f"Incident #{ids['wid1']} is outside your organizations." in await other.text()
-    # the settings span organizations: refused; the review is of their organizations only
+    # the settings of their organizations only; the review is of their organizations only
     settings = await console.get("/console/settings")
+    assert settings.status == 200
+    assert "org-b" not in await settings.text()
+    settings = await console.get("/console/settings?org=org-b")
     assert settings.status == 403
-    assert "yours is limited" in await settings.text()
+    assert "outside your organizations" in await settings.text()
     review = await console.get("/console/review")
     assert review.status == 200
     assert "org-b" not in await review.text()
@@ -196,12 +199,15 @@ async def test_rights_removed_at_the_provider_are_removed_here(console, provider
     token = await token_for(console, ADA)
     await get(console, "/incidents", token)
 
-    # an admin limited to organizations is at most a responder (admins see every one)
+    # an admin limited to organizations is an organization admin: theirs, not the users
     provider.user |= {"organizations": ["org-a", "org-b"]}
     assert (await sign_in(console)).status == 303
     row = await user_row(console)
-    assert (row["role"], row["organizations"]) == ("responder", ["org-a", "org-b"])
-    assert "admin limited to organizations" in (await audit(console, "login"))[-1]["detail"]
+    assert (row["role"], row["organizations"]) == ("admin", ["org-a", "org-b"])
+    assert "org-a, org-b" in (await audit(console, "login"))[-1]["detail"]
+    assert (await console.get("/console/settings?org=org-a")).status == 200
+    assert (await console.get("/console/settings?org=org-c")).status == 403
+    assert (await console.get("/console/users")).status == 403
 
     # the group is gone at the provider: refused, and the account keeps no rights
     old_session = console.session.cookie_jar.filter_cookies(console.make_url("/console/"))

@@ -13,7 +13,7 @@ import pytest
 
 from tests.bridge.support import count
 from tests.console.oncall_support import DST_WEEK, NOW, oncall_console
-from tests.console.support import csrf_of, login, switch_user
+from tests.console.support import PASSWORD_HASH, csrf_of, login, switch_user
 from tests.oncall.bridge_support import PUBLIC_URL
 
 _BLOCK = re.compile(
@@ -128,6 +128,12 @@ async def test_policies_routes_and_feeds_for_admins_only(oncall_console):
     text = await page(oncall_console)
     assert f"{PUBLIC_URL}/v1/oncall/schedule/primary.ics?token=" in text
     assert f"{PUBLIC_URL}/v1/oncall/person/alice.ics?token=" in text
+    # an organization admin: the feeds carry the platform's token, not theirs to hand out
+    await oncall_console.bridge.storage.console().upsert_user(
+        "oda", PASSWORD_HASH, "admin", oncall_console.clock(), ("org-a",)
+    )
+    await switch_user(oncall_console, "oda")
+    assert ".ics?token=" not in await page(oncall_console)
 
 
 async def test_feeds_need_the_public_url(db_url, aiohttp_client, console_alertmanager, tmp_path):

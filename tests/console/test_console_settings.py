@@ -10,7 +10,7 @@ import io
 from bridge.storage import open_storage
 from console.cli import cmd_user
 from tests.bridge.support import count, make_config
-from tests.console.support import fire, login
+from tests.console.support import PASSWORD_HASH, fire, login
 
 
 async def test_settings_validate_and_save_and_the_threshold_is_exported(console):
@@ -155,3 +155,121 @@ def test_user_add_reads_the_password_from_stdin_and_hashes_it(db_url, capsys):
     assert user.role == "responder"
     assert user.password_hash.startswith("$argon2id$")
     assert "a long enough secret" not in user.password_hash
+
+
+# -- organization scopes -------------------------------------------------------------------
+
+_PREFERENCES = {
+    "channels_critical": "sms",
+    "email": "alice@example.org",
+    "sms": "+15550000001",
+    "min_severity": "high",
+    "timezone": "UTC",
+}
+
+
+async def _org_users(console) -> None:
+    store = console.bridge.storage.console()
+    for name, role in (("oda", "admin"), ("vic", "viewer")):
+        await store.upsert_user(name, PASSWORD_HASH, role, console.clock(), ("org-a",))
+
+
+async def test_an_organization_admin_tunes_their_organizations_only(console):
+    await fire(console, organization_id="org-a")
+    await fire(console, organization_id="org-b")
+    await _org_users(console)
+    token = await login(console, "oda")
+    page = await (await console.get("/console/settings")).text()
+    assert 'href="?org=org-a"' in page
+    assert "org-b" not in page  # the list names theirs only
+    assert 'href="/console/users"' not in page
+    saved = await console.post(
+        "/console/settings/preferences", data={"csrf": token, "org": "org-a", **_PREFERENCES}
+    )
+    assert saved.status == 200
+    assert "preferences saved" in await saved.text()
+    routed = console.bridge.router.preferences("org-a")  # routing reloaded
+    assert routed.recipients == {"email": ["alice@example.org"], "sms": ["+15550000001"]}
+    saved = await console.post(
+        "/console/settings/thresholds",
+        data={
+            "csrf": token,
+            "org": "org-a",
+            "alertname": "PaymentFailureRatioHigh",
+            "threshold": "0.3",
+            "enabled": "on",
+        },
+    )
+    assert saved.status == 200
+    assert 'data-exported="PaymentFailureRatioHigh">0.3<' in await saved.text()
+    # their contacts in full, on the page they can change
+    page = await (await console.get("/console/settings?org=org-a")).text()
+    assert 'value="alice@example.org"' in page
+    assert "Save preferences" in page
+
+    # another organization's settings: 403, and nothing stored
+    refused = await console.get("/console/settings?org=org-b")
+    assert refused.status == 403
+    assert "Organization org-b is outside your organizations." in await refused.text()
+    before = await count(console.bridge.storage, "console_audit")
+    for path, form in (
+        ("preferences", _PREFERENCES),
+        ("thresholds", {"alertname": "PaymentFailureRatioHigh", "threshold": "0.2"}),
+        ("thresholds", {"alertname": "PaymentFailureRatioHigh", "delete": "1"}),
+    ):
+        refused = await console.post(
+            f"/console/settings/{path}", data={"csrf": token, "org": "org-b", **form}
+        )
+        assert refused.status == 403
+        assert "outside your organizations" in await refused.text()
+    assert await console.bridge.storage.console().preference("org-b") is None
+    assert await console.bridge.storage.console().configurations("org-b") == []
+    assert await count(console.bridge.storage, "console_audit") == before
+    # never the console's users
+    assert (await console.get("/console/users")).status == 403
+    refused = await console.post(
+        "/console/users",
+        data={"csrf": token, "username": "mal", "role": "admin", "password": "a long password"},
+    )
+    assert refused.status == 403
+    assert "an admin of every organization" in await refused.text()
+    assert await console.bridge.storage.console().get_user("mal") is None
+
+
+async def test_viewers_read_settings_with_contacts_masked(console):
+    await fire(console, organization_id="org-a")
+    await fire(console, organization_id="org-b")
+    await _org_users(console)
+    token = await login(console, "admin")
+    for org in ("org-a", "org-b"):
+        await console.post(
+            "/console/settings/preferences", data={"csrf": token, "org": org, **_PREFERENCES}
+        )
+    for responder in ("admin", "responder"):  # in full
+        console.session.cookie_jar.clear()
+        await login(console, responder)
+        page = await (await console.get("/console/settings?org=org-b")).text()
+        assert 'value="alice@example.org"' in page
+        assert 'value="+15550000001"' in page
+    # a viewer of every organization: every organization's, masked, read-only
+    console.session.cookie_jar.clear()
+    await login(console, "viewer")
+    page = await (await console.get("/console/settings?org=org-b")).text()
+    assert 'value="a•••@example.org"' in page
+    assert 'value="+1•••••0001"' in page
+    assert "alice@" not in page
+    assert "0000001" not in page
+    assert "masked for the viewer role" in page
+    assert "Save preferences" not in page
+    # a viewer limited to organizations: theirs, masked; no other's
+    console.session.cookie_jar.clear()
+    token = await login(console, "vic")
+    page = await (await console.get("/console/settings?org=org-a")).text()
+    assert 'value="a•••@example.org"' in page
+    assert "alice@" not in page
+    assert (await console.get("/console/settings?org=org-b")).status == 403
+    refused = await console.post(
+        "/console/settings/preferences", data={"csrf": token, "org": "org-a", **_PREFERENCES}
+    )
+    assert refused.status == 403
+    assert "needs the admin role" in await refused.text()

@@ -42,7 +42,6 @@ def test_the_highest_mapped_role_of_a_nested_claim_and_every_organization() -> N
     who = mapped.identity
     assert (who.issuer, who.subject, who.username) == (ISSUER, "s-1", "ada@example.org")
     assert (who.role, who.organizations) == ("admin", None)
-    assert not mapped.capped
 
 
 def test_a_single_string_claim_and_anyone_else() -> None:
@@ -52,10 +51,9 @@ def test_a_single_string_claim_and_anyone_else() -> None:
     assert other.identity.role == "viewer"  # *=viewer
 
 
-def test_an_admin_limited_to_organizations_is_a_responder() -> None:
+def test_an_admin_limited_to_organizations_stays_an_organization_admin() -> None:
     mapped = map_identity(CONFIG, ISSUER, ADA | {"orgs": ["o1", "o2", "o1"]})
-    assert (mapped.identity.role, mapped.identity.organizations) == ("responder", ("o1", "o2"))
-    assert mapped.capped
+    assert (mapped.identity.role, mapped.identity.organizations) == ("admin", ("o1", "o2"))
 
 
 def test_the_name_is_the_verified_email_else_the_user_name() -> None:
