@@ -174,7 +174,7 @@ def db_url(pg_database: str) -> str:
     return pg_database
 
 
-# xdist (``make test``: ``-n 4 --dist loadscope --no-loadscope-reorder``) hands each worker two
+# xdist (``make test``: ``-n 6 --dist loadscope --no-loadscope-reorder``) hands each worker two
 # modules at the start, then one whenever it runs short. The modules that spend minutes (real
 # stacks waiting for alerts, Chromium, promtool, the replay) go first, one per worker, each
 # followed by a short one, and the medium ones right after, so that the long waits overlap with
