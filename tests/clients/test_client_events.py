@@ -64,6 +64,7 @@ def test_every_call_builds_the_contract_event(server: FakeExporter) -> None:
             error=RuntimeError("Your card was declined."),
             decline_code="insufficient_funds",
             failure_code="card_declined",
+            payment_id="pi_3Nx",
         )
         m.payment.timeout("o", duration_ms=30000, provider="stripe")
         m.payment.webhook_failed("charge.failed", error="boom")
@@ -100,6 +101,7 @@ def test_every_call_builds_the_contract_event(server: FakeExporter) -> None:
             "error": "Your card was declined.",
             "decline_code": "insufficient_funds",
             "failure_code": "card_declined",
+            "payment_id": "pi_3Nx",
         },
         {
             "type": "payment.timeout",
@@ -191,6 +193,8 @@ def test_bad_arguments_are_counted_and_logged_never_raised(
             lambda: m.dashboard.endpoint("/x", 1, "200"),  # type: ignore[arg-type]
             lambda: m.dashboard.endpoint("/x", -1, 200),
             lambda: m.dashboard.auth_failure("r", organization_id=5),  # type: ignore[arg-type]
+            lambda: m.payment.failure("o", payment_id=""),
+            lambda: m.payment.failure("o", payment_id="p" * 129),
         ]
         for call in bad_calls:
             call()

@@ -13,6 +13,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from passiton_monitoring_client.routes import normalize_route
 
 MAX_TEXT = 1000  # free text is truncated below the exporter's string limit (2048)
+MAX_ID = 128  # the exporter's limit for ids (payment_id)
 
 Event = dict[str, Any]
 
@@ -27,6 +28,17 @@ class InvalidEvent(ValueError):
 def _required_str(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidEvent(f"{name} must be a non-empty string, got {value!r:.60}")
+    return value
+
+
+def _optional_id(name: str, value: object) -> str | None:
+    """An optional id as the exporter takes it: a non-empty string of at most 128 characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
+        raise InvalidEvent(
+            f"{name} must be a string of 1 to {MAX_ID} characters, got {value!r:.60}"
+        )
     return value
 
 
@@ -146,8 +158,10 @@ class PaymentEvents(_Group):
         error: str | BaseException | None = None,
         decline_code: str | None = None,
         failure_code: str | None = None,
+        payment_id: str | None = None,
     ) -> Event:
-        """A payment failed (``payment.failed``)."""
+        """A payment failed (``payment.failed``). ``payment_id`` (the Stripe PaymentIntent, up to
+        128 characters) makes the payment's retries count as one failed payment."""
         return _event(
             "payment.failed",
             organization_id=_required_str("organization_id", organization_id),
@@ -156,6 +170,7 @@ class PaymentEvents(_Group):
             error=_text("error", error),
             decline_code=_text("decline_code", decline_code),
             failure_code=_text("failure_code", failure_code),
+            payment_id=_optional_id("payment_id", payment_id),
         )
 
     @_reported
