@@ -111,7 +111,8 @@ def free_port_block(count: int = 6, attempts: int = 200) -> int:
     """A base port N with N..N+count-1 all free right now (``up --base-port`` needs a block)."""
     rng = random.Random()
     for _ in range(attempts):
-        base = rng.randrange(20000, 60000 - count)
+        # below Linux's ephemeral range (32768-60999), where outgoing connections take ports
+        base = rng.randrange(20000, 32768 - count)
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):

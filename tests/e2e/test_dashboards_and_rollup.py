@@ -259,7 +259,17 @@ def test_rollup_of_the_running_hour_matches_prometheus(demo_stack: UpStack) -> N
     assert {"uptime_ratio:api", "uptime_ratio:dashboard", "api_requests", "payment_attempts"} <= (
         set(metrics)
     )
-    assert metrics["uptime_ratio:api"] == pytest.approx(1.0)
+    # the probe's own answer: one probe in ten may time out on a loaded machine, so the stored
+    # ratio is compared with Prometheus's for the same hour (a sample or two may land between)
+    probed = prometheus_api(
+        demo_stack.prometheus_url,
+        "query",
+        query=rollup.DASHBOARD_QUERIES["uptime_ratio:{service}"],
+        time=at,
+    )["result"]
+    api_uptime = next(float(s["value"][1]) for s in probed if s["metric"]["service"] == "api")
+    assert metrics["uptime_ratio:api"] == pytest.approx(api_uptime, abs=0.1)
+    assert metrics["uptime_ratio:api"] > 0.5
     assert metrics["scrape_up_ratio:passiton-exporter"] == pytest.approx(1.0, abs=0.05)
     assert 0 < metrics["payment_failure_ratio"] < 1  # the demo's burst fails most of one org's
 
