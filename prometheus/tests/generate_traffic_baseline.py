@@ -215,6 +215,12 @@ tests:
         exp_samples:
           - labels: '{{organization_id="org-e"}}'
             value: 2.917
+      # the hour centred on 7:00, in the morning ramp (6:30 to 7:30: 1.0625 to 1.625 req/s)
+      - expr: round(organization:passiton_traffic_requests:baseline_mean{{organization_id="org-a"}} * 1000) / 1000
+        eval_time: 14d7h
+        exp_samples:
+          - labels: '{{organization_id="org-a"}}'
+            value: 1.344
     alert_rule_test:
 {"".join(two_weeks_checks)}
   # Less than three days of history: no baseline, so a spike cannot be judged and does not fire.
