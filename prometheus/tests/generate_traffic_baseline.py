@@ -151,6 +151,10 @@ def render() -> str:
         'round(organization:passiton_traffic_requests:rate5m_zscore{organization_id="org-e"}'
         " * 1000) / 1000"
     )
+    mean_a = (
+        'round(organization:passiton_traffic_requests:baseline_mean{organization_id="org-a"}'
+        " * 1000) / 1000"
+    )
     spike_a = alert("TrafficSpike", "org-a", "medium", "15.0", "above")
     two_days = [input_series("a", "org-a", series(curve(d2=(2.5, 4.5, 2.0)), 3))]
     four_days = [input_series("a", "org-a", series(curve(d4=(2.5, 4.5, 2.0)), 5))]
@@ -216,7 +220,7 @@ tests:
           - labels: '{{organization_id="org-e"}}'
             value: 2.917
       # the hour centred on 7:00, in the morning ramp (6:30 to 7:30: 1.0625 to 1.625 req/s)
-      - expr: round(organization:passiton_traffic_requests:baseline_mean{{organization_id="org-a"}} * 1000) / 1000
+      - expr: {mean_a}
         eval_time: 14d7h
         exp_samples:
           - labels: '{{organization_id="org-a"}}'
