@@ -6,14 +6,18 @@ a flood process opens ``--connections`` keep-alive connections to the public lis
 HTTP/1.1 requests pipelined ``--pipeline`` at a time (the cheapest way for a client to make a
 server work: one ``send`` of many requests) for ``--seconds``; from this process Prometheus is
 played: ``/metrics`` scraped every second on the internal listener. Printed: the requests the
-flood sent and the statuses it got, the public listener's shedding counters, the scrapes (all
-must answer), and the event-loop lag the exporter recorded during the flood, from its histogram
+flood sent and the statuses it got, the public listener's throttling counters, the exporter's
+CPU (from /proc: on a shared machine, what it was given), the scrapes (all must answer), and the
+event-loop lag the exporter recorded during the flood, from its histogram
 ``passiton_event_loop_lag_seconds`` (ticks, ticks later than 50 ms and 250 ms, the largest
 bucket reached, and the p99 as ``histogram_quantile`` computes it: what ``EventLoopLagHigh``
 reads, objective 250 ms).
 
 Run: `.venv/bin/python benchmarks/public_flood.py [--seconds 20] [--connections 64]
-[--pipeline 32] [--target beacon|stripe|health] [--env NAME=VALUE ...]`
+[--pipeline 32] [--target beacon|stripe|health] [--env NAME=VALUE ...]`. The exporter process
+imports the code on ``PYTHONPATH``: before and after are ``PYTHONPATH=<checkout>`` of each, one
+after the other (docs/security.md used ``--seconds 300 --target stripe --connections 256
+--pipeline 8``: 5 minutes, the window ``EventLoopLagHigh`` reads).
 """
 
 from __future__ import annotations
