@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client.metrics import MetricWrapperBase
 
 from exporter import classify
-from exporter.batches import Batch, group_by_labels, seconds, some_seconds
+from exporter.batches import LABEL_KEYS, Batch, group_by_labels, seconds, some_seconds
 from exporter.config import ExporterConfig
 from exporter.events import (
     WIDGET_ERRORS,
@@ -57,6 +57,11 @@ SLICE_EVENTS = 8
 SLICE_SECONDS = 0.010
 _WIDGET_ERROR_TYPES = frozenset(WIDGET_ERRORS)
 _IP = attrgetter("ip")
+# the label values a failed payment's free fields classify to (decline_code, failure_code, error,
+# currency -> decline label, failure class, declined or not, currency label, minor units per
+# major), remembered for this many distinct combinations (then forgotten all at once): the same
+# few combinations arrive again and again, each classified once instead of once per request
+FAILURE_LABELS_KEPT = 4096
 
 
 class Recorder:
@@ -193,6 +198,7 @@ class Recorder:
             for channel in ("events", "beacon")
         }
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
+        self._failure_labels: dict[tuple[Any, ...], tuple[str, str, bool, str, float]] = {}
 
     def _forget(self, label: str, gone: set[str]) -> None:
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
@@ -210,6 +216,9 @@ class Recorder:
             label.expire()
 
     def record(self, events: Sequence[Any]) -> None:
+        if len(events) == 1:  # the common request: one event, one label set
+            self._record_one(events[0])
+            return
         for _ in self._recording(events):
             pass
 
@@ -230,6 +239,19 @@ class Recorder:
                 await asyncio.sleep(0)
                 self.clock.tick()
                 started = clock()
+
+    def _record_one(self, event: Any) -> None:
+        """``_recording`` for a batch of one event, without the grouping's machinery."""
+        self.clock.tick()
+        self.client_class.new_batch()
+        cls = event.__class__
+        batch = Batch()
+        self._groups[cls](LABEL_KEYS[cls](event), [event], batch)
+        self._accepted[cls]._value.inc(1)
+        if batch.touches:
+            batch.settle_streaks(self._streak, (event,))
+        if batch.traffic and event.ip:
+            self.sources.add_counts({event.ip: 1})
 
     def _recording(self, events: Sequence[Any]) -> Iterator[None]:
         """Record ``events`` a label set at a time, yielding after each."""
@@ -316,38 +338,60 @@ class Recorder:
         if durations:
             observe_many(self._payment_duration("succeeded"), durations)
 
+    def _failure_labels_of(self, fields: tuple[Any, ...]) -> tuple[str, str, bool, str, float]:
+        """(decline label, failure class, declined, currency label, minor units per major) of a
+        failed payment's (decline_code, failure_code, error, currency); pure, so remembered."""
+        labels = self._failure_labels.get(fields)
+        if labels is None:
+            decline_code, failure_code, error, currency = fields
+            cls = classify.failure_class(decline_code, failure_code, error)
+            label = classify.currency_label(currency)
+            labels = (
+                classify.decline_code_label(decline_code),
+                cls,
+                cls in classify.CARD_FAILURE_CLASSES,
+                label,
+                # an unknown currency counts in hundredths, like most
+                classify.minor_per_major(label) if label in classify.CURRENCIES else 100.0,
+            )
+            if len(self._failure_labels) >= FAILURE_LABELS_KEPT:
+                self._failure_labels.clear()
+            self._failure_labels[fields] = labels
+        return labels
+
     def _payment_failed(
         self, key: tuple[Any, ...], group: list[PaymentFailed], batch: Batch
     ) -> None:
-        _, organization_id, decline_code, failure_code, error, currency = key
+        decline, cls, declined, label, per_major = self._failure_labels_of(key[2:])
         n = len(group)
-        org = self.organization(organization_id, n)
+        org = self.organization(key[1], n)
         self._attempts.weighted((org, "failed"), n)._value.inc(n)
-        decline = classify.decline_code_label(decline_code)
-        cls = classify.failure_class(decline_code, failure_code, error)
         self._failures.weighted((org, decline, cls), n)._value.inc(n)
-        declined = cls in classify.CARD_FAILURE_CLASSES
         if not declined:
             batch.add_streak(key, org, True, n)
-        # a payment's retries (its payment_id failing again within the window) count once
+        # one pass over the events, in order: a payment's retries (its payment_id failing again
+        # within the window) count once; amounts summed; small declined payments (new ones only)
         first_failure = self._recent_failures.first_failure
-        new = [e for e in group if first_failure(org, e.payment_id)]
+        new = small = amount_sum = 0
+        amounts = False
+        durations: list[float] = []
+        for e in group:
+            amount = e.amount
+            if amount is not None:
+                amount_sum += amount
+                amounts = True
+            if not e.payment_id or first_failure(org, e.payment_id):
+                new += 1
+                if declined and amount is not None and amount / per_major < SMALL_PAYMENT:
+                    small += 1
+            if e.duration_ms is not None:
+                durations.append(e.duration_ms / 1000.0)
         if new:
-            self._count_payments(org, "declined" if declined else "failed", len(new))
-        label = classify.currency_label(currency)
-        major: Callable[[int], float] = (
-            functools.partial(classify.major_units, currency=label)
-            if label in classify.CURRENCIES
-            else (lambda amount: amount / 100.0)
-        )
-        amounts = [e.amount for e in group if e.amount is not None]
+            self._count_payments(org, "declined" if declined else "failed", new)
         if amounts:
-            self._failed_amount(label)._value.inc(major(sum(amounts)))
-        if declined:
-            small = sum(1 for e in new if e.amount is not None and major(e.amount) < SMALL_PAYMENT)
-            if small:
-                self._small_declines.weighted((org,), small)._value.inc(small)
-        durations = some_seconds(group)
+            self._failed_amount(label)._value.inc(amount_sum / per_major)
+        if small:
+            self._small_declines.weighted((org,), small)._value.inc(small)
         if durations:
             observe_many(self._payment_duration("failed"), durations)
 
