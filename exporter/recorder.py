@@ -42,7 +42,7 @@ from exporter.events import (
 from exporter.labels import OTHER, BoundedLabel, Clock
 from exporter.metrics import PAYMENT_OUTCOMES, ExporterMetrics
 from exporter.payment_retries import RecentFailures
-from exporter.series import Children, observe_many
+from exporter.series import Children, add, observe_many
 from exporter.sources import RecentDistinct, SourceWindow
 
 # the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
@@ -199,8 +199,12 @@ class Recorder:
         }
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
         self._failure_labels: dict[tuple[Any, ...], tuple[str, str, bool, str, float]] = {}
+        # a failed payment's group key -> its series resolved (_failure_plan); forgotten with
+        # any series, and all at once past FAILURE_LABELS_KEPT keys
+        self._failure_plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def _forget(self, label: str, gone: set[str]) -> None:
+        self._failure_plans.clear()
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
         if label == "organization_id":
             self._payment_organizations -= gone
@@ -247,7 +251,7 @@ class Recorder:
         cls = event.__class__
         batch = Batch()
         self._groups[cls](LABEL_KEYS[cls](event), [event], batch)
-        self._accepted[cls]._value.inc(1)
+        add(self._accepted[cls], 1)
         if batch.touches:
             batch.settle_streaks(self._streak, (event,))
         if batch.traffic and event.ip:
@@ -264,7 +268,7 @@ class Recorder:
         for i, (key, group) in enumerate(groups.items()):
             cls = key[0]
             recorders[cls](key, group, batch)
-            accepted[cls]._value.inc(len(group))
+            add(accepted[cls], len(group))
             if i < last:
                 yield
         if batch.touches:
@@ -324,14 +328,14 @@ class Recorder:
             for each in PAYMENT_OUTCOMES:
                 self._payments.weighted((org, each), 0)
             self._small_declines.weighted((org,), 0)
-        self._payments.weighted((org, outcome), n)._value.inc(n)
+        add(self._payments.weighted((org, outcome), n), n)
 
     def _payment_succeeded(
         self, key: tuple[Any, ...], group: list[PaymentSucceeded], batch: Batch
     ) -> None:
         n = len(group)
         org = self.organization(key[1], n)
-        self._attempts.weighted((org, "succeeded"), n)._value.inc(n)
+        add(self._attempts.weighted((org, "succeeded"), n), n)
         self._count_payments(org, "succeeded", n)
         batch.add_streak(key, org, False, n)
         durations = some_seconds(group)
@@ -359,14 +363,36 @@ class Recorder:
             self._failure_labels[fields] = labels
         return labels
 
+    def _failure_plan(self, key: tuple[Any, ...], org: str, n: int) -> tuple[Any, ...]:
+        """(org, attempts child, failures child, declined, currency label, minor units per
+        major) of a failed payment's group ``key`` (``n`` events) bounded to ``org``; kept for
+        the next group of that key when neither child was folded by its series budget (a fold
+        counts its overflows per event, so it is resolved again each time)."""
+        decline, cls, declined, label, per_major = self._failure_labels_of(key[2:])
+        attempts_key, failures_key = (org, "failed"), (org, decline, cls)
+        attempts = self._attempts.weighted(attempts_key, n)
+        failures = self._failures.weighted(failures_key, n)
+        plan = (org, attempts, failures, declined, label, per_major)
+        if (
+            self._attempts.existing(attempts_key) is attempts
+            and self._failures.existing(failures_key) is failures
+        ):
+            if len(self._failure_plans) >= FAILURE_LABELS_KEPT:
+                self._failure_plans.clear()
+            self._failure_plans[key] = plan
+        return plan
+
     def _payment_failed(
         self, key: tuple[Any, ...], group: list[PaymentFailed], batch: Batch
     ) -> None:
-        decline, cls, declined, label, per_major = self._failure_labels_of(key[2:])
         n = len(group)
         org = self.organization(key[1], n)
-        self._attempts.weighted((org, "failed"), n)._value.inc(n)
-        self._failures.weighted((org, decline, cls), n)._value.inc(n)
+        plan = self._failure_plans.get(key)
+        if plan is None or plan[0] != org:
+            plan = self._failure_plan(key, org, n)
+        _, attempts, failures, declined, label, per_major = plan
+        add(attempts, n)
+        add(failures, n)
         if not declined:
             batch.add_streak(key, org, True, n)
         # one pass over the events, in order: a payment's retries (its payment_id failing again
@@ -389,9 +415,9 @@ class Recorder:
         if new:
             self._count_payments(org, "declined" if declined else "failed", new)
         if amounts:
-            self._failed_amount(label)._value.inc(amount_sum / per_major)
+            add(self._failed_amount(label), amount_sum / per_major)
         if small:
-            self._small_declines.weighted((org,), small)._value.inc(small)
+            add(self._small_declines.weighted((org,), small), small)
         if durations:
             observe_many(self._payment_duration("failed"), durations)
 
@@ -401,12 +427,12 @@ class Recorder:
         _, organization_id, provider_name = key
         n = len(group)
         org = self.organization(organization_id, n)
-        self._attempts.weighted((org, "timeout"), n)._value.inc(n)
+        add(self._attempts.weighted((org, "timeout"), n), n)
         self._count_payments(org, "timeout", n)
         batch.add_streak(key, org, True, n)
         provider = classify.token_label(provider_name) if provider_name else "unknown"
         provider = self.provider(provider, n) if provider else OTHER
-        self._timeouts.weighted((org, provider), n)._value.inc(n)
+        add(self._timeouts.weighted((org, provider), n), n)
         durations = some_seconds(group)
         if durations:
             observe_many(self._payment_duration("timeout"), durations)
@@ -418,7 +444,7 @@ class Recorder:
         event_type = stripe_event_type_label(key[1])
         if event_type != OTHER:
             event_type = self.stripe_event_type(event_type, n)
-        self._webhook_failures(event_type, classify.error_class(key[2]))._value.inc(n)
+        add(self._webhook_failures(event_type, classify.error_class(key[2])), n)
 
     def record_stripe_payment(self, organization_id: str, outcome: str, **fields: Any) -> None:
         """A payment outcome learnt from Stripe's own webhook, recorded like the app's events."""
@@ -432,14 +458,14 @@ class Recorder:
     def _widget_loaded(self, key: tuple[Any, ...], group: list[WidgetLoaded], _: Batch) -> None:
         n = len(group)
         org = self.widget_organization(key[1], n)
-        self._widget_loads.weighted((org, self.widget(key[2], n)), n)._value.inc(n)
+        add(self._widget_loads.weighted((org, self.widget(key[2], n)), n), n)
         observe_many(self._widget_duration.weighted((org,), n), seconds(group))
 
     def _widget_error(self, kind: str) -> Callable[[tuple[Any, ...], list[Any], Batch], None]:
         def record(key: tuple[Any, ...], group: list[Any], _: Batch) -> None:
             n = len(group)
             org = self.widget_organization(key[1], n)
-            self._widget_errors.weighted((org, self.widget(key[2], n), kind), n)._value.inc(n)
+            add(self._widget_errors.weighted((org, self.widget(key[2], n), kind), n), n)
 
         return record
 
@@ -452,7 +478,7 @@ class Recorder:
         n = len(group)
         org = self.organization(organization_id, n)
         labels = (org, classify.country_label(country), self.client_class(user_agent))
-        self._traffic.weighted(labels, n)._value.inc(n)
+        add(self._traffic.weighted(labels, n), n)
         batch.traffic.append(group)
 
     def _source_snapshot(self) -> tuple[int, float, float]:
@@ -480,12 +506,12 @@ class Recorder:
     def _auth_failed(self, key: tuple[Any, ...], group: list[AuthFailed], _: Batch) -> None:
         n = len(group)
         reason = classify.token_label(key[1])
-        self._auth(self.auth_reason(reason, n) if reason else OTHER)._value.inc(n)
+        add(self._auth(self.auth_reason(reason, n) if reason else OTHER), n)
 
     def _database_error(self, key: tuple[Any, ...], group: list[DatabaseError], _: Batch) -> None:
         n = len(group)
         operation = classify.token_label(key[1])
-        self._db_errors(self.db_operation(operation, n) if operation else OTHER)._value.inc(n)
+        add(self._db_errors(self.db_operation(operation, n) if operation else OTHER), n)
 
 
 def stripe_event_type_label(event_type: str) -> str:
