@@ -3,6 +3,9 @@ handlers are ``exporter.handlers``'."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -10,6 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from exporter.config import ExporterConfig
 from exporter.events import Rejection
 from exporter.exposition import CachedExposition
+from exporter.handlers.admission import public_admission
 from exporter.handlers.beacon import BeaconHandler, BeaconScript
 from exporter.handlers.events import EventsHandler
 from exporter.handlers.http import encode
@@ -36,11 +40,15 @@ async def _ready(_: web.Request) -> web.Response:
     return web.Response(text="Ready\n")
 
 
-def create_app(config: ExporterConfig) -> web.Application:
+def create_app(
+    config: ExporterConfig, clock: Callable[[], float] = time.monotonic
+) -> web.Application:
     """The internal application (``/v1/events``, ``/metrics``, OpenAPI, health).
 
     ``app[PUBLIC]`` is the public application (beacon, ``beacon.js``, Stripe webhook, health),
-    served on its own listener and sharing this one's metrics and recorder.
+    served on its own listener and sharing this one's metrics and recorder; every request to it
+    takes its turn under the global admission rate first (``handlers/admission.py``). ``clock``
+    (monotonic seconds) is what the rate limits and the recorder's windows read: tests drive it.
     """
     config.check_startable()
     disable_created_metrics()
@@ -48,9 +56,12 @@ def create_app(config: ExporterConfig) -> web.Application:
     metrics = ExporterMetrics.create(
         registry, config.widget_timeout_seconds, database_probe=bool(config.probe_database_url)
     )
-    recorder = Recorder(metrics, config)
+    recorder = Recorder(metrics, config, clock)
     app = web.Application(client_max_size=config.max_body_bytes)
-    public = web.Application(client_max_size=config.max_body_bytes)
+    public = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[public_admission(config, metrics, clock)],
+    )
     for a in (app, public):
         a[CONFIG] = config
         a[REGISTRY] = registry
@@ -69,7 +80,7 @@ def create_app(config: ExporterConfig) -> web.Application:
     async def openapi_handler(_: web.Request) -> web.Response:
         return web.Response(body=openapi, content_type="application/json")
 
-    beacon = BeaconHandler(config, metrics, recorder)
+    beacon = BeaconHandler(config, metrics, recorder, clock)
     events = app[EVENTS] = EventsHandler(config, metrics, recorder)
     app.router.add_post("/v1/events", events.handle)
     app.router.add_get("/v1/openapi.json", openapi_handler)
@@ -77,7 +88,9 @@ def create_app(config: ExporterConfig) -> web.Application:
     public.router.add_post("/v1/beacon", beacon.handle)
     public.router.add_route("OPTIONS", "/v1/beacon", beacon.preflight)
     public.router.add_get("/v1/beacon.js", BeaconScript().handle)
-    public.router.add_post("/v1/stripe/webhook", StripeWebhook(config, metrics, recorder).handle)
+    public.router.add_post(
+        "/v1/stripe/webhook", StripeWebhook(config, metrics, recorder, clock).handle
+    )
     for a in (app, public):
         a.router.add_get("/-/healthy", _healthy)
         a.router.add_get("/-/ready", _ready)

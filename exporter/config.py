@@ -56,6 +56,10 @@ class ExporterConfig:
     body_timeout_seconds: float = default_of("EXPORTER_BODY_TIMEOUT_SECONDS")
     # connections the public listener holds at once (checked against RLIMIT_NOFILE at start-up)
     public_max_connections: int = default_of("EXPORTER_PUBLIC_MAX_CONNECTIONS")
+    # requests a second the public listener serves from everyone together; a request past it
+    # waits its turn up to public_max_wait_seconds, else is answered 503 (handlers/admission.py)
+    public_rate_per_second: int = default_of("EXPORTER_PUBLIC_RATE_PER_SECOND")
+    public_max_wait_seconds: float = default_of("EXPORTER_PUBLIC_MAX_WAIT_SECONDS")
     max_batch_events: int = default_of("EXPORTER_MAX_BATCH_EVENTS")
     max_string_length: int = 2048
     # per client address, per widget key
@@ -106,6 +110,8 @@ class ExporterConfig:
             header_timeout_seconds=read_float(env, "EXPORTER_HEADER_TIMEOUT_SECONDS"),
             body_timeout_seconds=read_float(env, "EXPORTER_BODY_TIMEOUT_SECONDS"),
             public_max_connections=read_int(env, "EXPORTER_PUBLIC_MAX_CONNECTIONS"),
+            public_rate_per_second=read_int(env, "EXPORTER_PUBLIC_RATE_PER_SECOND"),
+            public_max_wait_seconds=read_float(env, "EXPORTER_PUBLIC_MAX_WAIT_SECONDS"),
             max_batch_events=read_int(env, "EXPORTER_MAX_BATCH_EVENTS"),
             beacon_rate_per_minute=read_int(env, "EXPORTER_BEACON_RATE_PER_MINUTE"),
             beacon_key_rate_per_minute=read_int(env, "EXPORTER_BEACON_KEY_RATE_PER_MINUTE"),

@@ -33,6 +33,8 @@ BEACON_KEY_REJECTION_REASONS = ("missing_key", "malformed_key", "forged_key", "k
 BEACON_RATE_LIMITS = ("client", "key")
 WIDGET_ERROR_CHANNELS = ("events", "beacon")
 CAPPED_LISTENERS = ("public",)
+# what the public listener's global admission rate did with a request past it
+PUBLIC_THROTTLE_OUTCOMES = ("delayed", "shed")
 # outcomes of passiton_payments_total: every one is created at 0 with an organization's first
 # payment, so the first decline of an organization shows in increase()
 PAYMENT_OUTCOMES = ("succeeded", "declined", "failed", "timeout")
@@ -93,6 +95,7 @@ class ExporterMetrics:
     widget_failure_organization_sources: Gauge
     body_timeouts: Counter
     connections_refused: Counter
+    public_throttled: Counter
     label_expired: Counter
     series_budget_overflow: Counter
     event_loop_lag: Histogram
@@ -109,6 +112,7 @@ class ExporterMetrics:
             (self.widget_error_reports, "channel", WIDGET_ERROR_CHANNELS),
             (self.label_overflow, "label", BOUNDED_LABELS),
             (self.connections_refused, "listener", CAPPED_LISTENERS),
+            (self.public_throttled, "outcome", PUBLIC_THROTTLE_OUTCOMES),
         )
         for metric, label, values in known:
             for value in values:
@@ -363,6 +367,15 @@ class ExporterMetrics:
                 "Connections closed as soon as they were accepted because the listener already "
                 "held EXPORTER_PUBLIC_MAX_CONNECTIONS.",
                 ["listener"],
+                registry=r,
+            ),
+            public_throttled=Counter(
+                "passiton_exporter_public_throttled",
+                "Requests to the public listener past EXPORTER_PUBLIC_RATE_PER_SECOND (everyone "
+                "together), by outcome: delayed (held until their turn, then served) or shed "
+                "(their turn more than EXPORTER_PUBLIC_MAX_WAIT_SECONDS away: answered 503 with "
+                "Retry-After). A flood of the public listener (security signal).",
+                ["outcome"],
                 registry=r,
             ),
             label_expired=Counter(

@@ -92,6 +92,12 @@ def openapi_document() -> dict[str, Any]:
         "415": {"description": "Wrong content type", "content": error},
         "408": {"description": "Body not received in time", "content": error},
     }
+    overloaded = {
+        "description": "The public listener is past EXPORTER_PUBLIC_RATE_PER_SECOND (everyone "
+        "together) and this request's turn was more than EXPORTER_PUBLIC_MAX_WAIT_SECONDS away: "
+        "answered after that wait, with Retry-After, and the connection closed",
+        "content": error,
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -144,6 +150,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "404": {"description": "EXPORTER_BEACON_SECRET not set", "content": error},
                         "429": {"description": "Rate limited", "content": error},
+                        "503": overloaded,
                     },
                 }
             },
@@ -166,6 +173,8 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "Received (or a duplicate, ignored)"},
                         "400": {"description": "Bad signature or payload", "content": error},
                         "404": {"description": "STRIPE_WEBHOOK_SECRET not set", "content": error},
+                        "429": {"description": "Rate limited (per client)", "content": error},
+                        "503": overloaded,
                     },
                 }
             },

@@ -104,6 +104,8 @@ _CATALOGUE = (
     Variable("EXPORTER_STRIPE_RATE_PER_MINUTE", "int", EX, "requests to `/v1/stripe/webhook` accepted per client address per minute (Stripe retries a 429)", 600, minimum=1),
     Variable("EXPORTER_HEADER_TIMEOUT_SECONDS", "float", EX, "a connection that has not sent a complete request head (or sits idle) this long is closed", 10.0, minimum=0.001),
     Variable("EXPORTER_PUBLIC_MAX_CONNECTIONS", "int", EX, "connections the public listener holds at once; past it a new one is closed at accept (and counted). Lowered at start-up to what `RLIMIT_NOFILE` leaves after 256 descriptors kept for the internal listener", 1000, minimum=16),
+    Variable("EXPORTER_PUBLIC_RATE_PER_SECOND", "int", EX, "requests the public listener serves a second from everyone together (a burst of as many); past it a request waits for its turn in arrival order (counted), so a flood cannot saturate the event loop that also serves `/metrics`", 500, minimum=1),
+    Variable("EXPORTER_PUBLIC_MAX_WAIT_SECONDS", "float", EX, "a public request whose turn under `EXPORTER_PUBLIC_RATE_PER_SECOND` is further away than this is answered 503 with `Retry-After` after this long (counted); the answer is held, so a refused client cannot ask again at once", 2.0, minimum=0.1, maximum=60.0),
     Variable("EXPORTER_BODY_TIMEOUT_SECONDS", "float", EX, "a request body not received in this time is answered 408", 10.0, minimum=0.001),
     Variable("EXPORTER_MAX_BODY_BYTES", "int", EX, "largest request body", 1_048_576, minimum=1),
     Variable("EXPORTER_MAX_BATCH_EVENTS", "int", EX, "largest batch", 1000, minimum=1),

@@ -5,6 +5,7 @@ the CORS headers, refusals included, so that the page can read why it was refuse
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import resources
 
 from aiohttp import web
@@ -40,11 +41,16 @@ class BeaconHandler:
     """``POST /v1/beacon`` and its preflight; one instance per application."""
 
     def __init__(
-        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+        self,
+        config: ExporterConfig,
+        metrics: ExporterMetrics,
+        recorder: Recorder,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self.recorder = recorder
+        self.clock = clock  # monotonic seconds, for the rate limits
         self.gate = BeaconGate(config)
         self._client_address = ClientAddress(config.trusted_proxies)
         self._rate_limited = {
@@ -74,7 +80,7 @@ class BeaconHandler:
             client=client,
             key=request.query.get("key", ""),
             content_type=request.content_type,
-            now=time.monotonic(),
+            now=self.clock(),
         )
 
         async def read(limit: int) -> bytes | Refusal:

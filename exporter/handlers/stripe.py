@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,11 +26,16 @@ class StripeWebhook:
     application."""
 
     def __init__(
-        self, config: ExporterConfig, metrics: ExporterMetrics, recorder: Recorder
+        self,
+        config: ExporterConfig,
+        metrics: ExporterMetrics,
+        recorder: Recorder,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self.recorder = recorder
+        self._clock = clock  # monotonic seconds, for the rate limit
         self._seen = stripe_events.SeenIds(config.stripe_dedupe_ids)
         self._duration = metrics.ingest_duration.labels(endpoint="stripe")
         self._client_address = ClientAddress(config.trusted_proxies)
@@ -44,7 +50,7 @@ class StripeWebhook:
         client = client_network(
             self._client_address.resolve(request.remote, forwarded_for(request.headers))
         )
-        if not self._limiter.allow(client, time.monotonic()):
+        if not self._limiter.allow(client, self._clock()):
             self.metrics.stripe_rate_limited.inc()
             response = error_response(
                 429, "rate_limited", "too many requests from this client; retry after 60 s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -14,12 +16,13 @@ from exporter.config import ExporterConfig
 BEACON_SECRET = "beacon-secret-for-the-tests"
 
 
-def make_app(**overrides: Any):
+def make_app(clock: Callable[[], float] = time.monotonic, **overrides: Any):
     """The internal app (``app[PUBLIC]`` is the public one); a development run unless a token
-    is given, with a beacon secret unless one is given."""
+    is given, with a beacon secret unless one is given. ``clock``: what the public rate limits
+    read (a test that counts what a limit lets through drives it)."""
     overrides.setdefault("development", not overrides.get("ingest_token"))
     overrides.setdefault("beacon_secret", BEACON_SECRET)
-    return create_app(ExporterConfig(**overrides))
+    return create_app(ExporterConfig(**overrides), clock)
 
 
 def key_for(organization_id: str, widget_id: str, secret: str = BEACON_SECRET) -> str:
