@@ -130,6 +130,50 @@ def test_grouping_and_timers() -> None:
     assert (watchdog["group_wait"], watchdog["repeat_interval"]) == ("0s", "1m")
 
 
+def _matches(matcher: str, labels: dict[str, str]) -> bool:
+    parsed = re.fullmatch(r'(\w+)(=~|!=|=)"(.*)"', matcher)
+    assert parsed, matcher
+    name, op, value = parsed.groups()
+    have = labels.get(name, "")
+    return {"=": have == value, "!=": have != value, "=~": bool(re.fullmatch(value, have))}[op]
+
+
+def _timers(labels: dict[str, str]) -> dict[str, str]:
+    """The timers of the route ``labels`` end on (Alertmanager's walk: the first matching child,
+    recursively; a child inherits what it does not set)."""
+    route, timers = config()["route"], {}
+    while True:
+        timers.update({k: route[k] for k in ("group_wait", "group_interval") if k in route})
+        child = next(
+            (
+                c
+                for c in route.get("routes") or []
+                if all(_matches(m, labels) for m in c["matchers"])
+            ),
+            None,
+        )
+        if child is None:
+            return timers
+        route = child
+
+
+def test_strong_evidence_waits_no_longer_than_critical() -> None:
+    # a rule's evidence="strong" tier pages at the evaluation that shows it (no `for`), and
+    # Alertmanager adds no more than the critical route's group_wait: a storm of declines
+    # reaches Slack within 90 s (scrape, two evaluation hops and group_wait); the same alert's
+    # evidence="sustained" tier keeps its severity's timers
+    critical = _timers({"severity": "critical", "alertname": "Any"})
+    strong = [r for r in alert_rules() if r["labels"].get("evidence") == "strong"]
+    assert strong, "no rule has a strong-evidence tier"
+    for rule in strong:
+        labels = {"alertname": rule["alert"], **rule["labels"]}
+        assert "for" not in rule, rule["alert"]
+        assert _timers(labels) == critical, rule["alert"]
+        sustained = _timers({**labels, "evidence": "sustained"})
+        assert sustained == _timers({"severity": labels["severity"], "alertname": "Any"})
+        assert sustained["group_wait"] != critical["group_wait"]
+
+
 def test_every_receiver_is_the_bridge_with_the_token_file() -> None:
     receivers = config()["receivers"]
     assert {r["name"] for r in receivers} == {
