@@ -43,7 +43,8 @@ LABEL_FIELDS: dict[type, tuple[str, ...]] = {
     DatabaseError: ("operation",),
 }
 # an event's key: its class and those fields (attrgetter: one C call per event)
-_KEYS = {cls: attrgetter("__class__", *fields) for cls, fields in LABEL_FIELDS.items()}
+LABEL_KEYS = {cls: attrgetter("__class__", *fields) for cls, fields in LABEL_FIELDS.items()}
+_KEYS = LABEL_KEYS
 _DURATION = attrgetter("duration_ms")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from exporter.vocab.clients import USER_AGENT_MAX, ClientClassifier, client_class
 from exporter.vocab.common import OTHER, UNKNOWN
 from exporter.vocab.countries import COUNTRIES, country_label
-from exporter.vocab.currencies import CURRENCIES, currency_label, major_units
+from exporter.vocab.currencies import CURRENCIES, currency_label, major_units, minor_per_major
 from exporter.vocab.decline_codes import STRIPE_DECLINE_CODES, decline_code_label
 from exporter.vocab.errors import ERROR_CLASSES, error_class
 from exporter.vocab.failures import CARD_FAILURE_CLASSES, FAILURE_CLASSES, failure_class
@@ -36,6 +36,7 @@ __all__ = [
     "failure_class",
     "major_units",
     "method_label",
+    "minor_per_major",
     "route_template",
     "status_class",
     "token_label",

@@ -252,7 +252,10 @@ def decode_events(
     array, raises MalformedBody. An oversized batch raises BatchTooLarge.
     """
     if allowed is None:
-        is_batch = body.lstrip()[:1] == b"["
+        first = body[:1]
+        if first.isspace():  # JSON's whitespace first: look past it (a copy, but rare)
+            first = body.lstrip()[:1]
+        is_batch = first == b"["
         try:
             if is_batch:
                 events = _batch_decoder.decode(body)

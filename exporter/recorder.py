@@ -22,7 +22,7 @@ from typing import Any
 from prometheus_client.metrics import MetricWrapperBase
 
 from exporter import classify
-from exporter.batches import Batch, group_by_labels, seconds, some_seconds
+from exporter.batches import LABEL_KEYS, Batch, group_by_labels, seconds, some_seconds
 from exporter.config import ExporterConfig
 from exporter.events import (
     WIDGET_ERRORS,
@@ -42,7 +42,7 @@ from exporter.events import (
 from exporter.labels import OTHER, BoundedLabel, Clock
 from exporter.metrics import PAYMENT_OUTCOMES, ExporterMetrics
 from exporter.payment_retries import RecentFailures
-from exporter.series import Children, observe_many
+from exporter.series import Children, add, observe_many
 from exporter.sources import RecentDistinct, SourceWindow
 
 # the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
@@ -57,6 +57,11 @@ SLICE_EVENTS = 8
 SLICE_SECONDS = 0.010
 _WIDGET_ERROR_TYPES = frozenset(WIDGET_ERRORS)
 _IP = attrgetter("ip")
+# the label values a failed payment's free fields classify to (decline_code, failure_code, error,
+# currency -> decline label, failure class, declined or not, currency label, minor units per
+# major), remembered for this many distinct combinations (then forgotten all at once): the same
+# few combinations arrive again and again, each classified once instead of once per request
+FAILURE_LABELS_KEPT = 4096
 
 
 class Recorder:
@@ -193,8 +198,13 @@ class Recorder:
             for channel in ("events", "beacon")
         }
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
+        self._failure_labels: dict[tuple[Any, ...], tuple[str, str, bool, str, float]] = {}
+        # a failed payment's group key -> its series resolved (_failure_plan); forgotten with
+        # any series, and all at once past FAILURE_LABELS_KEPT keys
+        self._failure_plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def _forget(self, label: str, gone: set[str]) -> None:
+        self._failure_plans.clear()
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
         if label == "organization_id":
             self._payment_organizations -= gone
@@ -210,6 +220,9 @@ class Recorder:
             label.expire()
 
     def record(self, events: Sequence[Any]) -> None:
+        if len(events) == 1:  # the common request: one event, one label set
+            self._record_one(events[0])
+            return
         for _ in self._recording(events):
             pass
 
@@ -231,6 +244,19 @@ class Recorder:
                 self.clock.tick()
                 started = clock()
 
+    def _record_one(self, event: Any) -> None:
+        """``_recording`` for a batch of one event, without the grouping's machinery."""
+        self.clock.tick()
+        self.client_class.new_batch()
+        cls = event.__class__
+        batch = Batch()
+        self._groups[cls](LABEL_KEYS[cls](event), [event], batch)
+        add(self._accepted[cls], 1)
+        if batch.touches:
+            batch.settle_streaks(self._streak, (event,))
+        if batch.traffic and event.ip:
+            self.sources.add_counts({event.ip: 1})
+
     def _recording(self, events: Sequence[Any]) -> Iterator[None]:
         """Record ``events`` a label set at a time, yielding after each."""
         self.clock.tick()
@@ -242,7 +268,7 @@ class Recorder:
         for i, (key, group) in enumerate(groups.items()):
             cls = key[0]
             recorders[cls](key, group, batch)
-            accepted[cls]._value.inc(len(group))
+            add(accepted[cls], len(group))
             if i < last:
                 yield
         if batch.touches:
@@ -302,52 +328,96 @@ class Recorder:
             for each in PAYMENT_OUTCOMES:
                 self._payments.weighted((org, each), 0)
             self._small_declines.weighted((org,), 0)
-        self._payments.weighted((org, outcome), n)._value.inc(n)
+        add(self._payments.weighted((org, outcome), n), n)
 
     def _payment_succeeded(
         self, key: tuple[Any, ...], group: list[PaymentSucceeded], batch: Batch
     ) -> None:
         n = len(group)
         org = self.organization(key[1], n)
-        self._attempts.weighted((org, "succeeded"), n)._value.inc(n)
+        add(self._attempts.weighted((org, "succeeded"), n), n)
         self._count_payments(org, "succeeded", n)
         batch.add_streak(key, org, False, n)
         durations = some_seconds(group)
         if durations:
             observe_many(self._payment_duration("succeeded"), durations)
 
+    def _failure_labels_of(self, fields: tuple[Any, ...]) -> tuple[str, str, bool, str, float]:
+        """(decline label, failure class, declined, currency label, minor units per major) of a
+        failed payment's (decline_code, failure_code, error, currency); pure, so remembered."""
+        labels = self._failure_labels.get(fields)
+        if labels is None:
+            decline_code, failure_code, error, currency = fields
+            cls = classify.failure_class(decline_code, failure_code, error)
+            label = classify.currency_label(currency)
+            labels = (
+                classify.decline_code_label(decline_code),
+                cls,
+                cls in classify.CARD_FAILURE_CLASSES,
+                label,
+                # an unknown currency counts in hundredths, like most
+                classify.minor_per_major(label) if label in classify.CURRENCIES else 100.0,
+            )
+            if len(self._failure_labels) >= FAILURE_LABELS_KEPT:
+                self._failure_labels.clear()
+            self._failure_labels[fields] = labels
+        return labels
+
+    def _failure_plan(self, key: tuple[Any, ...], org: str, n: int) -> tuple[Any, ...]:
+        """(org, attempts child, failures child, declined, currency label, minor units per
+        major) of a failed payment's group ``key`` (``n`` events) bounded to ``org``; kept for
+        the next group of that key when neither child was folded by its series budget (a fold
+        counts its overflows per event, so it is resolved again each time)."""
+        decline, cls, declined, label, per_major = self._failure_labels_of(key[2:])
+        attempts_key, failures_key = (org, "failed"), (org, decline, cls)
+        attempts = self._attempts.weighted(attempts_key, n)
+        failures = self._failures.weighted(failures_key, n)
+        plan = (org, attempts, failures, declined, label, per_major)
+        if (
+            self._attempts.existing(attempts_key) is attempts
+            and self._failures.existing(failures_key) is failures
+        ):
+            if len(self._failure_plans) >= FAILURE_LABELS_KEPT:
+                self._failure_plans.clear()
+            self._failure_plans[key] = plan
+        return plan
+
     def _payment_failed(
         self, key: tuple[Any, ...], group: list[PaymentFailed], batch: Batch
     ) -> None:
-        _, organization_id, decline_code, failure_code, error, currency = key
         n = len(group)
-        org = self.organization(organization_id, n)
-        self._attempts.weighted((org, "failed"), n)._value.inc(n)
-        decline = classify.decline_code_label(decline_code)
-        cls = classify.failure_class(decline_code, failure_code, error)
-        self._failures.weighted((org, decline, cls), n)._value.inc(n)
-        declined = cls in classify.CARD_FAILURE_CLASSES
+        org = self.organization(key[1], n)
+        plan = self._failure_plans.get(key)
+        if plan is None or plan[0] != org:
+            plan = self._failure_plan(key, org, n)
+        _, attempts, failures, declined, label, per_major = plan
+        add(attempts, n)
+        add(failures, n)
         if not declined:
             batch.add_streak(key, org, True, n)
-        # a payment's retries (its payment_id failing again within the window) count once
+        # one pass over the events, in order: a payment's retries (its payment_id failing again
+        # within the window) count once; amounts summed; small declined payments (new ones only)
         first_failure = self._recent_failures.first_failure
-        new = [e for e in group if first_failure(org, e.payment_id)]
+        new = small = amount_sum = 0
+        amounts = False
+        durations: list[float] = []
+        for e in group:
+            amount = e.amount
+            if amount is not None:
+                amount_sum += amount
+                amounts = True
+            if not e.payment_id or first_failure(org, e.payment_id):
+                new += 1
+                if declined and amount is not None and amount / per_major < SMALL_PAYMENT:
+                    small += 1
+            if e.duration_ms is not None:
+                durations.append(e.duration_ms / 1000.0)
         if new:
-            self._count_payments(org, "declined" if declined else "failed", len(new))
-        label = classify.currency_label(currency)
-        major: Callable[[int], float] = (
-            functools.partial(classify.major_units, currency=label)
-            if label in classify.CURRENCIES
-            else (lambda amount: amount / 100.0)
-        )
-        amounts = [e.amount for e in group if e.amount is not None]
+            self._count_payments(org, "declined" if declined else "failed", new)
         if amounts:
-            self._failed_amount(label)._value.inc(major(sum(amounts)))
-        if declined:
-            small = sum(1 for e in new if e.amount is not None and major(e.amount) < SMALL_PAYMENT)
-            if small:
-                self._small_declines.weighted((org,), small)._value.inc(small)
-        durations = some_seconds(group)
+            add(self._failed_amount(label), amount_sum / per_major)
+        if small:
+            add(self._small_declines.weighted((org,), small), small)
         if durations:
             observe_many(self._payment_duration("failed"), durations)
 
@@ -357,12 +427,12 @@ class Recorder:
         _, organization_id, provider_name = key
         n = len(group)
         org = self.organization(organization_id, n)
-        self._attempts.weighted((org, "timeout"), n)._value.inc(n)
+        add(self._attempts.weighted((org, "timeout"), n), n)
         self._count_payments(org, "timeout", n)
         batch.add_streak(key, org, True, n)
         provider = classify.token_label(provider_name) if provider_name else "unknown"
         provider = self.provider(provider, n) if provider else OTHER
-        self._timeouts.weighted((org, provider), n)._value.inc(n)
+        add(self._timeouts.weighted((org, provider), n), n)
         durations = some_seconds(group)
         if durations:
             observe_many(self._payment_duration("timeout"), durations)
@@ -374,7 +444,7 @@ class Recorder:
         event_type = stripe_event_type_label(key[1])
         if event_type != OTHER:
             event_type = self.stripe_event_type(event_type, n)
-        self._webhook_failures(event_type, classify.error_class(key[2]))._value.inc(n)
+        add(self._webhook_failures(event_type, classify.error_class(key[2])), n)
 
     def record_stripe_payment(self, organization_id: str, outcome: str, **fields: Any) -> None:
         """A payment outcome learnt from Stripe's own webhook, recorded like the app's events."""
@@ -388,14 +458,14 @@ class Recorder:
     def _widget_loaded(self, key: tuple[Any, ...], group: list[WidgetLoaded], _: Batch) -> None:
         n = len(group)
         org = self.widget_organization(key[1], n)
-        self._widget_loads.weighted((org, self.widget(key[2], n)), n)._value.inc(n)
+        add(self._widget_loads.weighted((org, self.widget(key[2], n)), n), n)
         observe_many(self._widget_duration.weighted((org,), n), seconds(group))
 
     def _widget_error(self, kind: str) -> Callable[[tuple[Any, ...], list[Any], Batch], None]:
         def record(key: tuple[Any, ...], group: list[Any], _: Batch) -> None:
             n = len(group)
             org = self.widget_organization(key[1], n)
-            self._widget_errors.weighted((org, self.widget(key[2], n), kind), n)._value.inc(n)
+            add(self._widget_errors.weighted((org, self.widget(key[2], n), kind), n), n)
 
         return record
 
@@ -408,7 +478,7 @@ class Recorder:
         n = len(group)
         org = self.organization(organization_id, n)
         labels = (org, classify.country_label(country), self.client_class(user_agent))
-        self._traffic.weighted(labels, n)._value.inc(n)
+        add(self._traffic.weighted(labels, n), n)
         batch.traffic.append(group)
 
     def _source_snapshot(self) -> tuple[int, float, float]:
@@ -436,12 +506,12 @@ class Recorder:
     def _auth_failed(self, key: tuple[Any, ...], group: list[AuthFailed], _: Batch) -> None:
         n = len(group)
         reason = classify.token_label(key[1])
-        self._auth(self.auth_reason(reason, n) if reason else OTHER)._value.inc(n)
+        add(self._auth(self.auth_reason(reason, n) if reason else OTHER), n)
 
     def _database_error(self, key: tuple[Any, ...], group: list[DatabaseError], _: Batch) -> None:
         n = len(group)
         operation = classify.token_label(key[1])
-        self._db_errors(self.db_operation(operation, n) if operation else OTHER)._value.inc(n)
+        add(self._db_errors(self.db_operation(operation, n) if operation else OTHER), n)
 
 
 def stripe_event_type_label(event_type: str) -> str:

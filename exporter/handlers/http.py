@@ -74,20 +74,26 @@ async def read_body(
     if length is not None and length > limit:
         return Refusal(413, "too_large", f"body is over {limit} bytes")
     content = request.content
+    head = b""
     if length is not None and content.is_eof():
         # the whole body arrived with the head (the common small request): nothing to wait for,
-        # no timer to arm
-        return await content.read()
+        # no timer to arm, no coroutine to run
+        head = content.read_nowait()
+        if len(head) > limit:  # a compressed body, decompressed
+            return Refusal(413, "too_large", f"body is over {limit} bytes")
+        if content.at_eof():
+            return head
+        # more came out than was buffered (a compressed body): the rest under the timer
     too_large = Refusal(413, "too_large", f"body is over {limit} bytes")
     try:
         async with asyncio.timeout(seconds):
-            body = await read_at_most(request, limit)
+            body = await read_at_most(request, limit - len(head))
     except TimeoutError:
         metrics.body_timeouts.inc()
         return Refusal(408, "body_timeout", f"body not received within {seconds}s", close=True)
     if body is None:  # no Content-Length (chunked), and more than the limit arrived
         return too_large
-    return body
+    return head + body if head else body
 
 
 def outcome(

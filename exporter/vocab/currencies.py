@@ -38,10 +38,15 @@ def currency_label(currency: str | None) -> str:
     return code if code in CURRENCIES else OTHER
 
 
+def minor_per_major(currency: str) -> float:
+    """How many minor units (as Stripe counts them) make one major unit of ``currency``."""
+    if currency in _ZERO_DECIMAL:
+        return 1.0
+    if currency in _THREE_DECIMAL:
+        return 1000.0
+    return 100.0
+
+
 def major_units(amount_minor: int, currency: str) -> float:
     """Convert an amount in minor units (as Stripe sends it) to major units of its currency."""
-    if currency in _ZERO_DECIMAL:
-        return float(amount_minor)
-    if currency in _THREE_DECIMAL:
-        return amount_minor / 1000.0
-    return amount_minor / 100.0
+    return amount_minor / minor_per_major(currency)
