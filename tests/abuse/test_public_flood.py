@@ -4,7 +4,8 @@ loop, which also serves ``/metrics`` and ``/v1/events``, runs late, and ``EventL
 
 The per-client limits answered such a flood with a cheap 429, yet a flood of 429s alone kept the
 loop more than 250 ms late (``benchmarks/public_flood.py``, 5 minutes: before, 566 of 895 ticks
-later than 50 ms, a p99 of 0.47 s; after, 34 of 1,174 and 0.20 s). The defence (``exporter/handlers/admission.py``): the public listener serves at most
+later than 50 ms, a p99 of 0.47 s; after, 34 of 1,174 and 0.20 s). The defence
+(``exporter/handlers/admission.py``): the public listener serves at most
 ``EXPORTER_PUBLIC_RATE_PER_SECOND`` requests a second from everyone together; past it a request
 waits for its turn, and one whose turn is further than ``EXPORTER_PUBLIC_MAX_WAIT_SECONDS`` is
 answered 503 with ``Retry-After`` after that long, both counted. And the alert: the lag during a
