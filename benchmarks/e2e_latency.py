@@ -26,7 +26,6 @@ Needs the prometheus and prometheus-alertmanager binaries and PostgreSQL
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -39,7 +38,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,21 +54,7 @@ from tests.e2e.harness import (  # noqa: E402
     send_bad_stripe_signatures,
     wait_until,
 )
-from tests.fakes import FakePagerDuty, FakeSlack  # noqa: E402
-
-
-class TimedSlack(FakeSlack):
-    """The fake Slack, noting when each message arrived (wall clock, as Prometheus does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrivals: list[tuple[float, str]] = []
-
-    async def _webhook(self, request: web.Request) -> web.StreamResponse:
-        arrived = time.time()
-        response = await super()._webhook(request)
-        self.arrivals.append((arrived, json.dumps(self.messages[-1]) if self.messages else ""))
-        return response
+from tests.fakes import FakePagerDuty, TimedSlack  # noqa: E402
 
 
 def find_rule(alertname: str, severity: str) -> dict:

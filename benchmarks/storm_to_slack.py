@@ -32,7 +32,6 @@ binaries and PostgreSQL (``PASSITON_TEST_POSTGRES``, default
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import statistics
@@ -50,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,27 +62,13 @@ from tests.e2e.harness import (  # noqa: E402
     query,
     wait_until,
 )
-from tests.fakes import FakePagerDuty, FakeSlack  # noqa: E402
+from tests.fakes import FakePagerDuty, TimedSlack  # noqa: E402
 
 ORG = "org-storm"
 CALM = [f"org-calm-{i}" for i in range(10)]
 TICK = 0.25  # seconds between batches
 SCRAPE_SECONDS = 15.0  # prometheus/prometheus.yml
 PLATFORM_ALERT = re.compile(r"Payment[A-Za-z]*Platform")
-
-
-class TimedSlack(FakeSlack):
-    """The fake Slack, noting when each message arrived (wall clock, as Prometheus does)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.arrivals: list[tuple[float, str]] = []
-
-    async def _webhook(self, request: web.Request) -> web.StreamResponse:
-        arrived = time.time()
-        response = await super()._webhook(request)
-        self.arrivals.append((arrived, json.dumps(self.messages[-1]) if self.messages else ""))
-        return response
 
 
 class Traffic:

@@ -4,7 +4,7 @@ their protocols."""
 from tests.fakes._server import FakeServer, RecordedRequest, ScriptedResponse
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.push import FakePushService
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, TimedSlack
 from tests.fakes.smtp import FakeSMTP, ReceivedMail
 from tests.fakes.twilio import FakeTwilio
 
@@ -18,4 +18,5 @@ __all__ = [
     "ReceivedMail",
     "RecordedRequest",
     "ScriptedResponse",
+    "TimedSlack",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -351,3 +352,18 @@ def _block_ok(block: dict[str, Any]) -> bool:
             and all(_text_ok(e, MAX_SECTION_TEXT) for e in elements)
         )
     return kind == "divider"
+
+
+class TimedSlack(FakeSlack):
+    """The fake Slack, noting when each message arrived (wall clock, as Prometheus does): the
+    end-to-end benchmarks' stopwatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[tuple[float, str]] = []
+
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.time()
+        response = await super()._webhook(request)
+        self.arrivals.append((arrived, json.dumps(self.messages[-1]) if self.messages else ""))
+        return response
