@@ -44,13 +44,12 @@ LABEL_FIELDS: dict[type, tuple[str, ...]] = {
 }
 # an event's key: its class and those fields (attrgetter: one C call per event)
 LABEL_KEYS = {cls: attrgetter("__class__", *fields) for cls, fields in LABEL_FIELDS.items()}
-_KEYS = LABEL_KEYS
 _DURATION = attrgetter("duration_ms")
 
 
 def group_by_labels(events: Iterable[Any]) -> dict[tuple[Any, ...], list[Any]]:
     """The events by key (class and label fields), in the order each key first appears."""
-    keys = _KEYS
+    keys = LABEL_KEYS
     groups: defaultdict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for event in events:
         groups[keys[type(event)](event)].append(event)
@@ -96,7 +95,7 @@ class Batch:
         if both:  # the run of extensions after each one's last reset, in the batch's order
             keys, runs = self.keys, dict.fromkeys(both, 0)
             for event in events:
-                found = keys.get(_KEYS[event.__class__](event))
+                found = keys.get(LABEL_KEYS[event.__class__](event))
                 if found is not None and found[0] in runs:
                     runs[found[0]] = runs[found[0]] + 1 if found[1] else 0
         for org, touched in self.touches.items():
