@@ -270,7 +270,18 @@ def test_rollup_of_the_running_hour_matches_prometheus(demo_stack: UpStack) -> N
     api_uptime = next(float(s["value"][1]) for s in probed if s["metric"]["service"] == "api")
     assert metrics["uptime_ratio:api"] == pytest.approx(api_uptime, abs=0.1)
     assert metrics["uptime_ratio:api"] > 0.5
-    assert metrics["scrape_up_ratio:passiton-exporter"] == pytest.approx(1.0, abs=0.05)
+    # a scrape may time out on a loaded machine too: Prometheus's own answer is the reference
+    scraped = prometheus_api(
+        demo_stack.prometheus_url,
+        "query",
+        query=rollup.DASHBOARD_QUERIES["scrape_up_ratio:{job}"],
+        time=at,
+    )["result"]
+    exporter_up = next(
+        float(s["value"][1]) for s in scraped if s["metric"]["job"] == "passiton-exporter"
+    )
+    assert metrics["scrape_up_ratio:passiton-exporter"] == pytest.approx(exporter_up, abs=0.1)
+    assert metrics["scrape_up_ratio:passiton-exporter"] > 0.5
     assert 0 < metrics["payment_failure_ratio"] < 1  # the demo's burst fails most of one org's
 
     # again: the same rows, updated in place
