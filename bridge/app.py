@@ -31,7 +31,7 @@ from bridge.oncall.escalator import Escalator
 from bridge.oncall.incident_actions import StoredIncidentActions
 from bridge.oncall.links import AckLinks
 from bridge.oncall.timers import IncidentTimers
-from bridge.public.app import create_public_app
+from bridge.public.app import create_public_app, public_admission
 from bridge.public.context import InboundRequests, PublicContext
 from bridge.public.slack import SlackInteractionsConfig, slack_interactions
 from bridge.reconcile import Reconciler
@@ -333,8 +333,14 @@ async def _start_public(bridge: Bridge) -> web.AppRunner | None:
         descriptor_budget(bridge.config.public_max_connections, what="bridge public listener"),
         bridge.metrics.public_connections_refused.inc,
     )
+    config = bridge.config
+    admission = public_admission(
+        config.public_rate_per_second,
+        config.public_max_wait_seconds,
+        bridge.metrics.public_throttled,
+    )
     runner = web.AppRunner(
-        create_public_app(context, extra_routes=slack_routes(bridge)),
+        create_public_app(context, extra_routes=slack_routes(bridge), admission=admission),
         access_log=None,
         keepalive_timeout=bridge.config.header_timeout_seconds,
         lingering_time=1.0,

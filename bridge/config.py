@@ -122,6 +122,10 @@ class BridgeConfig:
     public_url: str = ""
     # connections the public listener holds at once (checked against RLIMIT_NOFILE at start-up)
     public_max_connections: int = default_of("BRIDGE_PUBLIC_MAX_CONNECTIONS")
+    # the public listener's rate from everyone together; past it a request waits its turn up to
+    # public_max_wait_seconds, else is answered 503 (passiton_common/admission.py)
+    public_rate_per_second: int = default_of("BRIDGE_PUBLIC_RATE_PER_SECOND")
+    public_max_wait_seconds: float = default_of("BRIDGE_PUBLIC_MAX_WAIT_SECONDS")
     # ONCALL_CONFIG and what it holds, checked at start-up; None: no on-call file
     oncall_config: Path | None = None
     oncall: OncallConfig | None = field(default=None, repr=False, compare=False)
@@ -192,6 +196,8 @@ class BridgeConfig:
             public_listen=_public_listen(env),
             public_url=_public_url(env),
             public_max_connections=read_int(env, "BRIDGE_PUBLIC_MAX_CONNECTIONS"),
+            public_rate_per_second=read_int(env, "BRIDGE_PUBLIC_RATE_PER_SECOND"),
+            public_max_wait_seconds=read_float(env, "BRIDGE_PUBLIC_MAX_WAIT_SECONDS"),
             oncall_config=oncall_config,
             oncall=oncall,
             pagerduty_webhook_secret=read_text(env, "PAGERDUTY_WEBHOOK_SECRET"),

@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from passiton_common.admission import THROTTLE_OUTCOMES
+
 EVENT_LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # what one Web Push send came to (bridge.channels.webpush.OUTCOMES, the same names)
 WEBPUSH_OUTCOMES = ("sent", "gone", "rate_limited", "retry", "refused", "no_subscription")
@@ -152,6 +154,17 @@ class BridgeMetrics:
             " already held BRIDGE_PUBLIC_MAX_CONNECTIONS.",
             registry=r,
         )
+        self.public_throttled = Counter(
+            "passiton_bridge_public_throttled",
+            "Requests to the public listener past BRIDGE_PUBLIC_RATE_PER_SECOND (everyone"
+            " together), by outcome: delayed (held until their turn, then served) or shed (their"
+            " turn more than BRIDGE_PUBLIC_MAX_WAIT_SECONDS away: answered 503 with Retry-After)."
+            " A flood of the public listener (security signal).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in THROTTLE_OUTCOMES:
+            self.public_throttled.labels(outcome=outcome)
         self.webpush_sends = Counter(
             "passiton_bridge_webpush_sends",
             "Web Push sends to one browser subscription, by outcome (sent; gone: the push"

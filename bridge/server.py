@@ -13,6 +13,7 @@ from aiohttp import web
 from bridge.app import SubApp, create_app
 from bridge.config import BridgeConfig
 from bridge.storage.embedded import database_url
+from passiton_common import event_loop
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,14 @@ def run(
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with database_url(config.database_url, config.state_dir) as url:
         app = create_app(replace(config, database_url=url), subapps=subapps)
+        loop = event_loop.new_event_loop()
         log.info(
             "bridge starting",
             extra={
                 "listen": f"{host}:{port}",
                 "database": "postgresql" if config.database_url else "embedded postgresql",
                 "channels": list(config.channels.enabled) if config.channels else [],
+                "event_loop": event_loop.name(loop),
             },
         )
         web.run_app(
@@ -68,6 +71,7 @@ def run(
             print=None,
             shutdown_timeout=10.0,
             handle_signals=True,
+            loop=loop,
             **runner_options(config),
         )
     log.info("bridge stopped")

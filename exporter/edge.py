@@ -1,5 +1,6 @@
-"""The public edge: who the client is behind trusted proxies, per-client/per-key rate limits, and
-the public listener's global admission rate."""
+"""The public edge: who the client is behind trusted proxies, and per-client/per-key rate limits
+(the public listener's global admission rate is passiton_common/admission.py's, shared with the
+bridge)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from passiton_common.proxies import (
 __all__ = [
     "_MAX_FORWARDED_HOPS",
     "ClientAddress",
-    "GlobalRate",
     "RateLimiter",
     "client_network",
     "forwarded_for",
@@ -45,35 +45,3 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
-
-
-class GlobalRate:
-    """The public listener's admission: at most ``rate`` requests a second from everyone together
-    (a burst of ``rate``), each request given its turn in arrival order (GCRA, the generic cell
-    rate algorithm: one "theoretical arrival time" instead of a bucket per client).
-
-    ``reserve(now)`` is the time a request waits for its turn: 0.0 within the rate, the delay until
-    its turn past it (the turn is then taken), or None when its turn is more than ``max_wait``
-    away (it is refused, no turn taken). Time comes from the caller (``time.monotonic()`` in the
-    exporter, a driven clock in tests), so the decisions are deterministic.
-    """
-
-    def __init__(self, rate: float, max_wait: float) -> None:
-        if rate <= 0 or max_wait < 0:
-            raise ValueError("a global rate is positive and its wait at least 0")
-        self._interval = 1.0 / rate
-        # GCRA's tolerance: a burst of `rate` requests at one instant are all on time
-        self._tolerance = (max(1.0, rate) - 1.0) * self._interval
-        self.max_wait = max_wait
-        self._tat: float | None = None  # the theoretical arrival time of the next request
-
-    def reserve(self, now: float) -> float | None:
-        tat = now if self._tat is None else max(self._tat, now)
-        wait = tat - self._tolerance - now
-        rounding = self._interval * 1e-6  # of the sums of intervals
-        if wait <= rounding:
-            wait = 0.0
-        elif wait > self.max_wait + rounding:
-            return None
-        self._tat = tat + self._interval
-        return wait

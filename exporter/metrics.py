@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
+from passiton_common.admission import THROTTLE_OUTCOMES
+
 # Widget load buckets; the performance-timeout threshold is added to these at start-up.
 WIDGET_LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0)
 PAYMENT_DURATION_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -34,7 +36,6 @@ BEACON_RATE_LIMITS = ("client", "key")
 WIDGET_ERROR_CHANNELS = ("events", "beacon")
 CAPPED_LISTENERS = ("public",)
 # what the public listener's global admission rate did with a request past it
-PUBLIC_THROTTLE_OUTCOMES = ("delayed", "shed")
 # outcomes of passiton_payments_total: every one is created at 0 with an organization's first
 # payment, so the first decline of an organization shows in increase()
 PAYMENT_OUTCOMES = ("succeeded", "declined", "failed", "timeout")
@@ -112,7 +113,7 @@ class ExporterMetrics:
             (self.widget_error_reports, "channel", WIDGET_ERROR_CHANNELS),
             (self.label_overflow, "label", BOUNDED_LABELS),
             (self.connections_refused, "listener", CAPPED_LISTENERS),
-            (self.public_throttled, "outcome", PUBLIC_THROTTLE_OUTCOMES),
+            (self.public_throttled, "outcome", THROTTLE_OUTCOMES),
         )
         for metric, label, values in known:
             for value in values:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from exporter.app import EVENTS, METRICS, PUBLIC, create_app
 from exporter.config import ExporterConfig
+from passiton_common import event_loop
 from passiton_common.connection_cap import CappedSite, ConnectionCap, descriptor_budget
 
 log = logging.getLogger("exporter")
@@ -109,6 +110,7 @@ async def serve(config: ExporterConfig, internal: tuple[str, int], public: tuple
             "internal": f"{internal[0]}:{internal[1]}",
             "public": f"{public[0]}:{public[1]}",
             "development": config.development,
+            "event_loop": event_loop.name(loop),
         },
     )
     try:
@@ -119,4 +121,4 @@ async def serve(config: ExporterConfig, internal: tuple[str, int], public: tuple
 
 
 def run(config: ExporterConfig, internal: tuple[str, int], public: tuple[str, int]) -> None:
-    asyncio.run(serve(config, internal, public))
+    event_loop.run(serve(config, internal, public))

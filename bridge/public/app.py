@@ -1,16 +1,21 @@
 """The public listener's application: the callbacks of the paging services and the e-mail
 links, and nothing else (no console, no metrics, no webhook: those stay on the internal
-listener). Small bodies only; every client address has a budget of requests per minute."""
+listener). Small bodies only; every request first takes its turn under the listener's global
+rate (``BRIDGE_PUBLIC_RATE_PER_SECOND``, passiton_common/admission.py), then every client address
+has a budget of requests per minute."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
+from prometheus_client import Counter
 
 from bridge.public import ack_links, calendars, pagerduty, twilio
 from bridge.public.context import CONTEXT, PublicContext
 from bridge.public.guard import RateLimiter
+from passiton_common.admission import GlobalRate, Middleware, admission_middleware
 
 MAX_BODY = 64 * 1024  # Slack's interaction payloads are the largest, well under this
 PER_ADDRESS_PER_MINUTE = 120
@@ -22,8 +27,10 @@ def create_public_app(
     *,
     extra_routes: Mapping[str, Handler] | None = None,
     limiter: RateLimiter | None = None,
+    admission: Middleware | None = None,
 ) -> web.Application:
-    """``extra_routes``: more POST endpoints (path → handler), e.g. Slack's interactions."""
+    """``extra_routes``: more POST endpoints (path → handler), e.g. Slack's interactions;
+    ``admission``: the global rate's middleware (``public_admission``), run before all else."""
     limiter = limiter or RateLimiter(PER_ADDRESS_PER_MINUTE, 60.0)
 
     @web.middleware
@@ -36,7 +43,8 @@ def create_public_app(
             )
         return await handler(request)
 
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[guard])
+    middlewares = [guard] if admission is None else [admission, guard]
+    app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
     app[CONTEXT] = context
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_post("/v1/twilio/sms", twilio.sms)
@@ -48,6 +56,28 @@ def create_public_app(
     for path, handler in (extra_routes or {}).items():
         app.router.add_post(path, handler)
     return app
+
+
+def public_admission(
+    rate_per_second: int,
+    max_wait_seconds: float,
+    throttled: Counter,
+    clock: Callable[[], float] = time.monotonic,
+) -> Middleware:
+    """The global rate's middleware; ``throttled``: ``passiton_bridge_public_throttled_total``."""
+
+    def overloaded() -> web.StreamResponse:
+        return web.Response(
+            status=503, text="overloaded: the public listener is over its request rate\n"
+        )
+
+    return admission_middleware(
+        GlobalRate(rate_per_second, max_wait_seconds),
+        clock,
+        delayed=throttled.labels(outcome="delayed").inc,
+        shed=throttled.labels(outcome="shed").inc,
+        overloaded=overloaded,
+    )
 
 
 def _endpoint(path: str) -> str:

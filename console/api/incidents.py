@@ -18,6 +18,7 @@ from bridge.storage.console import AlertRow, AuditEntry, ConsoleIncident, Cursor
 from bridge.storage.console_api import IncidentFilter
 from bridge.storage.types import ALERT_TABLES
 from console.api.common import (
+    BIGINT_MAX,
     ApiError,
     answer,
     api,
@@ -96,7 +97,9 @@ async def list_incidents(request: web.Request, who: Principal) -> web.StreamResp
     if cursor:
         if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19:
             raise ApiError(400, "cursor: the next_cursor of a previous page")
-        before = int(cursor)
+        # 19 digits may be past bigint (an asyncpg OverflowError, a 500): a cursor past every
+        # id is the first page, as the document's pattern allows it
+        before = min(int(cursor), BIGINT_MAX)
     rows = await api(request).tokens.api_incidents(where, before, limit)
     following = str(rows[-1].id) if len(rows) == limit else None
     return answer(IncidentPage([incident_body(i, who) for i in rows], following))

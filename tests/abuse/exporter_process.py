@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.ports import free_port
+
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("passiton-monitoring"))
 TOKEN = "abuse-test-ingest-token-0123456789"
 BEACON_SECRET = "abuse-test-beacon-secret-0123456789"
 ORIGIN = "https://donate.example.org"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)

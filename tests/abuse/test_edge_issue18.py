@@ -109,6 +109,10 @@ def test_what_an_anonymous_sender_controls_never_pages_critical_or_high():
         "passiton_exporter_beacon_rate_limited",
         "passiton_exporter_connections_refused",
         "passiton_exporter_public_throttled",
+        # the bridge's public listener (Twilio, Slack, PagerDuty callbacks, e-mail links)
+        "passiton_bridge_public_throttled",
+        "passiton_bridge_public_requests",
+        "passiton_bridge_public_connections_refused",
         'channel="beacon"',
     )
     for alertname in (

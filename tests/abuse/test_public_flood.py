@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from exporter.app import PUBLIC
-from exporter.edge import GlobalRate
+from passiton_common.admission import GlobalRate
 from tests.abuse.exporter_process import TOKEN, exporter_process
 from tests.exporter.support import make_app, sample
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from tests.bridge.support import (
     wait_until,
 )
 from tests.conftest import _admin, _pg_url
+from tests.ports import free_port
 
 CHANNEL_VARS = (
     "SLACK_WEBHOOK_URL",
@@ -254,12 +254,6 @@ async def test_doctor(db_url, fake_slack):
     finally:
         await prom.cleanup()
         await am.cleanup()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_bridge_process_receives_delivers_and_stops_on_sigterm(db_url, fake_slack):

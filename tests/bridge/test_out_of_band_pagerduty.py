@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -38,18 +37,13 @@ from passiton_monitoring.stack import (
 )
 from tests.bridge.support import T0, make_config, wait_until
 from tests.conftest import PG_ADMIN_URL
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "alertmanager" / "alertmanager.yml"
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 BRIDGE_CLIENT = "PassItOn monitoring"
 DIRECT_CLIENT = "PassItOn Alertmanager (out of band)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def binary(*names: str) -> str:

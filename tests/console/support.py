@@ -22,7 +22,7 @@ from tests.bridge.support import (
     body,
     payload,
 )
-from tests.e2e.harness import free_port
+from tests.ports import free_port
 
 PASSWORD = "correct horse battery staple"
 # One argon2 hash for every test user: hashing is deliberately slow.

@@ -40,6 +40,13 @@ async def test_incidents_list_filters_and_pages(outaged):
     assert len(second["incidents"]) == 1
     third = await get(console, f"/incidents?limit=1&cursor={second['next_cursor']}", token)
     assert third == {"incidents": [], "next_cursor": None}
+    # a cursor past bigint (19 digits, as the document's pattern allows) is past every id: the
+    # first page, never a 500 (the query's parameter overflowed; schemathesis found it)
+    for cursor in ("9460879885180008780", "9999999999999999999"):
+        assert await get(console, f"/incidents?limit=1&cursor={cursor}", token) == first
+    for cursor in ("9" * 20, "9" * 5000, "-1", "1e3"):
+        refused = await get(console, f"/incidents?cursor={cursor}", token, status=400)
+        assert "cursor" in str(refused), refused
 
 
 async def test_an_incident_with_its_alerts_and_timeline(outaged):

@@ -31,7 +31,7 @@ from tests.console.support import (
     real_alertmanager,
     switch_user,
 )
-from tests.e2e.harness import free_port
+from tests.ports import free_port
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ import hashlib
 import hmac
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +29,7 @@ import asyncpg
 import httpx
 
 from passiton_monitoring.stack import Ports, ServiceSpec, tail
+from tests.ports import free_port_block
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_URL = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -99,33 +98,6 @@ def wait_until(
             detail = on_timeout() if on_timeout else ""
             raise NotYet(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_block(count: int = 6, attempts: int = 200) -> int:
-    """A base port N with N..N+count-1 all free right now (``up --base-port`` needs a block)."""
-    rng = random.Random()
-    for _ in range(attempts):
-        # below Linux's ephemeral range (32768-60999), where outgoing connections take ports
-        base = rng.randrange(20000, 32768 - count)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-        return base
-    raise RuntimeError("no block of free ports found")
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------

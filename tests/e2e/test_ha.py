@@ -35,7 +35,6 @@ from tests.e2e.harness import (
     ProcessGroup,
     alertmanager_alerts,
     clean_environ,
-    free_port,
     http,
     pagerduty_events,
     prometheus_api,
@@ -44,6 +43,7 @@ from tests.e2e.harness import (
     wait_until,
 )
 from tests.fakes import FakePagerDuty, FakeSlack
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

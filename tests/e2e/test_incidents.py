@@ -35,8 +35,9 @@ from passiton_monitoring.stack import (
     write_yaml,
 )
 from tests.e2e.conftest import stack_env
-from tests.e2e.harness import REPO, ProcessGroup, clean_environ, free_port, query, wait_until
+from tests.e2e.harness import REPO, ProcessGroup, clean_environ, query, wait_until
 from tests.fakes import FakePagerDuty, FakeSlack
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -57,6 +57,10 @@ def test_up_prints_urls_and_channels_and_renders_configs(up_stack: UpStack) -> N
     webhooks = [w for r in am["receivers"] for w in r.get("webhook_configs", [])]
     assert webhooks
     assert all(w["url"].startswith(up_stack.bridge_url) for w in webhooks)
+    # both services run on uvloop (passiton_common/event_loop.py), as `up` starts them
+    for service in ("exporter", "bridge"):
+        log = (up_stack.state_dir / "logs" / f"{service}.log").read_text()
+        assert '"event_loop": "uvloop"' in log, (service, log[:2000])
 
 
 def test_rules_load_and_every_rule_evaluates_without_error(up_stack: UpStack) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,9 @@ from exporter.app import REGISTRY, create_app
 from exporter.config import ExporterConfig
 from exporter.metrics import ExporterMetrics
 from exporter.probe import DatabaseProbe
+from tests.ports import free_port
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(url: str, timeout: float = 20.0) -> None:
@@ -101,6 +95,7 @@ def test_console_script_serves_and_stops_on_sigterm():
             proc.kill()
     logs = proc.stderr.read()
     assert '"message": "exporter listening"' in logs
+    assert '"event_loop": "uvloop"' in logs
     assert "tok-0123456789abcdef" not in logs
 
 

@@ -8,7 +8,6 @@ import asyncio
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -19,6 +18,8 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
@@ -213,12 +214,6 @@ def test_inhibit_rules_name_existing_alerts() -> None:
 
 
 # --- the real Alertmanager -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bridge:

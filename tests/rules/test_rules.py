@@ -7,7 +7,6 @@ import importlib.util
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from bridge.metrics import BridgeMetrics
 from exporter.metrics import ExporterMetrics
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "prometheus"
@@ -365,12 +365,6 @@ def test_traffic_baseline_tests_are_generated() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.render() == (PROMETHEUS / "tests" / "traffic_baseline_test.yml").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_rules_load_and_evaluate_in_real_prometheus(tmp_path: Path) -> None:
