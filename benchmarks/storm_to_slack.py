@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,14 +47,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.harness import (  # noqa: E402
     PAGERDUTY_KEY,
     STRIPE_SECRET,
+    BackgroundTraffic,
     UpStack,
     fresh_database,
     prometheus_api,
@@ -71,20 +69,18 @@ SCRAPE_SECONDS = 15.0  # prometheus/prometheus.yml
 PLATFORM_ALERT = re.compile(r"Payment[A-Za-z]*Platform")
 
 
-class Traffic:
+class Traffic(BackgroundTraffic):
     """Posts a batch of payment events every ``TICK`` seconds; ``storm`` switches the storm on.
     Rates are per second; fractional counts carry over from tick to tick."""
 
     def __init__(self, exporter_url: str, calm_rate: float) -> None:
-        self.exporter_url = exporter_url
+        super().__init__(exporter_url, TICK)
         self.calm_rate = calm_rate
         self.storm = False
         self.storm_started: float | None = None
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
+        self._storming = False  # the batch being posted holds the storm
         self._owed: dict[str, float] = {}
         self._retry: list[dict[str, Any]] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _take(self, what: str, per_second: float) -> int:
         owed = self._owed.get(what, 0.0) + per_second * TICK
@@ -105,6 +101,7 @@ class Traffic:
         }
 
     def batch(self) -> list[dict[str, Any]]:
+        self._storming = self.storm
         events: list[dict[str, Any]] = [
             {"type": "payment.succeeded", "organization_id": CALM[i % len(CALM)], "amount": 1000}
             for i in range(self._take("calm", self.calm_rate))
@@ -121,27 +118,9 @@ class Traffic:
             events += storm
         return events
 
-    def _run(self) -> None:
-        try:
-            with httpx.Client(timeout=10.0) as client:
-                while not self._stop.is_set():
-                    storming = self.storm
-                    events = self.batch()
-                    response = client.post(f"{self.exporter_url}/v1/events", json=events)
-                    assert response.status_code == 202, response.text
-                    if storming and self.storm_started is None:
-                        self.storm_started = time.time()  # the storm's first events are in
-                    self._stop.wait(TICK)
-        except BaseException as exc:  # reported by the trial
-            self.error = exc
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
+    def posted(self, events: list[dict[str, Any]]) -> None:
+        if self._storming and self.storm_started is None:
+            self.storm_started = time.time()  # the storm's first events are in
 
 
 @dataclass

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import asyncpg
 import httpx
@@ -336,6 +336,48 @@ def post_events(exporter_url: str, events: list[dict[str, Any]]) -> None:
     response = http().post(f"{exporter_url}/v1/events", json=events, timeout=10.0)
     assert response.status_code == 202, response.text
     assert response.json()["rejected"] == 0, response.text
+
+
+class BackgroundTraffic:
+    """Events posted to the exporter every ``interval`` seconds while the ``with`` block runs:
+    the first batch at once (a refused one fails the ``with`` at its start), the rest on a
+    thread. Subclasses say what a tick sends (``batch``) and may note what went in (``posted``).
+    The thread's failure is kept in ``error`` for the test to report, not lost with the thread."""
+
+    def __init__(self, exporter_url: str, interval: float = 0.5) -> None:
+        self.exporter_url = exporter_url
+        self.interval = interval
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def batch(self) -> list[dict[str, Any]]:
+        """The events of one tick."""
+        return []
+
+    def posted(self, events: list[dict[str, Any]]) -> None:
+        """Called once ``events`` were accepted (202)."""
+
+    def _tick(self) -> None:
+        events = self.batch()
+        post_events(self.exporter_url, events)
+        self.posted(events)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self._tick()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+    def __enter__(self) -> Self:
+        self._tick()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def send_bad_stripe_signatures(exporter_url: str, count: int) -> None:

@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.harness import (
     REPO,
+    BackgroundTraffic,
     UpStack,
     amtool,
-    post_events,
     prometheus_api,
     wait_until,
 )
@@ -49,16 +48,13 @@ DESK, PHONE = "org-console-desk", "org-console-phone"
 PASSWORD = "console e2e password"
 
 
-class Traffic:
+class Traffic(BackgroundTraffic):
     """Payment events every half second: healthy organizations, and ours failing or not."""
 
     def __init__(self, exporter_url: str, failing: tuple[str, ...]) -> None:
-        self.exporter_url = exporter_url
+        super().__init__(exporter_url)
         self.orgs = failing
         self.failing = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
 
     def batch(self) -> list[dict[str, Any]]:
         # plenty of healthy payments, so the platform-wide alert (which would inhibit the
@@ -81,22 +77,6 @@ class Traffic:
             else:
                 events += [{"type": "payment.succeeded", "organization_id": org, "amount": 1}] * 10
         return events
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(0.5):
-                post_events(self.exporter_url, self.batch())
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-    def __enter__(self) -> Traffic:
-        post_events(self.exporter_url, self.batch())
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
 
 @pytest.fixture(scope="module")

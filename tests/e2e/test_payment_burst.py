@@ -4,12 +4,18 @@ fake Slack and PagerDuty and the payment_alerts table; then the resolve."""
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import UpStack, pagerduty_events, post_events, query, wait_until
+from tests.e2e.harness import (
+    BackgroundTraffic,
+    UpStack,
+    pagerduty_events,
+    post_events,
+    query,
+    wait_until,
+)
 from tests.fakes import FakePagerDuty, FakeSlack
 
 pytestmark = pytest.mark.e2e
@@ -18,17 +24,14 @@ ORG = "org-e2e-burst"
 ALERT = "PaymentFailureRatioHigh"
 
 
-class Traffic:
-    """Sends a batch of payment events every half second until stopped."""
+class Traffic(BackgroundTraffic):
+    """A batch of payment events every half second; ``failing`` says whether ours fail."""
 
     def __init__(self, exporter_url: str) -> None:
-        self.exporter_url = exporter_url
+        super().__init__(exporter_url)
         self.failing = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.error: BaseException | None = None
 
-    def _batch(self) -> list[dict[str, Any]]:
+    def batch(self) -> list[dict[str, Any]]:
         # the rest of the platform pays normally: this is one organization's problem, not the
         # platform-wide failure whose alert would inhibit the per-organization one
         healthy = [
@@ -51,21 +54,6 @@ class Traffic:
         success = {"type": "payment.succeeded", "organization_id": ORG, "amount": 2500}
         return [success] * 10
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(0.5):
-                post_events(self.exporter_url, self._batch())
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
 
 # about 190 s of the production rules' own timings (fire, escalate, resolve): 300 s left too
 # little on a loaded machine
@@ -77,7 +65,7 @@ def test_payment_failure_burst_notifies_slack_and_pagerduty_stores_and_resolves(
     # the payment series exist before the burst, so rate() sees all of it
     traffic = Traffic(exporter)
     traffic.failing = False
-    post_events(exporter, traffic._batch())
+    post_events(exporter, traffic.batch())
 
     def ours(event: dict[str, Any]) -> bool:
         details = str(event.get("payload", {}).get("custom_details", "")) + str(event)
