@@ -94,19 +94,25 @@ class OutboxQueries:
         async with self._conn() as conn:
             rows = await conn.fetch(
                 """
-                UPDATE alert_deliveries d SET locked_until = $3, attempts = d.attempts + 1
-                FROM (
-                    SELECT id FROM alert_deliveries
-                    WHERE state = 'pending' AND channel = $1 AND next_attempt_at <= $2
-                      AND (locked_until IS NULL OR locked_until <= $2)
-                      AND ($5::bigint[] IS NULL OR id = ANY($5::bigint[]))
-                    ORDER BY next_attempt_at
-                    LIMIT $4
-                    FOR UPDATE SKIP LOCKED
-                ) c
-                WHERE d.id = c.id
-                RETURNING d.id, d.channel, d.message::text, d.attempts, d.created_at,
-                    d.first_attempt_at
+                WITH claimed AS (
+                    UPDATE alert_deliveries d SET locked_until = $3, attempts = d.attempts + 1
+                    FROM (
+                        SELECT id FROM alert_deliveries
+                        WHERE state = 'pending' AND channel = $1 AND next_attempt_at <= $2
+                          AND (locked_until IS NULL OR locked_until <= $2)
+                          AND ($5::bigint[] IS NULL OR id = ANY($5::bigint[]))
+                        ORDER BY next_attempt_at, id
+                        LIMIT $4
+                        FOR UPDATE SKIP LOCKED
+                    ) c
+                    WHERE d.id = c.id
+                    RETURNING d.id, d.channel, d.message::text AS message, d.attempts,
+                        d.created_at, d.first_attempt_at, d.next_attempt_at
+                )
+                -- UPDATE ... RETURNING keeps no order: the oldest due first, the first queued
+                -- first among equals (two pages held by one rate limit go out in order)
+                SELECT id, channel, message, attempts, created_at, first_attempt_at
+                FROM claimed ORDER BY next_attempt_at, id
                 """,
                 channel,
                 now,
