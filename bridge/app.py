@@ -44,6 +44,7 @@ from bridge.storage.slack_messages import SlackMessages
 from bridge.webhook import alertmanager_handler
 from passiton_common import loop_lag
 from passiton_common.connection_cap import CappedSite, ConnectionCap, descriptor_budget
+from passiton_common.http_client import async_client
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +425,7 @@ def create_app(
     if not config.webhook_token:
         raise ValueError("BRIDGE_WEBHOOK_TOKEN must be set: Alertmanager authenticates with it")
     oncall = oncall if oncall is not None else config.oncall
-    http = httpx.AsyncClient()
+    http = async_client()
     owned: list = [http]
     storage = open_storage(config.database_url, pool_size=config.db_pool_size)
     if notifiers is None:

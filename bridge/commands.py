@@ -19,8 +19,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-import httpx
-
 from bridge.app import SubApp
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.channels.webpush_keys import VapidKeys
@@ -33,6 +31,7 @@ from bridge.model import Alert, Message
 from bridge.oncall.cli import cmd_oncall, configure_oncall
 from bridge.server import quiet_noisy_loggers, run
 from bridge.storage import NewDelivery, StorageUnavailable, open_database
+from passiton_common.http_client import async_client
 from passiton_common.settings import listen_argument
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -246,7 +245,7 @@ def cmd_test_alerts(args: argparse.Namespace) -> int:
 
 async def _test_alerts(config: BridgeConfig, give_up_after: float) -> int:
 
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         notifiers = build_notifiers(config.channels, http)
         try:
             outcomes = await run_test_alerts(config, notifiers, give_up_after=give_up_after)

@@ -18,6 +18,7 @@ from bridge.deadman import LAST_SEEN, STATE
 from bridge.double_paging import alertmanager_pages_pagerduty, double_paging_verdict
 from bridge.sanitize import redact
 from bridge.storage import StorageUnavailable, open_database
+from passiton_common.http_client import async_client
 
 
 @dataclass
@@ -48,7 +49,7 @@ async def _tcp(host: str, port: int, seconds: float = 3.0) -> str | None:
 async def _http_ready(url: str, seconds: float = 3.0) -> str | None:
 
     try:
-        async with httpx.AsyncClient(timeout=seconds) as http:
+        async with async_client(timeout=seconds) as http:
             response = await http.get(url.rstrip("/") + "/-/ready")
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"

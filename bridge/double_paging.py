@@ -12,12 +12,14 @@ from typing import Any
 import httpx
 import yaml
 
+from passiton_common.http_client import async_client
+
 
 async def alertmanager_pages_pagerduty(alertmanager_url: str, seconds: float = 3.0) -> bool | None:
     """Whether the running Alertmanager's configuration pages PagerDuty directly; None when it
     cannot be asked."""
     try:
-        async with httpx.AsyncClient(timeout=seconds) as http:
+        async with async_client(timeout=seconds) as http:
             response = await http.get(alertmanager_url.rstrip("/") + "/api/v2/status")
         response.raise_for_status()
         original = response.json()["config"]["original"]

@@ -46,6 +46,7 @@ from bridge.sanitize import redact
 from bridge.storage import Storage, StorageUnavailable
 from bridge.storage.reconcile import RESOLVED_SILENCED, FiringInstance, SuppressionUpdate
 from bridge.webhook import clean_mapping, clean_text, clean_value
+from passiton_common.http_client import async_client
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ class Reconciler:
 
     async def reconcile_once(self) -> Outcome:
         now = self.clock()
-        async with httpx.AsyncClient(timeout=self.timeout_seconds) as http:
+        async with async_client(timeout=self.timeout_seconds) as http:
             reads = await asyncio.gather(
                 *(self._read(http, url) for url in self.urls), return_exceptions=True
             )

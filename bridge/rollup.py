@@ -36,6 +36,7 @@ import httpx
 
 from bridge.storage import Storage, StorageUnavailable
 from bridge.storage.history import HISTORY_TABLES
+from passiton_common.http_client import async_client
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +337,7 @@ async def run_rollup(
         raise ValueError(f"hour must be a whole hour with a time zone, got {hour!r}")
     hour = hour.astimezone(UTC)
     owns_client = client is None
-    client = client or httpx.AsyncClient(timeout=30.0)
+    client = client or async_client(timeout=30.0)
     try:
         rows = await collect(PrometheusQuerier(prometheus_url, client), hour)
     finally:

@@ -106,6 +106,9 @@ def parse_topology(data: Any) -> Topology:
     return Topology(node_of, reach, levels, frozenset(unmapped))
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_topology(path: Path | None = None) -> Topology:
     """The causal map in ``path``, or the one packaged with the bridge."""
     try:
@@ -113,7 +116,8 @@ def load_topology(path: Path | None = None) -> Topology:
             text = (resources.files("bridge") / "topology.yml").read_text(encoding="utf-8")
         else:
             text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        # libyaml's parser where it is built: every bridge reads the map when it starts
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
     except (OSError, yaml.YAMLError) as exc:
         raise TopologyError(
             f"topology: cannot read {path or 'bridge/topology.yml'}: {exc}"

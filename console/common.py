@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -121,19 +122,7 @@ class Console:
     # one what-if at a time per process: each is up to MAX_CHUNKS range queries
     whatif_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     oidc: OidcClient | None = None  # sign-in with the OpenID provider (console/oidc_views.py)
-    env: jinja2.Environment = field(
-        default_factory=lambda: jinja2.Environment(
-            loader=jinja2.PackageLoader("console", "templates"),
-            autoescape=True,
-            # the packaged templates do not change while serving: no stat() per include
-            auto_reload=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-    )
-
-    def __post_init__(self) -> None:
-        self.env.filters["safe_url"] = safe_url
+    env: jinja2.Environment = field(default_factory=lambda: templates())
 
     @property
     def store(self) -> ConsoleStore:
@@ -149,6 +138,22 @@ VISITOR: Any = (
     if hasattr(web, "RequestKey")
     else "passiton_console_visitor"
 )
+
+
+@cache
+def templates() -> jinja2.Environment:
+    """The console's templates, compiled once per process: they are packaged files that do not
+    change while serving (no stat() per include), and compiling them costs 200 ms of CPU, which
+    every console a process started (a test suite starts hundreds) paid again."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("console", "templates"),
+        autoescape=True,
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["safe_url"] = safe_url
+    return env
 
 
 def safe_url(value: object) -> str:

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
 from aiohttp import web
 from prometheus_client import Counter
 
@@ -71,6 +70,7 @@ from console.silences import (
     new_silence_page,
     silences_page,
 )
+from passiton_common.http_client import async_client
 from passiton_common.proxies import ClientAddress, parse_networks
 
 LOGIN_FAILURE_REASONS = ("refused", "throttled", "busy", "oidc")
@@ -169,7 +169,7 @@ def create_console_app(
     r.add_static("/static/", _static_dir(), append_version=True)
 
     async def lifecycle(_: web.Application):
-        console.http = httpx.AsyncClient()
+        console.http = async_client()
         yield
         await console.http.aclose()
         console.work.close()

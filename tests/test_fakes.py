@@ -3,8 +3,8 @@
 import smtplib
 from email.message import EmailMessage
 
-import httpx
-
+from passiton_common.http_client import async_client
+from tests import plain_http
 from tests.fakes import FakePagerDuty, FakeSlack, FakeSMTP, FakeTwilio
 from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
@@ -12,7 +12,7 @@ KEY = "R0123456789abcdef0123456789abcde"
 
 
 async def test_slack_answers_like_slack(fake_slack):
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         ok = await http.post(fake_slack.webhook_url, json={"text": "hi"})
         no_text = await http.post(fake_slack.webhook_url, json={"username": "x"})
         bad_json = await http.post(fake_slack.webhook_url, content=b"{nope")
@@ -34,7 +34,7 @@ async def test_slack_answers_like_slack(fake_slack):
 
 
 async def test_pagerduty_answers_like_the_events_api(fake_pagerduty):
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         ok = await http.post(
             fake_pagerduty.events_url,
             json={
@@ -67,7 +67,7 @@ async def test_twilio_checks_auth_and_numbers(fake_twilio):
     url = f"{fake_twilio.base_url}/2010-04-01/Accounts/{TEST_ACCOUNT_SID}/Messages.json"
     auth = (TEST_ACCOUNT_SID, TEST_AUTH_TOKEN)
     form = {"To": "+14155550111", "From": "+14155550100", "Body": "hello"}
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         created = await http.post(url, data=form, auth=auth)
         unauthorized = await http.post(url, data=form, auth=(TEST_ACCOUNT_SID, "x"))
         bad_to = await http.post(url, data={**form, "To": "555"}, auth=auth)
@@ -93,7 +93,7 @@ async def test_twilio_checks_auth_and_numbers(fake_twilio):
 async def test_scripted_answers_come_in_order_then_normal_behaviour(fake_slack):
     fake_slack.script(500, "boom")
     fake_slack.script(503, "down", times=2)
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         codes = [
             (await http.post(fake_slack.webhook_url, json={"text": "x"})).status_code
             for _ in range(4)
@@ -111,8 +111,8 @@ def test_threaded_mode_for_synchronous_harnesses():
         pagerduty.start_in_thread()
         twilio.start_in_thread()
         host, port = smtp.start_in_thread()
-        assert httpx.post(slack.webhook_url, json={"text": "sync"}).text == "ok"
-        assert httpx.post(pagerduty.events_url, json={}).status_code == 400
+        assert plain_http.post(slack.webhook_url, json={"text": "sync"}).text == "ok"
+        assert plain_http.post(pagerduty.events_url, json={}).status_code == 400
         mail = EmailMessage()
         mail["Subject"] = "hello"
         mail["From"] = "a@b.test"

@@ -7,7 +7,6 @@ import asyncio
 import sys
 
 import asyncpg
-import httpx
 import pytest
 
 from bridge.app import create_app
@@ -17,6 +16,7 @@ from bridge.storage import open_storage
 from bridge.storage.push import PushSubscriptions
 from bridge.storage.slack_messages import SlackMessages
 from exporter.config import ExporterConfig
+from passiton_common.http_client import async_client
 from passiton_common.settings import MIN_TOKEN_LENGTH, SECRET_NAMES, TOKEN_NAMES, read_secrets
 from tests.bridge.support import make_config, notifiers
 from tests.conftest import PG_ADMIN_URL
@@ -144,7 +144,7 @@ async def test_reprs_show_no_secret():
     env = {**CHANNELS, **SECRETS}
     config = BridgeConfig.from_env(env)
     shown = repr(config) + repr(ExporterConfig.from_env(env))
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         storage = open_storage(config.database_url)  # not opened: only shown
         notifiers = build_notifiers(
             config.channels,

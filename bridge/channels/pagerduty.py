@@ -29,6 +29,7 @@ from bridge.channels.text import alert_headline, one_line, safe_url, truncate
 from bridge.model import SEVERITY_RANK, Alert, Message
 from bridge.retry import parse_retry_after
 from bridge.sanitize import redact
+from passiton_common.http_client import async_client
 
 SEVERITY_MAP = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 MAX_SUMMARY = 1024
@@ -119,7 +120,7 @@ class PagerDutyNotifier:
         self.dedup = dedup
         self.events_url = events_url
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or async_client(timeout=timeout)
         self._timeout = timeout
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ from bridge.channels.text import (
 from bridge.model import Alert, Message
 from bridge.retry import parse_retry_after
 from bridge.sanitize import redact
+from passiton_common.http_client import async_client
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -181,7 +182,7 @@ class SlackNotifier:
         self.webhook_url = webhook_url
         self.incidents = incidents
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or async_client(timeout=timeout)
         self._timeout = timeout
         self.limiter = limiter or IntervalLimiter(1.0)
 

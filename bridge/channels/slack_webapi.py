@@ -23,6 +23,7 @@ from bridge.channels.ratelimit import IntervalLimiter
 from bridge.channels.text import one_line, truncate
 from bridge.retry import parse_retry_after
 from bridge.sanitize import redact
+from passiton_common.http_client import async_client
 
 # Error codes Slack documents as its own trouble, not the request's.
 TRANSIENT_ERRORS = frozenset(
@@ -88,7 +89,7 @@ class SlackWebApi:
         self._token = token
         self.api_url = api_url.rstrip("/")
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = http or async_client(timeout=timeout)
         self._timeout = timeout
         self.limiter = limiter or IntervalLimiter(1.0)
 

@@ -37,6 +37,7 @@ from bridge.channels.webpush_keys import WebPushSettings
 from bridge.metrics import WEBPUSH_OUTCOMES
 from bridge.model import Message
 from bridge.storage.push import PushSubscription
+from passiton_common.http_client import async_client
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class WebPushNotifier:
         self.store = store
         self._vapid = Vapid02.from_raw(settings.keys.private_key.encode())
         self._own_http = http is None
-        self.http = http or httpx.AsyncClient()
+        self.http = http or async_client()
         self.timeout = timeout
         self.clock = clock
         # what each subscription's send came to; the bridge counts it (BridgeMetrics.webpush)

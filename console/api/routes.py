@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import msgspec
 from aiohttp import web
 
@@ -31,6 +30,7 @@ from console.api.schema import (
 )
 from console.forms import ORGANIZATION, TUNABLE  # ORGANIZATION: rebound below as a Param
 from console.host import ConsoleHost
+from passiton_common.http_client import async_client
 from passiton_common.proxies import ClientAddress, parse_networks
 
 PREFIX = "/api/v1"
@@ -301,7 +301,7 @@ def create_api_app(
         app.router.add_route(route.method, route.path, guarded(route.role, route.handler))
 
     async def lifecycle(_: web.Application):
-        state.http = httpx.AsyncClient()
+        state.http = async_client()
         yield
         await state.http.aclose()
 

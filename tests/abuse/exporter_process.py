@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import plain_http
 from tests.ports import free_port
 
 CONSOLE_SCRIPT = str(Path(sys.executable).with_name("passiton-monitoring"))
@@ -38,7 +39,7 @@ class Exporter:
         raise AssertionError("no VmRSS")
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.internal}/metrics", timeout=30).text
+        return plain_http.get(f"{self.internal}/metrics", timeout=30).text
 
     def sample(self, line_prefix: str) -> float:
         """The value of the exposition line starting with ``line_prefix`` (0 when absent)."""

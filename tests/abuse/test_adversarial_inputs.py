@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from exporter import classify
@@ -19,6 +18,7 @@ from exporter.config import ExporterConfig
 from exporter.edge import ClientAddress, parse_networks
 from exporter.recorder import stripe_event_type_label
 from exporter.vocab import clients, errors, failures, routes, tokens
+from tests import plain_http
 from tests.abuse.adversarial import SIZE, adversarial
 from tests.exporter.live import live_exporter
 
@@ -138,7 +138,7 @@ def test_a_batch_of_new_agents_runs_crawlerdetect_a_bounded_number_of_times(seen
             }
         )
     with live_exporter(config) as exporter:
-        response = httpx.post(
+        response = plain_http.post(
             f"{exporter.internal}/v1/events",
             json=events,
             headers={"Authorization": f"Bearer {config.ingest_token}"},

@@ -17,6 +17,7 @@ import time
 import httpx
 
 from passiton_common.connection_cap import RESERVED_DESCRIPTORS
+from tests import plain_http
 from tests.abuse.exporter_process import exporter_process
 
 NOFILE = 600
@@ -49,7 +50,8 @@ def test_an_idle_connection_flood_on_the_public_listener_leaves_metrics_answerin
                     if failures > 3:  # the listener has stopped accepting: flooded enough
                         break
             scrapes = [
-                httpx.get(f"{exporter.internal}/metrics", timeout=10).status_code for _ in range(7)
+                plain_http.get(f"{exporter.internal}/metrics", timeout=10).status_code
+                for _ in range(7)
             ]
             assert scrapes == [200] * 7
             cap = NOFILE - RESERVED_DESCRIPTORS
@@ -59,7 +61,7 @@ def test_an_idle_connection_flood_on_the_public_listener_leaves_metrics_answerin
                 time.sleep(0.05)
             assert exporter.sample(REFUSED) <= len(flood)
             # the events API on the internal listener is served too
-            health = httpx.get(f"{exporter.internal}/-/healthy", timeout=10)
+            health = plain_http.get(f"{exporter.internal}/-/healthy", timeout=10)
             assert health.status_code == 200
         finally:
             for sock in flood:
@@ -68,7 +70,7 @@ def test_an_idle_connection_flood_on_the_public_listener_leaves_metrics_answerin
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{exporter.public}/-/healthy", timeout=5).status_code == 200:
+                if plain_http.get(f"{exporter.public}/-/healthy", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -10,10 +10,10 @@ from __future__ import annotations
 import socket
 import time
 
-import httpx
 import pytest
 
 from exporter.beacon_keys import beacon_key
+from tests import plain_http
 from tests.abuse.exporter_process import BEACON_SECRET, TOKEN, exporter_process
 
 TIMEOUTS = {"EXPORTER_HEADER_TIMEOUT_SECONDS": "1", "EXPORTER_BODY_TIMEOUT_SECONDS": "1"}
@@ -53,7 +53,7 @@ def test_an_unfinished_request_head_is_closed(exporter, listener: str) -> None:
             time.sleep(0.3)
             partial.sendall(b"a")
         # meanwhile, everyone else is served
-        assert httpx.get(f"{url}/-/healthy", timeout=5).status_code == 200
+        assert plain_http.get(f"{url}/-/healthy", timeout=5).status_code == 200
         assert read_all(partial) == b""  # closed without an answer
         assert read_all(idle) == b""
         closed_after = time.monotonic() - started

@@ -1,4 +1,3 @@
-import httpx
 import pytest
 
 from bridge.channels.config import (
@@ -12,6 +11,7 @@ from bridge.channels.pagerduty import PagerDutyNotifier
 from bridge.channels.registry import aclose_notifiers, build_notifiers
 from bridge.channels.slack import SlackNotifier
 from bridge.channels.sms import SmsNotifier
+from passiton_common.http_client import async_client
 from tests.bridge.channel_support import make_message
 from tests.fakes.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
@@ -72,7 +72,7 @@ def test_secrets_never_in_repr():
 
 
 async def test_registry_builds_every_configured_channel():
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         notifiers = build_notifiers(ChannelsConfig.from_env(FULL), http)
         assert {name: type(n) for name, n in notifiers.items()} == {
             "slack": SlackNotifier,

@@ -1,8 +1,8 @@
-import httpx
 import pytest
 
 from bridge.channels.base import DeliveryError
 from bridge.channels.pagerduty import PagerDutyNotifier, dedup_key
+from passiton_common.http_client import async_client
 from tests.bridge.channel_support import STARTS_AT, make_alert, make_message
 
 ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, like a real integration key
@@ -10,7 +10,7 @@ ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, like a real i
 
 @pytest.fixture
 async def http():
-    async with httpx.AsyncClient() as client:
+    async with async_client() as client:
         yield client
 
 

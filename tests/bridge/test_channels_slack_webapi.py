@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from bridge.channels.base import DeliveryError
@@ -26,6 +25,7 @@ from bridge.oncall.incident_actions import action_message
 from bridge.storage import Storage
 from bridge.storage.escalations import IncidentState
 from bridge.storage.slack_messages import SlackMessages
+from passiton_common.http_client import async_client
 from tests.bridge.channel_support import make_alert, make_message
 from tests.bridge.support import T0, Clock, wait_until
 from tests.fakes.slack import BOT_TOKEN, CHANNEL_ID
@@ -33,7 +33,7 @@ from tests.fakes.slack import BOT_TOKEN, CHANNEL_ID
 
 @pytest.fixture
 async def http():
-    async with httpx.AsyncClient() as client:
+    async with async_client() as client:
         yield client
 
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from bridge import rollup
 from bridge.app import BRIDGE, create_app
 from bridge.rollup import HOUR, RollupError, RollupRunner, run_rollup
 from bridge.storage import Storage, open_storage
+from passiton_common.http_client import async_client
 from tests.bridge.support import make_config
 from tests.rules.test_grafana import known_series, series_in
 
@@ -300,7 +300,7 @@ async def test_runner_rolls_up_each_completed_hour_once(prometheus, storage: Sto
     fake, url = prometheus
     feed_an_hour(fake)
     clock = Clock(datetime(2026, 3, 2, 17, 1, tzinfo=UTC))
-    async with httpx.AsyncClient() as client:
+    async with async_client() as client:
         runner = RollupRunner(
             storage, url, delay_seconds=120, backfill_hours=3, clock=clock, client=client
         )

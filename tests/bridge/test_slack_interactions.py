@@ -10,7 +10,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 from aiohttp import web
 
@@ -26,6 +25,7 @@ from bridge.public.slack import (
     slack_signature,
 )
 from bridge.storage import open_storage
+from passiton_common.http_client import async_client
 from tests.fakes.slack import BOT_TOKEN, CHANNEL_ID
 
 SECRET = "a-signing-secret-of-this-test-0123"
@@ -64,7 +64,7 @@ class Clock:
 
 @pytest.fixture
 async def http():
-    async with httpx.AsyncClient() as client:
+    async with async_client() as client:
         yield client
 
 

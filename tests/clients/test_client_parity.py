@@ -14,12 +14,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from passiton_monitoring_client import Monitoring
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
+from tests import plain_http
 from tests.exporter.live import running_exporter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ TIMING_METRICS = ("passiton_exporter_ingest_duration_seconds", "passiton_event_l
 
 def series(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """The application-signal samples, without the ones that measure the exporter's own timing."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = plain_http.get(f"{url}/metrics", timeout=10).text
     out = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -91,7 +91,7 @@ def run_typescript(node: str, url: str) -> dict[str, Any]:
 
 def post_raw(url: str) -> None:
     events = [case["event"] for case in VALID]
-    response = httpx.post(
+    response = plain_http.post(
         f"{url}/v1/events",
         json=events,
         headers={"Authorization": f"Bearer {TOKEN}"},

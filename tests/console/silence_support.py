@@ -9,10 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from bridge.app import BRIDGE
 from passiton_monitoring.bridge_process import create_bridge_app
+from tests import plain_http
 from tests.bridge.support import T0, BridgeClient, Clock, am_alert, make_config, notifiers
 from tests.console.support import add_users, fire
 
@@ -44,7 +43,7 @@ async def fire_everywhere(console, alertmanagers: tuple[str, ...], **kwargs: Any
     labels = am_alert(**kwargs)["labels"]
     now = datetime.now(UTC)
     for url in alertmanagers:
-        response = httpx.post(
+        response = plain_http.post(
             f"{url}/api/v2/alerts",
             json=[
                 {
@@ -95,7 +94,7 @@ def held(url: str, org: str) -> list[dict[str, Any]]:
     """The silences an Alertmanager holds that pin this organization."""
     return [
         s
-        for s in httpx.get(f"{url}/api/v2/silences").json()
+        for s in plain_http.get(f"{url}/api/v2/silences").json()
         if {"name": "organization_id", "value": org, "isRegex": False, "isEqual": True}
         in s["matchers"]
     ]
@@ -104,7 +103,7 @@ def held(url: str, org: str) -> list[dict[str, Any]]:
 def pending_silence(url: str, org: str) -> str:
     """A silence that starts in an hour, made straight in Alertmanager."""
     start = datetime.now(UTC) + timedelta(hours=1)
-    response = httpx.post(
+    response = plain_http.post(
         f"{url}/api/v2/silences",
         json={
             "matchers": [

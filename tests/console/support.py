@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from console.auth import hash_password
+from tests import plain_http
 from tests.bridge.support import (
     AUTH,
     am_alert,
@@ -98,7 +99,7 @@ def real_alertmanager(
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    if plain_http.get(f"{url}/-/ready", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import time, timedelta
 
-import httpx
-
 from bridge.app import BRIDGE
 from bridge.storage.console import AuditEntry
 from bridge.storage.types import PreferenceRow
 from console.api.routes import ROUTES, openapi_document
 from passiton_monitoring.bridge_process import create_bridge_app
+from tests import plain_http
 from tests.bridge.support import T0, BridgeClient, Clock, count, make_config, notifiers
 from tests.console.api_support import add_limited, bearer, get, post, token_for
 from tests.oncall.bridge_support import write_oncall
@@ -32,7 +31,7 @@ async def test_silences_are_created_listed_and_expired_in_alertmanager(console):
     token = await token_for(console, "responder")
     org = _org()
     created = await post(console, "/silences", token, status=201, json=_silence(org))
-    in_am = httpx.get(f"{console.alertmanager}/api/v2/silence/{created['id']}").json()
+    in_am = plain_http.get(f"{console.alertmanager}/api/v2/silence/{created['id']}").json()
     assert in_am["createdBy"] == "responder (api)"
     assert in_am["status"]["state"] == "active"
     listed = [
@@ -44,7 +43,7 @@ async def test_silences_are_created_listed_and_expired_in_alertmanager(console):
     assert listed[0]["comment"] == "deploy"
     response = await console.delete(f"/api/v1/silences/{created['id']}", headers=bearer(token))
     assert response.status == 204
-    in_am = httpx.get(f"{console.alertmanager}/api/v2/silence/{created['id']}").json()
+    in_am = plain_http.get(f"{console.alertmanager}/api/v2/silence/{created['id']}").json()
     assert in_am["status"]["state"] == "expired"
     audit = await console.bridge.storage.query("SELECT action FROM console_audit ORDER BY id")
     assert [r["action"] for r in audit] == ["silenced", "expired silence"]
@@ -52,7 +51,7 @@ async def test_silences_are_created_listed_and_expired_in_alertmanager(console):
 
 async def test_silence_matchers_are_validated(console):
     token = await token_for(console, "responder")
-    before = httpx.get(f"{console.alertmanager}/api/v2/silences").json()
+    before = plain_http.get(f"{console.alertmanager}/api/v2/silences").json()
     cases = [
         ({"matchers": []}, "invalid body"),
         ({"matchers": [{"name": "bad name", "value": "x"}]}, "invalid body"),
@@ -74,7 +73,7 @@ async def test_silence_matchers_are_validated(console):
     huge = b'{"comment": "' + b"x" * 20_000 + b'"}'
     response = await console.post("/api/v1/silences", headers=bearer(token), data=huge)
     assert response.status == 413
-    assert httpx.get(f"{console.alertmanager}/api/v2/silences").json() == before
+    assert plain_http.get(f"{console.alertmanager}/api/v2/silences").json() == before
 
 
 async def test_silences_of_a_limited_token_stay_in_its_organizations(console):

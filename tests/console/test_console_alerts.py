@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import httpx
-
+from tests import plain_http
 from tests.bridge.support import count
 from tests.console.support import dead_delivery, fire, first_alert_url, login
 
@@ -172,7 +171,7 @@ async def test_silence_creates_a_real_alertmanager_silence_with_the_alert_matche
     )
     assert response.status == 200
     assert "silenced for 4h" in await response.text()
-    silences = httpx.get(f"{console.alertmanager}/api/v2/silences").json()
+    silences = plain_http.get(f"{console.alertmanager}/api/v2/silences").json()
     ours = [
         s
         for s in silences

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import pytest
 
+from tests import plain_http
 from tests.bridge.support import count
 from tests.console.support import PASSWORD, csrf_of, dead_delivery, fire, first_alert_url, login
 
@@ -189,7 +189,7 @@ async def test_permission_matrix(console, role):
     )
     states = await storage.delivery_states([dead])
     assert states[dead][0] == ("pending" if rank >= 1 else "dead")
-    silences = httpx.get(f"{console.alertmanager}/api/v2/silences").json()
+    silences = plain_http.get(f"{console.alertmanager}/api/v2/silences").json()
     mine = [s for s in silences if s["comment"] == marker]
     assert len(mine) == (1 if rank >= 1 else 0)
     audited = {e.action for e in await storage.console().recent_audit(50) if e.username == role}

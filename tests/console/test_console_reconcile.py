@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from bridge.app import BRIDGE
 from bridge.reconcile import Reconciler
 from passiton_monitoring.bridge_process import create_bridge_app
+from tests import plain_http
 from tests.bridge.support import BridgeClient, Clock, make_config, notifiers
 from tests.console.support import NO_ROUTE, add_users, fire, login, real_alertmanager
 
@@ -70,14 +70,14 @@ def post_alert(url: str, name: str, org: str, *, starts: datetime, ends: datetim
         "endsAt": ends.isoformat(),
         "generatorURL": "http://prometheus.test/graph",
     }
-    httpx.post(f"{url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+    plain_http.post(f"{url}/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
 
 
 def shown(url: str, name: str, org: str) -> dict[str, Any]:
     """The alert as Alertmanager's API shows it."""
     found = [
         a
-        for a in httpx.get(f"{url}/api/v2/alerts", timeout=5).json()
+        for a in plain_http.get(f"{url}/api/v2/alerts", timeout=5).json()
         if a["labels"]["alertname"] == name and a["labels"].get("organization_id") == org
     ]
     assert len(found) == 1, found
@@ -89,7 +89,7 @@ def silence(url: str, name: str, org: str, ends: datetime) -> str:
         {"name": "alertname", "value": name, "isRegex": False, "isEqual": True},
         {"name": "organization_id", "value": org, "isRegex": False, "isEqual": True},
     ]
-    response = httpx.post(
+    response = plain_http.post(
         f"{url}/api/v2/silences",
         json={
             "matchers": matchers,

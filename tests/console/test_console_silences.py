@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-import httpx
 import pytest
 
+from tests import plain_http
 from tests.console.api_support import add_limited
 from tests.console.silence_support import (
     NOWHERE,
@@ -150,7 +150,7 @@ async def test_a_silence_is_edited_in_place_or_replaced_and_expired(
         allow_redirects=False,
     )
     assert kept.status == 303, await kept.text()
-    now = httpx.get(f"{console_alertmanager}/api/v2/silence/{ident}").json()
+    now = plain_http.get(f"{console_alertmanager}/api/v2/silence/{ident}").json()
     assert now["comment"] == "longer"
     assert now["status"]["state"] == "active"
     # a matcher changed: Alertmanager replaces it (the old one expires)
@@ -165,7 +165,7 @@ async def test_a_silence_is_edited_in_place_or_replaced_and_expired(
     assert len(new) == 1
     assert new[0]["id"] != ident
     assert (
-        httpx.get(f"{console_alertmanager}/api/v2/silence/{ident}").json()["status"]["state"]
+        plain_http.get(f"{console_alertmanager}/api/v2/silence/{ident}").json()["status"]["state"]
         == "expired"
     )
     assert "it+replaces" in replaced.headers["Location"]
@@ -258,7 +258,8 @@ async def test_refusals_change_nothing(two, console_alertmanager, second_alertma
     assert "in the future" in await bad_end.text()
     assert len(held(console_alertmanager, org)) == 1
     assert all(
-        s["comment"] != theirs for s in httpx.get(f"{console_alertmanager}/api/v2/silences").json()
+        s["comment"] != theirs
+        for s in plain_http.get(f"{console_alertmanager}/api/v2/silences").json()
     )
 
     # CSRF: a POST without (or with another session's) token is refused
@@ -312,7 +313,7 @@ async def test_refusals_change_nothing(two, console_alertmanager, second_alertma
     assert moved.status == 403
     states = {
         s["id"]: s["status"]["state"]
-        for s in httpx.get(f"{console_alertmanager}/api/v2/silences").json()
+        for s in plain_http.get(f"{console_alertmanager}/api/v2/silences").json()
     }
     assert states[mine["id"]] == "active"
     assert states[other["id"]] == "active"
@@ -355,7 +356,7 @@ async def test_an_ha_cluster_gets_one_silence_held_by_each_member(db_url, aiohtt
 
 
 def _peers(url: str) -> list[dict]:
-    return httpx.get(f"{url}/api/v2/status").json()["cluster"].get("peers") or []
+    return plain_http.get(f"{url}/api/v2/status").json()["cluster"].get("peers") or []
 
 
 async def _until(condition, seconds: float = 30.0) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from playwright.async_api import expect
 
+from tests import plain_http
 from tests.console.browser_support import chromium, log_in, new_screen
 from tests.console.silence_support import console_over, fire_everywhere, held, new_org
 from tests.console.support import alert_path
@@ -90,7 +90,7 @@ async def test_silence_an_alert_edit_and_expire_it_in_chromium(
             await expect(page.locator(".notice")).to_contain_text(f"silence {ident} expired")
             await expect(row.locator("td.state")).to_have_text("expired")
             await expect(row.get_by_role("button", name="Expire")).to_have_count(0)
-            state = httpx.get(f"{console_alertmanager}/api/v2/silence/{ident}").json()
+            state = plain_http.get(f"{console_alertmanager}/api/v2/silence/{ident}").json()
             assert state["status"]["state"] == "expired"
             await page.screenshot(path=str(shots / f"silences-{name}-expired.png"), full_page=True)
             await context.close()

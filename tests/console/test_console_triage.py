@@ -14,10 +14,10 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from bridge.storage.console_now import MAX_VIEWS
+from passiton_common.http_client import async_client
 from tests.bridge.support import T0, count
 from tests.console.support import (
     PASSWORD_HASH,
@@ -388,7 +388,7 @@ async def test_bulk_refuses_a_merged_incident_whose_survivor_is_outside_the_scop
 
 
 async def _silences(console, by: str) -> list[dict]:
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         found = (await http.get(f"{console.alertmanager}/api/v2/silences")).json()
     return [s for s in found if s["createdBy"] == by and s["status"]["state"] == "active"]
 

@@ -130,6 +130,8 @@ async def test_triage_in_chromium_filter_collapse_select_acknowledge_overlay_rel
         await expect(page).to_have_url(re.compile(r"q=organization_id%3D%22org-w%22"))
         await expect(page.locator("tbody.incident")).to_have_count(1)
         await page.get_by_role("link", name=re.compile("Collapse by alert name")).tap()
+        await expect(page).to_have_url(re.compile(r"group=name"))
+        await ready(page)  # a box ticked before the script runs is unticked by its restore
         widget = page.locator('tbody[data-key="g:WidgetLoadErrorRatioHigh"]')
         await expect(widget).to_be_visible()
         await widget.locator("input.pick-group").check()

@@ -17,6 +17,7 @@ from playwright.async_api import expect
 from console.upstream import prometheus_range
 from console.whatif import WhatIf, fires, what_if
 from console.whatif_eval import MAX_CHUNKS, MAX_POINTS_PER_QUERY, plan
+from passiton_common.http_client import async_client
 from tests.console.browser_support import chromium, log_in, new_screen
 from tests.console.oncall_support import NOW, oncall_console
 from tests.console.prometheus_support import ROOT, backfilled_prometheus, openmetrics
@@ -112,7 +113,7 @@ async def test_thirty_days_at_the_rules_own_interval(console):
     assert "every 15s (the rule's evaluation interval)" in html
     assert "172821 evaluations in 16 range queries" in html
 
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         result, failures = await _direct(console, http)
         # what the what-if did before: one query at a 260 s step (30 days / 10,000 points),
         # on which the 6-minute run is two samples, 260 s apart: "would have fired 0"

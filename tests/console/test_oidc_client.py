@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bridge.oidc_config import OidcConfig
 from console.oidc import KEYS_REFRESH_SECONDS, Flow, OidcClient, OidcError
+from passiton_common.http_client import async_client
 from tests.fakes.oidc import CLIENT_ID, CLIENT_SECRET
 
 
@@ -36,7 +36,7 @@ def id_token(provider, flow: Flow) -> dict[str, str]:
 
 
 async def test_discovery_must_name_the_configured_issuer_and_an_accepted_algorithm(oidc_provider):
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         wrong, _ = client(oidc_provider, issuer=oidc_provider.issuer + "/")
         with pytest.raises(OidcError) as raised:
             await wrong.provider(http)
@@ -57,7 +57,7 @@ async def test_discovery_must_name_the_configured_issuer_and_an_accepted_algorit
 async def test_keys_rotated_at_the_provider_are_read_again_at_most_once_a_minute(oidc_provider):
     flow = Flow.new("http://127.0.0.1/console/oidc/callback", "/console/")
     oidc, clock = client(oidc_provider)
-    async with httpx.AsyncClient() as http:
+    async with async_client() as http:
         assert (await oidc.claims(http, flow, id_token(oidc_provider, flow), time.time()))["sub"]
         jwks_reads = sum(r.path == "/jwks" for r in oidc_provider.requests)
         # the provider rotates: a new key under a new kid

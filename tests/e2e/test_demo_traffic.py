@@ -8,20 +8,20 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-import httpx
 import pytest
 from passiton_monitoring_client import Monitoring
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
 from passiton_monitoring.stack.demo import ORGANIZATIONS, Burst, DemoTraffic, daily_load, schedule
+from tests import plain_http
 from tests.exporter.live import running_exporter
 
 DAY = 1800.0
 
 
 def _samples(url: str, name: str) -> list[tuple[dict[str, str], float]]:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = plain_http.get(f"{url}/metrics", timeout=10).text
     return [
         (s.labels, s.value)
         for family in text_string_to_metric_families(text)

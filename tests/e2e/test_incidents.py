@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bridge.channels.pagerduty import incident_dedup_key
@@ -34,6 +33,7 @@ from passiton_monitoring.stack import (
     render_alertmanager,
     write_yaml,
 )
+from tests import plain_http
 from tests.e2e.conftest import stack_env
 from tests.e2e.harness import REPO, ProcessGroup, clean_environ, query, wait_until
 from tests.fakes import FakePagerDuty, FakeSlack
@@ -60,12 +60,14 @@ class Stack:
     database_url: str
 
     def post(self, *alerts: dict[str, Any]) -> None:
-        response = httpx.post(f"{self.alertmanager}/api/v2/alerts", json=list(alerts), timeout=10)
+        response = plain_http.post(
+            f"{self.alertmanager}/api/v2/alerts", json=list(alerts), timeout=10
+        )
         assert response.status_code == 200, response.text
 
     def silence(self, matchers: dict[str, str]) -> str:
         now = datetime.now(UTC)
-        response = httpx.post(
+        response = plain_http.post(
             f"{self.alertmanager}/api/v2/silences",
             json={
                 "matchers": [

@@ -19,6 +19,7 @@ from exporter.app import REGISTRY, create_app
 from exporter.config import ExporterConfig
 from exporter.metrics import ExporterMetrics
 from exporter.probe import DatabaseProbe
+from tests import plain_http
 from tests.ports import free_port
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -64,17 +65,17 @@ def test_console_script_serves_and_stops_on_sigterm():
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(f"{base}/-/ready")
-        response = httpx.post(
+        response = plain_http.post(
             f"{base}/v1/events",
             json={"type": "auth.failed", "reason": "invalid_token"},
             headers={"Authorization": "Bearer tok-0123456789abcdef"},
         )
         assert response.status_code == 202
-        metrics = httpx.get(f"{base}/metrics").text
+        metrics = plain_http.get(f"{base}/metrics").text
         assert 'passiton_auth_failures_total{reason="invalid_token"} 1.0' in metrics
         public = f"http://127.0.0.1:{public_port}"
         wait_ready(f"{public}/-/ready")
-        assert httpx.get(f"{public}/metrics").status_code == 404
+        assert plain_http.get(f"{public}/metrics").status_code == 404
         key = subprocess.run(
             [CONSOLE_SCRIPT, "beacon-key", "--organization", "o", "--widget", "w"],
             env=env,
@@ -82,7 +83,7 @@ def test_console_script_serves_and_stops_on_sigterm():
             text=True,
             check=True,
         ).stdout.strip()
-        beacon = httpx.post(
+        beacon = plain_http.post(
             f"{public}/v1/beacon",
             params={"key": key},
             json={"type": "widget.script_error", "organization_id": "o", "widget_id": "w"},
