@@ -56,12 +56,7 @@ def rule_groups() -> list[dict]:
 
 
 def alert_rules() -> list[dict]:
-    return [
-        rule
-        for group in rule_groups()
-        for rule in group["rules"]
-        if "alert" in rule
-    ]
+    return [rule for group in rule_groups() for rule in group["rules"] if "alert" in rule]
 
 
 # --- 1. unsigned Stripe requests ---
