@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
-from console.auth import hash_password
 from tests.console.api_support import get, post, token_for
 from tests.console.oidc_support import (
     Leg,
@@ -20,7 +19,14 @@ from tests.console.oidc_support import (
     sign_in,
     start,
 )
-from tests.console.support import PASSWORD, alert_path, csrf_of, incident_ids, outage
+from tests.console.support import (
+    PASSWORD,
+    PASSWORD_HASH,
+    alert_path,
+    csrf_of,
+    incident_ids,
+    outage,
+)
 from tests.fakes.oidc import CLIENT_ID, s256
 
 ADA = "ada@example.org"
@@ -235,7 +241,7 @@ async def test_rights_removed_at_the_provider_are_removed_here(console, provider
 
 async def test_a_local_user_of_that_name_is_never_taken_over(console, provider):
     storage = console.bridge.storage
-    await storage.console().upsert_user(ADA, hash_password(PASSWORD), "viewer", console.clock())
+    await storage.console().upsert_user(ADA, PASSWORD_HASH, "viewer", console.clock())
     refused = await sign_in(console)
     assert refused.status == 403
     assert f"already has a user named {ADA}" in await refused.text()
@@ -255,7 +261,7 @@ async def test_a_local_user_of_that_name_is_never_taken_over(console, provider):
     # `user add` of that name makes it a local user: the provider no longer signs into it
     # (the subject's next sign-in makes a user of its current name)
     await storage.console().upsert_user(
-        "grace@example.org", hash_password(PASSWORD), "viewer", console.clock()
+        "grace@example.org", PASSWORD_HASH, "viewer", console.clock()
     )
     assert (await user_row(console, "grace@example.org"))["oidc_subject"] is None
     console.session.cookie_jar.clear()
