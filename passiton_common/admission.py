@@ -23,6 +23,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import Counter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -66,14 +67,15 @@ def admission_middleware(
     rate: GlobalRate,
     clock: Callable[[], float],
     *,
-    delayed: Callable[[], None],
-    shed: Callable[[], None],
+    throttled: Counter,
     overloaded: Callable[[], web.StreamResponse],
 ) -> Middleware:
     """The public application's middleware (one per application: it holds ``rate``).
 
-    ``delayed`` and ``shed`` count the two outcomes; ``overloaded`` builds the 503's body in the
-    service's own error format (``Retry-After`` and the connection's close are added here)."""
+    ``throttled`` is the service's counter of the two outcomes (its one label, ``outcome``, one of
+    ``THROTTLE_OUTCOMES``); ``overloaded`` builds the 503's body in the service's own error format
+    (``Retry-After`` and the connection's close are added here)."""
+    delayed, shed = (throttled.labels(outcome=outcome).inc for outcome in THROTTLE_OUTCOMES)
     retry_after = str(max(1, math.ceil(rate.max_wait)))
 
     @web.middleware

@@ -74,8 +74,7 @@ def public_admission(
     return admission_middleware(
         GlobalRate(rate_per_second, max_wait_seconds),
         clock,
-        delayed=throttled.labels(outcome="delayed").inc,
-        shed=throttled.labels(outcome="shed").inc,
+        throttled=throttled,
         overloaded=overloaded,
     )
 

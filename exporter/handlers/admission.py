@@ -32,7 +32,6 @@ def public_admission(
     return admission_middleware(
         GlobalRate(config.public_rate_per_second, config.public_max_wait_seconds),
         clock,
-        delayed=metrics.public_throttled.labels(outcome="delayed").inc,
-        shed=metrics.public_throttled.labels(outcome="shed").inc,
+        throttled=metrics.public_throttled,
         overloaded=overloaded,
     )
