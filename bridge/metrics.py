@@ -163,8 +163,6 @@ class BridgeMetrics:
             ["outcome"],
             registry=r,
         )
-        for outcome in THROTTLE_OUTCOMES:
-            self.public_throttled.labels(outcome=outcome)
         self.webpush_sends = Counter(
             "passiton_bridge_webpush_sends",
             "Web Push sends to one browser subscription, by outcome (sent; gone: the push"
@@ -174,12 +172,20 @@ class BridgeMetrics:
             ["outcome"],
             registry=r,
         )
-        for outcome in WEBPUSH_OUTCOMES:
-            self.webpush_sends.labels(outcome=outcome)
-        for via in ("sms", "voice", "email", "slack", "apprise", "push"):
-            self.escalation_pages.labels(via=via)
-        for event in ("step", "acknowledgement_expired", "snooze_ended", "held_by_snooze"):
-            self.escalation_events.labels(event=event)
+        # every series of the known label values, at 0 (as exporter/metrics.py's initialise)
+        known = (
+            (self.public_throttled, "outcome", THROTTLE_OUTCOMES),
+            (self.webpush_sends, "outcome", WEBPUSH_OUTCOMES),
+            (self.escalation_pages, "via", ("sms", "voice", "email", "slack", "apprise", "push")),
+            (
+                self.escalation_events,
+                "event",
+                ("step", "acknowledgement_expired", "snooze_ended", "held_by_snooze"),
+            ),
+        )
+        for metric, label, values in known:
+            for value in values:
+                metric.labels(**{label: value})
         self.event_loop_lag = Histogram(
             "passiton_event_loop_lag_seconds",
             "How late the event loop ran a callback scheduled for a fixed interval.",
