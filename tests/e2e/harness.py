@@ -29,6 +29,7 @@ import asyncpg
 import httpx
 
 from passiton_monitoring.stack import Ports, ServiceSpec, tail
+from tests.plain_http import http
 from tests.ports import free_port_block
 
 REPO = Path(__file__).resolve().parents[2]
@@ -310,19 +311,6 @@ class ProcessGroup:
 
 
 # --- HTTP helpers -----------------------------------------------------------------------------
-
-_clients = threading.local()
-
-
-def http() -> httpx.Client:
-    """This thread's HTTP client. ``httpx.get`` builds a client, and so a TLS context, per call
-    (about 50 ms of CPU, many times a second in the polling loops and traffic threads); one client
-    per thread builds it once. No connection is kept between requests: each request opens its
-    own, as ``httpx.get`` does, so a server closing an idle connection cannot fail a request."""
-    client = getattr(_clients, "client", None)
-    if client is None:
-        client = _clients.client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
-    return client
 
 
 def http_ok(url: str) -> bool:
