@@ -367,7 +367,7 @@ class Platform:
             raise RuntimeError(f"the simulation produced invalid events: {rejected[:3]}")
         self.recorder.record(decoded)
         for client, beacon in self._beacons:
-            self.recorder.count_widget_reports(beacon, "beacon", client)
+            self.recorder.widget_reports.count(beacon, "beacon", client)
         self._beacons.clear()
 
     def probe(self, t: float) -> None:
@@ -444,7 +444,7 @@ def replay(
             platform.clock.now = float(t)
             platform.ingest(platform.events(t - step, step))
             platform.probe(t)
-            platform.recorder.refresh_widget_sources()  # as each scrape does
+            platform.recorder.widget_reports.refresh()  # as each scrape does
             stamp = f" {t}\n"
             for name, value in scraper.scrape():
                 row = f"{value!r}{stamp}"

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -25,7 +25,6 @@ from exporter import classify
 from exporter.batches import LABEL_KEYS, Batch, group_by_labels, seconds, some_seconds
 from exporter.config import ExporterConfig
 from exporter.events import (
-    WIDGET_ERRORS,
     AuthFailed,
     DatabaseError,
     EndpointRequest,
@@ -43,10 +42,9 @@ from exporter.labels import OTHER, BoundedLabel, Clock
 from exporter.metrics import PAYMENT_OUTCOMES, ExporterMetrics
 from exporter.payment_retries import RecentFailures
 from exporter.series import Children, add, observe_many
-from exporter.sources import RecentDistinct, SourceWindow
+from exporter.sources import SourceWindow
+from exporter.widget_reports import WidgetReports
 
-# the window of the organizations' distinct widget-failure sources: the widget rules' 5 minutes
-ORGANIZATION_SOURCE_WINDOW = 300
 # a declined payment under this many units of its currency is what card testing tries
 SMALL_PAYMENT = 5.0
 
@@ -55,7 +53,6 @@ SMALL_PAYMENT = 5.0
 # of at most SLICE_EVENTS events in one pass
 SLICE_EVENTS = 8
 SLICE_SECONDS = 0.010
-_WIDGET_ERROR_TYPES = frozenset(WIDGET_ERRORS)
 _IP = attrgetter("ip")
 # the label values a failed payment's free fields classify to (decline_code, failure_code, error,
 # currency -> decline label, failure class, declined or not, currency label, minor units per
@@ -111,14 +108,6 @@ class Recorder:
             top_n=config.source_top_n,
             clock=clock,
         )
-        # clients (through trusted proxies) that sent widget errors through the beacon
-        self.failure_sources = SourceWindow(
-            config.source_window_seconds,
-            capacity=config.source_capacity,
-            top_n=config.source_top_n,
-            clock=clock,
-        )
-
         budget = config.max_series_per_metric
 
         def children(metric: MetricWrapperBase, *bounded: int) -> Children:
@@ -144,8 +133,16 @@ class Recorder:
         self._auth = Children(m.auth_failures)
         self._db_errors = Children(m.database_errors)
         self._org_sources = children(m.widget_failure_organization_sources, 0)
-        # per widget organization (a bounded label value): who reported its widget errors
-        self._org_failure_sources: dict[str, RecentDistinct] = {}
+        # clients (through trusted proxies) that sent widget errors through the beacon
+        failure_sources = SourceWindow(
+            config.source_window_seconds,
+            capacity=config.source_capacity,
+            top_n=config.source_top_n,
+            clock=clock,
+        )
+        self.widget_reports = WidgetReports(
+            m, failure_sources, self.widget_organization, self._org_sources, clock
+        )
         # who removes what when a label value is forgotten: (children, label position)
         self._uses: dict[str, list[tuple[Children, int]]] = {
             "organization_id": [
@@ -192,11 +189,6 @@ class Recorder:
         m.traffic_window_requests.set_function(lambda: self._source_snapshot()[0])
         m.traffic_top_sources_ratio.set_function(lambda: self._source_snapshot()[1])
         m.traffic_distinct_sources.set_function(lambda: self._source_snapshot()[2])
-        m.widget_failure_sources.set_function(lambda: self.failure_sources.snapshot()[2])
-        self._error_reports = {
-            channel: m.widget_error_reports.labels(channel=channel)
-            for channel in ("events", "beacon")
-        }
         self._snapshot_cache: tuple[float, tuple[int, float, float]] | None = None
         self._failure_labels: dict[tuple[Any, ...], tuple[str, str, bool, str, float]] = {}
         # a failed payment's group key -> its series resolved (_failure_plan); forgotten with
@@ -215,7 +207,7 @@ class Recorder:
     def expire_idle(self) -> None:
         """Forget label values unseen for EXPORTER_LABEL_IDLE_SECONDS (called at each scrape)."""
         self.clock.tick()
-        self.refresh_widget_sources()
+        self.widget_reports.refresh()
         for label in self._expiring:
             label.expire()
 
@@ -278,45 +270,6 @@ class Recorder:
             addresses.pop(None, None)
             addresses.pop("", None)
             self.sources.add_counts(addresses)
-
-    def count_widget_reports(
-        self, events: Iterable[Any], channel: str, client: str | None = None
-    ) -> None:
-        """Count the widget errors among recorded ``events`` by the channel they arrived through
-        ("events": the authenticated API, "beacon": browsers); each one from a beacon adds its
-        client to the distinct failure sources, the evidence of an outage seen by many."""
-        if client is None:  # counted only: one C pass over the batch
-            errors = sum(map(_WIDGET_ERROR_TYPES.__contains__, map(type, events)))
-            if errors:
-                self._error_reports[channel].inc(errors)
-            return
-        errors = 0
-        organizations: set[str] = set()
-        for e in events:
-            if isinstance(e, WIDGET_ERRORS):
-                errors += 1
-                organizations.add(e.organization_id)
-        if errors:
-            self.failure_sources.add(client, errors)
-            self._error_reports[channel].inc(errors)
-        for organization_id in organizations:
-            org = self.widget_organization(organization_id)
-            sources = self._org_failure_sources.get(org)
-            if sources is None:
-                sources = self._org_failure_sources[org] = RecentDistinct(
-                    ORGANIZATION_SOURCE_WINDOW, clock=self._clock
-                )
-            sources.add(client)
-            self._org_sources(org).set(sources.count())
-
-    def refresh_widget_sources(self) -> None:
-        """Age the organizations' distinct widget-failure sources (called at each scrape): an
-        organization nobody reports for falls back to 0 and is then forgotten."""
-        for org, sources in list(self._org_failure_sources.items()):
-            count = sources.count()
-            self._org_sources(org).set(count)
-            if not count:
-                del self._org_failure_sources[org]
 
     # -- payments: each takes a group (key: class + LABEL_FIELDS) -------------------------
 

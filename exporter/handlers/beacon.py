@@ -90,7 +90,7 @@ class BeaconHandler:
         if isinstance(verdict, Refusal):
             return self._refuse(verdict, cors)
         self.recorder.record(verdict.events)
-        self.recorder.count_widget_reports(verdict.events, "beacon", client)
+        self.recorder.widget_reports.count(verdict.events, "beacon", client)
         response = outcome(self.metrics, verdict.events, verdict.rejected, verdict.is_batch)
         response.headers.update(cors)
         self._duration.observe(time.perf_counter() - started)

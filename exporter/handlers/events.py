@@ -76,7 +76,7 @@ class EventsHandler:
                 await recorder.record_sliced(events)
             else:  # recorded in one pass anyway: no coroutine to run
                 recorder.record(events)
-            recorder.count_widget_reports(events, "events")
+            recorder.widget_reports.count(events, "events")
             response = outcome(self.metrics, events, rejected, is_batch)
         observe(self._duration, time.perf_counter() - started)
         return response

@@ -69,3 +69,11 @@ def all_samples(app) -> dict:
     }
     snapshot[("source_window_added", ())] = app[RECORDER].sources.added
     return snapshot
+
+
+async def post_events(client, body, status=202):
+    """POST ``body`` to /v1/events and return the answer's JSON, after checking its status."""
+    response = await client.post("/v1/events", json=body)
+    payload = await response.json()
+    assert response.status == status, payload
+    return payload

@@ -8,8 +8,9 @@ from prometheus_client import CollectorRegistry
 from exporter.config import ExporterConfig
 from exporter.events import WidgetLoadError, WidgetScriptError
 from exporter.metrics import ExporterMetrics
-from exporter.recorder import ORGANIZATION_SOURCE_WINDOW, Recorder
+from exporter.recorder import Recorder
 from exporter.sources import RecentDistinct
+from exporter.widget_reports import ORGANIZATION_SOURCE_WINDOW
 
 GAUGE = "passiton_widget_failure_organization_sources"
 
@@ -49,13 +50,13 @@ def test_the_recorder_counts_sources_per_organization_and_ages_them():
 
     fake = [WidgetLoadError(organization_id=org, widget_id="w") for org in ("a", "b", "c")]
     recorder.record(fake)
-    recorder.count_widget_reports(fake, "beacon", "203.0.113.9")
+    recorder.widget_reports.count(fake, "beacon", "203.0.113.9")
     for donor in range(5):
         event = [WidgetScriptError(organization_id="d", widget_id="w")]
         recorder.record(event)
-        recorder.count_widget_reports(event, "beacon", f"198.51.100.{donor}")
+        recorder.widget_reports.count(event, "beacon", f"198.51.100.{donor}")
     # the authenticated events API names no client: it corroborates through its own channel
-    recorder.count_widget_reports(fake, "events")
+    recorder.widget_reports.count(fake, "events")
     assert [value(org) for org in "abcd"] == [1, 1, 1, 5]
     clock.now += ORGANIZATION_SOURCE_WINDOW / 2
     recorder.expire_idle()
