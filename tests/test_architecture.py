@@ -1,9 +1,15 @@
 """No import cycles between the project's modules (the import-linter contracts in ``make lint``
-check the directions between packages; this checks every module)."""
+check the directions between packages; this checks every module), and no module over 500 lines."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import grimp
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 500
 
 PACKAGES = ("exporter", "bridge", "console", "passiton_common", "passiton_monitoring")
 
@@ -64,3 +70,18 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph.add_import(importer="a.y", imported="a.x")
     graph.add_import(importer="a.z", imported="a.x")
     assert cycles(graph) == [["a.x", "a.y"]]
+
+
+def test_no_module_is_over_500_lines() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert tracked, "git ls-files found no Python module"
+    long = {}
+    for name in tracked:
+        path = ROOT / name
+        if path.exists():
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > MAX_LINES:
+                long[name] = lines
+    assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"
