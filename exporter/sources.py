@@ -45,11 +45,13 @@ def _newcomer(counts: dict[int, int], h: int, count: int, capacity: int) -> None
 
 
 class _Slot:
-    __slots__ = ("counts", "registers", "start", "total")
+    __slots__ = ("counts", "overflowed", "registers", "start", "total")
 
     def __init__(self, start: int) -> None:
         self.start = start
         self.total = 0
+        # whether the summary ever had to drop a source: until then its keys are every source
+        self.overflowed = False
         self.counts: dict[int, int] = {}
         self.registers = bytearray(_HLL_REGISTERS)
 
@@ -105,6 +107,7 @@ class SourceWindow:
             elif len(counts) < capacity:
                 counts[h] = count
             else:
+                slot.overflowed = True
                 _newcomer(counts, h, count, capacity)
             index = h >> _REST_BITS
             rank = _REST_BITS - (h & _REST_MASK).bit_length() + 1
@@ -132,6 +135,10 @@ class SourceWindow:
                 if value > registers[i]:
                     registers[i] = value
         top = sorted(merged.values(), reverse=True)[: self._top_n]
+        # exact while no slot's summary dropped a source (its keys are then every source seen,
+        # and the sketch's collisions would only blur a small count); the sketch's estimate after
+        if not any(slot.overflowed for slot in live):
+            return total, min(1.0, sum(top) / total), float(len(merged))
         return total, min(1.0, sum(top) / total), _hll_estimate(registers)
 
 

@@ -169,3 +169,17 @@ def test_a_batch_of_addresses_counted_at_once_equals_one_at_a_time() -> None:
             one_by_one.add(source)
     assert at_once.snapshot() == one_by_one.snapshot()
     assert at_once._slots[-1].counts == one_by_one._slots[-1].counts
+
+
+def test_distinct_sources_are_exact_until_the_summary_drops_one() -> None:
+    """Under the summary's capacity its keys are every source: an exact count (the sketch's
+    register collisions once counted 3 sources as 2). Past it, the HyperLogLog estimate."""
+    few = SourceWindow(capacity=8, clock=lambda: 100.0)
+    few.add_counts({f"198.51.100.{i}": i + 1 for i in range(8)})
+    assert few.snapshot()[2] == 8.0
+    many = SourceWindow(capacity=8, clock=lambda: 100.0)
+    many.add_counts({f"203.0.113.{i}": 1 for i in range(200)} | {"198.51.100.1": 50})
+    total, _, distinct = many.snapshot()
+    assert total == 250
+    assert distinct == pytest.approx(201, rel=0.1)
+    assert distinct != len(many._slots[-1].counts)  # the sketch's, not the summary's 8
