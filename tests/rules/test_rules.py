@@ -460,11 +460,23 @@ def test_runbook_has_one_section_per_alert() -> None:
 def test_ratio_alerts_have_for_a_volume_guard_and_hysteresis(rule: dict[str, Any]) -> None:
     """A ratio of few events is noise: 1 failure out of 2 payments at 3 a.m. pages no one.
     Either a minimum number of events and a `for`, or a significance test (the evidence
-    against the organization's baseline, recorded as `:evidence5m`) that weighs the volume."""
+    against the organization's baseline, recorded as `:evidence5m`) that weighs the volume, or
+    a strong tier (a minimum number of events and a threshold far past its sustained tier's,
+    which keeps its `for`: TrafficSuspiciousSourceConcentration's four fifths of 500 requests
+    from the heaviest sources)."""
     if re.search(r"(?<![a-z])(ratio|share)", rule["expr"]):
         # hysteresis: a ratio hovering at its threshold pages once, not each time it crosses
         assert "keep_firing_for" in rule
         if re.search(r":evidence5m\s*>\s*\d+", rule["expr"]):
             return
-        assert "for" in rule
         assert re.search(r">=\s*\d+", rule["expr"]), "a minimum number of events"
+        if rule["labels"].get("evidence") == "strong":
+            assert "for" not in rule
+            assert any(
+                other["alert"] == rule["alert"]
+                and other["labels"].get("evidence") == "sustained"
+                and "for" in other
+                for other in alert_rules()
+            ), "a strong tier without a significance test needs a sustained tier with a `for`"
+            return
+        assert "for" in rule
