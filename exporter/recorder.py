@@ -119,6 +119,8 @@ class Recorder:
         self._small_declines = children(m.payment_small_declines, 0)
         # organizations whose payments series exist (every outcome at 0 from the first payment)
         self._payment_organizations: set[str] = set()
+        # (route, method) whose 5xx series exists (at 0 from the first request)
+        self._endpoint_routes: set[tuple[str, ...]] = set()
         self._recent_failures = RecentFailures(clock=clock)
         self._failed_amount = Children(m.payment_failed_amount)
         self._timeouts = children(m.payment_timeouts, 0)
@@ -200,6 +202,8 @@ class Recorder:
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
         if label == "organization_id":
             self._payment_organizations -= gone
+        elif label == "route":
+            self._endpoint_routes = {r for r in self._endpoint_routes if r[0] not in gone}
         if removed:
             for callback in self.on_series_removed:
                 callback()
@@ -455,6 +459,13 @@ class Recorder:
             classify.status_class(status),
         )
         observe_many(self._endpoint.weighted(labels, n), seconds(group))
+        # a route's 5xx series exists at 0 from its first request: otherwise its first errors
+        # make a new series, which rate() sees only from its second scrape and without the
+        # errors before its first (ApiErrorRatioHigh saw a burst 3 minutes late in the replay)
+        route_method = labels[:2]
+        if route_method not in self._endpoint_routes:
+            self._endpoint_routes.add(route_method)
+            self._endpoint.weighted((*route_method, "5xx"), 0)
 
     def _auth_failed(self, key: tuple[Any, ...], group: list[AuthFailed], _: Batch) -> None:
         n = len(group)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from exporter.config import ExporterConfig
+from exporter.events import EndpointRequest
+from exporter.metrics import ExporterMetrics
+from exporter.recorder import Recorder
 from tests.exporter.support import make_app, series
 from tests.exporter.support import post_events as post
 
@@ -214,6 +219,16 @@ async def test_endpoint_and_dashboard_family(exporter):
                 ("status_class", "2xx"),
             ),
         ): 1,
+        # a route's 5xx series exists at 0 from its first request, so that its first errors
+        # show in rate() at the next scrape instead of starting a new series
+        (
+            "passiton_endpoint_request_duration_seconds_count",
+            (
+                ("method", "GET"),
+                ("route", "/api/organizations/:id/widgets"),
+                ("status_class", "5xx"),
+            ),
+        ): 0,
     }
     sums = series(app, "passiton_endpoint_request_duration_seconds_sum")
     assert sums[
@@ -262,3 +277,25 @@ async def test_self_family(exporter):
         ("passiton_exporter_ingest_duration_seconds_count", (("endpoint", "beacon"),)): 0,
         ("passiton_exporter_ingest_duration_seconds_count", (("endpoint", "stripe"),)): 0,
     }
+
+
+def test_a_routes_5xx_series_exists_from_its_first_request_and_goes_with_it() -> None:
+    now = [0.0]
+    config = ExporterConfig(ingest_token="signals-token-0123456789", label_idle_seconds=60)
+    registry = CollectorRegistry()
+    metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
+    recorder = Recorder(metrics, config, clock=lambda: now[0])
+    name = "passiton_endpoint_request_duration_seconds_count"
+    errors = {"route": "/api/donations", "method": "GET", "status_class": "5xx"}
+    ok = EndpointRequest(route="/api/donations", method="GET", status=200, duration_ms=5)
+    recorder.record([ok])
+    assert registry.get_sample_value(name, errors) == 0
+    recorder.record(
+        [EndpointRequest(route="/api/donations", method="GET", status=503, duration_ms=9)]
+    )
+    assert registry.get_sample_value(name, errors) == 1
+    now[0] = 120.0
+    recorder.expire_idle()  # the route idle for 120 s: forgotten with its series
+    assert registry.get_sample_value(name, errors) is None
+    recorder.record([ok])  # back: its 5xx series again, at 0
+    assert registry.get_sample_value(name, errors) == 0
