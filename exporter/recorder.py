@@ -59,6 +59,10 @@ _IP = attrgetter("ip")
 # major), remembered for this many distinct combinations (then forgotten all at once): the same
 # few combinations arrive again and again, each classified once instead of once per request
 FAILURE_LABELS_KEPT = 4096
+# the failure classes that are not the card's: a platform's or a provider's outage
+PROCESSING_FAILURE_CLASSES = tuple(
+    cls for cls in classify.FAILURE_CLASSES if cls not in classify.CARD_FAILURE_CLASSES
+)
 
 
 class Recorder:
@@ -285,6 +289,10 @@ class Recorder:
             for each in PAYMENT_OUTCOMES:
                 self._payments.weighted((org, each), 0)
             self._small_declines.weighted((org,), 0)
+            # processing failures too: an outage's first failures then show in rate() at the
+            # next scrape, not a scrape late and without their first count (a new series)
+            for cls in PROCESSING_FAILURE_CLASSES:
+                self._failures.weighted((org, "none", cls), 0)
         add(self._payments.weighted((org, outcome), n), n)
 
     def _payment_succeeded(

@@ -3,6 +3,7 @@ failure streaks, retries counted once, small declines)."""
 
 from __future__ import annotations
 
+from exporter.recorder import PROCESSING_FAILURE_CLASSES
 from tests.exporter.support import post_events as post
 from tests.exporter.support import series
 
@@ -62,7 +63,18 @@ async def test_payment_family(exporter):
             (("organization_id", "org-2"), ("outcome", "timeout")),
         ): 1,
     }
-    assert series(app, "passiton_payment_failures_total") == {
+    failures = series(app, "passiton_payment_failures_total")
+    # every processing failure class exists at 0 from an organization's first payment, so that an
+    # outage's first failures show in rate() at the next scrape
+    assert {k for k, v in failures.items() if not v} == {
+        (
+            "passiton_payment_failures_total",
+            (("decline_code", "none"), ("failure_class", cls), ("organization_id", org)),
+        )
+        for cls in PROCESSING_FAILURE_CLASSES
+        for org in ("org-1", "org-2")
+    }
+    assert {k: v for k, v in failures.items() if v} == {
         (
             "passiton_payment_failures_total",
             (
