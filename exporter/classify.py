@@ -10,7 +10,12 @@ from exporter.vocab.countries import COUNTRIES, country_label
 from exporter.vocab.currencies import CURRENCIES, currency_label, major_units, minor_per_major
 from exporter.vocab.decline_codes import STRIPE_DECLINE_CODES, decline_code_label
 from exporter.vocab.errors import ERROR_CLASSES, error_class
-from exporter.vocab.failures import CARD_FAILURE_CLASSES, FAILURE_CLASSES, failure_class
+from exporter.vocab.failures import (
+    CARD_FAILURE_CLASSES,
+    FAILURE_CLASSES,
+    PROCESSING_FAILURE_CLASSES,
+    failure_class,
+)
 from exporter.vocab.http import HTTP_METHODS, method_label, status_class
 from exporter.vocab.routes import ROUTE_MAX, route_template
 from exporter.vocab.tokens import token_label
@@ -23,6 +28,7 @@ __all__ = [
     "FAILURE_CLASSES",
     "HTTP_METHODS",
     "OTHER",
+    "PROCESSING_FAILURE_CLASSES",
     "ROUTE_MAX",
     "STRIPE_DECLINE_CODES",
     "UNKNOWN",

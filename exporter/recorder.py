@@ -59,10 +59,6 @@ _IP = attrgetter("ip")
 # major), remembered for this many distinct combinations (then forgotten all at once): the same
 # few combinations arrive again and again, each classified once instead of once per request
 FAILURE_LABELS_KEPT = 4096
-# the failure classes that are not the card's: a platform's or a provider's outage
-PROCESSING_FAILURE_CLASSES = tuple(
-    cls for cls in classify.FAILURE_CLASSES if cls not in classify.CARD_FAILURE_CLASSES
-)
 
 
 class Recorder:
@@ -106,12 +102,16 @@ class Recorder:
         self.stripe_event_type = bound("event_type", 100)
         self.auth_reason = bound("reason", 50)
         self.db_operation = bound("operation", 50)
-        self.sources = SourceWindow(
-            config.source_window_seconds,
-            capacity=config.source_capacity,
-            top_n=config.source_top_n,
-            clock=clock,
-        )
+
+        def source_window() -> SourceWindow:
+            return SourceWindow(
+                config.source_window_seconds,
+                capacity=config.source_capacity,
+                top_n=config.source_top_n,
+                clock=clock,
+            )
+
+        self.sources = source_window()
         budget = config.max_series_per_metric
 
         def children(metric: MetricWrapperBase, *bounded: int) -> Children:
@@ -123,8 +123,6 @@ class Recorder:
         self._small_declines = children(m.payment_small_declines, 0)
         # organizations whose payments series exist (every outcome at 0 from the first payment)
         self._payment_organizations: set[str] = set()
-        # (route, method) whose 5xx series exists (at 0 from the first request)
-        self._endpoint_routes: set[tuple[str, ...]] = set()
         self._recent_failures = RecentFailures(clock=clock)
         self._failed_amount = Children(m.payment_failed_amount)
         self._timeouts = children(m.payment_timeouts, 0)
@@ -140,14 +138,8 @@ class Recorder:
         self._db_errors = Children(m.database_errors)
         self._org_sources = children(m.widget_failure_organization_sources, 0)
         # clients (through trusted proxies) that sent widget errors through the beacon
-        failure_sources = SourceWindow(
-            config.source_window_seconds,
-            capacity=config.source_capacity,
-            top_n=config.source_top_n,
-            clock=clock,
-        )
         self.widget_reports = WidgetReports(
-            m, failure_sources, self.widget_organization, self._org_sources, clock
+            m, source_window(), self.widget_organization, self._org_sources, clock
         )
         # who removes what when a label value is forgotten: (children, label position)
         self._uses: dict[str, list[tuple[Children, int]]] = {
@@ -206,8 +198,6 @@ class Recorder:
         removed = sum(children.forget(position, gone) for children, position in self._uses[label])
         if label == "organization_id":
             self._payment_organizations -= gone
-        elif label == "route":
-            self._endpoint_routes = {r for r in self._endpoint_routes if r[0] not in gone}
         if removed:
             for callback in self.on_series_removed:
                 callback()
@@ -291,7 +281,7 @@ class Recorder:
             self._small_declines.weighted((org,), 0)
             # processing failures too: an outage's first failures then show in rate() at the
             # next scrape, not a scrape late and without their first count (a new series)
-            for cls in PROCESSING_FAILURE_CLASSES:
+            for cls in classify.PROCESSING_FAILURE_CLASSES:
                 self._failures.weighted((org, "none", cls), 0)
         add(self._payments.weighted((org, outcome), n), n)
 
@@ -467,13 +457,12 @@ class Recorder:
             classify.status_class(status),
         )
         observe_many(self._endpoint.weighted(labels, n), seconds(group))
-        # a route's 5xx series exists at 0 from its first request: otherwise its first errors
-        # make a new series, which rate() sees only from its second scrape and without the
-        # errors before its first (ApiErrorRatioHigh saw a burst 3 minutes late in the replay)
-        route_method = labels[:2]
-        if route_method not in self._endpoint_routes:
-            self._endpoint_routes.add(route_method)
-            self._endpoint.weighted((*route_method, "5xx"), 0)
+        # a route's 5xx series exists at 0 from its first request (and goes with the route's
+        # other series when it is forgotten): otherwise its first errors make a new series,
+        # which rate() sees only from its second scrape and without the errors before it
+        errors = (*labels[:2], "5xx")
+        if self._endpoint.existing(errors) is None:
+            self._endpoint.weighted(errors, 0)
 
     def _auth_failed(self, key: tuple[Any, ...], group: list[AuthFailed], _: Batch) -> None:
         n = len(group)

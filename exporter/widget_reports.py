@@ -35,7 +35,7 @@ class WidgetReports:
         per_organization: Children,
         clock: Callable[[], float],
     ) -> None:
-        self.sources = sources
+        self._sources = sources
         self._organization = organization
         self._per_organization = per_organization
         self._clock = clock
@@ -45,7 +45,7 @@ class WidgetReports:
             channel: metrics.widget_error_reports.labels(channel=channel)
             for channel in ("events", "beacon")
         }
-        metrics.widget_failure_sources.set_function(lambda: self.sources.snapshot()[2])
+        metrics.widget_failure_sources.set_function(lambda: self._sources.snapshot()[2])
 
     def count(self, events: Iterable[Any], channel: str, client: str | None = None) -> None:
         """Count the widget errors among recorded ``events`` by ``channel``; each one from a
@@ -62,7 +62,7 @@ class WidgetReports:
                 errors += 1
                 organizations.add(e.organization_id)
         if errors:
-            self.sources.add(client, errors)
+            self._sources.add(client, errors)
             self._reports[channel].inc(errors)
         for organization_id in organizations:
             org = self._organization(organization_id)

@@ -62,6 +62,11 @@ CARD_FAILURE_CLASSES = frozenset(
     ]
 )
 
+# The rest: the payment path failed (a platform's or a provider's outage, a configuration).
+PROCESSING_FAILURE_CLASSES = tuple(
+    cls for cls in FAILURE_CLASSES if cls not in CARD_FAILURE_CLASSES
+)
+
 _TEXT_FAILURE_CLASS = (
     (re.compile(r"insufficient|not enough funds", re.I), "insufficient_funds"),
     (re.compile(r"fraud|stolen|lost card", re.I), "fraud"),

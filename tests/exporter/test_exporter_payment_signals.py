@@ -3,7 +3,7 @@ failure streaks, retries counted once, small declines)."""
 
 from __future__ import annotations
 
-from exporter.recorder import PROCESSING_FAILURE_CLASSES
+from exporter.classify import PROCESSING_FAILURE_CLASSES
 from tests.exporter.support import post_events as post
 from tests.exporter.support import series
 
