@@ -12,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import RECORDER, REGISTRY, create_app
 from exporter.beacon_keys import beacon_key
 from exporter.config import ExporterConfig
+from exporter.metrics import ExporterMetrics
+from exporter.recorder import Recorder
 
 BEACON_SECRET = "beacon-secret-for-the-tests"
 
@@ -77,3 +79,12 @@ async def post_events(client, body, status=202):
     payload = await response.json()
     assert response.status == status, payload
     return payload
+
+
+def make_recorder(
+    config: ExporterConfig, clock: Callable[[], float]
+) -> tuple[Recorder, CollectorRegistry]:
+    """A recorder on a registry of its own, its time-based state on ``clock``."""
+    registry = CollectorRegistry()
+    metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
+    return Recorder(metrics, config, clock=clock), registry

@@ -14,9 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from exporter.config import ExporterConfig, LabelBounds
 from exporter.events import PaymentFailed
-from exporter.metrics import ExporterMetrics
 from exporter.recorder import Recorder
-from tests.exporter.support import make_app, sample
+from tests.exporter.support import make_app, make_recorder, sample
 
 TOKEN = "shortcuts-token-0123456789"
 FAILED = "passiton_payment_failures_total"
@@ -24,9 +23,7 @@ ATTEMPTS = "passiton_payment_attempts_total"
 
 
 def _recorder(config: ExporterConfig, now: list[float]) -> tuple[Recorder, CollectorRegistry]:
-    registry = CollectorRegistry()
-    metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
-    return Recorder(metrics, config, clock=lambda: now[0]), registry
+    return make_recorder(config, lambda: now[0])
 
 
 def _failed(org: str) -> PaymentFailed:

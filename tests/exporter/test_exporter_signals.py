@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from exporter.config import ExporterConfig
 from exporter.events import EndpointRequest
-from exporter.metrics import ExporterMetrics
-from exporter.recorder import Recorder
-from tests.exporter.support import make_app, series
+from tests.exporter.support import make_app, make_recorder, series
 from tests.exporter.support import post_events as post
 
 
@@ -282,9 +279,7 @@ async def test_self_family(exporter):
 def test_a_routes_5xx_series_exists_from_its_first_request_and_goes_with_it() -> None:
     now = [0.0]
     config = ExporterConfig(ingest_token="signals-token-0123456789", label_idle_seconds=60)
-    registry = CollectorRegistry()
-    metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
-    recorder = Recorder(metrics, config, clock=lambda: now[0])
+    recorder, registry = make_recorder(config, lambda: now[0])
     name = "passiton_endpoint_request_duration_seconds_count"
     errors = {"route": "/api/donations", "method": "GET", "status_class": "5xx"}
     ok = EndpointRequest(route="/api/donations", method="GET", status=200, duration_ms=5)

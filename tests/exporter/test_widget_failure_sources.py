@@ -3,14 +3,11 @@ organization over 5 minutes, exact up to a cap, aged at each scrape, bounded in 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
-
 from exporter.config import ExporterConfig
 from exporter.events import WidgetLoadError, WidgetScriptError
-from exporter.metrics import ExporterMetrics
-from exporter.recorder import Recorder
 from exporter.sources import RecentDistinct
 from exporter.widget_reports import ORGANIZATION_SOURCE_WINDOW
+from tests.exporter.support import make_recorder
 
 GAUGE = "passiton_widget_failure_organization_sources"
 
@@ -40,10 +37,7 @@ def test_recent_distinct_counts_networks_within_the_window_up_to_its_cap():
 
 def test_the_recorder_counts_sources_per_organization_and_ages_them():
     clock = Clock()
-    registry = CollectorRegistry()
-    config = ExporterConfig()
-    metrics = ExporterMetrics.create(registry, config.widget_timeout_seconds)
-    recorder = Recorder(metrics, config, clock=clock)
+    recorder, registry = make_recorder(ExporterConfig(), clock)
 
     def value(org: str) -> float | None:
         return registry.get_sample_value(GAUGE, {"organization_id": org})
