@@ -1,6 +1,8 @@
+import ast
 import asyncio
 import io
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -10,6 +12,23 @@ import pytest
 from bridge.storage import Storage
 
 pytest_plugins = ["tests.fakes.fixtures"]
+
+# CPython 3.11 keeps the AST constructor's recursion depth in one interpreter-wide counter
+# (CPython gh-106905): two threads inside ast.parse at once can make either raise
+# "SystemError: AST constructor recursion depth mismatch". The OpenAPI contract test runs
+# hypothesis (which parses its filter lambdas) in a worker thread while pytest, on the main
+# thread, parses sources for assertion rewriting and tracebacks; CI failed on it once. One lock
+# around ast.parse, for this process only, keeps the two apart.
+_AST_PARSE_LOCK = threading.RLock()
+_ast_parse = ast.parse
+
+
+def _serialised_ast_parse(*args: object, **kwargs: object) -> ast.AST:
+    with _AST_PARSE_LOCK:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _serialised_ast_parse
 
 PG_ADMIN_URL = os.environ.get("PASSITON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
