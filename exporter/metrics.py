@@ -39,6 +39,23 @@ CAPPED_LISTENERS = ("public",)
 # outcomes of passiton_payments_total: every one is created at 0 with an organization's first
 # payment, so the first decline of an organization shows in increase()
 PAYMENT_OUTCOMES = ("succeeded", "declined", "failed", "timeout")
+# decline codes of passiton_payment_declines_total created at 0 with an organization's first
+# payment (so that their first decline shows in increase()): the codes most declines carry, and
+# card testing's; a rarer code's series starts at its first decline
+COMMON_DECLINE_CODES = (
+    "generic_decline",
+    "insufficient_funds",
+    "do_not_honor",
+    "incorrect_cvc",
+    "incorrect_number",
+    "expired_card",
+    "lost_card",
+    "stolen_card",
+    "fraudulent",
+    "card_velocity_exceeded",
+    "transaction_not_allowed",
+    "pickup_card",
+)
 BOUNDED_LABELS = (
     "organization_id",
     "widget_organization_id",
@@ -57,6 +74,7 @@ class ExporterMetrics:
     payment_attempts: Counter
     payments: Counter
     payment_small_declines: Counter
+    payment_declines: Counter
     payment_failures: Counter
     payment_failed_amount: Counter
     payment_timeouts: Counter
@@ -160,6 +178,14 @@ class ExporterMetrics:
                 "Payments declined by the card for less than 5 units of their currency, a "
                 "payment's retries counted once: what card testing tries stolen cards with.",
                 ["organization_id"],
+                registry=r,
+            ),
+            payment_declines=Counter(
+                "passiton_payment_declines",
+                "Payments declined by the card, by organization and Stripe decline code, a "
+                "payment's retries counted once (under the code of its first decline): what the "
+                "decline-surge rules test code by code.",
+                ["organization_id", "decline_code"],
                 registry=r,
             ),
             payment_failures=Counter(

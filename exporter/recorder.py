@@ -39,7 +39,7 @@ from exporter.events import (
     WidgetScriptError,
 )
 from exporter.labels import OTHER, BoundedLabel, Clock
-from exporter.metrics import PAYMENT_OUTCOMES, ExporterMetrics
+from exporter.metrics import COMMON_DECLINE_CODES, PAYMENT_OUTCOMES, ExporterMetrics
 from exporter.payment_retries import RecentFailures
 from exporter.series import Children, add, observe_many
 from exporter.sources import SourceWindow
@@ -121,6 +121,7 @@ class Recorder:
         self._failures = children(m.payment_failures, 0)
         self._payments = children(m.payments, 0)
         self._small_declines = children(m.payment_small_declines, 0)
+        self._declines = children(m.payment_declines, 0)
         # organizations whose payments series exist (every outcome at 0 from the first payment)
         self._payment_organizations: set[str] = set()
         self._recent_failures = RecentFailures(clock=clock)
@@ -148,6 +149,7 @@ class Recorder:
                 (self._failures, 0),
                 (self._payments, 0),
                 (self._small_declines, 0),
+                (self._declines, 0),
                 (self._timeouts, 0),
                 (self._streak, 0),
                 (self._traffic, 0),
@@ -279,6 +281,8 @@ class Recorder:
             for each in PAYMENT_OUTCOMES:
                 self._payments.weighted((org, each), 0)
             self._small_declines.weighted((org,), 0)
+            for code in COMMON_DECLINE_CODES:
+                self._declines.weighted((org, code), 0)
             # processing failures too: an outage's first failures then show in rate() at the
             # next scrape, not a scrape late and without their first count (a new series)
             for cls in classify.PROCESSING_FAILURE_CLASSES:
@@ -369,6 +373,9 @@ class Recorder:
                 durations.append(e.duration_ms / 1000.0)
         if new:
             self._count_payments(org, "declined" if declined else "failed", new)
+            if declined:
+                code = self._failure_labels_of(key[2:])[0]
+                add(self._declines.weighted((org, code), new), new)
         if amounts:
             add(self._failed_amount(label), amount_sum / per_major)
         if small:

@@ -4,6 +4,7 @@ failure streaks, retries counted once, small declines)."""
 from __future__ import annotations
 
 from exporter.classify import PROCESSING_FAILURE_CLASSES
+from exporter.metrics import COMMON_DECLINE_CODES
 from tests.exporter.support import post_events as post
 from tests.exporter.support import series
 
@@ -209,6 +210,51 @@ async def test_payments_count_a_payment_and_its_retries_once(exporter):
         ]
         == 8
     )
+
+
+async def test_declines_count_each_payment_once_under_its_decline_code(exporter):
+    """passiton_payment_declines_total: declined payments by decline code, what the decline
+    surge tests code by code. A payment's retries count once, under the code of its first
+    decline, even when a retry carries another code; processing failures are not declines; the
+    common codes exist at 0 from the organization's first payment, a rarer one from its first
+    decline."""
+    app, client = exporter
+    name = "passiton_payment_declines_total"
+
+    def declines(org: str) -> dict[str, float]:
+        return {
+            dict(labels)["decline_code"]: value
+            for (_, labels), value in series(app, name).items()
+            if dict(labels)["organization_id"] == org and value
+        }
+
+    declined = {"type": "payment.failed", "organization_id": "org-1"}
+    await post(client, [{"type": "payment.succeeded", "organization_id": "org-1"}])
+    created = {dict(labels)["decline_code"] for (_, labels), _ in series(app, name).items()}
+    assert created == set(COMMON_DECLINE_CODES)
+    assert declines("org-1") == {}
+    await post(
+        client,
+        [
+            {**declined, "payment_id": "pi_1", "decline_code": "generic_decline"},
+            {**declined, "payment_id": "pi_1", "decline_code": "generic_decline"},
+            {**declined, "payment_id": "pi_2", "decline_code": "generic_decline"},
+            {**declined, "payment_id": "pi_3", "decline_code": "do_not_honor"},
+            {**declined, "payment_id": "pi_3", "decline_code": "insufficient_funds"},
+            {**declined, "payment_id": "pi_4", "decline_code": "revocation_of_authorization"},
+            # a code Stripe does not have is not known to be the card's: a failed payment
+            {**declined, "payment_id": "pi_5", "decline_code": "no-such-code"},
+            {**declined, "payment_id": "pi_6", "failure_code": "processing_error"},
+        ],
+    )
+    assert declines("org-1") == {
+        "generic_decline": 2,
+        "do_not_honor": 1,
+        "revocation_of_authorization": 1,
+    }
+    # the same payment declined again later is still one payment
+    await post(client, [{**declined, "payment_id": "pi_2", "decline_code": "generic_decline"}])
+    assert declines("org-1")["generic_decline"] == 2
 
 
 async def test_small_declined_payments_count_card_testing_attempts(exporter):
