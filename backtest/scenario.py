@@ -89,7 +89,8 @@ def _at(day: int, hour: float) -> int:
 
 def incidents(first_day: int, days: int) -> list[Incident]:
     """The seeded incidents, eight a day three hours apart from ``first_day`` (at various hours,
-    in peaks and troughs), and one more at the end of the second day. With one incident day only
+    in peaks and troughs); on the second day also a decline surge (14:30), card testing at night
+    (04:00) and one more at its end. With one incident day only
     the first day's eight are seeded.
 
     Two show one cause in several categories: the database down (its probe and errors, the API
@@ -132,6 +133,10 @@ def incidents(first_day: int, days: int) -> list[Incident]:
         # mid-afternoon in its time zone) has 70% of its payments declined for 20 minutes
         (1, 14.5, Incident("decline surge, mid-size organization", "payment", 0, 20 * MINUTE,
                            ("PaymentDeclineSurge",), "org-medium-1")),
+        # card testing at night (04:00 UTC, 05:00 at org-large-2, which then takes half a payment
+        # a minute): 15 stolen cards a minute tried with $1 payments, 20 minutes
+        (1, 4.0, Incident("card testing", "payment", 0, 20 * MINUTE,
+                          ("PaymentCardTesting", "PaymentDeclineSurge"), "org-large-2")),
         # one cause in two categories: donors who cannot load a widget do not arrive (last, so
         # that the history before it is the same as without it)
         (1, 23.0, Incident("widget CDN outage, traffic drops", "widget", 0, 45 * MINUTE,

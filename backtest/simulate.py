@@ -79,6 +79,15 @@ DECLINES = (  # (decline code, weight) of ordinary card declines
     ("card_velocity_exceeded", 0.05),
     ("lost_card", 0.05),
 )
+# what card testing tries stolen cards with: $1 payments, declined mostly for the card's details
+CARD_TESTING_DECLINES = (
+    ("generic_decline", 0.45),
+    ("incorrect_cvc", 0.2),
+    ("incorrect_number", 0.15),
+    ("insufficient_funds", 0.1),
+    ("stolen_card", 0.1),
+)
+CARD_TESTING_PER_MINUTE = 15
 BASE_FAILURE = 0.04  # share of payments declined on an ordinary day
 RETRY_PROBABILITY = 0.3  # a declined donor tries again (and is declined again)
 
@@ -125,6 +134,8 @@ class Platform:
         # what an incident adds draws from its own generator, so that the rest of the history
         # stays the same when an incident gains an effect
         self.effects_rng = random.Random(seed + 1)
+        # card testing's attempts: a generator of their own, added to the others' history
+        self.testing_rng = random.Random(seed + 2)
         self.clock = _Clock(float(start))
         disable_created_metrics()  # as the exporter's create_app does
         self.registry = CollectorRegistry()
@@ -205,8 +216,28 @@ class Platform:
                             ip=f"203.0.113.{rng.randrange(1, 6)}",
                         )
                     )
+        testing = active("card testing", t)
+        if testing is not None:
+            out.extend(self._card_testing(testing.target, minutes))
         out.extend(self._api(t, minutes))
         return out
+
+    def _card_testing(self, org: str, minutes: float) -> list[msgspec.Struct]:
+        """Stolen cards tried one after another on an organization's form: $1 payments, each
+        card once, nearly all declined."""
+        rng = self.testing_rng
+        codes = [c for c, _ in CARD_TESTING_DECLINES]
+        weights = [w for _, w in CARD_TESTING_DECLINES]
+        return [
+            PaymentFailed(
+                organization_id=org,
+                amount=100,
+                currency="usd",
+                decline_code=rng.choices(codes, weights)[0],
+                payment_id=self._payment_id(),
+            )
+            for _ in range(poisson(rng, CARD_TESTING_PER_MINUTE * minutes))
+        ]
 
     def _payment(
         self, org: Organization, outage: bool, cluster: bool, surge: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from backtest.alerts import Episode, alert_series, duration, episodes
@@ -12,6 +13,8 @@ from backtest.cli import ALERTMANAGER, RULES, run
 from backtest.inhibit import load_inhibit_rules, pages, parse_matcher
 from backtest.paging import OPENED, RAISED, RESOLVED, bridge_pages
 from backtest.report import render, render_seeds, worst_of
+from backtest.scenario import Incident
+from backtest.simulate import CARD_TESTING_DECLINES, Platform
 from backtest.tsdb import recording_levels, rule_groups
 
 
@@ -240,3 +243,32 @@ def test_several_seeds_report_each_and_the_worst() -> None:
     table = render_seeds(summaries).splitlines()
     assert table[2].startswith("| 7 | 16/16 | 120 | 240 | 0 | 0 |")
     assert table[-1].startswith("| worst | 15 (seed 8) | 180 (seed 9) | 300 (seed 8) |")
+
+
+def test_card_testing_adds_declined_dollar_payments_and_leaves_the_rest_of_the_history() -> None:
+    """The card-testing incident: $1 payments at its organization, each card (payment id) once,
+    declined with card testing's codes, drawn from a generator of their own, so that every other
+    event of the history is the one drawn without it (payment ids aside: they are numbered)."""
+    card = Incident("card testing", "payment", 60, 120, ("PaymentCardTesting",), "org-large-2")
+
+    def history(incidents: list[Incident]) -> list[list[msgspec.Struct]]:
+        platform = Platform(0, incidents, frozenset(), seed=7)
+        return [platform.events(minute * 60, 60) for minute in range(5)]
+
+    def without_ids(events: list[msgspec.Struct]) -> list[msgspec.Struct]:
+        return [
+            msgspec.structs.replace(e, payment_id=None) if hasattr(e, "payment_id") else e
+            for e in events
+        ]
+
+    tested, plain = history([card]), history([])
+    testing = [[e for e in events if getattr(e, "amount", None) == 100] for events in tested]
+    for events, before in zip(tested, plain, strict=True):
+        rest = [e for e in events if getattr(e, "amount", None) != 100]
+        assert without_ids(rest) == without_ids(before)
+    assert [bool(added) for added in testing] == [False, True, True, False, False]
+    attempts = testing[1] + testing[2]
+    assert len(attempts) >= 15
+    assert {e.organization_id for e in attempts} == {"org-large-2"}
+    assert len({e.payment_id for e in attempts}) == len(attempts)
+    assert {e.decline_code for e in attempts} <= {code for code, _ in CARD_TESTING_DECLINES}
