@@ -3,7 +3,7 @@ failure streaks, retries counted once, small declines)."""
 
 from __future__ import annotations
 
-from exporter.classify import PROCESSING_FAILURE_CLASSES
+from exporter.classify import PROCESSING_FAILURE_CLASSES, STRIPE_DECLINE_CODES
 from exporter.metrics import COMMON_DECLINE_CODES
 from tests.exporter.support import post_events as post
 from tests.exporter.support import series
@@ -232,6 +232,7 @@ async def test_declines_count_each_payment_once_under_its_decline_code(exporter)
     await post(client, [{"type": "payment.succeeded", "organization_id": "org-1"}])
     created = {dict(labels)["decline_code"] for (_, labels), _ in series(app, name).items()}
     assert created == set(COMMON_DECLINE_CODES)
+    assert created <= STRIPE_DECLINE_CODES  # each one a label value a decline can carry
     assert declines("org-1") == {}
     await post(
         client,
