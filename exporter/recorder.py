@@ -323,15 +323,15 @@ class Recorder:
         return labels
 
     def _failure_plan(self, key: tuple[Any, ...], org: str, n: int) -> tuple[Any, ...]:
-        """(org, attempts child, failures child, declined, currency label, minor units per
-        major) of a failed payment's group ``key`` (``n`` events) bounded to ``org``; kept for
-        the next group of that key when neither child was folded by its series budget (a fold
-        counts its overflows per event, so it is resolved again each time)."""
+        """(org, attempts child, failures child, declined, decline label, currency label, minor
+        units per major) of a failed payment's group ``key`` (``n`` events) bounded to ``org``;
+        kept for the next group of that key when neither child was folded by its series budget (a
+        fold counts its overflows per event, so it is resolved again each time)."""
         decline, cls, declined, label, per_major = self._failure_labels_of(key[2:])
         attempts_key, failures_key = (org, "failed"), (org, decline, cls)
         attempts = self._attempts.weighted(attempts_key, n)
         failures = self._failures.weighted(failures_key, n)
-        plan = (org, attempts, failures, declined, label, per_major)
+        plan = (org, attempts, failures, declined, decline, label, per_major)
         if (
             self._attempts.existing(attempts_key) is attempts
             and self._failures.existing(failures_key) is failures
@@ -349,7 +349,7 @@ class Recorder:
         plan = self._failure_plans.get(key)
         if plan is None or plan[0] != org:
             plan = self._failure_plan(key, org, n)
-        _, attempts, failures, declined, label, per_major = plan
+        _, attempts, failures, declined, decline, label, per_major = plan
         add(attempts, n)
         add(failures, n)
         if not declined:
@@ -374,8 +374,7 @@ class Recorder:
         if new:
             self._count_payments(org, "declined" if declined else "failed", new)
             if declined:
-                code = self._failure_labels_of(key[2:])[0]
-                add(self._declines.weighted((org, code), new), new)
+                add(self._declines.weighted((org, decline), new), new)
         if amounts:
             add(self._failed_amount(label), amount_sum / per_major)
         if small:
